@@ -1,0 +1,152 @@
+import { z } from 'zod';
+
+/**
+ * The roles a host can play. Source of the layout: the customer's seed 003 (13 VMs) and
+ * ../reference/ha-stack.md. `keepalived` is not a role of its own: it runs where a VIP's hosts are.
+ */
+export const ROLES = [
+  'etcd',
+  'postgresql',
+  'haproxy',
+  'rabbitmq',
+  'scheduler',
+  'webserver',
+  'triggerer',
+  'dag_processor',
+  'worker',
+  'flower',
+  'nfs',
+  'ftp',
+  'target',
+] as const;
+export const Role = z.enum(ROLES);
+export type Role = z.infer<typeof Role>;
+
+const hostName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a host name is a DNS label: lower-case letters, digits and inner hyphens, at most 63 characters (RFC 1123)');
+
+const port = z.number().int().min(1).max(65535);
+
+/** How to reach a host over SSH. Every field falls back to the inventory's top-level `ssh`. */
+export const SshSettings = z.strictObject({
+  /** Login user; non-root users run everything through `sudo -n`. */
+  user: z.string().min(1).optional(),
+  /** TCP port of sshd. */
+  port: port.optional(),
+  /** Private key file (`~` is expanded; relative paths are relative to the inventory file). */
+  identityFile: z.string().min(1).optional(),
+  /** Environment variable holding the key's passphrase (the passphrase itself never goes in the inventory). */
+  passphraseEnv: z.string().min(1).optional(),
+  /** Use the SSH agent at $SSH_AUTH_SOCK. */
+  agent: z.boolean().optional(),
+  /** Jump host: `[user@]address[:port]` or the name of another inventory host. */
+  jump: z.string().min(1).optional(),
+  /** Seconds to wait for a TCP connection + handshake. */
+  connectTimeoutSec: z.number().positive().optional(),
+});
+export type SshSettings = z.infer<typeof SshSettings>;
+
+/** One VM. */
+export const Host = z.strictObject({
+  name: hostName,
+  /** IPv4 address inside `cluster.network`. */
+  address: z.ipv4(),
+  roles: z.array(Role).min(1),
+  ssh: SshSettings.optional(),
+  /** Celery queues this host's workers consume (role `worker`). */
+  queues: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/)).min(1).optional(),
+  /** Free-form per-host data for templates. */
+  vars: z.record(z.string(), z.unknown()).optional(),
+});
+export type Host = z.infer<typeof Host>;
+
+/** A virtual IP held by keepalived on `hosts` (default: the hosts of the role that owns it). */
+export const Vip = z.strictObject({
+  address: z.ipv4(),
+  /** Name written to /etc/hosts (e.g. `airflow-vip`). */
+  name: hostName,
+  /** The role whose hosts hold this VIP (`haproxy` for the main VIP, `nfs` for the DAG storage VIP). */
+  role: Role,
+  /** VRRP virtual_router_id, unique per network segment (1-255). */
+  routerId: z.number().int().min(1).max(255),
+});
+export type Vip = z.infer<typeof Vip>;
+
+/** TCP ports of the stack. Defaults follow the seeds (HAProxy 5000/6000/7000) and each component's docs. */
+export const Ports = z.strictObject({
+  haproxyLeader: port.default(5000),
+  haproxyReplica: port.default(6000),
+  haproxyStats: port.default(7000),
+  postgres: port.default(5432),
+  patroniApi: port.default(8008),
+  etcdClient: port.default(2379),
+  etcdPeer: port.default(2380),
+  rabbitmqAmqp: port.default(5672),
+  rabbitmqManagement: port.default(15672),
+  rabbitmqDist: port.default(25672),
+  epmd: port.default(4369),
+  webserver: port.default(8080),
+  webserverFrontend: port.default(80),
+  flower: port.default(5555),
+  workerLogs: port.default(8793),
+});
+export type Ports = z.infer<typeof Ports>;
+
+/** Pinned component versions. Nothing is upgraded as a side effect of a re-run. */
+export const Versions = z.strictObject({
+  postgresql: z.string().default('15'),
+  patroni: z.string().optional(),
+  etcd: z.string().optional(),
+  rabbitmq: z.string().optional(),
+  erlang: z.string().optional(),
+  airflow: z.string().default('2.9.0'),
+  python: z.string().optional(),
+});
+
+/** Where packages come from: the OS's own (`distro`) or upstream repositories, optionally mirrored. */
+export const PackageSource = z.strictObject({
+  kind: z.enum(['distro', 'upstream']).default('distro'),
+  mirrors: z.record(z.string(), z.url()).optional(),
+  /** HTTP proxy for the hosts' package manager (e.g. the lab's apt cache). */
+  proxy: z.url().optional(),
+});
+
+export const Cluster = z.strictObject({
+  /** Unique per site; used for etcd's token, Patroni's scope, the state folder. */
+  name: hostName,
+  /** IANA time zone, e.g. `Asia/Tehran`. */
+  timezone: z.string().default('UTC'),
+  /** The cluster network in CIDR notation; every address and VIP must be inside it. */
+  network: z.cidrv4(),
+  vips: z.array(Vip).default([]),
+  versions: Versions.default({ postgresql: '15', airflow: '2.9.0' }),
+  packages: PackageSource.default({ kind: 'distro' }),
+  ports: Ports.default(Ports.parse({})),
+});
+
+/** Settings for `airflow-ha lab`: where the lab's systemd containers live on this machine. */
+export const Lab = z.strictObject({
+  /** Linux bridge name (at most 15 characters). */
+  bridge: z.string().regex(/^[a-z0-9-]{1,15}$/),
+  /** The bridge's own address inside `cluster.network` (the hosts' apt proxy listens there). */
+  address: z.ipv4(),
+  /** Prefix of the container names, so two labs on one machine never collide. */
+  prefix: z.string().regex(/^[a-z0-9-]{1,20}$/).optional(),
+});
+
+/** The whole inventory file. */
+export const Inventory = z.strictObject({
+  cluster: Cluster,
+  /** Defaults for every host's SSH settings. */
+  ssh: SshSettings.default({}),
+  hosts: z.array(Host).min(1),
+  lab: Lab.optional(),
+});
+export type Inventory = z.infer<typeof Inventory>;
+export type InventoryInput = z.input<typeof Inventory>;
+
+/** The JSON Schema of the inventory for editors (draft 2020-12). */
+export function inventoryJsonSchema(): unknown {
+  return z.toJSONSchema(Inventory, { io: 'input', unrepresentable: 'any' });
+}
