@@ -1,0 +1,5 @@
+/** Every playbook by name (what `plan`/`apply --playbook NAME` accept). */
+import type { Playbook } from '../src/run/playbook.js';
+import { demo } from './demo.js';
+
+export const playbooks: Readonly<Record<string, Playbook>> = { demo };

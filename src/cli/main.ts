@@ -1,0 +1,329 @@
+/**
+ * The command line. The only module that reads argv, the environment and the working directory,
+ * builds the real SSH transport, and decides exit codes (see README "Exit codes").
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { raw } from '../core/cmd.js';
+import { AirflowHaError, ExitCode, formatDiagnostic, InputError } from '../core/errors.js';
+import { maskSecrets, type Secret } from '../core/secret.js';
+import { hostFacts as hostFactsFact, type HostFacts, type OsFamily } from '../facts/host.js';
+import { loadInventory, type LoadedInventory } from '../inventory/load.js';
+import { inventoryJsonSchema } from '../inventory/schema.js';
+import { loadOrCreateSecrets } from '../inventory/secrets.js';
+import { labDown, labStatus, labUp } from '../lab/lab.js';
+import { fanOut, type Reporter } from '../run/events.js';
+import { gatherFacts } from '../run/facts.js';
+import { runPlaybook } from '../run/execute.js';
+import { journalReporter } from '../run/journal.js';
+import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
+import { parseLimit, selectHosts, type Playbook } from '../run/playbook.js';
+import { playbooks } from '../../playbooks/index.js';
+import { jsonReporter, liveReporter, plainReporter, type Streams } from './output.js';
+import { buildTransport } from './transport.js';
+import { renderFiles } from './render.js';
+
+const DEFAULT_PLAYBOOK = 'demo';
+
+interface Io extends Streams {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+function defaultIo(): Io {
+  return {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    isTTY: Boolean(process.stdout.isTTY),
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}
+
+function playbookByName(name: string): Playbook {
+  const pb = playbooks[name];
+  if (!pb) throw new InputError(`unknown playbook "${name}" (known: ${Object.keys(playbooks).join(', ')})`);
+  return pb;
+}
+
+async function load(io: Io, file: string, playbook?: Playbook): Promise<LoadedInventory> {
+  const loaded = await loadInventory(path.resolve(io.cwd, file), playbook ? { requiredRoles: playbook.requiredRoles, playbook: playbook.name } : {});
+  for (const w of loaded.warnings) io.err(`${formatDiagnostic(w)}\n`);
+  return loaded;
+}
+
+function reporterFor(io: Io, opts: { json?: boolean; diff?: boolean; verbose?: boolean }): Reporter {
+  if (opts.json) return jsonReporter(io);
+  const human = { diff: Boolean(opts.diff), verbose: Boolean(opts.verbose) };
+  return io.isTTY ? liveReporter(io, human) : plainReporter(io, human);
+}
+
+function operator(io: Io): string {
+  return `${io.env['USER'] ?? os.userInfo().username}@${os.hostname()}`;
+}
+
+/**
+ * Runs the CLI with `argv` (as process.argv: node, script, args...). Returns the exit code; never
+ * calls process.exit, so tests can call it in-process.
+ */
+export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = new Command('airflow-ha')
+    .description('Stand up and run a highly available Apache Airflow installation on plain VMs over SSH')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError();
+
+  const inventoryOpt = () => new Option('-i, --inventory <file>', 'inventory YAML file').makeOptionMandatory();
+
+  program
+    .command('validate')
+    .description('check an inventory offline (nothing connects); exit 2 on errors')
+    .addOption(inventoryOpt())
+    .option('--playbook <name>', 'also require the roles this playbook needs', DEFAULT_PLAYBOOK)
+    .option('--json', 'print the findings as one JSON document')
+    .action(async (o: { inventory: string; playbook: string; json?: boolean }) => {
+      const loaded = await load(o.json ? { ...io, err: () => undefined } : io, o.inventory, playbookByName(o.playbook));
+      const inv = loaded.inventory;
+      if (o.json) io.out(`${JSON.stringify({ ok: true, file: loaded.file, hosts: inv.hosts.length, warnings: loaded.warnings })}\n`);
+      else io.out(`${loaded.file}: OK, ${inv.hosts.length} hosts, ${inv.cluster.vips.length} VIPs, ${loaded.warnings.length} warning(s)\n`);
+    });
+
+  program
+    .command('render')
+    .description('write every config file each host would get into DIR/<host>/<path> (offline)')
+    .addOption(inventoryOpt())
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--playbook <name>', 'playbook whose files to render', DEFAULT_PLAYBOOK)
+    .addOption(new Option('--os-family <family>', 'OS family to assume (hosts are not contacted)').choices(['debian', 'rhel']).default('debian'))
+    .action(async (o: { inventory: string; out: string; playbook: string; osFamily: OsFamily }) => {
+      const pb = playbookByName(o.playbook);
+      const loaded = await load(io, o.inventory, pb);
+      const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
+      const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily);
+      const outDir = path.resolve(io.cwd, o.out);
+      for (const f of files) {
+        const target = path.join(outDir, f.host, f.path);
+        await mkdir(path.dirname(target), { recursive: true });
+        const tmp = `${target}.tmp-${process.pid}`;
+        await writeFile(tmp, f.content, { mode: 0o600 });
+        await rename(tmp, target);
+      }
+      io.out(`rendered ${files.length} file(s) for ${new Set(files.map((f) => f.host)).size} host(s) into ${outDir}\n`);
+    });
+
+  const runCommand = (name: 'plan' | 'apply') =>
+    program
+      .command(name)
+      .description(
+        name === 'plan'
+          ? 'check mode: connect, gather facts, show what would change (with diffs); change nothing'
+          : 'apply a playbook: change what differs from the desired state',
+      )
+      .addOption(inventoryOpt())
+      .option('--playbook <name>', 'playbook to run', DEFAULT_PLAYBOOK)
+      .option('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles')
+      .option('--json', 'one JSON event per line on stdout')
+      .option('--diff', 'show diffs of changed files (always on for plan)')
+      .option('-v, --verbose', 'also list tasks that were already in the desired state')
+      .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
+      .action(async (o: { inventory: string; playbook: string; limit?: string; json?: boolean; diff?: boolean; verbose?: boolean; acceptNewHostKeys?: boolean }) => {
+        const pb = playbookByName(o.playbook);
+        const loaded = await load(io, o.inventory, pb);
+        const inv = loaded.inventory;
+        let limit;
+        try {
+          limit = parseLimit(inv, o.limit);
+        } catch (e) {
+          throw new InputError((e as Error).message);
+        }
+        const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
+        const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
+        const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
+        const reporter = fanOut(reporterFor(io, o), journalReporter(loaded.stateDir, runId));
+        try {
+          const result = await runPlaybook({
+            playbook: pb,
+            inventory: inv,
+            secrets,
+            transport,
+            reporter,
+            check: name === 'plan',
+            limit,
+            command: ['airflow-ha', ...argv.slice(2)].join(' '),
+            operator: operator(io),
+            runId,
+          });
+          exitCode = result.exitCode;
+        } finally {
+          await reporter.close?.();
+          await transport.close();
+        }
+      });
+  runCommand('plan');
+  runCommand('apply');
+
+  program
+    .command('exec')
+    .description('run a shell command as root on the selected hosts, in parallel')
+    .addOption(inventoryOpt())
+    .requiredOption('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles ("all" for every host)')
+    .option('--json', 'one JSON object per host')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+    .argument('<command...>', 'the command (after --)')
+    .action(async (words: string[], o: { inventory: string; limit: string; json?: boolean; acceptNewHostKeys?: boolean }) => {
+      const loaded = await load(io, o.inventory);
+      const inv = loaded.inventory;
+      let hosts;
+      try {
+        hosts = selectHosts(inv, o.limit === 'all' ? { all: true } : parseLimit(inv, o.limit));
+      } catch (e) {
+        throw new InputError((e as Error).message);
+      }
+      const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
+      const mask = (t: string) => maskSecrets(t, Object.values(secrets) as Secret[]);
+      const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
+      // The operator's own shell text, run as written: this is what `exec` is for.
+      const cmd = raw(words.join(' '));
+      let worst: number = ExitCode.ok;
+      try {
+        await Promise.all(
+          hosts.map(async (h) => {
+            try {
+              const conn = await transport.connect(h.name);
+              const res = await conn.exec(cmd);
+              if (res.code !== 0) worst = Math.max(worst, ExitCode.taskFailed);
+              if (o.json) io.out(`${JSON.stringify({ host: h.name, exitCode: res.code, stdout: mask(res.stdout), stderr: mask(res.stderr) })}\n`);
+              else {
+                const body = mask(`${res.stdout}${res.stderr}`).trimEnd();
+                io.out(`${h.name} | exit ${res.code ?? 'none'}${body.includes('\n') ? '\n' : ' | '}${body}\n`);
+              }
+            } catch (e) {
+              worst = Math.max(worst, e instanceof AirflowHaError ? e.exitCode : ExitCode.taskFailed);
+              const msg = mask((e as Error).message);
+              if (o.json) io.out(`${JSON.stringify({ host: h.name, exitCode: null, error: msg })}\n`);
+              else io.err(`${h.name} | ${msg}\n`);
+            }
+          }),
+        );
+      } finally {
+        await transport.close();
+      }
+      exitCode = worst;
+    });
+
+  const lock = program.command('lock').description('the run lock on the cluster\'s first host');
+  for (const action of ['status', 'release'] as const) {
+    lock
+      .command(action)
+      .description(action === 'status' ? 'show who holds the run lock' : 'break the run lock (use when a run was killed)')
+      .addOption(inventoryOpt())
+      .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+      .action(async (o: { inventory: string; acceptNewHostKeys?: boolean }) => {
+        const loaded = await load(io, o.inventory);
+        const first = loaded.inventory.hosts[0];
+        if (!first) throw new InputError('inventory has no hosts');
+        const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
+        try {
+          const conn = await transport.connect(first.name);
+          if (action === 'status') {
+            const res = await conn.exec(lockStatusCmd());
+            io.out(res.stdout.trim() ? `held on ${first.name}: ${describeHolder(res.stdout)}\n` : `free (${first.name})\n`);
+            if (res.stdout.trim()) exitCode = ExitCode.lockHeld;
+          } else {
+            const before = await conn.exec(lockStatusCmd());
+            await conn.exec(releaseLockCmd());
+            io.out(before.stdout.trim() ? `released the lock held by ${describeHolder(before.stdout)}\n` : `lock was free (${first.name})\n`);
+          }
+        } finally {
+          await transport.close();
+        }
+      });
+  }
+
+  const lab = program.command('lab').description('a lab of real hosts on this machine: one systemd container per inventory host');
+  lab
+    .command('up')
+    .description('boot the lab (installs debootstrap, systemd-container, apt-cacher-ng when missing)')
+    .addOption(inventoryOpt())
+    .action(async (o: { inventory: string }) => {
+      const loaded = await load(io, o.inventory);
+      await labUp(loaded.inventory, { stateDir: loaded.stateDir }, (l) => io.err(`${l}\n`));
+      io.out(`lab ${loaded.inventory.cluster.name}: ${loaded.inventory.hosts.length} host(s) up\n`);
+    });
+  lab
+    .command('down')
+    .description('stop the lab and remove what lab up created (the cached base root is kept)')
+    .addOption(inventoryOpt())
+    .action(async (o: { inventory: string }) => {
+      const loaded = await load(io, o.inventory);
+      await labDown(loaded.inventory, { stateDir: loaded.stateDir }, (l) => io.err(`${l}\n`));
+      io.out(`lab ${loaded.inventory.cluster.name}: down\n`);
+    });
+  lab
+    .command('status')
+    .description('which lab hosts are running and answer SSH')
+    .addOption(inventoryOpt())
+    .option('--json', 'one JSON document')
+    .action(async (o: { inventory: string; json?: boolean }) => {
+      const loaded = await load(io, o.inventory);
+      const st = await labStatus(loaded.inventory, { stateDir: loaded.stateDir });
+      if (o.json) io.out(`${JSON.stringify(st)}\n`);
+      else for (const h of st) io.out(`${h.name.padEnd(12)} ${h.address.padEnd(15)} ${h.running ? 'running' : 'stopped'}${h.sshUp ? ', ssh up' : ''}\n`);
+      if (st.some((h) => !h.running || !h.sshUp)) exitCode = ExitCode.unreachable;
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of the inventory (for editors)')
+    .action(() => {
+      io.out(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`);
+    });
+
+  program
+    .command('facts')
+    .description('print the facts airflow-ha reads from each host when it connects')
+    .addOption(inventoryOpt())
+    .option('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+    .action(async (o: { inventory: string; limit?: string; acceptNewHostKeys?: boolean }) => {
+      const loaded = await load(io, o.inventory);
+      const hosts = selectHosts(loaded.inventory, parseLimit(loaded.inventory, o.limit));
+      const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
+      try {
+        const out: Record<string, HostFacts> = {};
+        await Promise.all(
+          hosts.map(async (h) => {
+            const conn = await transport.connect(h.name);
+            out[h.name] = (await gatherFacts(conn, [hostFactsFact])).get(hostFactsFact);
+          }),
+        );
+        io.out(`${JSON.stringify(out, null, 2)}\n`);
+      } finally {
+        await transport.close();
+      }
+    });
+
+  try {
+    await program.parseAsync(argv as string[]);
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;
+    }
+    if (e instanceof InputError) {
+      io.err(`error: ${e.message}\n`);
+      for (const d of e.diagnostics) io.err(`${formatDiagnostic(d)}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof AirflowHaError) {
+      io.err(`error: ${e.message}\n`);
+      return e.exitCode;
+    }
+    io.err(`error: ${(e as Error).stack ?? String(e)}\n`);
+    return ExitCode.taskFailed;
+  }
+}

@@ -1,0 +1,182 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { HostSummary, Reporter, RunEvent } from '../run/events.js';
+
+/** Where output goes; injected so tests can capture it. */
+export interface Streams {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** Whether stdout is a terminal (colour and live progress only then). */
+  isTTY: boolean;
+}
+
+/** Options shared by the people-facing reporters. */
+export interface HumanOptions {
+  /** Print unified diffs of changed files (always on in check mode). */
+  diff: boolean;
+  /** Print `ok` tasks too, not only changed and failed ones. */
+  verbose: boolean;
+}
+
+/** One JSON object per line on stdout (`--json`); field names are those of RunEvent. */
+export function jsonReporter(s: Streams): Reporter {
+  return { emit: (e) => s.out(`${JSON.stringify(e)}\n`) };
+}
+
+function colours(isTTY: boolean): ChalkInstance {
+  return new Chalk({ level: isTTY ? 1 : 0 });
+}
+
+/** Lines of the end-of-run table: one per host with ok/changed/failed and seconds. */
+export function recapLines(hosts: readonly HostSummary[], c: ChalkInstance): string[] {
+  const w = Math.max(4, ...hosts.map((h) => h.host.length));
+  const lines = [`${'host'.padEnd(w)}  ${'ok'.padStart(4)} ${'changed'.padStart(8)} ${'failed'.padStart(7)} ${'seconds'.padStart(8)}`];
+  for (const h of hosts) {
+    const changed = String(h.changed).padStart(8);
+    const failed = String(h.failed).padStart(7);
+    lines.push(
+      `${h.host.padEnd(w)}  ${String(h.ok).padStart(4)} ${h.changed ? c.yellow(changed) : changed} ${h.failed ? c.red(failed) : failed} ${h.seconds.toFixed(2).padStart(8)}`,
+    );
+  }
+  return lines;
+}
+
+/** Colours the lines of a unified diff. */
+function colourDiff(diff: string, c: ChalkInstance): string {
+  return diff
+    .split('\n')
+    .map((l) => (l.startsWith('+') && !l.startsWith('+++') ? c.green(l) : l.startsWith('-') && !l.startsWith('---') ? c.red(l) : l))
+    .join('\n');
+}
+
+/**
+ * Text lines describing one event for people, or [] for events shown only in JSON.
+ * Shared by the plain and the live (listr2) renderers.
+ */
+export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean }, c: ChalkInstance): string[] {
+  switch (e.type) {
+    case 'run_start':
+      return [c.bold(`${e.check ? 'PLAN (check mode: nothing will be changed)' : 'APPLY'} playbook ${e.playbook} on ${e.hosts.length} host(s)`)];
+    case 'connect':
+      return e.ok ? [] : [c.red(`UNREACHABLE ${e.host} (${e.address}): ${e.error}`)];
+    case 'step_start':
+      return [c.bold(`== ${e.step} [${e.hosts.join(', ')}]`)];
+    case 'task': {
+      if (e.status === 'ok' && !opts.verbose) return [];
+      const label = e.status === 'failed' ? c.red('failed ') : e.status === 'changed' ? c.yellow(opts.check ? 'would  ' : 'changed') : c.green('ok     ');
+      const lines = [`  ${label} ${e.host}: ${e.task}`];
+      for (const ch of e.changes) lines.push(`           ${ch}`);
+      if (e.error) lines.push(...e.error.split('\n').map((l) => `           ${c.red(l)}`));
+      if (e.diff && (opts.diff || opts.check)) lines.push(...colourDiff(e.diff.trimEnd(), c).split('\n').map((l) => `           ${l}`));
+      return lines;
+    }
+    case 'handler':
+      return [`  ${e.status === 'failed' ? c.red('failed ') : c.yellow(opts.check ? 'would  ' : 'handler')} ${e.host}: ${e.handler}${e.error ? ` ${c.red(e.error)}` : ''}`];
+    case 'gate':
+      if (e.status === 'waiting') return [`  gate    ${e.host}: waiting for ${e.gate}`];
+      return [`  gate    ${e.host}: ${e.gate} ${e.status === 'ok' ? c.green('ok') : c.red('FAILED')} after ${e.seconds.toFixed(1)} s${e.error ? `\n           ${c.red(e.error)}` : ''}`];
+    case 'step_end':
+      return [
+        `   ${e.ok} ok, ${e.changed ? c.yellow(`${e.changed} ${opts.check ? 'to change' : 'changed'}`) : `0 ${opts.check ? 'to change' : 'changed'}`}, ${e.failed ? c.red(`${e.failed} failed`) : '0 failed'} in ${e.seconds.toFixed(2)} s${e.skipped.length ? `; not run on ${e.skipped.join(', ')}` : ''}`,
+      ];
+    case 'run_end': {
+      const total = e.hosts.reduce((a, h) => a + h.changed, 0);
+      const verdict = e.ok
+        ? c.green(`OK: ${total} ${opts.check ? 'change(s) to make' : 'change(s)'} on ${e.hosts.length} host(s) in ${e.seconds.toFixed(2)} s`)
+        : c.red(`FAILED (exit ${e.exitCode}) after ${e.seconds.toFixed(2)} s`);
+      return ['', ...recapLines(e.hosts, c), '', ...(e.error ? [c.red(e.error)] : []), verdict];
+    }
+  }
+}
+
+/** Plain lines, for logs and pipes: only changes, failures, gates and the recap (`-v` adds ok tasks). */
+export function plainReporter(s: Streams, opts: HumanOptions): Reporter {
+  const c = colours(s.isTTY);
+  let check = false;
+  return {
+    emit(e) {
+      if (e.type === 'run_start') check = e.check;
+      const lines = eventLines(e, { ...opts, check }, c);
+      if (lines.length) s.out(`${lines.join('\n')}\n`);
+    },
+  };
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Live progress on a terminal with listr2: one list per step, one line per host showing the task
+ * it is on; after each step, the same change/failure lines as the plain renderer.
+ */
+export function liveReporter(s: Streams, opts: HumanOptions): Reporter {
+  const c = colours(true);
+  let check = false;
+  let chain: Promise<void> = Promise.resolve();
+  let current: { hosts: Map<string, { done: Deferred; wrapper?: ListrTaskWrapper<unknown, never, never>; failed: boolean; changed: number }>; lines: string[] } | undefined;
+  const print = (lines: string[]) => {
+    if (lines.length) chain = chain.then(() => s.out(`${lines.join('\n')}\n`));
+  };
+  return {
+    emit(e) {
+      if (e.type === 'run_start') check = e.check;
+      if (e.type === 'step_start') {
+        const hosts = new Map(e.hosts.map((h) => [h, { done: deferred(), failed: false, changed: 0 } as NonNullable<typeof current>['hosts'] extends Map<string, infer V> ? V : never]));
+        current = { hosts, lines: [] };
+        const list = new Listr(
+          e.hosts.map((h) => ({
+            title: h,
+            task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>) => {
+              const st = hosts.get(h);
+              if (!st) return;
+              st.wrapper = task;
+              await st.done.promise;
+              task.title = `${h}: ${st.failed ? 'failed' : st.changed ? `${st.changed} ${check ? 'to change' : 'changed'}` : 'ok'}`;
+            },
+          })),
+          { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: true } } as never,
+        );
+        const stepTitle = e.step;
+        chain = chain.then(() => s.out(`${c.bold(`== ${stepTitle}`)}\n`)).then(() => list.run().then(() => undefined, () => undefined));
+        return;
+      }
+      if (e.type === 'task' && current) {
+        const st = current.hosts.get(e.host);
+        if (st) {
+          if (st.wrapper) st.wrapper.output = e.task;
+          if (e.status === 'changed') st.changed++;
+          if (e.status === 'failed') st.failed = true;
+        }
+        current.lines.push(...eventLines(e, { ...opts, check }, c));
+        return;
+      }
+      if (e.type === 'step_end' && current) {
+        for (const [, st] of current.hosts) {
+          if (st.failed) st.done.reject(new Error('failed'));
+          else st.done.resolve();
+        }
+        print([...current.lines, ...eventLines(e, { ...opts, check }, c)]);
+        current = undefined;
+        return;
+      }
+      if (current && (e.type === 'handler' || e.type === 'gate')) {
+        current.lines.push(...eventLines(e, { ...opts, check }, c));
+        return;
+      }
+      print(eventLines(e, { ...opts, check }, c));
+    },
+    close: () => chain,
+  };
+}

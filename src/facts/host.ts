@@ -1,0 +1,36 @@
+import { raw } from '../core/cmd.js';
+import type { Fact } from './fact.js';
+
+/** OS families airflow-ha supports: Debian 12 (apt) and Rocky Linux / RHEL 9 (dnf). */
+export type OsFamily = 'debian' | 'rhel';
+
+/** What the runner learns about each host when it connects (one round trip). */
+export interface HostFacts {
+  /** `ID` of /etc/os-release, e.g. `debian`, `rocky`. */
+  osId: string;
+  /** `VERSION_ID`, e.g. `12`, `9.4`. */
+  osVersion: string;
+  family: OsFamily;
+  /** The host's current hostname (`uname -n`). */
+  hostname: string;
+}
+
+/**
+ * The host facts, read from /etc/os-release (man os-release(5)): ID, ID_LIKE, VERSION_ID.
+ * Throws if the OS is neither Debian-like nor RHEL-like.
+ */
+export const hostFacts: Fact<HostFacts> = {
+  key: 'host',
+  cmd: raw(`. /etc/os-release 2>/dev/null; printf '%s\\n%s\\n%s\\n%s\\n' "$ID" "$ID_LIKE" "$VERSION_ID" "$(uname -n)"`),
+  parse(stdout) {
+    const [id = '', like = '', version = '', hostname = ''] = stdout.split('\n');
+    const words = `${id} ${like}`.split(/\s+/);
+    const family: OsFamily | undefined = words.some((w) => w === 'debian' || w === 'ubuntu')
+      ? 'debian'
+      : words.some((w) => ['rhel', 'fedora', 'centos', 'rocky', 'almalinux'].includes(w))
+        ? 'rhel'
+        : undefined;
+    if (!family) throw new Error(`unsupported OS "${id}" (ID_LIKE "${like}"): airflow-ha supports Debian 12 and Rocky/RHEL 9`);
+    return { osId: id, osVersion: version, family, hostname };
+  },
+};

@@ -1,0 +1,49 @@
+/**
+ * Events a run emits, one JSON object per line with `--json` and in the journal. Field names are stable.
+ * Times are ISO-8601 strings; durations are seconds (floats).
+ */
+export type RunEvent =
+  | { type: 'run_start'; runId: string; time: string; command: string; playbook: string; check: boolean; hosts: string[] }
+  | { type: 'connect'; host: string; address: string; ok: boolean; seconds: number; error?: string }
+  | { type: 'step_start'; step: string; hosts: string[] }
+  | {
+      type: 'task';
+      step: string;
+      host: string;
+      task: string;
+      status: 'ok' | 'changed' | 'failed';
+      changes: string[];
+      diff?: string;
+      seconds: number;
+      error?: string;
+    }
+  | { type: 'handler'; step: string; host: string; handler: string; status: 'changed' | 'failed'; error?: string }
+  | { type: 'gate'; step: string; gate: string; host: string; status: 'waiting' | 'ok' | 'failed'; seconds: number; error?: string }
+  | { type: 'step_end'; step: string; seconds: number; ok: number; changed: number; failed: number; skipped: string[] }
+  | { type: 'run_end'; runId: string; time: string; ok: boolean; exitCode: number; seconds: number; hosts: HostSummary[]; error?: string };
+
+/** Per-host totals printed at the end of every run. */
+export interface HostSummary {
+  host: string;
+  ok: number;
+  changed: number;
+  failed: number;
+  seconds: number;
+}
+
+/** Receives events as they happen (renderers, the journal). */
+export interface Reporter {
+  emit(event: RunEvent): void;
+  /** Called once the run ended; flushes output. */
+  close?(): Promise<void>;
+}
+
+/** Sends every event to each of `reporters`. */
+export function fanOut(...reporters: Reporter[]): Reporter {
+  return {
+    emit: (e) => reporters.forEach((r) => r.emit(e)),
+    close: async () => {
+      for (const r of reporters) await r.close?.();
+    },
+  };
+}

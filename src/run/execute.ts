@@ -1,0 +1,369 @@
+import { randomBytes } from 'node:crypto';
+import type { Cmd } from '../core/cmd.js';
+import { ExitCode, LockHeldError, TaskFailedError, UnreachableError, AirflowHaError } from '../core/errors.js';
+import { describeOp, type Op } from '../core/op.js';
+import { maskSecrets, type Secret } from '../core/secret.js';
+import type { FactSet } from '../facts/fact.js';
+import { hostFacts as hostFactsFact, type HostFacts } from '../facts/host.js';
+import type { ClusterSecrets } from '../inventory/secrets.js';
+import type { Host, Inventory } from '../inventory/schema.js';
+import { waitLoop } from '../tasks/command.js';
+import type { Handler, Task, TaskPlan } from '../tasks/task.js';
+import type { Connection, Transport } from '../ssh/transport.js';
+import type { HostSummary, Reporter } from './events.js';
+import { gatherFacts } from './facts.js';
+import { acquireLockCmd, describeHolder, LOCK_HELD_EXIT, releaseLockCmd, type LockHolder } from './lock.js';
+import { selectHosts, type PlayContext, type Playbook, type Selector, type Step } from './playbook.js';
+
+/** Everything a run needs, passed in (no globals): the CLI builds it, tests build fakes. */
+export interface RunOptions {
+  playbook: Playbook;
+  inventory: Inventory;
+  secrets: ClusterSecrets;
+  transport: Transport;
+  reporter: Reporter;
+  /** Check mode: gather facts and report what would change, change nothing, take no lock. */
+  check: boolean;
+  /** Restricts the run to these hosts (`--limit`). */
+  limit: Selector;
+  /** The command line, for the lock holder and the journal. */
+  command: string;
+  /** `user@machine` of the operator, for the lock. */
+  operator: string;
+  runId?: string;
+  /** Seconds since some epoch; injectable for tests. */
+  clock?: () => number;
+}
+
+/** The outcome of a run. `exitCode` follows {@link ExitCode}. */
+export interface RunResult {
+  runId: string;
+  exitCode: ExitCode;
+  hosts: HostSummary[];
+  /** Total changes (tasks changed + handlers run). */
+  changed: number;
+  error?: AirflowHaError;
+}
+
+const TAIL_LINES = 20;
+
+/** The last `n` lines of `text`. */
+export function tail(text: string, n = TAIL_LINES): string {
+  return text.trimEnd().split('\n').slice(-n).join('\n');
+}
+
+/** All secret values of the cluster, for masking output. */
+function secretList(secrets: ClusterSecrets): Secret[] {
+  return Object.values(secrets) as Secret[];
+}
+
+class HostFailure extends Error {
+  constructor(readonly failure: TaskFailedError) {
+    super(failure.message);
+  }
+}
+
+/**
+ * Runs a playbook: connect every targeted host (an unreachable one stops the run before anything
+ * changes, exit 3), take the run lock (exit 4 if held), then each step in order — its hosts in
+ * parallel (or `serial` at a time), facts gathered in one round trip per host, only the missing ops
+ * executed, handlers once at the end of the step, a barrier, then the step's gate. The first failure
+ * stops the run before the next step (exit 1). Never throws for those cases: the result carries them.
+ */
+export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
+  const clock = opts.clock ?? (() => performance.now() / 1000);
+  const runId = opts.runId ?? `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
+  const t0 = clock();
+  const { inventory: inv, reporter } = opts;
+  const secrets = secretList(opts.secrets);
+  const mask = (s: string, extra: Secret[] = []) => maskSecrets(s, [...secrets, ...extra]);
+
+  const limited = new Set(selectHosts(inv, opts.limit).map((h) => h.name));
+  const stepHosts = (step: Step) => selectHosts(inv, step.hosts).filter((h) => limited.has(h.name));
+  const targets = inv.hosts.filter((h) => opts.playbook.steps.some((s) => stepHosts(s).some((x) => x.name === h.name)));
+  const summary = new Map<string, HostSummary>(targets.map((h) => [h.name, { host: h.name, ok: 0, changed: 0, failed: 0, seconds: 0 }]));
+
+  reporter.emit({
+    type: 'run_start',
+    runId,
+    time: new Date().toISOString(),
+    command: opts.command,
+    playbook: opts.playbook.name,
+    check: opts.check,
+    hosts: targets.map((h) => h.name),
+  });
+
+  const finish = (exitCode: ExitCode, error?: AirflowHaError): RunResult => {
+    const hosts = [...summary.values()].map((s) => ({ ...s, seconds: round(s.seconds) }));
+    const changed = hosts.reduce((a, h) => a + h.changed, 0);
+    reporter.emit({
+      type: 'run_end',
+      runId,
+      time: new Date().toISOString(),
+      ok: exitCode === ExitCode.ok,
+      exitCode,
+      seconds: round(clock() - t0),
+      hosts,
+      ...(error ? { error: mask(error.message) } : {}),
+    });
+    return { runId, exitCode, hosts, changed, ...(error ? { error } : {}) };
+  };
+
+  // 1. Connect everything first: an unreachable host stops the run before any change.
+  const lockHost = inv.hosts[0] as Host;
+  const connectSet = opts.check ? targets : [...new Map([lockHost, ...targets].map((h) => [h.name, h])).values()];
+  const conns = new Map<string, Connection>();
+  const facts = new Map<string, HostFacts>();
+  const unreachable: UnreachableError[] = [];
+  await Promise.all(
+    connectSet.map(async (h) => {
+      const start = clock();
+      try {
+        const conn = await opts.transport.connect(h.name);
+        const set = await gatherFacts(conn, [hostFactsFact]);
+        facts.set(h.name, set.get(hostFactsFact));
+        conns.set(h.name, conn);
+        reporter.emit({ type: 'connect', host: h.name, address: h.address, ok: true, seconds: round(clock() - start) });
+      } catch (e) {
+        const err = e instanceof UnreachableError ? e : new UnreachableError(h.name, h.address, (e as Error).message);
+        unreachable.push(err);
+        reporter.emit({ type: 'connect', host: h.name, address: h.address, ok: false, seconds: round(clock() - start), error: err.reason });
+      }
+    }),
+  );
+  if (unreachable.length > 0) {
+    const first = unreachable[0] as UnreachableError;
+    const err =
+      unreachable.length === 1
+        ? first
+        : new UnreachableError(
+            unreachable.map((u) => u.host).join(', '),
+            unreachable.map((u) => u.address).join(', '),
+            unreachable.map((u) => `\n  ${u.host} (${u.address}): ${u.reason}`).join(''),
+          );
+    return finish(ExitCode.unreachable, err);
+  }
+
+  // 2. The run lock on the inventory's first host (not in check mode: plan changes nothing).
+  let holder: LockHolder | undefined;
+  if (!opts.check) {
+    holder = { holder: opts.operator, time: new Date().toISOString(), command: opts.command, pid: process.pid };
+    const conn = conns.get(lockHost.name) as Connection;
+    const res = await conn.exec(acquireLockCmd(holder));
+    if (res.code === LOCK_HELD_EXIT) return finish(ExitCode.lockHeld, new LockHeldError(lockHost.name, describeHolder(res.stdout)));
+    if (res.code !== 0) {
+      return finish(
+        ExitCode.taskFailed,
+        new TaskFailedError(lockHost.name, '(lock)', 'take the run lock', acquireLockCmd(holder).toString(), res.code, mask(tail(res.stderr))),
+      );
+    }
+  }
+
+  try {
+    for (const step of opts.playbook.steps) {
+      const hosts = stepHosts(step);
+      if (hosts.length === 0) continue;
+      const stepStart = clock();
+      reporter.emit({ type: 'step_start', step: step.name, hosts: hosts.map((h) => h.name) });
+      const failures: TaskFailedError[] = [];
+      const counts = { ok: 0, changed: 0, failed: 0 };
+      const batchSize = step.serial && step.serial > 0 ? step.serial : hosts.length;
+      const skipped: string[] = [];
+      for (let i = 0; i < hosts.length; i += batchSize) {
+        const batch = hosts.slice(i, i + batchSize);
+        if (failures.length > 0) {
+          // A rolling step stops at the first failed batch: the remaining hosts keep their old state.
+          skipped.push(...batch.map((h) => h.name));
+          continue;
+        }
+        await Promise.all(
+          batch.map(async (h) => {
+            const ctx: PlayContext = { inventory: inv, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts };
+            const sum = summary.get(h.name) as HostSummary;
+            try {
+              const r = await runHostStep(step, ctx, conns.get(h.name) as Connection, opts.check, reporter, mask, clock);
+              sum.ok += r.ok;
+              sum.changed += r.changed;
+              sum.seconds += r.seconds;
+              counts.ok += r.ok;
+              counts.changed += r.changed;
+            } catch (e) {
+              const failure =
+                e instanceof HostFailure
+                  ? e.failure
+                  : new TaskFailedError(h.name, step.name, '(step)', '', null, mask((e as Error).message));
+              failures.push(failure);
+              sum.failed += 1;
+              counts.failed += 1;
+            }
+          }),
+        );
+      }
+      if (failures.length === 0 && step.gate && !opts.check) {
+        const gateFailure = await runGate(step, hosts, conns, facts, opts, reporter, mask, clock);
+        if (gateFailure) failures.push(gateFailure);
+      }
+      reporter.emit({ type: 'step_end', step: step.name, seconds: round(clock() - stepStart), ...counts, skipped });
+      if (failures.length > 0) return finish(ExitCode.taskFailed, failures[0]);
+    }
+    return finish(ExitCode.ok);
+  } finally {
+    if (holder) {
+      await conns.get(lockHost.name)?.exec(releaseLockCmd(holder)).catch(() => undefined);
+    }
+  }
+}
+
+interface HostStepResult {
+  ok: number;
+  changed: number;
+  seconds: number;
+}
+
+/** One host's part of a step. Throws HostFailure with every detail of the failing task. */
+async function runHostStep(
+  step: Step,
+  ctx: PlayContext,
+  conn: Connection,
+  check: boolean,
+  reporter: Reporter,
+  mask: (s: string, extra?: Secret[]) => string,
+  clock: () => number,
+): Promise<HostStepResult> {
+  const host = ctx.host.name;
+  const start = clock();
+  const fail = (task: string, command: string, code: number | null, stderr: string): never => {
+    throw new HostFailure(new TaskFailedError(host, step.name, task, command, code, mask(tail(stderr))));
+  };
+  let tasks: Task[];
+  try {
+    tasks = step.tasks(ctx);
+  } catch (e) {
+    reporter.emit({ type: 'task', step: step.name, host, task: '(build tasks)', status: 'failed', changes: [], seconds: 0, error: mask((e as Error).message) });
+    return fail('(build tasks)', '', null, (e as Error).message);
+  }
+  const result: HostStepResult = { ok: 0, changed: 0, seconds: 0 };
+  const notified = new Map<string, Handler>();
+
+  const gather = async (from: number): Promise<FactSet> => {
+    try {
+      return await gatherFacts(conn, tasks.slice(from).flatMap((t) => [...t.facts(ctx.facts)]));
+    } catch (e) {
+      return fail('(gather facts)', '', null, (e as Error).message);
+    }
+  };
+
+  let factSet = await gather(0);
+  for (let i = 0; i < tasks.length; i++) {
+    const task = tasks[i] as Task;
+    const tStart = clock();
+    let plan: TaskPlan;
+    try {
+      plan = task.plan(factSet, ctx.facts);
+    } catch (e) {
+      const msg = mask((e as Error).message);
+      reporter.emit({ type: 'task', step: step.name, host, task: task.name, status: 'failed', changes: [], seconds: round(clock() - tStart), error: msg });
+      return fail(task.name, '(plan)', null, msg);
+    }
+    const diff = plan.diff ? mask(plan.diff) : undefined;
+    if (!check) {
+      for (const op of plan.ops) {
+        const err = await runOp(conn, op);
+        if (err) {
+          const command = op.kind === 'exec' ? mask(op.cmd.toString()) : describeOp(op);
+          reporter.emit({
+            type: 'task', step: step.name, host, task: task.name, status: 'failed', changes: plan.changes.map((c) => mask(c)),
+            ...(diff ? { diff } : {}), seconds: round(clock() - tStart), error: `exit ${err.code ?? 'none'}: ${mask(tail(err.stderr, 5))}`,
+          });
+          return fail(task.name, command, err.code, err.stderr);
+        }
+      }
+    }
+    reporter.emit({
+      type: 'task', step: step.name, host, task: task.name, status: plan.changed ? 'changed' : 'ok',
+      changes: plan.changes.map((c) => mask(c)), ...(diff ? { diff } : {}), seconds: round(clock() - tStart),
+    });
+    if (plan.changed) {
+      result.changed += 1;
+      for (const h of plan.notify) if (!notified.has(h.id)) notified.set(h.id, h);
+      // What this task changed may change what later tasks see: read their facts again.
+      if (!check && i + 1 < tasks.length) factSet = await gather(i + 1);
+    } else {
+      result.ok += 1;
+    }
+  }
+  for (const handler of notified.values()) {
+    if (!check) {
+      for (const op of handler.ops) {
+        const err = await runOp(conn, op);
+        if (err) {
+          reporter.emit({ type: 'handler', step: step.name, host, handler: handler.name, status: 'failed', error: mask(tail(err.stderr, 5)) });
+          return fail(`handler: ${handler.name}`, op.kind === 'exec' ? mask(op.cmd.toString()) : describeOp(op), err.code, err.stderr);
+        }
+      }
+    }
+    reporter.emit({ type: 'handler', step: step.name, host, handler: handler.name, status: 'changed' });
+    result.changed += 1;
+  }
+  result.seconds = clock() - start;
+  return result;
+}
+
+/** Executes one op; returns the failure (exit code + stderr) or undefined. A lost connection is a failure with code null. */
+async function runOp(conn: Connection, op: Op): Promise<{ code: number | null; stderr: string } | undefined> {
+  try {
+    if (op.kind === 'put') {
+      await conn.put(op.path, op.content, { mode: op.mode, owner: op.owner, group: op.group });
+      return undefined;
+    }
+    const res = await conn.exec(op.cmd, op.timeoutSec === undefined ? {} : { timeoutSec: op.timeoutSec });
+    if (res.code === 0) return undefined;
+    return { code: res.code, stderr: res.stderr || res.stdout };
+  } catch (e) {
+    return { code: null, stderr: (e as Error).message };
+  }
+}
+
+/** Waits for a step's gate; returns the failure or undefined. One remote loop per checked host. */
+async function runGate(
+  step: Step,
+  hosts: Host[],
+  conns: Map<string, Connection>,
+  facts: Map<string, HostFacts>,
+  opts: RunOptions,
+  reporter: Reporter,
+  mask: (s: string) => string,
+  clock: () => number,
+): Promise<TaskFailedError | undefined> {
+  const gate = step.gate;
+  if (!gate) return undefined;
+  const targets = gate.on === 'first' ? hosts.slice(0, 1) : hosts;
+  const results = await Promise.all(
+    targets.map(async (h) => {
+      const ctx: PlayContext = { inventory: opts.inventory, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts };
+      const start = clock();
+      const check: Cmd = gate.check(ctx);
+      reporter.emit({ type: 'gate', step: step.name, gate: gate.name, host: h.name, status: 'waiting', seconds: 0 });
+      const loop = waitLoop({ cmd: check, timeoutSec: gate.timeoutSec, intervalSec: gate.intervalSec ?? 1 });
+      let res;
+      try {
+        res = await (conns.get(h.name) as Connection).exec(loop, { timeoutSec: gate.timeoutSec + 15 });
+      } catch (e) {
+        res = { code: null, stdout: '', stderr: (e as Error).message };
+      }
+      const seconds = round(clock() - start);
+      if (res.code === 0) {
+        reporter.emit({ type: 'gate', step: step.name, gate: gate.name, host: h.name, status: 'ok', seconds });
+        return undefined;
+      }
+      const stderr = mask(tail(res.stderr || res.stdout));
+      reporter.emit({ type: 'gate', step: step.name, gate: gate.name, host: h.name, status: 'failed', seconds, error: stderr });
+      return new TaskFailedError(h.name, step.name, `gate: ${gate.name}`, mask(check.toString()), res.code, stderr);
+    }),
+  );
+  return results.find((r) => r !== undefined);
+}
+
+function round(s: number): number {
+  return Math.round(s * 1000) / 1000;
+}

@@ -1,0 +1,83 @@
+import type { Cmd } from '../core/cmd.js';
+import type { HostFacts } from '../facts/host.js';
+import type { ClusterSecrets } from '../inventory/secrets.js';
+import type { Host, Inventory, Role } from '../inventory/schema.js';
+import type { Task } from '../tasks/task.js';
+
+/** Which hosts a step targets: hosts having any of `roles`, plus hosts named in `names`; `all` for every host. */
+export interface Selector {
+  all?: boolean;
+  roles?: readonly Role[];
+  names?: readonly string[];
+}
+
+/** What a step's task builder gets: the inventory, the secrets and this host's facts. Pure data. */
+export interface PlayContext {
+  inventory: Inventory;
+  secrets: ClusterSecrets;
+  host: Host;
+  facts: HostFacts;
+}
+
+/**
+ * A gate: a read-only check that must pass before the next step starts (e.g. etcd healthy on every
+ * member, a Patroni leader elected). Retried every `intervalSec` until `timeoutSec` seconds pass.
+ */
+export interface Gate {
+  name: string;
+  /** Run the check on the first targeted host, or on each targeted host. */
+  on: 'first' | 'each';
+  check(ctx: PlayContext): Cmd;
+  timeoutSec: number;
+  intervalSec?: number;
+}
+
+/**
+ * One step of a playbook: its hosts run in parallel (or `serial` at a time, for rolling work),
+ * with a barrier after it, and an optional gate the next step waits on.
+ */
+export interface Step {
+  name: string;
+  hosts: Selector;
+  /** At most this many hosts at once; a batch must finish before the next starts. */
+  serial?: number;
+  tasks(ctx: PlayContext): Task[];
+  gate?: Gate;
+}
+
+/** An ordered list of steps (the data of playbooks/*.ts: no I/O). */
+export interface Playbook {
+  name: string;
+  description: string;
+  /** Roles the inventory must have for this playbook (checked by validate). */
+  requiredRoles: readonly Role[];
+  steps: readonly Step[];
+}
+
+/** The inventory hosts a selector matches, in inventory order. */
+export function selectHosts(inv: Inventory, sel: Selector): Host[] {
+  return inv.hosts.filter(
+    (h) => sel.all === true || (sel.roles ?? []).some((r) => h.roles.includes(r)) || (sel.names ?? []).includes(h.name),
+  );
+}
+
+/**
+ * Parses `--limit a,b,role` into a selector: each item is a host name or a role name.
+ * Throws on an item that is neither (the message lists the valid names).
+ */
+export function parseLimit(inv: Inventory, limit: string | undefined): Selector {
+  if (!limit) return { all: true };
+  const items = limit.split(',').map((s) => s.trim()).filter(Boolean);
+  const names: string[] = [];
+  const roles: Role[] = [];
+  for (const item of items) {
+    if (inv.hosts.some((h) => h.name === item)) names.push(item);
+    else if (inv.hosts.some((h) => h.roles.includes(item as Role))) roles.push(item as Role);
+    else {
+      throw new Error(
+        `--limit: "${item}" is neither a host nor a role of this inventory (hosts: ${inv.hosts.map((h) => h.name).join(', ')}; roles: ${[...new Set(inv.hosts.flatMap((h) => h.roles))].join(', ')})`,
+      );
+    }
+  }
+  return { names, roles };
+}

@@ -1,0 +1,97 @@
+import { sh, type Cmd } from '../core/cmd.js';
+import { exec } from '../core/op.js';
+import type { Fact } from '../facts/fact.js';
+import type { Handler, Task, TaskPlan } from './task.js';
+
+/** Fact: the exit code of a read-only command (0 = true). */
+export function commandSucceeds(cmd: Cmd): Fact<boolean> {
+  return { key: `ok:${cmd.render()}`, cmd, parse: (_s, code) => code === 0 };
+}
+
+/** A command guarded so that it runs only when needed. */
+export interface CommandSpec {
+  name: string;
+  cmd: Cmd;
+  /** Skip when this path exists (e.g. a file the command creates). */
+  creates?: string;
+  /** Skip when this read-only command succeeds. */
+  unless?: Cmd;
+  notify?: Handler[];
+  timeoutSec?: number;
+}
+
+/**
+ * Task: run a command unless its guard says it is done. Without any guard it runs every time and
+ * reports a change (like Ansible's `command`); give it `creates` or `unless` to be idempotent.
+ */
+export function command(spec: CommandSpec): Task {
+  const guards: Fact<boolean>[] = [];
+  if (spec.creates) guards.push(commandSucceeds(sh`test -e ${spec.creates}`));
+  if (spec.unless) guards.push(commandSucceeds(spec.unless));
+  return {
+    name: spec.name,
+    facts: () => guards,
+    plan(facts): TaskPlan {
+      if (guards.some((g) => facts.get(g))) return { changed: false, ops: [], changes: [], notify: [] };
+      return { changed: true, ops: [exec(spec.cmd, spec.timeoutSec)], changes: [`run ${spec.cmd.toString()}`], notify: spec.notify ?? [] };
+    },
+  };
+}
+
+/** What to wait for. Exactly one of port, http, cmd. */
+export interface WaitSpec {
+  /** TCP port to accept connections (on `host`, default 127.0.0.1). */
+  port?: number;
+  host?: string;
+  /** URL that must answer with a 2xx status. */
+  http?: string;
+  /** A command that must exit 0. */
+  cmd?: Cmd;
+  /** Seconds before giving up (the task fails). */
+  timeoutSec: number;
+  /** Seconds between attempts. Default 1. */
+  intervalSec?: number;
+}
+
+/** The shell test for one attempt of a wait. Uses bash's /dev/tcp for ports and python3 for HTTP. */
+export function waitCheck(spec: WaitSpec): Cmd {
+  if (spec.port !== undefined) {
+    const target = `/dev/tcp/${spec.host ?? '127.0.0.1'}/${spec.port}`;
+    return sh`timeout 2 bash -c ${`exec 3<>${target}`} 2>/dev/null`;
+  }
+  if (spec.http !== undefined) {
+    const py = `import sys,urllib.request\nurllib.request.urlopen(sys.argv[1], timeout=2)`;
+    return sh`python3 -c ${py} ${spec.http} >/dev/null 2>&1`;
+  }
+  if (spec.cmd) return spec.cmd;
+  throw new Error('waitFor needs port, http or cmd');
+}
+
+/** A human description of a wait target. */
+export function describeWait(spec: WaitSpec): string {
+  if (spec.port !== undefined) return `port ${spec.host ?? '127.0.0.1'}:${spec.port}`;
+  if (spec.http !== undefined) return spec.http;
+  return `\`${spec.cmd?.toString()}\``;
+}
+
+/**
+ * The whole wait as one remote command (one round trip): retry the check every `intervalSec`
+ * until it passes or `timeoutSec` elapse, then fail with a message on stderr.
+ */
+export function waitLoop(spec: WaitSpec): Cmd {
+  const interval = spec.intervalSec ?? 1;
+  const msg = `timed out after ${spec.timeoutSec} s waiting for ${describeWait(spec)}`;
+  return sh`end=$(( $(date +%s) + ${spec.timeoutSec} )); until ${waitCheck(spec)}; do if [ "$(date +%s)" -ge "$end" ]; then echo ${msg} >&2; exit 1; fi; sleep ${interval}; done`;
+}
+
+/** Task: wait for a port, URL or command (never a change; skipped in check mode). */
+export function waitFor(spec: WaitSpec): Task {
+  return {
+    name: `wait for ${describeWait(spec)}`,
+    facts: () => [],
+    plan(): TaskPlan {
+      return { changed: false, ops: [exec(waitLoop(spec), spec.timeoutSec + 10)], changes: [], notify: [] };
+    },
+  };
+}
+

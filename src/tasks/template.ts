@@ -1,0 +1,63 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import nunjucks from 'nunjucks';
+import { Secret } from '../core/secret.js';
+import { file, type FileSpec } from './file.js';
+import type { Task } from './task.js';
+
+/**
+ * The project's templates/ folder, found from this module's location (works from src/ via a
+ * loader and from dist/src/ after `tsc`).
+ */
+export function templatesDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = path.join(dir, 'templates');
+    if (existsSync(path.join(candidate, '.templates-root'))) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new Error('templates/ folder not found (expected beside package.json)');
+}
+
+let env: nunjucks.Environment | undefined;
+
+/**
+ * The template engine: Nunjucks (Jinja2 syntax, familiar from Ansible) with `throwOnUndefined`
+ * (a missing variable is an error, never an empty string) and `autoescape: false` (configs are not
+ * HTML). Filters: `reveal` gives a Secret's clear text (a bare Secret renders as `***`);
+ * `quote` POSIX-quotes for shell snippets inside templates.
+ * Source: https://mozilla.github.io/nunjucks/api.html#configure
+ */
+export function templateEnv(): nunjucks.Environment {
+  if (env) return env;
+  env = new nunjucks.Environment(new nunjucks.FileSystemLoader(templatesDir(), { noCache: false }), {
+    autoescape: false,
+    throwOnUndefined: true,
+    trimBlocks: true,
+    lstripBlocks: true,
+  });
+  env.addFilter('reveal', (v: unknown) => {
+    if (!(v instanceof Secret)) throw new Error('reveal: value is not a Secret');
+    return v.reveal();
+  });
+  return env;
+}
+
+/**
+ * Renders `templates/NAME` with `vars`. Throws an Error naming the template and the undefined
+ * variable or syntax error (Nunjucks's message carries line and column).
+ */
+export function renderTemplate(name: string, vars: Record<string, unknown>): string {
+  try {
+    return templateEnv().render(name, vars);
+  } catch (e) {
+    throw new Error(`template ${name}: ${(e as Error).message}`);
+  }
+}
+
+/** Task: a file rendered from templates/`template` with `vars` (see {@link file} for the rest). */
+export function template(spec: Omit<FileSpec, 'content'> & { template: string; vars: Record<string, unknown> }): Task {
+  const content = renderTemplate(spec.template, spec.vars);
+  return file({ ...spec, content, label: spec.label ?? `template ${spec.path}` });
+}
