@@ -33,6 +33,8 @@ export class LocalConnection implements Connection {
         if (timer) clearTimeout(timer);
         resolve({ code, stdout, stderr });
       });
+      // A command that exits without reading stdin closes the pipe first: not an error here.
+      child.stdin.on('error', () => undefined);
       child.stdin.end(opts.stdin ?? '');
     });
   }

@@ -1,0 +1,169 @@
+/**
+ * The malformed-inventory corpus: every file in test/fixtures/inventories/bad breaks one rule of
+ * good/minimal.yaml, every file in warn/ trips one warning. Each must produce exactly the
+ * diagnostic below: position, rule id, YAML path and a message fragment.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { formatDiagnostic, InputError, type Diagnostic } from '../../src/core/errors.js';
+import { parseInventory, type LoadOptions } from '../../src/inventory/load.js';
+
+const root = fileURLToPath(new URL('../../../test/fixtures/inventories/', import.meta.url));
+
+interface Expect {
+  line: number;
+  col: number;
+  rule: string;
+  path: string;
+  /** A fragment the message must contain. */
+  message: string;
+  /** Value as written, when the diagnostic has one. */
+  value?: string;
+  /** How many errors the file has (default 1). */
+  errors?: number;
+  opts?: LoadOptions;
+}
+
+const BAD: Record<string, Expect> = {
+  // YAML
+  'yaml-syntax-unclosed-flow.yaml': { line: 12, col: 64, rule: 'yaml:syntax', path: 'hosts[2].roles', message: 'Flow sequence in block collection must be sufficiently indented and end with a ]', errors: 2 },
+  'yaml-tab-indent.yaml': { line: 8, col: 1, rule: 'yaml:syntax', path: '(document)', message: 'Tabs are not allowed as indentation' },
+  'yaml-undefined-alias.yaml': { line: 11, col: 46, rule: 'yaml:syntax', path: 'hosts[1].roles', message: 'alias *frontend names no anchor', value: '*frontend' },
+  'duplicate-key.yaml': { line: 20, col: 5, rule: 'yaml:duplicate-key', path: 'hosts[8].address', message: 'duplicate key "address" (first on line 19)', value: 'address' },
+  // Schema
+  'empty-file.yaml': { line: 1, col: 1, rule: 'schema:invalid_type', path: '(document)', message: 'the inventory is empty' },
+  'unknown-key-typo.yaml': { line: 19, col: 5, rule: 'schema:unrecognized_keys', path: 'hosts[8].adress', message: 'unknown key "adress" in hosts[8]; did you mean "address"?', value: 'adress' },
+  'unknown-key-case.yaml': { line: 6, col: 65, rule: 'schema:unrecognized_keys', path: 'cluster.vips[0].routerID', message: 'did you mean "routerId"?', value: 'routerID' },
+  'unknown-top-level-key.yaml': { line: 9, col: 1, rule: 'schema:unrecognized_keys', path: 'host', message: 'unknown key "host"; did you mean "hosts"?', value: 'host' },
+  'unknown-role.yaml': { line: 11, col: 67, rule: 'schema:invalid_value', path: 'hosts[1].roles[2]', message: '"shceduler" is not one of: etcd, postgresql, haproxy', value: 'shceduler' },
+  'wrong-type-router-id.yaml': { line: 6, col: 75, rule: 'schema:invalid_type', path: 'cluster.vips[0].routerId', message: 'expected a number, got a string', value: '"51"' },
+  'wrong-type-version-number.yaml': { line: 6, col: 17, rule: 'schema:invalid_type', path: 'cluster.versions.postgresql', message: 'expected a string, got an integer: quote it, e.g. "15"', value: '15' },
+  'router-id-too-big.yaml': { line: 6, col: 75, rule: 'schema:too_big', path: 'cluster.vips[0].routerId', message: 'must be <= 255', value: '256' },
+  'bad-ipv4.yaml': { line: 13, col: 27, rule: 'schema:invalid_format', path: 'hosts[3].address', message: '"10.20.0.256" is not an IPv4 address', value: '10.20.0.256' },
+  'bad-cidr.yaml': { line: 4, col: 12, rule: 'schema:invalid_format', path: 'cluster.network', message: '"10.20.0.0/33" is not an IPv4 network in CIDR notation', value: '10.20.0.0/33' },
+  'missing-network.yaml': { line: 3, col: 3, rule: 'schema:required', path: 'cluster.network', message: 'missing required key "network"' },
+  'bad-host-name.yaml': { line: 14, col: 13, rule: 'schema:invalid_format', path: 'hosts[4].name', message: 'a host name is a DNS label', value: 'DB_3' },
+  'empty-hosts.yaml': { line: 9, col: 8, rule: 'schema:too_small', path: 'hosts', message: 'must list at least one host', value: '[]' },
+  // Semantic rules
+  'bad-timezone.yaml': { line: 5, col: 13, rule: 'cluster:timezone', path: 'cluster.timezone', message: '"Asia/Teheran" is not an IANA time zone', value: 'Asia/Teheran' },
+  'duplicate-name.yaml': { line: 17, col: 13, rule: 'host:unique-name', path: 'hosts[7].name', message: 'name mq2 is already used by hosts[6] on line 16', value: 'mq2' },
+  'duplicate-address.yaml': { line: 14, col: 27, rule: 'host:unique-address', path: 'hosts[4].address', message: 'address 10.20.0.22 is already used by hosts[3] (db2) on line 13', value: '10.20.0.22' },
+  'address-outside-network.yaml': { line: 16, col: 27, rule: 'net:outside-network', path: 'hosts[6].address', message: 'address of mq2 10.21.0.32 is outside cluster.network 10.20.0.0/24', value: '10.21.0.32' },
+  'network-address.yaml': { line: 17, col: 27, rule: 'net:reserved-address', path: 'hosts[7].address', message: 'is the network address of 10.20.0.0/24', value: '10.20.0.0' },
+  'broadcast-address.yaml': { line: 19, col: 14, rule: 'net:reserved-address', path: 'hosts[8].address', message: 'is the broadcast address of 10.20.0.0/24', value: '10.20.0.255' },
+  'vip-equals-host.yaml': { line: 6, col: 37, rule: 'vip:equals-host', path: 'cluster.vips[0].address', message: 'VIP airflow-vip 10.20.0.11 is also the address of host lb1', value: '10.20.0.11' },
+  'vip-outside-network.yaml': { line: 6, col: 37, rule: 'net:outside-network', path: 'cluster.vips[0].address', message: 'VIP airflow-vip 192.168.83.210 is outside cluster.network', value: '192.168.83.210' },
+  'vip-duplicate-address.yaml': { line: 7, col: 35, rule: 'vip:unique-address', path: 'cluster.vips[1].address', message: 'VIP address 10.20.0.100 is already used by cluster.vips[0]', value: '10.20.0.100' },
+  'vip-name-clash.yaml': { line: 6, col: 15, rule: 'vip:name-clash', path: 'cluster.vips[0].name', message: "VIP name lb1 is also a host's name", value: 'lb1' },
+  'vip-role-no-hosts.yaml': { line: 7, col: 52, rule: 'vip:role-hosts', path: 'cluster.vips[1].role', message: 'no host has role nfs, so no host can hold VIP nfs-vip', value: 'nfs' },
+  'duplicate-router-id.yaml': { line: 7, col: 71, rule: 'vip:unique-router-id', path: 'cluster.vips[1].routerId', message: 'routerId 51 is already used by cluster.vips[0]', value: '51' },
+  'etcd-two-members.yaml': { line: 12, col: 59, rule: 'quorum:etcd', path: 'hosts[2].roles[1]', message: '2 etcd hosts (db1, db2): a 2-member cluster has a quorum of 2 and tolerates no failure' },
+  'rabbitmq-two-nodes.yaml': { line: 15, col: 47, rule: 'quorum:rabbitmq', path: 'hosts[5].roles[0]', message: '2 rabbitmq hosts (mq1, mq2): a 2-member cluster' },
+  'postgresql-without-etcd.yaml': { line: 12, col: 47, rule: 'patroni:needs-etcd', path: 'hosts[2].roles[0]', message: 'but no etcd host: Patroni needs etcd as its DCS' },
+  'required-role-missing.yaml': {
+    line: 10,
+    col: 3,
+    rule: 'role:required',
+    path: 'hosts',
+    message: 'no host has role rabbitmq, which playbook bootstrap needs',
+    value: 'rabbitmq',
+    opts: { requiredRoles: ['etcd', 'postgresql', 'rabbitmq', 'haproxy'], playbook: 'bootstrap' },
+  },
+  'port-haproxy-in-rabbitmq-stream-range.yaml': {
+    line: 16,
+    col: 46,
+    rule: 'port:collision',
+    path: 'hosts[6].roles',
+    message: "on host mq2, haproxy's port haproxyReplica=6000 overlaps rabbitmq's stream replication range 6000-6500",
+    value: '6000',
+  },
+  'port-two-roles-same-port.yaml': { line: 6, col: 13, rule: 'port:collision', path: 'cluster.ports.flower', message: "on host lb1, flower's port flower=8080 is the same port as webserver's port webserver=8080", value: '8080' },
+  'port-duplicate-setting.yaml': { line: 6, col: 15, rule: 'port:duplicate', path: 'cluster.ports.etcdPeer', message: "on hosts db1, db2, db3, etcd's port etcdPeer=2379 is the same port as etcd's port etcdClient=2379", value: '2379' },
+  'port-ssh-collision.yaml': { line: 9, col: 9, rule: 'port:collision', path: 'ssh.port', message: "haproxy's port haproxyStats=7000 is the same port as sshd port 7000", value: '7000' },
+  'jump-unknown-host.yaml': { line: 22, col: 18, rule: 'ssh:jump-unknown-host', path: 'hosts[8].ssh.jump', message: 'jump host bastoin is not a host of this inventory', value: 'bastoin' },
+  'jump-self.yaml': { line: 22, col: 18, rule: 'ssh:jump-self', path: 'hosts[8].ssh.jump', message: 'host worker1 cannot be its own jump host', value: 'worker1' },
+  'jump-cycle.yaml': { line: 10, col: 100, rule: 'ssh:jump-cycle', path: 'hosts[0].ssh.jump', message: 'jump hosts form a loop: lb1 -> worker1 -> lb1', value: 'worker1' },
+  'lab-address-clash.yaml': { line: 9, col: 12, rule: 'lab:address-clash', path: 'lab.address', message: 'lab bridge address 10.20.0.31 is also the address of host mq1', value: '10.20.0.31' },
+  'lab-address-outside.yaml': { line: 9, col: 12, rule: 'net:outside-network', path: 'lab.address', message: 'lab bridge address 10.99.0.1 is outside cluster.network', value: '10.99.0.1' },
+};
+
+const WARN: Record<string, Expect> = {
+  'etcd-one-member.yaml': { line: 12, col: 59, rule: 'quorum:etcd', path: 'hosts[2].roles[1]', message: '1 etcd host (db1): not highly available' },
+  'rabbitmq-four-nodes.yaml': { line: 15, col: 47, rule: 'quorum:rabbitmq', path: 'hosts[5].roles[0]', message: 'an even count tolerates no more failures than 3 members' },
+  'postgresql-single.yaml': { line: 12, col: 47, rule: 'quorum:postgresql', path: 'hosts[2].roles[0]', message: 'no replica to fail over to' },
+  'worker-without-queues.yaml': { line: 18, col: 5, rule: 'worker:queues', path: 'hosts[8].queues', message: 'worker host worker1 has no queues: it will consume only the queue "default"' },
+  'queues-on-non-worker.yaml': { line: 15, col: 66, rule: 'host:queues-unused', path: 'hosts[5].queues', message: 'host mq1 has queues but not the role worker' },
+  'vip-role-one-host.yaml': { line: 6, col: 56, rule: 'vip:role-hosts', path: 'cluster.vips[0].role', message: 'only lb1 has role haproxy: VIP airflow-vip cannot fail over', value: 'haproxy' },
+  'network-host-bits.yaml': { line: 4, col: 12, rule: 'network:host-bits', path: 'cluster.network', message: 'the network is 10.20.0.0/24', value: '10.20.0.1/24' },
+};
+
+function read(name: string): string {
+  return readFileSync(root + name, 'utf8');
+}
+
+function check(d: Diagnostic | undefined, name: string, exp: Expect): void {
+  assert.ok(d, `${name}: no diagnostic`);
+  const got = formatDiagnostic(d);
+  assert.equal(d.pos.file, name, got);
+  assert.deepEqual({ line: d.pos.line, col: d.pos.col, rule: d.rule, path: d.path }, { line: exp.line, col: exp.col, rule: exp.rule, path: exp.path }, got);
+  assert.ok(d.message.includes(exp.message), `${name}: message lacks ${JSON.stringify(exp.message)}:\n${got}`);
+  if (exp.value !== undefined) assert.equal(d.value, exp.value, got);
+}
+
+test('the corpus has a file for every expectation and an expectation for every file', () => {
+  assert.deepEqual(readdirSync(root + 'bad').sort(), Object.keys(BAD).sort());
+  assert.deepEqual(readdirSync(root + 'warn').sort(), Object.keys(WARN).sort());
+  assert.ok(Object.keys(BAD).length >= 24);
+});
+
+test('the base of the corpus is valid and warning-free', () => {
+  const loaded = parseInventory(read('good/minimal.yaml'), 'good/minimal.yaml', { requiredRoles: ['etcd', 'postgresql', 'rabbitmq', 'haproxy'] });
+  assert.deepEqual(loaded.warnings, []);
+  assert.equal(loaded.inventory.hosts.length, 9);
+});
+
+for (const [file, exp] of Object.entries(BAD)) {
+  test(`bad/${file}: ${exp.rule} at ${exp.line}:${exp.col}`, () => {
+    const name = `bad/${file}`;
+    const n = exp.errors ?? 1;
+    assert.throws(
+      () => parseInventory(read(name), name, exp.opts),
+      (err: unknown) => {
+        assert.ok(err instanceof InputError, String(err));
+        assert.equal(err.exitCode, 2);
+        assert.equal(err.message, `inventory ${name} has ${n} error(s)`);
+        const errors = err.diagnostics.filter((d) => d.severity === 'error');
+        assert.equal(errors.length, n, errors.map(formatDiagnostic).join('\n'));
+        check(errors[0], name, exp);
+        return true;
+      },
+    );
+  });
+}
+
+for (const [file, exp] of Object.entries(WARN)) {
+  test(`warn/${file}: ${exp.rule} at ${exp.line}:${exp.col}`, () => {
+    const name = `warn/${file}`;
+    const loaded = parseInventory(read(name), name, exp.opts);
+    assert.equal(loaded.warnings.length, 1, loaded.warnings.map(formatDiagnostic).join('\n'));
+    const w = loaded.warnings[0];
+    assert.equal(w?.severity, 'warning');
+    check(w, name, exp);
+  });
+}
+
+test('formatDiagnostic renders file:line:col, severity, rule, path, message and value', () => {
+  const name = 'bad/unknown-key-typo.yaml';
+  try {
+    parseInventory(read(name), name);
+    assert.fail('no error');
+  } catch (err) {
+    assert.ok(err instanceof InputError);
+    assert.equal(
+      formatDiagnostic(err.diagnostics[0]!),
+      'bad/unknown-key-typo.yaml:19:5: error [schema:unrecognized_keys] hosts[8].adress: unknown key "adress" in hosts[8]; did you mean "address"? (value: adress)',
+    );
+  }
+});

@@ -1,0 +1,248 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sh } from '../../src/core/cmd.js';
+import { ExitCode, TaskFailedError } from '../../src/core/errors.js';
+import { Secret } from '../../src/core/secret.js';
+import type { ClusterSecrets } from '../../src/inventory/secrets.js';
+import { Inventory } from '../../src/inventory/schema.js';
+import type { Reporter, RunEvent } from '../../src/run/events.js';
+import { runPlaybook, type RunOptions } from '../../src/run/execute.js';
+import { acquireLockCmd, releaseLockCmd, LOCK_DIR } from '../../src/run/lock.js';
+import type { Playbook } from '../../src/run/playbook.js';
+import { command } from '../../src/tasks/command.js';
+import { file } from '../../src/tasks/file.js';
+import type { Handler } from '../../src/tasks/task.js';
+import { LocalConnection, LocalTransport, tempDir } from '../helpers/local.js';
+
+const inventory = Inventory.parse({
+  cluster: { name: 'unit', network: '10.9.0.0/24' },
+  hosts: [
+    { name: 'h1', address: '10.9.0.11', roles: ['etcd'] },
+    { name: 'h2', address: '10.9.0.12', roles: ['etcd'] },
+    { name: 'h3', address: '10.9.0.13', roles: ['worker'], queues: ['default'] },
+  ],
+});
+
+const secret = new Secret('s3cr3t-value-for-tests');
+const secrets = { haproxyStats: secret } as unknown as ClusterSecrets;
+
+// The lock directory's parent is created on "the first host" (this machine): remove it if empty.
+after(async () => {
+  await new LocalConnection().exec(sh`rmdir ${path.dirname(LOCK_DIR)} 2>/dev/null || true`);
+});
+
+function recorder(): Reporter & { events: RunEvent[] } {
+  const events: RunEvent[] = [];
+  return { events, emit: (e) => events.push(e) };
+}
+
+/** A playbook writing files under `dir/<host>/`, a handler that appends to a log, and a gate. */
+function playbook(dir: string, version: string, opts: { failOn?: string; serial?: number } = {}): Playbook {
+  const handler: Handler = {
+    id: 'log',
+    name: 'record restart',
+    ops: [{ kind: 'exec', cmd: sh`echo restart >> ${path.join(dir, 'handler.log')}` }],
+  };
+  return {
+    name: 'unit',
+    description: 'test',
+    requiredRoles: [],
+    steps: [
+      {
+        name: 'config',
+        hosts: { all: true },
+        serial: opts.serial,
+        tasks: ({ host }) => [
+          command({ name: 'mkdir', cmd: sh`mkdir -p ${path.join(dir, host.name)}`, creates: path.join(dir, host.name) }),
+          file({ path: path.join(dir, host.name, 'app.conf'), content: `version=${version}\npassword=${secret.reveal()}\n`, notify: [handler] }),
+          file({ path: path.join(dir, host.name, 'other.conf'), content: 'static\n', notify: [handler] }),
+          ...(opts.failOn === host.name
+            ? [command({ name: 'break', cmd: sh`echo ${'boom: '}${secret} >&2; exit 7` })]
+            : []),
+        ],
+        gate: { name: 'app.conf everywhere', on: 'first', check: () => sh`test -f ${path.join(dir, 'h1', 'app.conf')}`, timeoutSec: 5 },
+      },
+      {
+        name: 'etcd only',
+        hosts: { roles: ['etcd'] },
+        tasks: ({ host }) => [file({ path: path.join(dir, host.name, 'etcd.conf'), content: 'etcd\n' })],
+      },
+    ],
+  };
+}
+
+function options(over: Partial<RunOptions> & Pick<RunOptions, 'playbook'>): RunOptions {
+  return {
+    inventory,
+    secrets,
+    transport: new LocalTransport(),
+    reporter: recorder(),
+    check: false,
+    limit: { all: true },
+    command: 'airflow-ha apply (test)',
+    operator: 'tester@unit',
+    ...over,
+  };
+}
+
+async function withLockFree<T>(fn: () => Promise<T>): Promise<T> {
+  // The run lock lives at a fixed path on the "first host", which here is this machine.
+  await new LocalConnection().exec(releaseLockCmd());
+  try {
+    return await fn();
+  } finally {
+    await new LocalConnection().exec(releaseLockCmd());
+  }
+}
+
+test('apply changes things, a second apply reports zero changes and runs no handler', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    try {
+      const r1 = recorder();
+      const first = await runPlaybook(options({ playbook: playbook(dir, '1'), reporter: r1 }));
+      assert.equal(first.exitCode, ExitCode.ok);
+      // h1,h2,h3: mkdir + 2 files + handler = 4 changes each; etcd step: h1,h2 one file each.
+      assert.equal(first.changed, 3 * 4 + 2);
+      assert.equal((await readFile(path.join(dir, 'handler.log'), 'utf8')).split('\n').filter(Boolean).length, 3, 'handler once per host');
+      assert.ok(r1.events.some((e) => e.type === 'gate' && e.status === 'ok'));
+      const r2 = recorder();
+      const second = await runPlaybook(options({ playbook: playbook(dir, '1'), reporter: r2 }));
+      assert.equal(second.exitCode, ExitCode.ok);
+      assert.equal(second.changed, 0);
+      assert.ok(r2.events.every((e) => e.type !== 'handler'));
+      assert.equal((await readFile(path.join(dir, 'handler.log'), 'utf8')).split('\n').filter(Boolean).length, 3);
+      // Every task was reported ok, and the lock is released at the end.
+      assert.equal(r2.events.filter((e) => e.type === 'task' && e.status === 'ok').length, 3 * 3 + 2);
+      assert.equal((await new LocalConnection().exec(sh`test -d ${LOCK_DIR}`)).code, 1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('check mode reports the diff, changes nothing, and masks secrets in diffs', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    try {
+      await runPlaybook(options({ playbook: playbook(dir, '1') }));
+      await writeFile(path.join(dir, 'h2', 'app.conf'), `version=hand-edited\npassword=${secret.reveal()}\n`);
+      const r = recorder();
+      const res = await runPlaybook(options({ playbook: playbook(dir, '1'), reporter: r, check: true }));
+      assert.equal(res.exitCode, ExitCode.ok);
+      const changed = r.events.filter((e) => e.type === 'task' && e.status === 'changed');
+      assert.equal(changed.length, 1);
+      const ev = changed[0] as Extract<RunEvent, { type: 'task' }>;
+      assert.equal(ev.host, 'h2');
+      assert.match(ev.diff ?? '', /^-version=hand-edited$/m);
+      assert.match(ev.diff ?? '', /^\+version=1$/m);
+      assert.match(ev.diff ?? '', /^ password=\*\*\*$/m);
+      assert.ok(!JSON.stringify(r.events).includes(secret.reveal()), 'no event may carry the secret');
+      assert.equal(await readFile(path.join(dir, 'h2', 'app.conf'), 'utf8'), `version=hand-edited\npassword=${secret.reveal()}\n`);
+      assert.ok(r.events.some((e) => e.type === 'handler'), 'check mode says which handler would run');
+      assert.ok(r.events.every((e) => e.type !== 'gate'), 'gates do not run in check mode');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('a failure names host, step, task, command, exit code and stderr (masked), and stops before the next step', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    try {
+      const r = recorder();
+      const res = await runPlaybook(options({ playbook: playbook(dir, '1', { failOn: 'h3' }), reporter: r }));
+      assert.equal(res.exitCode, ExitCode.taskFailed);
+      const err = res.error as TaskFailedError;
+      assert.ok(err instanceof TaskFailedError);
+      assert.equal(err.host, 'h3');
+      assert.equal(err.step, 'config');
+      assert.equal(err.task, 'break');
+      assert.equal(err.commandExit, 7);
+      assert.equal(err.command, "echo 'boom: '*** >&2; exit 7");
+      assert.match(err.stderrTail, /boom: \*\*\*/);
+      assert.ok(!err.message.includes(secret.reveal()));
+      assert.ok(!r.events.some((e) => e.type === 'step_start' && e.step === 'etcd only'), 'the next step must not start');
+      const end = r.events.at(-1) as Extract<RunEvent, { type: 'run_end' }>;
+      assert.equal(end.type, 'run_end');
+      assert.deepEqual(end.hosts.find((h) => h.host === 'h3')?.failed, 1);
+      // Other hosts of the failing step finished their work (a barrier, not a kill).
+      assert.equal(await readFile(path.join(dir, 'h1', 'other.conf'), 'utf8'), 'static\n');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('serial batches: a failed batch stops the rolling step; later hosts keep their old state', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    try {
+      const r = recorder();
+      const res = await runPlaybook(options({ playbook: playbook(dir, '1', { failOn: 'h1', serial: 1 }), reporter: r }));
+      assert.equal(res.exitCode, ExitCode.taskFailed);
+      const end = r.events.find((e) => e.type === 'step_end') as Extract<RunEvent, { type: 'step_end' }>;
+      assert.deepEqual(end.skipped, ['h2', 'h3']);
+      await assert.rejects(readFile(path.join(dir, 'h2', 'app.conf')));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('an unreachable host stops the run before anything changes (exit 3, host and address named)', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    const res = await runPlaybook(options({ playbook: playbook(dir, '1'), transport: new LocalTransport(new Set(['h2'])) }));
+    assert.equal(res.exitCode, ExitCode.unreachable);
+    assert.match(res.error?.message ?? '', /host h2 \(203\.0\.113\.1\) unreachable: connect ECONNREFUSED/);
+    await assert.rejects(readFile(path.join(dir, 'h1', 'app.conf')), 'nothing may change on the reachable hosts');
+    // --limit excluding the down host lets the run proceed.
+    const limited = await runPlaybook(options({ playbook: playbook(dir, '1'), transport: new LocalTransport(new Set(['h2'])), limit: { names: ['h1', 'h3'] } }));
+    assert.equal(limited.exitCode, ExitCode.ok);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+test('a held lock refuses the run with exit 4 and names the holder; plan still works', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    const conn = new LocalConnection();
+    const taken = await conn.exec(acquireLockCmd({ holder: 'alice@laptop', time: '2026-11-21T05:00:00Z', command: 'airflow-ha apply', pid: 42 }));
+    assert.equal(taken.code, 0);
+    const res = await runPlaybook(options({ playbook: playbook(dir, '1') }));
+    assert.equal(res.exitCode, ExitCode.lockHeld);
+    assert.match(res.error?.message ?? '', /held: alice@laptop since 2026-11-21T05:00:00Z \(pid 42\): airflow-ha apply/);
+    await assert.rejects(readFile(path.join(dir, 'h1', 'app.conf')));
+    const plan = await runPlaybook(options({ playbook: playbook(dir, '1'), check: true }));
+    assert.equal(plan.exitCode, ExitCode.ok);
+    // Our own run does not release somebody else's lock.
+    assert.equal((await conn.exec(sh`test -d ${LOCK_DIR}`)).code, 0);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+test('a failing gate fails the step with the gate named', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    const pb: Playbook = {
+      name: 'g',
+      description: '',
+      requiredRoles: [],
+      steps: [
+        { name: 'wait', hosts: { names: ['h1'] }, tasks: () => [], gate: { name: 'never', on: 'each', check: () => sh`false`, timeoutSec: 1, intervalSec: 0.2 } },
+        { name: 'after', hosts: { all: true }, tasks: () => [command({ name: 'x', cmd: sh`true` })] },
+      ],
+    };
+    const r = recorder();
+    const res = await runPlaybook(options({ playbook: pb, reporter: r }));
+    assert.equal(res.exitCode, ExitCode.taskFailed);
+    assert.equal((res.error as TaskFailedError).task, 'gate: never');
+    assert.match((res.error as TaskFailedError).stderrTail, /timed out after 1 s/);
+    assert.ok(!r.events.some((e) => e.type === 'step_start' && e.step === 'after'));
+    await rm(dir, { recursive: true, force: true });
+  });
+});
