@@ -1,0 +1,509 @@
+/**
+ * Semantic rules of an inventory that passed the schema: pure functions from the parsed inventory
+ * (plus a way to locate a YAML path) to diagnostics. Each finding carries a stable rule id.
+ * Errors are for layouts that cannot work; warnings for layouts that work but are fragile.
+ *
+ * Rule ids (besides `yaml:*` and `schema:*`, which load.ts produces):
+ *
+ * | id                       | severity      | what                                                                 |
+ * |--------------------------|---------------|----------------------------------------------------------------------|
+ * | `network:host-bits`      | warning       | `cluster.network` has host bits set (10.0.0.5/24 means 10.0.0.0/24)  |
+ * | `cluster:timezone`       | error         | `cluster.timezone` is not an IANA time zone                          |
+ * | `host:unique-name`       | error         | two hosts share a name                                               |
+ * | `host:unique-address`    | error         | two hosts share an address                                           |
+ * | `net:outside-network`    | error         | a host, VIP or `lab.address` outside `cluster.network`               |
+ * | `net:reserved-address`   | error         | ... equal to the network's own or its broadcast address              |
+ * | `vip:equals-host`        | error         | a VIP is also a host's address                                       |
+ * | `vip:unique-address`     | error         | two VIPs share an address                                            |
+ * | `vip:unique-name`        | error         | two VIPs share a name                                                |
+ * | `vip:name-clash`         | error         | a VIP is named like a host (both would go to /etc/hosts)             |
+ * | `vip:unique-router-id`   | error         | two VIPs share a VRRP `routerId`                                     |
+ * | `vip:role-hosts`         | error/warning | the VIP's role has 0 hosts (error) or 1 host (warning: no failover)  |
+ * | `quorum:etcd`            | error/warning | see {@link QUORUM}                                                   |
+ * | `quorum:rabbitmq`        | error/warning | see {@link QUORUM}                                                   |
+ * | `quorum:postgresql`      | warning       | see {@link QUORUM}                                                   |
+ * | `patroni:needs-etcd`     | error         | `postgresql` hosts but no `etcd` host (Patroni's DCS)                |
+ * | `role:required`          | error         | a role the command/playbook needs has no host                        |
+ * | `port:collision`         | error         | two roles on one host listen on the same port / overlapping range   |
+ * | `port:duplicate`         | error         | two `cluster.ports` keys of one role have the same number            |
+ * | `worker:queues`          | warning       | a worker host without `queues` (it consumes only `default`)          |
+ * | `host:queues-unused`     | warning       | `queues` on a host without the `worker` role                         |
+ * | `ssh:jump-unknown-host`  | error         | `ssh.jump` names a host (no `@`, `.`, `:`) that is not in the inventory |
+ * | `ssh:jump-self`          | error         | a host's own `ssh.jump` names itself                                 |
+ * | `ssh:jump-cycle`         | error         | jump hosts that lead back to where they started                      |
+ * | `lab:address-clash`      | error         | `lab.address` equals a host's or a VIP's address                     |
+ *
+ * A top-level `ssh.jump` naming an inventory host applies to every other host; that host itself
+ * is reached directly (it would otherwise jump through itself), which is not reported.
+ */
+import type { Diagnostic, SourcePos } from '../core/errors.js';
+import { canonicalCidr, formatIpv4, inNetwork, isReservedInNetwork, parseCidr, parseIpv4, type Ipv4Network } from './net.js';
+import type { Host, Inventory, Ports, Role } from './schema.js';
+
+export type YamlPath = readonly (string | number)[];
+
+/** What a rule may use besides the inventory. */
+export interface RuleContext {
+  file: string;
+  /** line/col of a YAML path (nearest existing parent when absent). */
+  posOf(path: YamlPath): SourcePos;
+  /** The value at a path as written in the file, or undefined when the file does not set it. */
+  valueAt?(path: YamlPath): string | undefined;
+  /** Roles the command about to run needs. */
+  requiredRoles?: readonly Role[] | undefined;
+  /** That command's playbook name, for messages. */
+  playbook?: string | undefined;
+}
+
+export type Rule = (inv: Inventory, ctx: RuleContext) => Diagnostic[];
+
+/** `['hosts', 3, 'address']` -> `hosts[3].address`; the root is `(document)`. */
+export function formatPath(p: YamlPath): string {
+  let out = '';
+  for (const seg of p) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out === '' ? '(document)' : out;
+}
+
+/**
+ * The candidate closest to `word` when it is close enough to be a likely typo: same letters
+ * ignoring case, `_` and `-` (`router_id` -> `routerId`), or a small edit distance (`adress` -> `address`).
+ */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
+  const w = norm(word);
+  const exact = candidates.find((c) => norm(c) === w);
+  if (exact !== undefined) return exact;
+  let best: string | undefined;
+  let bestDist = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(w, norm(c));
+    if (d < bestDist) {
+      best = c;
+      bestDist = d;
+    }
+  }
+  const allowed = Math.max(1, Math.floor(w.length / 3));
+  return bestDist <= allowed ? best : undefined;
+}
+
+/** Damerau-Levenshtein (optimal string alignment): transpositions count as one edit. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+function make(ctx: RuleContext, severity: Diagnostic['severity'], rule: string, at: YamlPath, message: string, value?: string | number): Diagnostic {
+  return {
+    severity,
+    pos: ctx.posOf(at),
+    path: formatPath(at),
+    ...(value === undefined ? {} : { value: String(value) }),
+    rule,
+    message,
+  };
+}
+
+function hostsWith(inv: Inventory, role: Role): { host: Host; index: number }[] {
+  return inv.hosts.flatMap((host, index) => (host.roles.includes(role) ? [{ host, index }] : []));
+}
+
+/** Path of the `role` entry in the roles list of hosts[index]. */
+function rolePath(inv: Inventory, index: number, role: Role): YamlPath {
+  const i = inv.hosts[index]!.roles.indexOf(role);
+  return i < 0 ? ['hosts', index, 'roles'] : ['hosts', index, 'roles', i];
+}
+
+function names(list: readonly { host: Host }[], max = 6): string {
+  const shown = list.slice(0, max).map((h) => h.host.name);
+  return list.length > max ? `${shown.join(', ')}, … (${list.length} in all)` : shown.join(', ');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const clusterNetwork: Rule = (inv, ctx) => {
+  const net = parseCidr(inv.cluster.network);
+  if (!net || net.base === net.network) return [];
+  return [
+    make(ctx, 'warning', 'network:host-bits', ['cluster', 'network'], `has host bits set: the network is ${canonicalCidr(net)}; write that`, inv.cluster.network),
+  ];
+};
+
+const timezone: Rule = (inv, ctx) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: inv.cluster.timezone });
+    return [];
+  } catch {
+    return [
+      make(ctx, 'error', 'cluster:timezone', ['cluster', 'timezone'], `"${inv.cluster.timezone}" is not an IANA time zone (e.g. UTC, Asia/Tehran, Europe/Berlin)`, inv.cluster.timezone),
+    ];
+  }
+};
+
+const uniqueHosts: Rule = (inv, ctx) => {
+  const out: Diagnostic[] = [];
+  for (const field of ['name', 'address'] as const) {
+    const seen = new Map<string, number>();
+    inv.hosts.forEach((h, i) => {
+      const v = h[field];
+      const first = seen.get(v);
+      if (first === undefined) {
+        seen.set(v, i);
+        return;
+      }
+      const line = ctx.posOf(['hosts', first, field]).line;
+      out.push(
+        make(ctx, 'error', `host:unique-${field}`, ['hosts', i, field], `${field} ${v} is already used by hosts[${first}]${field === 'address' ? ` (${inv.hosts[first]!.name})` : ''} on line ${line}`, v),
+      );
+    });
+  }
+  return out;
+};
+
+/** Every host, VIP and lab address inside the cluster network, and not its network/broadcast address. */
+const addressesInNetwork: Rule = (inv, ctx) => {
+  const net = parseCidr(inv.cluster.network);
+  if (!net) return [];
+  const out: Diagnostic[] = [];
+  const check = (at: YamlPath, address: string, what: string) => {
+    const d = addressProblem(address, net);
+    if (d) out.push(make(ctx, 'error', d.rule, at, `${what} ${address} ${d.message}`, address));
+  };
+  inv.hosts.forEach((h, i) => check(['hosts', i, 'address'], h.address, `address of ${h.name}`));
+  inv.cluster.vips.forEach((v, i) => check(['cluster', 'vips', i, 'address'], v.address, `VIP ${v.name}`));
+  if (inv.lab) check(['lab', 'address'], inv.lab.address, 'lab bridge address');
+  return out;
+};
+
+function addressProblem(address: string, net: Ipv4Network): { rule: string; message: string } | undefined {
+  const a = parseIpv4(address);
+  if (a === undefined) return undefined; // the schema already refused it
+  if (!inNetwork(a, net)) return { rule: 'net:outside-network', message: `is outside cluster.network ${net.text} (${formatIpv4(net.network)}-${formatIpv4(net.broadcast)})` };
+  if (isReservedInNetwork(a, net)) {
+    const which = a === net.network ? 'the network address' : 'the broadcast address';
+    return { rule: 'net:reserved-address', message: `is ${which} of ${canonicalCidr(net)}; no host can use it` };
+  }
+  return undefined;
+}
+
+const vips: Rule = (inv, ctx) => {
+  const out: Diagnostic[] = [];
+  const hostByAddress = new Map(inv.hosts.map((h, i) => [h.address, { h, i }]));
+  const hostNames = new Set(inv.hosts.map((h) => h.name));
+  const seenAddr = new Map<string, number>();
+  const seenName = new Map<string, number>();
+  const seenRouter = new Map<number, number>();
+  inv.cluster.vips.forEach((v, i) => {
+    const base = ['cluster', 'vips', i] as const;
+    const host = hostByAddress.get(v.address);
+    if (host) {
+      out.push(make(ctx, 'error', 'vip:equals-host', [...base, 'address'], `VIP ${v.name} ${v.address} is also the address of host ${host.h.name} (hosts[${host.i}]): a VIP must be a free address that keepalived moves between hosts`, v.address));
+    }
+    const dupAddr = seenAddr.get(v.address);
+    if (dupAddr !== undefined) out.push(make(ctx, 'error', 'vip:unique-address', [...base, 'address'], `VIP address ${v.address} is already used by cluster.vips[${dupAddr}]`, v.address));
+    else seenAddr.set(v.address, i);
+    const dupName = seenName.get(v.name);
+    if (dupName !== undefined) out.push(make(ctx, 'error', 'vip:unique-name', [...base, 'name'], `VIP name ${v.name} is already used by cluster.vips[${dupName}]`, v.name));
+    else seenName.set(v.name, i);
+    if (hostNames.has(v.name)) out.push(make(ctx, 'error', 'vip:name-clash', [...base, 'name'], `VIP name ${v.name} is also a host's name: /etc/hosts would map one name to two addresses`, v.name));
+    const dupRouter = seenRouter.get(v.routerId);
+    if (dupRouter !== undefined) {
+      out.push(make(ctx, 'error', 'vip:unique-router-id', [...base, 'routerId'], `routerId ${v.routerId} is already used by cluster.vips[${dupRouter}]: VRRP instances on one segment need distinct virtual_router_id`, v.routerId));
+    } else seenRouter.set(v.routerId, i);
+
+    const holders = hostsWith(inv, v.role);
+    if (holders.length === 0) {
+      out.push(make(ctx, 'error', 'vip:role-hosts', [...base, 'role'], `no host has role ${v.role}, so no host can hold VIP ${v.name}`, v.role));
+    } else if (holders.length === 1) {
+      out.push(make(ctx, 'warning', 'vip:role-hosts', [...base, 'role'], `only ${names(holders)} has role ${v.role}: VIP ${v.name} cannot fail over (give a second host that role)`, v.role));
+    }
+  });
+  return out;
+};
+
+/**
+ * Member-count thresholds of the clustered components.
+ *
+ * | role         | 0            | 1       | 2     | even >= 4 | odd 3-7 | odd > 7 | source |
+ * |--------------|--------------|---------|-------|-----------|---------|---------|--------|
+ * | `etcd`       | ok, unless `postgresql` hosts exist (`patroni:needs-etcd`) | warning: not HA | error | warning | ok | warning | etcd FAQ https://etcd.io/docs/v3.5/faq/ |
+ * | `rabbitmq`   | ok (`role:required` covers commands that need it) | warning: not HA | error | warning | ok | ok | https://www.rabbitmq.com/docs/clustering |
+ * | `postgresql` | ok (`role:required`) | warning: no replica | ok | ok | ok | ok | Patroni docs https://patroni.readthedocs.io/ |
+ *
+ * - etcd is Raft: quorum is floor(n/2)+1, so n members tolerate floor((n-1)/2) failures. 2 members
+ *   tolerate none and lose quorum when EITHER fails — strictly worse than 1 (error). An even count
+ *   tolerates no more failures than n-1 members while adding one more machine that can fail (warning).
+ *   The FAQ recommends no more than seven members (writes slow down as the cluster grows).
+ * - RabbitMQ: the clustering guide says to use an odd number of nodes and strongly discourages
+ *   two-node clusters (no majority can be identified on a partition; quorum queues with 2 replicas stop
+ *   when either node is lost).
+ * - Patroni does not vote among PostgreSQL nodes: consensus is the DCS's (etcd) job, so 2 PostgreSQL
+ *   nodes (primary + replica) already fail over. 1 node has nothing to fail over to.
+ */
+export const QUORUM = {
+  etcd: { rule: 'quorum:etcd', consensus: true, maxRecommended: 7 },
+  rabbitmq: { rule: 'quorum:rabbitmq', consensus: true, maxRecommended: Infinity },
+  postgresql: { rule: 'quorum:postgresql', consensus: false, maxRecommended: Infinity },
+} as const;
+
+const quorum: Rule = (inv, ctx) => {
+  const out: Diagnostic[] = [];
+  for (const role of ['etcd', 'rabbitmq', 'postgresql'] as const) {
+    const q = QUORUM[role];
+    const members = hostsWith(inv, role);
+    const n = members.length;
+    if (n === 0) continue;
+    const at = rolePath(inv, members[0]!.index, role);
+    const who = `${n} ${role} host${n === 1 ? '' : 's'} (${names(members)})`;
+    if (n === 1) {
+      const why = role === 'postgresql' ? 'no replica to fail over to' : 'losing it stops the service';
+      out.push(make(ctx, 'warning', q.rule, at, `${who}: not highly available, ${why}; use ${q.consensus ? '3' : '2 or more'}`));
+    } else if (q.consensus && n === 2) {
+      out.push(make(ctx, 'error', q.rule, at, `${who}: a 2-member cluster has a quorum of 2 and tolerates no failure — losing either member loses quorum; use 3 (or 1 for a non-HA test)`));
+    } else if (q.consensus && n % 2 === 0) {
+      out.push(make(ctx, 'warning', q.rule, at, `${who}: an even count tolerates no more failures than ${n - 1} members (quorum ${Math.floor(n / 2) + 1}); use an odd number`));
+    } else if (n > q.maxRecommended) {
+      out.push(make(ctx, 'warning', q.rule, at, `${who}: more than ${q.maxRecommended} members slows every write; ${role} recommends 3, 5 or 7`));
+    }
+  }
+  return out;
+};
+
+const patroniNeedsEtcd: Rule = (inv, ctx) => {
+  const pg = hostsWith(inv, 'postgresql');
+  if (pg.length === 0 || hostsWith(inv, 'etcd').length > 0) return [];
+  return [make(ctx, 'error', 'patroni:needs-etcd', rolePath(inv, pg[0]!.index, 'postgresql'), `${pg.length} postgresql host(s) (${names(pg)}) but no etcd host: Patroni needs etcd as its DCS; give 3 hosts the role etcd`)];
+};
+
+const requiredRoles: Rule = (inv, ctx) => {
+  const present = new Set(inv.hosts.flatMap((h) => h.roles));
+  const who = ctx.playbook ? `playbook ${ctx.playbook}` : 'this command';
+  return (ctx.requiredRoles ?? [])
+    .filter((r, i, all) => !present.has(r) && all.indexOf(r) === i)
+    .map((r) => make(ctx, 'error', 'role:required', ['hosts'], `no host has role ${r}, which ${who} needs`, r));
+};
+
+// ---------------------------------------------------------------------------------------------
+// Ports
+
+/** One port (or range) a role listens on. `setting` is the `cluster.ports` key when configurable. */
+export interface PortSpec {
+  label: string;
+  setting?: keyof Ports;
+  range(ports: Ports): readonly [number, number];
+}
+
+const setting = (key: keyof Ports): PortSpec => ({ label: key, setting: key, range: (p) => [p[key], p[key]] });
+const fixed = (label: string, from: number, to = from): PortSpec => ({ label, range: () => [from, to] });
+
+/**
+ * The TCP ports each role listens on (for collision checks and firewall rules).
+ * RabbitMQ's fixed ports: https://www.rabbitmq.com/docs/networking#ports — stream replication uses
+ * 6000-6500, CLI tools take distribution port + 10000 .. + 10010. NFS: nfsd 2049, rpcbind 111. FTP: 21.
+ * scheduler, triggerer, dag_processor and target listen on nothing the inventory configures.
+ */
+export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
+  etcd: [setting('etcdClient'), setting('etcdPeer')],
+  postgresql: [setting('postgres'), setting('patroniApi')],
+  haproxy: [setting('haproxyLeader'), setting('haproxyReplica'), setting('haproxyStats'), setting('webserverFrontend')],
+  rabbitmq: [
+    setting('rabbitmqAmqp'),
+    setting('rabbitmqManagement'),
+    setting('rabbitmqDist'),
+    setting('epmd'),
+    fixed('stream replication range', 6000, 6500),
+    { label: 'CLI tools distribution range', range: (p) => [p.rabbitmqDist + 10000, p.rabbitmqDist + 10010] },
+  ],
+  scheduler: [],
+  webserver: [setting('webserver')],
+  triggerer: [],
+  dag_processor: [],
+  worker: [setting('workerLogs')],
+  flower: [setting('flower')],
+  nfs: [fixed('nfsd', 2049), fixed('rpcbind', 111)],
+  ftp: [fixed('ftp control', 21)],
+  target: [],
+};
+
+/** A port (range) one host listens on, and why. */
+export interface PortClaim {
+  role: Role | 'ssh';
+  label: string;
+  setting?: keyof Ports;
+  from: number;
+  to: number;
+}
+
+/** Every port a host listens on: sshd, then its roles' ports in the order of its `roles`. */
+export function hostPortClaims(host: Host, inv: Inventory): PortClaim[] {
+  const sshPort = host.ssh?.port ?? inv.ssh.port ?? 22;
+  const out: PortClaim[] = [{ role: 'ssh', label: 'sshd', from: sshPort, to: sshPort }];
+  for (const role of new Set(host.roles)) {
+    for (const spec of ROLE_PORTS[role]) {
+      const [from, to] = spec.range(inv.cluster.ports);
+      out.push({ role, label: spec.label, ...(spec.setting ? { setting: spec.setting } : {}), from, to });
+    }
+  }
+  return out;
+}
+
+function describeClaim(c: PortClaim): string {
+  const what = c.setting ? `port ${c.setting}=${c.from}` : c.from === c.to ? `${c.label} port ${c.from}` : `${c.label} ${c.from}-${c.to}`;
+  return c.role === 'ssh' ? `sshd port ${c.from}` : `${c.role}'s ${what}`;
+}
+
+const ports: Rule = (inv, ctx) => {
+  interface Group {
+    a: PortClaim;
+    b: PortClaim;
+    hosts: { host: Host; index: number }[];
+  }
+  const groups = new Map<string, Group>();
+  inv.hosts.forEach((host, index) => {
+    const claims = hostPortClaims(host, inv);
+    for (let i = 0; i < claims.length; i++) {
+      for (let j = i + 1; j < claims.length; j++) {
+        const a = claims[i]!;
+        const b = claims[j]!;
+        if (a.role === b.role && a.label === b.label) continue;
+        if (a.from > b.to || b.from > a.to) continue;
+        const id = [`${a.role}/${a.label}`, `${b.role}/${b.label}`].sort().join('|');
+        const g = groups.get(id) ?? { a, b, hosts: [] };
+        g.hosts.push({ host, index });
+        groups.set(id, g);
+      }
+    }
+  });
+  const out: Diagnostic[] = [];
+  for (const { a, b, hosts } of groups.values()) {
+    const first = hosts[0]!;
+    const where = hosts.length === 1 ? `on host ${first.host.name}` : `on hosts ${names(hosts)}`;
+    // Point at the setting the user wrote, if any; otherwise at the roles that bring the clash.
+    const written = [b, a].find((c) => c.setting && ctx.valueAt?.(['cluster', 'ports', c.setting]) !== undefined);
+    const sshInvolved = [a, b].some((c) => c.role === 'ssh');
+    let at: YamlPath = ['hosts', first.index, 'roles'];
+    if (written?.setting) at = ['cluster', 'ports', written.setting];
+    else if (sshInvolved && first.host.ssh?.port !== undefined) at = ['hosts', first.index, 'ssh', 'port'];
+    else if (sshInvolved && inv.ssh.port !== undefined) at = ['ssh', 'port'];
+    const sameRole = a.role === b.role;
+    const inside = a.from !== a.to || b.from !== b.to;
+    const verb = inside ? 'overlaps' : 'is the same port as';
+    const fixes = [a, b].filter((c) => c.setting).map((c) => `cluster.ports.${c.setting}`);
+    const fix = sshInvolved
+      ? `change ${[...fixes, 'the SSH port'].join(' or ')}`
+      : sameRole
+        ? `give ${fixes.join(' or ')} another number`
+        : fixes.length > 0
+          ? `change ${fixes.join(' or ')}, or put ${a.role} and ${b.role} on different hosts`
+          : `put ${a.role} and ${b.role} on different hosts`;
+    const value = b.from === b.to ? b.from : a.from;
+    out.push(make(ctx, 'error', sameRole ? 'port:duplicate' : 'port:collision', at, `${where}, ${describeClaim(b)} ${verb} ${describeClaim(a)}: ${fix}`, value));
+  }
+  return out;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+const queues: Rule = (inv, ctx) => {
+  const out: Diagnostic[] = [];
+  inv.hosts.forEach((h, i) => {
+    const worker = h.roles.includes('worker');
+    if (worker && !h.queues) {
+      out.push(make(ctx, 'warning', 'worker:queues', ['hosts', i, 'queues'], `worker host ${h.name} has no queues: it will consume only the queue "default"`));
+    } else if (!worker && h.queues) {
+      out.push(make(ctx, 'warning', 'host:queues-unused', ['hosts', i, 'queues'], `host ${h.name} has queues but not the role worker: they are ignored`));
+    }
+  });
+  return out;
+};
+
+/** A jump given as a bare name (no `@`, `.`, `:`) is an inventory host name. */
+export function jumpHostName(jump: string): string | undefined {
+  return /[@.:]/.test(jump) ? undefined : jump;
+}
+
+const sshJump: Rule = (inv, ctx) => {
+  const out: Diagnostic[] = [];
+  const byName = new Map(inv.hosts.map((h, i) => [h.name, i]));
+  const unknown = (at: YamlPath, jump: string) => {
+    const name = jumpHostName(jump);
+    if (name === undefined || byName.has(name)) return;
+    const hint = suggest(name, [...byName.keys()]);
+    out.push(make(ctx, 'error', 'ssh:jump-unknown-host', at, `jump host ${name} is not a host of this inventory${hint ? `; did you mean "${hint}"?` : ''} (write user@address[:port] for a host outside it)`, jump));
+  };
+  if (inv.ssh.jump) unknown(['ssh', 'jump'], inv.ssh.jump);
+  inv.hosts.forEach((h, i) => {
+    if (!h.ssh?.jump) return;
+    unknown(['hosts', i, 'ssh', 'jump'], h.ssh.jump);
+    if (jumpHostName(h.ssh.jump) === h.name) {
+      out.push(make(ctx, 'error', 'ssh:jump-self', ['hosts', i, 'ssh', 'jump'], `host ${h.name} cannot be its own jump host`, h.ssh.jump));
+    }
+  });
+
+  // Cycles through inventory hosts (a -> b -> a). Self-jumps are reported above; an inherited
+  // top-level jump to a host is not followed from that host itself (it is reached directly).
+  const next = (i: number): number | undefined => {
+    const h = inv.hosts[i]!;
+    const jump = h.ssh?.jump ?? inv.ssh.jump;
+    const name = jump === undefined ? undefined : jumpHostName(jump);
+    const j = name === undefined ? undefined : byName.get(name);
+    return j === undefined || j === i ? undefined : j;
+  };
+  const reported = new Set<number>();
+  inv.hosts.forEach((_, start) => {
+    const chain: number[] = [];
+    let cur: number | undefined = start;
+    while (cur !== undefined && !chain.includes(cur)) {
+      chain.push(cur);
+      cur = next(cur);
+    }
+    if (cur === undefined || cur !== start || chain.some((i) => reported.has(i))) return;
+    chain.forEach((i) => reported.add(i));
+    const h = inv.hosts[start]!;
+    const at: YamlPath = h.ssh?.jump !== undefined ? ['hosts', start, 'ssh', 'jump'] : ['ssh', 'jump'];
+    const loop = [...chain, start].map((i) => inv.hosts[i]!.name).join(' -> ');
+    out.push(make(ctx, 'error', 'ssh:jump-cycle', at, `jump hosts form a loop: ${loop}`, h.ssh?.jump ?? inv.ssh.jump));
+  });
+  return out;
+};
+
+const labAddress: Rule = (inv, ctx) => {
+  if (!inv.lab) return [];
+  const a = inv.lab.address;
+  const host = inv.hosts.find((h) => h.address === a);
+  const vip = inv.cluster.vips.find((v) => v.address === a);
+  const what = host ? `host ${host.name}` : vip ? `VIP ${vip.name}` : undefined;
+  return what ? [make(ctx, 'error', 'lab:address-clash', ['lab', 'address'], `lab bridge address ${a} is also the address of ${what}`, a)] : [];
+};
+
+/** Every rule, in the order their findings are produced. */
+export const RULES: readonly Rule[] = [
+  clusterNetwork,
+  timezone,
+  uniqueHosts,
+  addressesInNetwork,
+  vips,
+  quorum,
+  patroniNeedsEtcd,
+  requiredRoles,
+  ports,
+  queues,
+  sshJump,
+  labAddress,
+];
+
+/** Runs every rule; returns errors and warnings (unsorted). */
+export function checkInventory(inv: Inventory, ctx: RuleContext): Diagnostic[] {
+  return RULES.flatMap((rule) => rule(inv, ctx));
+}

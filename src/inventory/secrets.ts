@@ -1,0 +1,269 @@
+/**
+ * The cluster's secrets: generated once per cluster with the OS CSPRNG, kept in
+ * `<stateDir>/secrets.yaml` (mode 0600, folder 0700), reused on every later run, never printed.
+ *
+ * Existing values are never changed: a key missing from an existing file is generated and added,
+ * and a file that others can read is refused rather than fixed behind the user's back.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { InputError } from '../core/errors.js';
+import { Secret } from '../core/secret.js';
+
+/** One secret per purpose, identical on every host that needs it. */
+export interface ClusterSecrets {
+  /** PostgreSQL superuser (`postgres`), used by Patroni. */
+  postgresSuperuser: Secret;
+  /** PostgreSQL streaming replication user (`replicator`). */
+  postgresReplication: Secret;
+  /** PostgreSQL user Patroni uses for pg_rewind (`rewind_user`). */
+  postgresRewind: Secret;
+  /** Basic auth of Patroni's REST API write endpoints (`restapi.authentication`). */
+  patroniRestApi: Secret;
+  /** Password of Airflow's database role. */
+  airflowDb: Secret;
+  /** RabbitMQ user Airflow's Celery connects as. */
+  rabbitmqAirflow: Secret;
+  /** RabbitMQ administrator (management UI). */
+  rabbitmqAdmin: Secret;
+  /** Erlang distribution cookie, identical on every RabbitMQ node. */
+  erlangCookie: Secret;
+  /** Airflow `[core] fernet_key` (encrypts connections and variables in the database). */
+  airflowFernetKey: Secret;
+  /** Airflow `[webserver] secret_key` (Airflow 3: `[api] secret_key`); signs sessions and log requests. */
+  airflowSecretKey: Secret;
+  /** Airflow 3 `[api_auth] jwt_secret`, identical on every API server. */
+  airflowJwtSecret: Secret;
+  /** Password of the Airflow UI `admin` user. */
+  airflowAdmin: Secret;
+  /** Basic auth of the HAProxy stats page. */
+  haproxyStats: Secret;
+  /** Password of Flower's `--basic-auth`. */
+  flowerBasicAuth: Secret;
+  /** Password of the FTP account that drops DAG files. */
+  ftpUser: Secret;
+}
+
+export type SecretName = keyof ClusterSecrets;
+
+type Kind = 'password' | 'erlangCookie' | 'fernetKey' | 'hex32';
+
+/** Every secret and how it is generated. The order is the order in the file. */
+export const SECRET_KINDS: Readonly<Record<SecretName, Kind>> = {
+  postgresSuperuser: 'password',
+  postgresReplication: 'password',
+  postgresRewind: 'password',
+  patroniRestApi: 'password',
+  airflowDb: 'password',
+  rabbitmqAirflow: 'password',
+  rabbitmqAdmin: 'password',
+  erlangCookie: 'erlangCookie',
+  airflowFernetKey: 'fernetKey',
+  airflowSecretKey: 'hex32',
+  airflowJwtSecret: 'hex32',
+  airflowAdmin: 'password',
+  haproxyStats: 'password',
+  flowerBasicAuth: 'password',
+  ftpUser: 'password',
+};
+
+export const SECRET_NAMES = Object.keys(SECRET_KINDS) as SecretName[];
+
+/** Name of the secrets file inside the state folder. */
+export const SECRETS_FILE = 'secrets.yaml';
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const UPPER_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+/**
+ * `length` characters drawn uniformly from `alphabet` (rejection sampling: bytes at or above the
+ * largest multiple of the alphabet size are discarded, so no character is more likely than another).
+ */
+export function randomString(length: number, alphabet: string): string {
+  const limit = 256 - (256 % alphabet.length);
+  let out = '';
+  while (out.length < length) {
+    for (const b of randomBytes(length * 2)) {
+      if (b < limit) out += alphabet[b % alphabet.length];
+      if (out.length === length) break;
+    }
+  }
+  return out;
+}
+
+/**
+ * A new value of a kind.
+ * - password: 32 characters of [A-Za-z0-9] (~190 bits). URL-safe without escaping (they go into
+ *   `sql_alchemy_conn` and `broker_url`) and free of characters that configs or CLIs treat specially
+ *   (`:` in `user:password`, a leading `-` read as an option, `%` in configparser).
+ * - erlangCookie: 32 characters of [A-Z0-9].
+ * - fernetKey: 32 random bytes in URL-safe base64 with padding (44 characters), exactly what
+ *   `cryptography.fernet.Fernet.generate_key()` returns.
+ * - hex32: 32 random bytes as 64 hex digits.
+ */
+export function generateSecretValue(kind: Kind): string {
+  switch (kind) {
+    case 'password':
+      return randomString(32, ALNUM);
+    case 'erlangCookie':
+      return randomString(32, UPPER_DIGITS);
+    case 'fernetKey':
+      return randomBytes(32).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+    case 'hex32':
+      return randomBytes(32).toString('hex');
+  }
+}
+
+/** True for a valid Fernet key: URL-safe base64 of exactly 32 bytes. */
+export function isFernetKey(value: string): boolean {
+  if (!/^[A-Za-z0-9_-]{43}=$/.test(value)) return false;
+  return Buffer.from(value, 'base64url').length === 32;
+}
+
+/** Every secret's value, for {@link maskSecrets}. */
+export function allSecrets(secrets: ClusterSecrets): Secret[] {
+  return SECRET_NAMES.map((n) => secrets[n]);
+}
+
+/**
+ * Loads `<stateDir>/secrets.yaml`, creating it (and `stateDir`, mode 0700) on first use and adding
+ * any missing key. `created` lists the keys generated by this call.
+ * @throws InputError (exit 2) when the file is readable by group or others, is not a mapping of
+ *   strings, or holds an invalid Fernet key. No value ever appears in a message.
+ */
+export async function loadOrCreateSecrets(stateDir: string): Promise<{ secrets: ClusterSecrets; created: string[]; file: string }> {
+  const file = path.join(stateDir, SECRETS_FILE);
+  let created: string[] = [];
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const existing = await readSecretsFile(file);
+    const values: Record<string, string> = { ...(existing ?? {}) };
+    const missing = SECRET_NAMES.filter((name) => values[name] === undefined);
+    if (missing.length === 0) {
+      const secrets = Object.fromEntries(SECRET_NAMES.map((n) => [n, new Secret(values[n]!)])) as unknown as ClusterSecrets;
+      return { secrets, created, file };
+    }
+    for (const name of missing) values[name] = generateSecretValue(SECRET_KINDS[name]);
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    // A new file is linked into place only if none appeared meanwhile (another run creating the
+    // same cluster's secrets at the same moment): then we start over and use its values. Either
+    // way the file is read back, so what is returned is what is on disk.
+    if (await writeAtomically(file, render(values), existing === undefined ? 'create' : 'replace')) created = missing;
+  }
+  throw new InputError(`secrets file ${file} keeps changing while it is being written; is another airflow-ha run using ${stateDir}?`);
+}
+
+/** The file's key -> value map, or undefined when it does not exist. */
+async function readSecretsFile(file: string): Promise<Record<string, string> | undefined> {
+  let mode: number;
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new InputError(`secrets file ${file} is not a regular file`);
+    mode = st.mode & 0o777;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new InputError(
+      `secrets file ${file} has mode ${mode.toString(8).padStart(4, '0')}: it must not be readable by group or others; fix it with \`chmod 600 ${file}\` (and check who has read it)`,
+    );
+  }
+  let doc: unknown;
+  try {
+    doc = parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    // The parser's message quotes the offending line, which may hold a value: pass on only its number.
+    const line = (e as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+    throw new InputError(`secrets file ${file} is not valid YAML${line === undefined ? '' : ` (line ${line})`}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new InputError(`secrets file ${file} must be a mapping of name: value`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (typeof v !== 'string' || v.length === 0) {
+      throw new InputError(`secrets file ${file}: ${k} must be a non-empty string${typeof v === 'number' || typeof v === 'boolean' ? ' (quote the value)' : ''}`);
+    }
+    out[k] = v;
+  }
+  if (out.airflowFernetKey !== undefined && !isFernetKey(out.airflowFernetKey)) {
+    throw new InputError(`secrets file ${file}: airflowFernetKey is not a Fernet key (32 bytes in URL-safe base64, 44 characters ending in "=")`);
+  }
+  return out;
+}
+
+function render(values: Record<string, string>): string {
+  // Known keys in their fixed order, then any unknown ones (kept: a newer version may have written them).
+  const ordered: Record<string, string> = {};
+  for (const n of SECRET_NAMES) ordered[n] = values[n]!;
+  for (const [k, v] of Object.entries(values)) if (!(k in ordered)) ordered[k] = v;
+  return (
+    '# airflow-ha cluster secrets: generated once, reused on every run. Keep this file mode 0600.\n' +
+    '# Values may be replaced by hand (e.g. to keep an existing fernet key); never commit this file.\n' +
+    stringify(ordered, { defaultKeyType: 'PLAIN', defaultStringType: 'QUOTE_DOUBLE', lineWidth: 0 })
+  );
+}
+
+/**
+ * Writes `text` to `file` through a 0600 temp file in the same folder, fsynced, then renamed over
+ * `file` ('replace') or hard-linked to it ('create', which fails if `file` exists: returns false).
+ */
+async function writeAtomically(file: string, text: string, how: 'create' | 'replace'): Promise<boolean> {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await chmod(tmp, 0o600); // in case the umask removed bits we need (it cannot add any)
+    if (how === 'replace') {
+      await rename(tmp, file);
+    } else {
+      try {
+        await link(tmp, file);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        // File systems without hard links: the exclusive create is then best effort.
+        if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(code ?? '')) throw e;
+        if (await exists(file)) return false;
+        await rename(tmp, file);
+      } finally {
+        await unlink(tmp).catch(() => undefined);
+      }
+    }
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await syncDir(dir);
+  return true;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, constants.O_RDONLY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Not every file system lets a directory be fsynced; the rename is still atomic.
+  }
+}

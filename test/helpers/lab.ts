@@ -1,0 +1,90 @@
+/**
+ * Helpers for end-to-end tests: a small lab of real hosts (systemd containers on this machine) with
+ * its own bridge, network and names, and the real CLI run as a child process.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { randomInt } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import { stringify } from 'yaml';
+import { loadInventory, type LoadedInventory } from '../../src/inventory/load.js';
+import { labDown, labUp } from '../../src/lab/lab.js';
+import type { RunEvent } from '../../src/run/events.js';
+import { tempDir } from './local.js';
+
+/** The repository root (dist/test/helpers -> ../../..). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const CLI = path.join(ROOT, 'bin', 'airflow-ha');
+
+export interface TestLab {
+  dir: string;
+  inventoryFile: string;
+  loaded: LoadedInventory;
+  down(): Promise<void>;
+}
+
+/**
+ * Boots `names.length` lab hosts on a fresh bridge and a random 10.2xx.yy.0/24 network, writing an
+ * inventory for them into a temp folder. Always call `down()` (in a finally/after).
+ */
+export async function bootLab(tag: string, names: readonly string[], roles: readonly string[][]): Promise<TestLab> {
+  const dir = tempDir(`ah-e2e-${tag}-`);
+  await mkdir(dir, { recursive: true });
+  const a = randomInt(200, 250);
+  const b = randomInt(1, 254);
+  const net = `10.${a}.${b}`;
+  const id = `${tag}${randomInt(1000, 9999)}`;
+  const inventory = {
+    cluster: { name: `e2e-${id}`, network: `${net}.0/24`, packages: { kind: 'distro', proxy: `http://${net}.1:3142` } },
+    ssh: { user: 'root', identityFile: 'lab.state/lab_ed25519', connectTimeoutSec: 5 },
+    lab: { bridge: `ah${id}`.slice(0, 15), address: `${net}.1`, prefix: `ah${id}` },
+    hosts: names.map((name, i) => ({ name, address: `${net}.${11 + i}`, roles: roles[i] ?? ['etcd'] })),
+  };
+  const inventoryFile = path.join(dir, 'lab.yaml');
+  await writeFile(inventoryFile, `# end-to-end test lab\n${stringify(inventory)}`);
+  const loaded = await loadInventory(inventoryFile);
+  const log = (l: string) => process.stderr.write(`[lab ${id}] ${l}\n`);
+  const down = async () => {
+    await labDown(loaded.inventory, { stateDir: loaded.stateDir }, log);
+  };
+  try {
+    await labUp(loaded.inventory, { stateDir: loaded.stateDir }, log);
+  } catch (e) {
+    await down().catch(() => undefined);
+    throw e;
+  }
+  return { dir, inventoryFile, loaded, down };
+}
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI (bin/airflow-ha) and waits for it; never throws on a non-zero exit. */
+export async function cli(args: readonly string[]): Promise<CliResult> {
+  const r = await execa(process.execPath, [CLI, ...args], { reject: false, cwd: ROOT, env: { FORCE_COLOR: '0' } });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Starts the real CLI without waiting (for kill and concurrency tests). */
+export function cliStart(args: readonly string[]): ResultPromise<{ reject: false; buffer: true }> {
+  return execa(process.execPath, [CLI, ...args], { reject: false, cwd: ROOT, buffer: true, env: { FORCE_COLOR: '0' } });
+}
+
+/** The JSON events a `--json` run printed. */
+export function events(stdout: string): Array<Record<string, unknown> & { type: string }> {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown> & { type: string });
+}
+
+/** The run_end event of a `--json` run (throws if the run printed none). */
+export function runEnd(stdout: string): Extract<RunEvent, { type: 'run_end' }> {
+  const e = events(stdout).find((x) => x.type === 'run_end');
+  if (!e) throw new Error(`no run_end event in output:\n${stdout.slice(-2000)}`);
+  return e as unknown as Extract<RunEvent, { type: 'run_end' }>;
+}
