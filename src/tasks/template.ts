@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import nunjucks from 'nunjucks';
@@ -52,7 +52,19 @@ export function renderTemplate(name: string, vars: Record<string, unknown>): str
   try {
     return templateEnv().render(name, vars);
   } catch (e) {
-    throw new Error(`template ${name}: ${(e as Error).message}`);
+    const msg = (e as Error).message;
+    // Nunjucks gives `[Line N, Column M]` but not the variable: show the template line too.
+    const at = /\[Line (\d+), Column (\d+)\]/.exec(msg);
+    let source = '';
+    if (at) {
+      try {
+        const line = readFileSync(path.join(templatesDir(), name), 'utf8').split('\n')[Number(at[1]) - 1];
+        if (line !== undefined) source = `\n  line ${at[1]}: ${line.trim()}`;
+      } catch {
+        // the template itself was not found: the message already says so
+      }
+    }
+    throw new Error(`template ${name}: ${msg.replace(/^\(.*?\)\s*/, '').replace(/\s+/g, ' ').trim()}${source}`);
   }
 }
 
