@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sh } from '../../src/core/cmd.js';
+import { UnreachableError } from '../../src/core/errors.js';
+import { ConnectionLostError, SudoRefusedError } from '../../src/ssh/pool.js';
+import { trustedServer, type Fixture } from './helpers/fixture.js';
+import { knownHostsLine, type TestSshServer } from './helpers/server.js';
+
+describe('exec', () => {
+  let f: Fixture;
+  let server: TestSshServer;
+  before(async () => ({ f, server } = await trustedServer()));
+  after(() => f.cleanup());
+
+  it('returns stdout, stderr and the exit code, feeds stdin, and reuses one TCP connection', async () => {
+    const pool = f.pool([f.host(server)]);
+    const conn = await pool.connect('h1');
+    assert.equal(conn.host, 'h1');
+
+    const a = await conn.exec(sh`echo out; echo err >&2; exit 0`);
+    assert.deepEqual(a, { code: 0, stdout: 'out\n', stderr: 'err\n' });
+    const b = await conn.exec(sh`echo nope >&2; exit 3`);
+    assert.deepEqual(b, { code: 3, stdout: '', stderr: 'nope\n' });
+    const c = await conn.exec(sh`cat`, { stdin: 'hello\nwörld\n' });
+    assert.equal(c.stdout, 'hello\nwörld\n');
+    const d = await conn.exec(sh`wc -c`, { stdin: Buffer.alloc(200_000, 'x') });
+    assert.equal(d.stdout.trim(), '200000');
+    const e = await conn.exec(sh`cat`); // no stdin: EOF at once, no hang
+    assert.deepEqual(e, { code: 0, stdout: '', stderr: '' });
+
+    // Quoting survives the `sh -c WORD` wrapping.
+    const tricky = `it's "$HOME" \`x\` ; $(nope) \\ end`;
+    const q = await conn.exec(sh`printf '%s\n' ${tricky}`);
+    assert.equal(q.stdout, `${tricky}\n`);
+    assert.ok(server.commands.every((cmd) => cmd.startsWith('sh -c ')), server.commands.join('\n'));
+
+    // Many commands, in parallel and through repeated connect() calls: still one connection.
+    const again = await Promise.all([pool.connect('h1'), pool.connect('h1')]);
+    assert.ok(again.every((x) => x === conn));
+    const many = await Promise.all(Array.from({ length: 20 }, (_, i) => conn.exec(sh`echo ${i}`)));
+    assert.deepEqual(
+      many.map((r) => r.stdout),
+      Array.from({ length: 20 }, (_, i) => `${i}\n`),
+    );
+    assert.equal(server.tcpConnections, 1);
+  });
+
+  it('abandons a command after timeoutSec with code null and keeps the connection usable', async () => {
+    const pool = f.pool([f.host(server, { name: 'h2' })]);
+    const conn = await pool.connect('h2');
+    const t0 = Date.now();
+    const r = await conn.exec(sh`echo started; sleep 20`, { timeoutSec: 0.3 });
+    assert.ok(Date.now() - t0 < 3000);
+    assert.equal(r.code, null);
+    assert.equal(r.stdout, 'started\n');
+    assert.match(r.stderr, /abandoned after 0\.3 s/);
+    assert.equal((await conn.exec(sh`echo still here`)).stdout, 'still here\n');
+  });
+
+  it('rejects promptly, naming the host, when the connection drops during a long command', async () => {
+    const pool = f.pool([f.host(server, { name: 'h3' })]);
+    const conn = await pool.connect('h3');
+    server.onExec = (cmd) => {
+      if (cmd.includes('sleep 30')) setTimeout(() => server.dropAll(), 150);
+    };
+    const t0 = Date.now();
+    try {
+      await assert.rejects(conn.exec(sh`sleep 30`), (e: unknown) => {
+        assert.ok(e instanceof ConnectionLostError);
+        assert.match(e.message, /host h3 \(127\.0\.0\.1\)/);
+        assert.match(e.message, /connection .* was lost/);
+        return true;
+      });
+    } finally {
+      server.onExec = null;
+    }
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+    // Further use fails fast the same way; a new connect() opens a fresh connection.
+    await assert.rejects(conn.exec(sh`true`), ConnectionLostError);
+    const before = server.tcpConnections;
+    const fresh = await pool.connect('h3');
+    assert.notEqual(fresh, conn);
+    assert.equal((await fresh.exec(sh`echo back`)).stdout, 'back\n');
+    assert.equal(server.tcpConnections, before + 1);
+  });
+});
+
+describe('sudo', () => {
+  let f: Fixture;
+  let server: TestSshServer;
+  before(async () => ({ f, server } = await trustedServer()));
+  after(() => f.cleanup());
+
+  it('wraps every command in `sudo -n sh -c` for a non-root user', async () => {
+    server.sudo = 'pass';
+    const pool = f.pool([f.host(server, { user: 'deploy' })]);
+    const conn = await pool.connect('h1');
+    const r = await conn.exec(sh`echo ${'a b'}; exit 4`);
+    assert.deepEqual(r, { code: 4, stdout: 'a b\n', stderr: '' });
+    assert.ok(server.users.includes('deploy'));
+    assert.ok(server.commands.length >= 2);
+    for (const cmd of server.commands) assert.match(cmd, /^sudo -n sh -c /);
+    assert.equal(server.commands.at(-1), "sudo -n sh -c 'echo '\\''a b'\\''; exit 4'");
+  });
+
+  it('fails clearly when sudo wants a password', async () => {
+    server.sudo = 'password';
+    const pool = f.pool([f.host(server, { name: 'web1', user: 'deploy' })]);
+    await assert.rejects(pool.connect('web1'), (e: unknown) => {
+      assert.ok(e instanceof SudoRefusedError);
+      assert.ok(e instanceof UnreachableError);
+      assert.equal(e.exitCode, 3);
+      assert.match(e.message, /user deploy on host web1 needs passwordless sudo \(NOPASSWD\) for airflow-ha/);
+      assert.match(e.message, /a password is required/);
+      return true;
+    });
+  });
+});
+
+describe('put', () => {
+  let f: Fixture;
+  let server: TestSshServer;
+  before(async () => ({ f, server } = await trustedServer()));
+  after(() => f.cleanup());
+
+  it('as root: writes content, mode and owner/group atomically, leaving no temp file', async () => {
+    const dir = join(f.root, 'etc-root');
+    await mkdir(dir);
+    const path = join(dir, 'app.conf');
+    await writeFile(path, 'old\n');
+    const conn = await f.pool([f.host(server)]).connect('h1');
+    await conn.put(path, Buffer.from('new content\n'), { mode: '0640', owner: '1234', group: '2345' });
+    assert.equal(await readFile(path, 'utf8'), 'new content\n');
+    const st = await stat(path);
+    assert.equal(st.mode & 0o7777, 0o640);
+    assert.equal(st.uid, 1234);
+    assert.equal(st.gid, 2345);
+    assert.deepEqual(await readdir(dir), ['app.conf']);
+
+    // An empty file and a new file work too.
+    await conn.put(join(dir, 'empty'), Buffer.alloc(0), { mode: '0600', owner: 'root', group: 'root' });
+    assert.equal((await stat(join(dir, 'empty'))).size, 0);
+    assert.deepEqual((await readdir(dir)).sort(), ['app.conf', 'empty']);
+  });
+
+  it('as root: a failing chown leaves the old file and no temp file, and names the host', async () => {
+    const dir = join(f.root, 'etc-fail');
+    await mkdir(dir);
+    const path = join(dir, 'app.conf');
+    await writeFile(path, 'old\n');
+    const conn = await f.pool([f.host(server)]).connect('h1');
+    await assert.rejects(conn.put(path, Buffer.from('new\n'), { mode: '0644', owner: 'no-such-user-xyz', group: 'root' }), (e: unknown) => {
+      assert.match(String(e), /host h1 .*could not put .*app\.conf/);
+      return true;
+    });
+    assert.equal(await readFile(path, 'utf8'), 'old\n');
+    assert.deepEqual(await readdir(dir), ['app.conf']);
+  });
+
+  it('as a sudo user: uploads to the user temp dir, then installs with owner, mode and rename', async () => {
+    server.sudo = 'pass';
+    const dir = join(f.root, 'etc-user');
+    const userTmp = join(f.root, 'usertmp');
+    await mkdir(dir);
+    await mkdir(userTmp);
+    const path = join(dir, 'app.conf');
+    await writeFile(path, 'old\n');
+    const conn = await f.pool([f.host(server, { user: 'deploy' })], { userTempDir: userTmp }).connect('h1');
+    await conn.put(path, Buffer.from('via sudo\n'), { mode: '0604', owner: '1001', group: '1002' });
+    assert.equal(await readFile(path, 'utf8'), 'via sudo\n');
+    const st = await stat(path);
+    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [0o604, 1001, 1002]);
+    assert.deepEqual(await readdir(dir), ['app.conf']);
+    assert.deepEqual(await readdir(userTmp), []);
+    assert.match(server.commands.at(-1) ?? '', /^sudo -n sh -c 'install -o 1001 -g 1002 -m 0604 /);
+  });
+
+  it('keeps the old content when the connection drops during the upload', async () => {
+    const dir = join(f.root, 'etc-drop');
+    await mkdir(dir);
+    const path = join(dir, 'big.bin');
+    await writeFile(path, 'old\n');
+    const conn = await f.pool([f.host(server, { name: 'h9' })]).connect('h9');
+    server.dropAfterSftpWrites = server.sftpWrites + 1;
+    try {
+      await assert.rejects(conn.put(path, Buffer.alloc(1024 * 1024, 'y'), { mode: '0644', owner: 'root', group: 'root' }), (e: unknown) => {
+        assert.ok(e instanceof ConnectionLostError, String(e));
+        assert.match(e.message, /host h9 \(127\.0\.0\.1\) was lost while uploading .*big\.bin/);
+        return true;
+      });
+    } finally {
+      server.dropAfterSftpWrites = null;
+    }
+    assert.equal(await readFile(path, 'utf8'), 'old\n');
+    // Only the (partial) temp file may remain beside it, never the target itself.
+    for (const name of await readdir(dir)) assert.match(name, /^(big\.bin|\.big\.bin\.airflow-ha-[0-9a-f]+\.tmp)$/);
+  });
+
+  it('refuses relative paths and bad modes', async () => {
+    const conn = await f.pool([f.host(server)]).connect('h1');
+    await assert.rejects(conn.put('etc/x', Buffer.from(''), { mode: '0644', owner: 'root', group: 'root' }), /absolute/);
+    await assert.rejects(conn.put('/x', Buffer.from(''), { mode: '644; rm', owner: 'root', group: 'root' }), /mode/);
+    await assert.rejects(conn.put('/x', Buffer.from(''), { mode: '0644', owner: 'a b', group: 'root' }), /owner/);
+  });
+});
+
+describe('jump host and close', () => {
+  let f: Fixture;
+  let target: TestSshServer;
+  before(async () => ({ f, server: target } = await trustedServer()));
+  after(() => f.cleanup());
+
+  it('reaches a host through a jump host (forwardOut + sock)', async () => {
+    const jump = await f.server();
+    await f.trust(knownHostsLine(target.port, target.hostKey), knownHostsLine(jump.port, jump.hostKey));
+    const jumpCfg = f.host(jump, { name: 'bastion' });
+    const pool = f.pool([f.host(target, { name: 'inner', jump: jumpCfg }), f.host(target, { name: 'inner2', jump: jumpCfg })]);
+    const [a, b] = await Promise.all([pool.connect('inner'), pool.connect('inner2')]);
+    assert.equal((await a.exec(sh`echo through`)).stdout, 'through\n');
+    assert.equal((await b.exec(sh`echo again`)).stdout, 'again\n');
+    assert.equal(jump.tcpConnections, 1); // one shared jump connection
+    assert.equal(target.tcpConnections, 2); // one tunnelled connection per inventory host
+    assert.equal(jump.commands.length, 0);
+    assert.ok(f.events.some((e) => e.kind === 'connected' && e.host === 'inner' && e.via === 'bastion'));
+
+    await pool.close();
+    await assert.rejects(pool.connect('inner'), /closed/);
+    await assert.rejects(a.exec(sh`true`), ConnectionLostError);
+  });
+});
