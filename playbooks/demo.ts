@@ -28,7 +28,7 @@ export const demo: Playbook = {
       tasks: ({ inventory, host, secrets }) => [
         sysctl({ file: '60-airflow-ha-demo.conf', values: { 'net.ipv4.ip_nonlocal_bind': '1' } }),
         group({ name: 'airflowha', system: true }),
-        user({ name: 'airflowha', system: true, home: '/var/lib/airflowha', groups: ['airflowha'] }),
+        user({ name: 'airflowha', system: true, home: '/var/lib/airflowha', primaryGroup: 'airflowha' }),
         directory({ path: '/var/lib/airflowha/demo', mode: '0750', owner: 'airflowha', group: 'airflowha' }),
         packages({ names: ['haproxy'] }),
         template({

@@ -58,7 +58,8 @@ export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean },
     case 'run_start':
       return [c.bold(`${e.check ? 'PLAN (check mode: nothing will be changed)' : 'APPLY'} playbook ${e.playbook} on ${e.hosts.length} host(s)`)];
     case 'connect':
-      return e.ok ? [] : [c.red(`UNREACHABLE ${e.host} (${e.address}): ${e.error}`)];
+      // Unreachable hosts are listed once, in the run's closing error.
+      return [];
     case 'step_start':
       return [c.bold(`== ${e.step} [${e.hosts.join(', ')}]`)];
     case 'task': {
@@ -84,7 +85,9 @@ export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean },
       const verdict = e.ok
         ? c.green(`OK: ${total} ${opts.check ? 'change(s) to make' : 'change(s)'} on ${e.hosts.length} host(s) in ${e.seconds.toFixed(2)} s`)
         : c.red(`FAILED (exit ${e.exitCode}) after ${e.seconds.toFixed(2)} s`);
-      return ['', ...recapLines(e.hosts, c), '', ...(e.error ? [c.red(e.error)] : []), verdict];
+      // Nothing ran when a host was unreachable or the lock was held: no table of zeros.
+      const ran = e.exitCode !== 3 && e.exitCode !== 4;
+      return ['', ...(ran ? [...recapLines(e.hosts, c), ''] : []), ...(e.error ? [c.red(e.error)] : []), verdict];
     }
   }
 }

@@ -66,6 +66,14 @@ export class UnreachableError extends AirflowHaError {
   ) {
     super(`host ${host} (${address}) unreachable: ${reason}`, ExitCode.unreachable);
   }
+
+  /** One error for several unreachable hosts: one line each, host, address and cause. */
+  static many(errors: readonly UnreachableError[]): UnreachableError {
+    if (errors.length === 1) return errors[0] as UnreachableError;
+    const e = new UnreachableError(errors.map((u) => u.host).join(', '), errors.map((u) => u.address).join(', '), '');
+    e.message = `${errors.length} hosts unreachable:\n${errors.map((u) => `  ${u.host} (${u.address}): ${u.reason}`).join('\n')}`;
+    return e;
+  }
 }
 
 /** The run lock on the cluster's first host is held by someone else. Exit code 4. */

@@ -132,16 +132,9 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     }),
   );
   if (unreachable.length > 0) {
-    const first = unreachable[0] as UnreachableError;
-    const err =
-      unreachable.length === 1
-        ? first
-        : new UnreachableError(
-            unreachable.map((u) => u.host).join(', '),
-            unreachable.map((u) => u.address).join(', '),
-            unreachable.map((u) => `\n  ${u.host} (${u.address}): ${u.reason}`).join(''),
-          );
-    return finish(ExitCode.unreachable, err);
+    const order = new Map(connectSet.map((h, i) => [h.name, i]));
+    unreachable.sort((a, b) => (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0));
+    return finish(ExitCode.unreachable, UnreachableError.many(unreachable));
   }
 
   // 2. The run lock on the inventory's first host (not in check mode: plan changes nothing).
@@ -180,13 +173,9 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
           batch.map(async (h) => {
             const ctx: PlayContext = { inventory: inv, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts };
             const sum = summary.get(h.name) as HostSummary;
+            const tally: HostStepResult = { ok: 0, changed: 0, seconds: 0 };
             try {
-              const r = await runHostStep(step, ctx, conns.get(h.name) as Connection, opts.check, reporter, mask, clock);
-              sum.ok += r.ok;
-              sum.changed += r.changed;
-              sum.seconds += r.seconds;
-              counts.ok += r.ok;
-              counts.changed += r.changed;
+              await runHostStep(step, ctx, conns.get(h.name) as Connection, opts.check, reporter, mask, clock, tally);
             } catch (e) {
               const failure =
                 e instanceof HostFailure
@@ -195,6 +184,13 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
               failures.push(failure);
               sum.failed += 1;
               counts.failed += 1;
+            } finally {
+              // What a host did before it failed still counts.
+              sum.ok += tally.ok;
+              sum.changed += tally.changed;
+              sum.seconds += tally.seconds;
+              counts.ok += tally.ok;
+              counts.changed += tally.changed;
             }
           }),
         );
@@ -220,7 +216,7 @@ interface HostStepResult {
   seconds: number;
 }
 
-/** One host's part of a step. Throws HostFailure with every detail of the failing task. */
+/** One host's part of a step, counting into `result`. Throws HostFailure with every detail of the failing task. */
 async function runHostStep(
   step: Step,
   ctx: PlayContext,
@@ -229,10 +225,15 @@ async function runHostStep(
   reporter: Reporter,
   mask: (s: string, extra?: Secret[]) => string,
   clock: () => number,
-): Promise<HostStepResult> {
+  result: HostStepResult,
+): Promise<void> {
   const host = ctx.host.name;
   const start = clock();
+  const elapsed = () => {
+    result.seconds = clock() - start;
+  };
   const fail = (task: string, command: string, code: number | null, stderr: string): never => {
+    elapsed();
     throw new HostFailure(new TaskFailedError(host, step.name, task, command, code, mask(tail(stderr))));
   };
   let tasks: Task[];
@@ -242,7 +243,6 @@ async function runHostStep(
     reporter.emit({ type: 'task', step: step.name, host, task: '(build tasks)', status: 'failed', changes: [], seconds: 0, error: mask((e as Error).message) });
     return fail('(build tasks)', '', null, (e as Error).message);
   }
-  const result: HostStepResult = { ok: 0, changed: 0, seconds: 0 };
   const notified = new Map<string, Handler>();
 
   const gather = async (from: number): Promise<FactSet> => {
@@ -305,8 +305,7 @@ async function runHostStep(
     reporter.emit({ type: 'handler', step: step.name, host, handler: handler.name, status: 'changed' });
     result.changed += 1;
   }
-  result.seconds = clock() - start;
-  return result;
+  elapsed();
 }
 
 /** Executes one op; returns the failure (exit code + stderr) or undefined. A lost connection is a failure with code null. */

@@ -58,6 +58,8 @@ export interface UserSpec {
   system?: boolean;
   home?: string;
   shell?: string;
+  /** Primary group (must exist; create it with {@link group} first). Default: a new group named like the user. */
+  primaryGroup?: string;
   /** Supplementary groups the user must be in (others are left alone). */
   groups?: readonly string[];
 }
@@ -77,7 +79,8 @@ export function user(spec: UserSpec): Task {
         const home = spec.home ?? (spec.system ? `/var/lib/${spec.name}` : `/home/${spec.name}`);
         const groups = spec.groups?.length ? sh` --groups ${spec.groups.join(',')}` : sh``;
         const sys = spec.system ? sh` --system` : sh``;
-        ops.push(exec(sh`useradd${sys} --create-home --home-dir ${home} --shell ${shell}${groups} ${spec.name}`));
+        const gid = spec.primaryGroup ? sh` --gid ${spec.primaryGroup}` : sh``;
+        ops.push(exec(sh`useradd${sys} --create-home --home-dir ${home} --shell ${shell}${gid}${groups} ${spec.name}`));
         changes.push(`create user ${spec.name}`);
       } else {
         if (spec.shell && cur.shell !== spec.shell) {

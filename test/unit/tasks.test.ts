@@ -191,9 +191,9 @@ test('user and group: created once; missing supplementary group appended', () =>
   assert.deepEqual(opText(group({ name: 'airflow', system: true }).plan(factsOf([gf, '', 2]), debian).ops), ['groupadd --system airflow']);
   assert.equal(group({ name: 'airflow' }).plan(factsOf([gf, 'airflow:x:999:\n']), debian).changed, false);
   const uf = userFact('airflow');
-  const u = user({ name: 'airflow', system: true, home: '/opt/airflow', groups: ['airflow', 'ssl-cert'] });
+  const u = user({ name: 'airflow', system: true, home: '/opt/airflow', primaryGroup: 'airflow', groups: ['airflow', 'ssl-cert'] });
   assert.deepEqual(opText(u.plan(factsOf([uf, '', 2]), debian).ops), [
-    'useradd --system --create-home --home-dir /opt/airflow --shell /usr/sbin/nologin --groups airflow,ssl-cert airflow',
+    'useradd --system --create-home --home-dir /opt/airflow --shell /usr/sbin/nologin --gid airflow --groups airflow,ssl-cert airflow',
   ]);
   const existing = 'airflow:x:998:998::/opt/airflow:/usr/sbin/nologin\nairflow\n';
   assert.deepEqual(opText(u.plan(factsOf([uf, existing]), debian).ops), ['usermod --append --groups ssl-cert airflow']);
