@@ -5,7 +5,7 @@
 import { sh } from '../src/core/cmd.js';
 import { hostIdentityTasks } from '../src/components/base.js';
 import type { Playbook } from '../src/run/playbook.js';
-import { waitFor } from '../src/tasks/command.js';
+import { waitCheck, waitFor } from '../src/tasks/command.js';
 import { directory } from '../src/tasks/file.js';
 import { packages } from '../src/tasks/package.js';
 import { reloadHandler, service } from '../src/tasks/systemd.js';
@@ -46,14 +46,19 @@ export const demo: Playbook = {
           notify: [reloadHandler('haproxy')],
         }),
         service({ name: 'haproxy', enabled: true, state: 'started' }),
-        waitFor({ port: 8404, timeoutSec: 30 }),
       ],
+      // After the step's handlers (a reload of a changed config): the stats port is up everywhere.
       gate: {
-        name: 'haproxy answers on every host',
+        name: 'haproxy stats port open on every host',
         on: 'each',
-        check: () => sh`python3 -c ${'import urllib.request;urllib.request.urlopen("http://127.0.0.1:8404/", timeout=2)'}`,
+        check: ({ host, inventory }) => waitCheck({ host: host.address, port: inventory.cluster.ports.haproxyStats, timeoutSec: 1 }),
         timeoutSec: 30,
       },
+    },
+    {
+      name: 'health check',
+      hosts: { all: true },
+      tasks: () => [waitFor({ http: 'http://127.0.0.1:8404/', timeoutSec: 30 })],
     },
   ],
 };

@@ -11,7 +11,7 @@ let lab: TestLab;
 const HOSTS = ['alpha', 'beta', 'gamma'];
 
 before(async () => {
-  lab = await bootLab('eng', HOSTS, [['etcd', 'haproxy'], ['etcd', 'haproxy'], ['etcd', 'worker']]);
+  lab = await bootLab('eng', HOSTS, [['etcd', 'haproxy'], ['etcd', 'haproxy'], ['etcd', 'flower']]);
 });
 
 after(async () => {
@@ -105,19 +105,22 @@ test('a second concurrent run is refused by the lock (exit 4) while the first ho
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`first run never started a step: ${out}`)), 30_000);
-    first.stdout?.on('data', (d: Buffer) => {
+    const onData = (d: Buffer) => {
       out += d.toString();
       if (out.includes('"type":"step_start"')) {
+        // Once only: after SIGCONT the run must go on.
+        first.stdout?.off('data', onData);
         clearTimeout(timer);
         first.kill('SIGSTOP');
         resolve();
       }
-    });
+    };
+    first.stdout?.on('data', onData);
   });
   try {
     const second = await cli(['apply', ...inv()]);
     assert.equal(second.exitCode, 4, second.stdout + second.stderr);
-    assert.match(second.stderr, /run lock on alpha is held: .*airflow-ha apply -i/);
+    assert.match(second.stdout + second.stderr, /run lock on alpha is held: .*airflow-ha apply -i/);
     const status = await cli(['lock', 'status', ...inv()]);
     assert.equal(status.exitCode, 4);
     assert.match(status.stdout, /held on alpha/);
@@ -131,30 +134,35 @@ test('a second concurrent run is refused by the lock (exit 4) while the first ho
 
 test('killing the run mid-step leaves no half-written file; after lock release a re-run converges', async () => {
   const file = '/etc/haproxy/haproxy.cfg';
-  const good = await sha('alpha', file);
+  const good: Record<string, string> = {};
+  const edited: Record<string, string> = {};
   for (const h of HOSTS) {
+    good[h] = await sha(h, file);
     const r = await cli(['exec', ...inv(), '--limit', h, '--', `sed -i 's/timeout connect 5s/timeout connect 6s/' ${file}`]);
     assert.equal(r.exitCode, 0);
+    edited[h] = await sha(h, file);
+    assert.notEqual(edited[h], good[h]);
   }
-  const edited = await sha('alpha', file);
   const run = cliStart(['apply', ...inv(), '--json']);
   let out = '';
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, 20_000);
-    run.stdout?.on('data', (d: Buffer) => {
+    const onData = (d: Buffer) => {
       out += d.toString();
       // Kill as the haproxy step begins: uploads of the template are in flight on some hosts.
       if (out.includes('"step":"haproxy demo service"')) {
+        run.stdout?.off('data', onData);
         clearTimeout(timer);
         run.kill('SIGKILL');
         resolve();
       }
-    });
+    };
+    run.stdout?.on('data', onData);
   });
   await run;
   for (const h of HOSTS) {
     const now = await sha(h, file);
-    assert.ok(now === good || now === edited, `${h}: ${file} is either the old or the new file, never partial (sha ${now})`);
+    assert.ok(now === good[h] || now === edited[h], `${h}: ${file} is either the old or the new file, never partial (sha ${now})`);
     const check = await cli(['exec', ...inv(), '--limit', h, '--', `haproxy -c -q -f ${file}`]);
     assert.equal(check.exitCode, 0, `${h}: config valid`);
   }
@@ -166,7 +174,7 @@ test('killing the run mid-step leaves no half-written file; after lock release a
   assert.match(rel.stdout, /released the lock held by/);
   const again = await cli(['apply', ...inv(), '--json']);
   assert.equal(again.exitCode, 0, again.stderr);
-  for (const h of HOSTS) assert.equal(await sha(h, file), good);
+  for (const h of HOSTS) assert.equal(await sha(h, file), good[h]);
   const final = await cli(['apply', ...inv(), '--json']);
   const end = runEnd(final.stdout);
   assert.deepEqual(end.hosts.map((h) => h.changed), [0, 0, 0]);
