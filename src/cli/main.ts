@@ -13,7 +13,6 @@ import { hostFacts as hostFactsFact, type HostFacts, type OsFamily } from '../fa
 import { loadInventory, type LoadedInventory } from '../inventory/load.js';
 import { inventoryJsonSchema } from '../inventory/schema.js';
 import { loadOrCreateSecrets } from '../inventory/secrets.js';
-import { labDown, labStatus, labUp } from '../lab/lab.js';
 import { fanOut, type Reporter } from '../run/events.js';
 import { gatherFacts } from '../run/facts.js';
 import { runPlaybook } from '../run/execute.js';
@@ -21,7 +20,7 @@ import { journalReporter } from '../run/journal.js';
 import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
 import { parseLimit, selectHosts, type Playbook } from '../run/playbook.js';
 import { playbooks } from '../../playbooks/index.js';
-import { jsonReporter, liveReporter, plainReporter, type Streams } from './output.js';
+import { jsonReporter, plainReporter, type Streams } from './output.js';
 import { buildTransport } from './transport.js';
 import { renderFiles } from './render.js';
 
@@ -54,11 +53,17 @@ async function load(io: Io, file: string, playbook?: Playbook): Promise<LoadedIn
   return loaded;
 }
 
-function reporterFor(io: Io, opts: { json?: boolean; diff?: boolean; verbose?: boolean }): Reporter {
+async function reporterFor(io: Io, opts: { json?: boolean; diff?: boolean; verbose?: boolean }): Promise<Reporter> {
   if (opts.json) return jsonReporter(io);
   const human = { diff: Boolean(opts.diff), verbose: Boolean(opts.verbose) };
-  return io.isTTY ? liveReporter(io, human) : plainReporter(io, human);
+  if (!io.isTTY) return plainReporter(io, human);
+  // listr2 is loaded only for a terminal: start-up time counts on every run.
+  const { liveReporter } = await import('./live.js');
+  return liveReporter(io, human);
 }
+
+/** The lab module (and execa) is loaded only by the `lab` commands. */
+const labModule = () => import('../lab/lab.js');
 
 function operator(io: Io): string {
   return `${io.env['USER'] ?? os.userInfo().username}@${os.hostname()}`;
@@ -143,7 +148,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
         const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
         const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
         const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
-        const reporter = fanOut(reporterFor(io, o), journalReporter(loaded.stateDir, runId));
+        const reporter = fanOut(await reporterFor(io, o), journalReporter(loaded.stateDir, runId));
         try {
           const result = await runPlaybook({
             playbook: pb,
@@ -251,6 +256,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .addOption(inventoryOpt())
     .action(async (o: { inventory: string }) => {
       const loaded = await load(io, o.inventory);
+      const { labUp } = await labModule();
       await labUp(loaded.inventory, { stateDir: loaded.stateDir }, (l) => io.err(`${l}\n`));
       io.out(`lab ${loaded.inventory.cluster.name}: ${loaded.inventory.hosts.length} host(s) up\n`);
     });
@@ -260,6 +266,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .addOption(inventoryOpt())
     .action(async (o: { inventory: string }) => {
       const loaded = await load(io, o.inventory);
+      const { labDown } = await labModule();
       await labDown(loaded.inventory, { stateDir: loaded.stateDir }, (l) => io.err(`${l}\n`));
       io.out(`lab ${loaded.inventory.cluster.name}: down\n`);
     });
@@ -270,6 +277,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .option('--json', 'one JSON document')
     .action(async (o: { inventory: string; json?: boolean }) => {
       const loaded = await load(io, o.inventory);
+      const { labStatus } = await labModule();
       const st = await labStatus(loaded.inventory, { stateDir: loaded.stateDir });
       if (o.json) io.out(`${JSON.stringify(st)}\n`);
       else for (const h of st) io.out(`${h.name.padEnd(12)} ${h.address.padEnd(15)} ${h.running ? 'running' : 'stopped'}${h.sshUp ? ', ssh up' : ''}\n`);

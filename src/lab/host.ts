@@ -159,7 +159,13 @@ export async function prepareHost(rec: HostRecord, f: HostFiles, baseRoot: strin
     'etc/systemd/network/10-host0.network',
     `# airflow-ha lab\n[Match]\nName=host0\n\n[Network]\nAddress=${rec.address}/${rec.prefix}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n`,
   );
-  await writeInRoot(root, 'etc/apt/apt.conf.d/01proxy', `Acquire::http::Proxy "${ctx.aptProxy}";\n`);
+  // No HTTP pipelining through the proxy: apt's http method was seen hanging for minutes in
+  // CLOSE-WAIT when apt-cacher-ng closed a pipelined connection; a timeout and retries bound the rest.
+  await writeInRoot(
+    root,
+    'etc/apt/apt.conf.d/01proxy',
+    `Acquire::http::Proxy "${ctx.aptProxy}";\nAcquire::http::Pipeline-Depth "0";\nAcquire::http::Timeout "30";\nAcquire::Retries "3";\n`,
+  );
   await writeInRoot(root, 'root/.ssh/authorized_keys', `${ctx.publicKey.trim()}\n`, 0o600);
   await chmod(join(root, 'root/.ssh'), 0o700);
   if (!(await exists(join(f.upper, 'etc/machine-id')))) {

@@ -59,6 +59,13 @@ export type SshPoolEvent =
   | { kind: 'lost'; host: string; address: string; reason: string };
 
 /** Settings of an {@link SshPool}. */
+/**
+ * Connection starts in flight at once. A cap keeps bursts below what sshd's MaxStartups (default
+ * 10:30:100, sshd_config(5)) and small bastions accept (Kamal hit resets past ~15, kamal#326);
+ * 13 lets the 13-VM reference layout connect in one wave.
+ */
+export const DEFAULT_MAX_CONCURRENT_STARTS = 13;
+
 export interface SshPoolOptions {
   /** SSH settings by inventory host name. */
   hosts: Map<string, SshHostConfig>;
@@ -66,7 +73,7 @@ export interface SshPoolOptions {
   knownHostsFile: string;
   /** Trust on first use: record unknown host keys in `knownHostsFile` (a changed key is refused regardless). */
   acceptNewHostKeys: boolean;
-  /** At most this many connections handshaking at once. Default 8. */
+  /** At most this many connections handshaking at once. Default {@link DEFAULT_MAX_CONCURRENT_STARTS}. */
   maxConcurrentStarts?: number;
   /** Seconds between SSH keepalives; 3 unanswered ones drop the connection. Default 15. */
   keepaliveIntervalSec?: number;
@@ -330,7 +337,7 @@ export class SshPool implements Transport {
   constructor(opts: SshPoolOptions) {
     this.#opts = opts;
     this.#store = new KnownHostsStore(opts.knownHostsFile);
-    this.#sem = new Semaphore(opts.maxConcurrentStarts ?? 8);
+    this.#sem = new Semaphore(opts.maxConcurrentStarts ?? DEFAULT_MAX_CONCURRENT_STARTS);
   }
 
   /**

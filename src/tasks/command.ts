@@ -1,4 +1,4 @@
-import { sh, type Cmd } from '../core/cmd.js';
+import { quote, sh, type Cmd } from '../core/cmd.js';
 import { exec } from '../core/op.js';
 import type { Fact } from '../facts/fact.js';
 import type { Handler, Task, TaskPlan } from './task.js';
@@ -53,15 +53,24 @@ export interface WaitSpec {
   intervalSec?: number;
 }
 
-/** The shell test for one attempt of a wait. Uses bash's /dev/tcp for ports and python3 for HTTP. */
+/**
+ * The shell test for one attempt of a wait, without starting an interpreter (a no-op run pays for
+ * every process): bash's /dev/tcp for ports, and for `http://` URLs a raw HTTP/1.0 GET over /dev/tcp
+ * whose status line must be 2xx (RFC 9112 section 4). `https://` URLs go through curl.
+ */
 export function waitCheck(spec: WaitSpec): Cmd {
   if (spec.port !== undefined) {
     const target = `/dev/tcp/${spec.host ?? '127.0.0.1'}/${spec.port}`;
     return sh`timeout 2 bash -c ${`exec 3<>${target}`} 2>/dev/null`;
   }
   if (spec.http !== undefined) {
-    const py = `import sys,urllib.request\nurllib.request.urlopen(sys.argv[1], timeout=2)`;
-    return sh`python3 -c ${py} ${spec.http} >/dev/null 2>&1`;
+    const url = new URL(spec.http);
+    if (url.protocol === 'https:') return sh`curl -fsS -m 2 -o /dev/null ${spec.http} 2>/dev/null`;
+    if (url.protocol !== 'http:') throw new Error(`waitFor: unsupported URL ${spec.http}`);
+    const port = url.port || '80';
+    // The inner script is itself quoted: path and host go in as printf arguments, never as its format.
+    const script = `exec 3<>/dev/tcp/${url.hostname}/${port} && printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' ${quote(`${url.pathname}${url.search}`)} ${quote(url.host)} >&3 && IFS=' ' read -r _ code _ <&3 && case "$code" in 2??) exit 0;; *) exit 1;; esac`;
+    return sh`timeout 2 bash -c ${script} 2>/dev/null`;
   }
   if (spec.cmd) return spec.cmd;
   throw new Error('waitFor needs port, http or cmd');

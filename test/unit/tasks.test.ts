@@ -7,7 +7,7 @@ import type { Op } from '../../src/core/op.js';
 import { FactSet, type Fact } from '../../src/facts/fact.js';
 import type { HostFacts } from '../../src/facts/host.js';
 import { gatherFacts } from '../../src/run/facts.js';
-import { command, waitFor, waitLoop } from '../../src/tasks/command.js';
+import { command, waitCheck, waitFor, waitLoop } from '../../src/tasks/command.js';
 import { directory, file, managedBlock, pathFact, sha256, withBlock } from '../../src/tasks/file.js';
 import { packages, packagesFact, aptListsFact } from '../../src/tasks/package.js';
 import { service, serviceFact, unit } from '../../src/tasks/systemd.js';
@@ -239,4 +239,22 @@ test('waitFor: one remote loop that passes, or fails with a timeout message', as
   const plan = t.plan(factsOf(), debian);
   assert.equal(plan.changed, false);
   assert.equal(plan.ops.length, 1);
+});
+
+test('waitFor http: a 2xx status passes, a 5xx or a closed port fails (no interpreter on the host)', async () => {
+  const { createServer } = await import('node:http');
+  const server = createServer((req, res) => {
+    res.statusCode = req.url === '/ok%20path?x=1' ? 200 : 500;
+    res.end('body');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const conn = new LocalConnection();
+    assert.equal((await conn.exec(waitCheck({ http: `http://127.0.0.1:${port}/ok%20path?x=1`, timeoutSec: 1 }))).code, 0);
+    assert.equal((await conn.exec(waitCheck({ http: `http://127.0.0.1:${port}/fail`, timeoutSec: 1 }))).code, 1);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+  assert.notEqual((await new LocalConnection().exec(waitCheck({ http: `http://127.0.0.1:${port}/`, timeoutSec: 1 }))).code, 0);
 });
