@@ -46,7 +46,8 @@ export function liveReporter(s: Streams, opts: HumanOptions): Reporter {
               task.title = `${h}: ${st.failed ? 'failed' : st.changed ? `${st.changed} ${check ? 'to change' : 'changed'}` : 'ok'}`;
             },
           })),
-          { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: true } } as never,
+          // clearOutput: the per-host lines are progress only; what changed is printed after the step.
+          { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: true, clearOutput: true } } as never,
         );
         const stepTitle = e.step;
         chain = chain.then(() => s.out(`${c.bold(`== ${stepTitle}`)}\n`)).then(() => list.run().then(() => undefined, () => undefined));

@@ -73,10 +73,12 @@ export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean },
     case 'handler':
       return [`  ${e.status === 'failed' ? c.red('failed ') : c.yellow(opts.check ? 'would  ' : 'handler')} ${e.host}: ${e.handler}${e.error ? ` ${c.red(e.error)}` : ''}`];
     case 'gate':
-      if (e.status === 'waiting') return [`  gate    ${e.host}: waiting for ${e.gate}`];
-      return [`  gate    ${e.host}: ${e.gate} ${e.status === 'ok' ? c.green('ok') : c.red('FAILED')} after ${e.seconds.toFixed(1)} s${e.error ? `\n           ${c.red(e.error)}` : ''}`];
+      // Per host only when it failed; passing gates are summed up in the step's closing line.
+      if (e.status !== 'failed') return [];
+      return [`  ${c.red('gate   ')} ${e.host}: ${e.gate} ${c.red('FAILED')} after ${e.seconds.toFixed(1)} s${e.error ? `\n           ${c.red(e.error)}` : ''}`];
     case 'step_end':
       return [
+        ...(e.gate?.ok ? [`   gate "${e.gate.name}" passed on ${e.gate.hosts} host(s) in ${e.gate.seconds.toFixed(2)} s`] : []),
         `   ${e.ok} ok, ${e.changed ? c.yellow(`${e.changed} ${opts.check ? 'to change' : 'changed'}`) : `0 ${opts.check ? 'to change' : 'changed'}`}, ${e.failed ? c.red(`${e.failed} failed`) : '0 failed'} in ${e.seconds.toFixed(2)} s${e.skipped.length ? `; not run on ${e.skipped.join(', ')}` : ''}`,
       ];
     case 'run_end': {

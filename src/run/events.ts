@@ -19,7 +19,17 @@ export type RunEvent =
     }
   | { type: 'handler'; step: string; host: string; handler: string; status: 'changed' | 'failed'; error?: string }
   | { type: 'gate'; step: string; gate: string; host: string; status: 'waiting' | 'ok' | 'failed'; seconds: number; error?: string }
-  | { type: 'step_end'; step: string; seconds: number; ok: number; changed: number; failed: number; skipped: string[] }
+  | {
+      type: 'step_end';
+      step: string;
+      seconds: number;
+      ok: number;
+      changed: number;
+      failed: number;
+      skipped: string[];
+      /** The step's gate, when it has one and it ran: passed or not, on how many hosts, longest wait. */
+      gate?: { name: string; ok: boolean; hosts: number; seconds: number };
+    }
   | { type: 'run_end'; runId: string; time: string; ok: boolean; exitCode: number; seconds: number; hosts: HostSummary[]; error?: string };
 
 /** Per-host totals printed at the end of every run. */

@@ -195,11 +195,15 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
           }),
         );
       }
+      let gate: { name: string; ok: boolean; hosts: number; seconds: number } | undefined;
       if (failures.length === 0 && step.gate && !opts.check) {
+        const gateStart = clock();
         const gateFailure = await runGate(step, hosts, conns, facts, opts, reporter, mask, clock);
         if (gateFailure) failures.push(gateFailure);
+        const checked = step.gate.on === 'first' ? 1 : hosts.length;
+        gate = { name: step.gate.name, ok: !gateFailure, hosts: checked, seconds: round(clock() - gateStart) };
       }
-      reporter.emit({ type: 'step_end', step: step.name, seconds: round(clock() - stepStart), ...counts, skipped });
+      reporter.emit({ type: 'step_end', step: step.name, seconds: round(clock() - stepStart), ...counts, skipped, ...(gate ? { gate } : {}) });
       if (failures.length > 0) return finish(ExitCode.taskFailed, failures[0]);
     }
     return finish(ExitCode.ok);
