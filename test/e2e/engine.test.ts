@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { bootLab, cli, cliStart, events, runEnd, type TestLab } from '../helpers/lab.js';
+import { bootLab, cli, cliStart, events, runEnd, whenPrinted, type TestLab } from '../helpers/lab.js';
 
 let lab: TestLab;
 const HOSTS = ['alpha', 'beta', 'gamma'];
@@ -102,21 +102,8 @@ test('plan after a hand edit shows exactly that diff and changes nothing', async
 test('a second concurrent run is refused by the lock (exit 4) while the first holds it', async () => {
   const first = cliStart(['apply', ...inv(), '--json']);
   // Pause the first run as soon as it has taken the lock (it emits step_start after taking it).
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`first run never started a step: ${out}`)), 30_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('"type":"step_start"')) {
-        // Once only: after SIGCONT the run must go on.
-        first.stdout?.off('data', onData);
-        clearTimeout(timer);
-        first.kill('SIGSTOP');
-        resolve();
-      }
-    };
-    first.stdout?.on('data', onData);
-  });
+  assert.ok(await whenPrinted(first, '"type":"step_start"', 30_000), 'the first run started a step');
+  first.kill('SIGSTOP');
   try {
     const second = await cli(['apply', ...inv()]);
     assert.equal(second.exitCode, 4, second.stdout + second.stderr);
@@ -144,21 +131,9 @@ test('killing the run mid-step leaves no half-written file; after lock release a
     assert.notEqual(edited[h], good[h]);
   }
   const run = cliStart(['apply', ...inv(), '--json']);
-  let out = '';
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 20_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      // Kill as the haproxy step begins: uploads of the template are in flight on some hosts.
-      if (out.includes('"step":"haproxy demo service"')) {
-        run.stdout?.off('data', onData);
-        clearTimeout(timer);
-        run.kill('SIGKILL');
-        resolve();
-      }
-    };
-    run.stdout?.on('data', onData);
-  });
+  // Kill as the haproxy step begins: uploads of the template are in flight on some hosts.
+  await whenPrinted(run, '"step":"haproxy demo service"', 20_000);
+  run.kill('SIGKILL');
   await run;
   for (const h of HOSTS) {
     const now = await sha(h, file);

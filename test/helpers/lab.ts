@@ -88,3 +88,24 @@ export function runEnd(stdout: string): Extract<RunEvent, { type: 'run_end' }> {
   if (!e) throw new Error(`no run_end event in output:\n${stdout.slice(-2000)}`);
   return e as unknown as Extract<RunEvent, { type: 'run_end' }>;
 }
+
+/**
+ * Resolves once a running CLI has printed `needle` on stdout (true), or after `timeoutMs` (false).
+ * Stops listening either way, so an action taken on the process happens once.
+ */
+export function whenPrinted(proc: ResultPromise, needle: string, timeoutMs: number): Promise<boolean> {
+  let out = '';
+  return new Promise((resolve) => {
+    const done = (seen: boolean) => {
+      proc.stdout?.off('data', onData);
+      clearTimeout(timer);
+      resolve(seen);
+    };
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(needle)) done(true);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    proc.stdout?.on('data', onData);
+  });
+}
