@@ -1,5 +1,9 @@
 /** Every playbook by name (what `plan`/`apply --playbook NAME` accept). */
 import type { Playbook } from '../src/run/playbook.js';
+import { base } from './base.js';
 import { demo } from './demo.js';
 
-export const playbooks: Readonly<Record<string, Playbook>> = { demo };
+export const playbooks: Readonly<Record<string, Playbook>> = {
+  base,
+  demo,
+};

@@ -19,7 +19,7 @@ export function renderFiles(playbook: Playbook, inv: Inventory, secrets: Cluster
   const out: RenderedFile[] = [];
   for (const step of playbook.steps) {
     for (const host of selectHosts(inv, step.hosts)) {
-      const facts = { osId: family === 'debian' ? 'debian' : 'rocky', osVersion: family === 'debian' ? '12' : '9', family, hostname: host.name };
+      const facts = { osId: family === 'debian' ? 'debian' : 'rocky', osVersion: family === 'debian' ? '12' : '9', family, hostname: host.name, container: false };
       for (const task of step.tasks({ inventory: inv, secrets, host, facts })) {
         for (const f of task.files?.(facts) ?? []) out.push({ host: host.name, path: f.path, content: f.content, mode: f.mode });
       }

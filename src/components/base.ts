@@ -1,13 +1,23 @@
+/**
+ * The base system of every host (bootstrap step 1): identity and name resolution, time zone and
+ * time sync, base packages, the operators' admin account, and a firewall that opens each role's
+ * ports to the cluster network only. Source of the order: ../reference/ha-stack.md "Order of a bootstrap".
+ */
 import { sh } from '../core/cmd.js';
-import type { Inventory } from '../inventory/schema.js';
+import type { HostFacts } from '../facts/host.js';
+import { hostPortClaims } from '../inventory/rules.js';
+import type { Host, Inventory } from '../inventory/schema.js';
 import { command } from '../tasks/command.js';
-import { file, managedBlock } from '../tasks/file.js';
+import { directory, file, managedBlock } from '../tasks/file.js';
+import { packages } from '../tasks/package.js';
+import { restartHandler, service, unit } from '../tasks/systemd.js';
+import { user } from '../tasks/system.js';
+import { template } from '../tasks/template.js';
 import type { Task } from '../tasks/task.js';
 
 /**
  * The /etc/hosts block every host gets: one line per inventory host (`ADDRESS NAME`) and per VIP,
- * so short names resolve everywhere (RabbitMQ and the Airflow log server need this; see
- * ../reference/ha-stack.md "Order of a bootstrap").
+ * so short names resolve everywhere (RabbitMQ and the Airflow log server need this).
  */
 export function hostsBlock(inv: Inventory): string {
   const width = Math.max(...inv.hosts.map((h) => h.address.length), ...inv.cluster.vips.map((v) => v.address.length));
@@ -28,5 +38,113 @@ export function hostIdentityTasks(inv: Inventory, name: string): Task[] {
       unless: sh`test "$(uname -n)" = ${name}`,
     }),
     managedBlock({ path: '/etc/hosts', id: `cluster ${inv.cluster.name}`, block: hostsBlock(inv) }),
+  ];
+}
+
+/** Packages every host gets, per OS family. */
+export function basePackages(family: HostFacts['family']): string[] {
+  return family === 'debian'
+    ? ['tzdata', 'chrony', 'nftables', 'sudo', 'ca-certificates', 'python3']
+    : ['tzdata', 'chrony', 'nftables', 'sudo', 'ca-certificates', 'python3', 'policycoreutils-python-utils'];
+}
+
+/** Tasks: time zone (the /etc/localtime link and, on Debian, /etc/timezone). */
+export function timezoneTasks(inv: Inventory, family: HostFacts['family']): Task[] {
+  const tz = inv.cluster.timezone;
+  const zone = `/usr/share/zoneinfo/${tz}`;
+  return [
+    command({
+      name: `time zone ${tz}`,
+      cmd: sh`test -e ${zone} && ln -sfn ${zone} /etc/localtime`,
+      unless: sh`test "$(readlink /etc/localtime)" = ${zone}`,
+    }),
+    ...(family === 'debian' ? [file({ path: '/etc/timezone', content: `${tz}\n` })] : []),
+  ];
+}
+
+/**
+ * Tasks: chrony running. Skipped in containers, which share the machine's clock and may not set it
+ * (Debian's chrony.service has ConditionCapability=CAP_SYS_TIME, so it would never start there).
+ */
+export function timeSyncTasks(facts: HostFacts): Task[] {
+  if (facts.container) return [];
+  return [service({ name: facts.family === 'debian' ? 'chrony' : 'chronyd', enabled: true, state: 'started' })];
+}
+
+/** Tasks: the admin account, by SSH key only, with passwordless sudo checked by visudo before it is installed. */
+export function adminTasks(inv: Inventory): Task[] {
+  const admin = inv.cluster.admin;
+  if (!admin) return [];
+  const home = `/home/${admin.user}`;
+  return [
+    user({ name: admin.user, home, shell: '/bin/bash' }),
+    directory({ path: `${home}/.ssh`, mode: '0700', owner: admin.user, group: admin.user }),
+    file({ path: `${home}/.ssh/authorized_keys`, content: `${admin.authorizedKeys.join('\n')}\n`, mode: '0600', owner: admin.user, group: admin.user }),
+    file({
+      path: `/etc/sudoers.d/airflow-ha-${admin.user}`,
+      content: `# Managed by airflow-ha: the admin account logs in by key and has no password.\n${admin.user} ALL=(ALL) NOPASSWD: ALL\n`,
+      mode: '0440',
+      validate: (tmp) => sh`visudo -cq -f ${tmp}`,
+    }),
+  ];
+}
+
+/** The ports a host's roles listen on, as nft port expressions (`5432`, `6000-6500`), sshd excluded. */
+export function firewallPorts(host: Host, inv: Inventory): { label: string; range: string }[] {
+  return hostPortClaims(host, inv)
+    .filter((c) => c.role !== 'ssh')
+    .map((c) => ({ label: `${c.role}: ${c.label}`, range: c.from === c.to ? String(c.from) : `${c.from}-${c.to}` }));
+}
+
+/**
+ * Tasks: the firewall. One nftables table of our own (`inet airflow_ha`), loaded by a oneshot unit,
+ * so the host's other rules are left alone: each role port is accepted from the cluster network and
+ * dropped from anywhere else; sshd is not touched. Source: nft(8), "ADDRESS FAMILIES" and "CHAINS".
+ */
+export function firewallTasks(host: Host, inv: Inventory): Task[] {
+  const path = '/etc/airflow-ha/firewall.nft';
+  const unitName = 'airflow-ha-firewall.service';
+  return [
+    directory({ path: '/etc/airflow-ha' }),
+    template({
+      path,
+      template: 'base/firewall.nft.njk',
+      vars: { cluster: inv.cluster.name, network: inv.cluster.network, ports: firewallPorts(host, inv) },
+      validate: (tmp) => sh`nft -c -f ${tmp}`,
+      notify: [restartHandler(unitName)],
+    }),
+    unit({
+      name: unitName,
+      content: [
+        '# Managed by airflow-ha: loads its own nftables table (see /etc/airflow-ha/firewall.nft).',
+        '[Unit]',
+        'Description=airflow-ha firewall rules',
+        'Wants=network-pre.target',
+        'Before=network-pre.target',
+        '',
+        '[Service]',
+        'Type=oneshot',
+        'RemainAfterExit=yes',
+        `ExecStart=/usr/sbin/nft -f ${path}`,
+        'ExecStop=/usr/sbin/nft delete table inet airflow_ha',
+        '',
+        '[Install]',
+        'WantedBy=multi-user.target',
+        '',
+      ].join('\n'),
+    }),
+    service({ name: unitName, enabled: true, state: 'started' }),
+  ];
+}
+
+/** Every task of the base step for one host, in order. */
+export function baseTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] {
+  return [
+    ...hostIdentityTasks(inv, host.name),
+    packages({ names: basePackages(facts.family) }),
+    ...timezoneTasks(inv, facts.family),
+    ...timeSyncTasks(facts),
+    ...adminTasks(inv),
+    ...firewallTasks(host, inv),
   ];
 }

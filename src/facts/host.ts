@@ -13,6 +13,8 @@ export interface HostFacts {
   family: OsFamily;
   /** The host's current hostname (`uname -n`). */
   hostname: string;
+  /** Runs in a container (`systemd-detect-virt --container`, man systemd-detect-virt): no clock to set. */
+  container: boolean;
 }
 
 /**
@@ -21,9 +23,11 @@ export interface HostFacts {
  */
 export const hostFacts: Fact<HostFacts> = {
   key: 'host',
-  cmd: raw(`. /etc/os-release 2>/dev/null; printf '%s\\n%s\\n%s\\n%s\\n' "$ID" "$ID_LIKE" "$VERSION_ID" "$(uname -n)"`),
+  cmd: raw(
+    `. /etc/os-release 2>/dev/null; printf '%s\\n%s\\n%s\\n%s\\n%s\\n' "$ID" "$ID_LIKE" "$VERSION_ID" "$(uname -n)" "$(systemd-detect-virt --container 2>/dev/null || true)"`,
+  ),
   parse(stdout) {
-    const [id = '', like = '', version = '', hostname = ''] = stdout.split('\n');
+    const [id = '', like = '', version = '', hostname = '', virt = ''] = stdout.split('\n');
     const words = `${id} ${like}`.split(/\s+/);
     const family: OsFamily | undefined = words.some((w) => w === 'debian' || w === 'ubuntu')
       ? 'debian'
@@ -31,6 +35,6 @@ export const hostFacts: Fact<HostFacts> = {
         ? 'rhel'
         : undefined;
     if (!family) throw new Error(`unsupported OS "${id}" (ID_LIKE "${like}"): airflow-ha supports Debian 12 and Rocky/RHEL 9`);
-    return { osId: id, osVersion: version, family, hostname };
+    return { osId: id, osVersion: version, family, hostname, container: virt !== '' && virt !== 'none' };
   },
 };

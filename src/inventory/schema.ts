@@ -112,6 +112,13 @@ export const PackageSource = z.strictObject({
   proxy: z.url().optional(),
 });
 
+/** The operators' admin account on every host: SSH keys and passwordless sudo, never a password. */
+export const Admin = z.strictObject({
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name (man useradd: lower case, digits, _ and -)'),
+  /** OpenSSH public key lines (`ssh-ed25519 AAAA... comment`). */
+  authorizedKeys: z.array(z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/, 'an OpenSSH public key line')).min(1),
+});
+
 export const Cluster = z.strictObject({
   /** Unique per site; used for etcd's token, Patroni's scope, the state folder. */
   name: hostName,
@@ -123,6 +130,8 @@ export const Cluster = z.strictObject({
   versions: Versions.default({ postgresql: '15', airflow: '2.9.0' }),
   packages: PackageSource.default({ kind: 'distro' }),
   ports: Ports.default(Ports.parse({})),
+  /** Admin account created on every host by the base step (optional). */
+  admin: Admin.optional(),
 });
 
 /** Settings for `airflow-ha lab`: where the lab's systemd containers live on this machine. */

@@ -15,8 +15,8 @@ import { sysctl, sysctlFact, user, userFact, group, groupFact } from '../../src/
 import type { Task, TaskPlan } from '../../src/tasks/task.js';
 import { LocalConnection, tempDir } from '../helpers/local.js';
 
-const debian: HostFacts = { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'h1' };
-const rocky: HostFacts = { osId: 'rocky', osVersion: '9.4', family: 'rhel', hostname: 'h1' };
+const debian: HostFacts = { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'h1', container: false };
+const rocky: HostFacts = { osId: 'rocky', osVersion: '9.4', family: 'rhel', hostname: 'h1', container: false };
 
 /** A FactSet from canned outputs: [fact, stdout, exit code]. */
 function factsOf(...entries: [Fact<unknown>, string, number?][]): FactSet {
