@@ -4,54 +4,30 @@
  * accepted by the real `haproxy -c`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Secret } from '../../src/core/secret.js';
-import type { ClusterSecrets } from '../../src/inventory/secrets.js';
-import { parseInventory } from '../../src/inventory/load.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { renderTemplate } from '../../src/tasks/template.js';
 import { hostsBlock } from '../../src/components/base.js';
 import { demo } from '../../playbooks/demo.js';
-import { ROOT } from '../helpers/lab.js';
+import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
 import { tempDir } from '../helpers/local.js';
 
-const GOLDEN = path.join(ROOT, 'test', 'golden');
-const update = process.env['UPDATE_GOLDEN'] === '1';
-
-async function golden(name: string, actual: string): Promise<void> {
-  const file = path.join(GOLDEN, name);
-  if (update) {
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, actual);
-  }
-  assert.equal(actual, await readFile(file, 'utf8'), `golden ${name} (UPDATE_GOLDEN=1 rewrites it)`);
-}
-
-/** Fixed secrets so golden files are stable. */
-const secrets = new Proxy({} as ClusterSecrets, {
-  get: (_t, key) => new Secret(`fixed-${String(key)}-value`),
-});
-
-async function seed() {
-  const file = path.join(ROOT, 'inventory', 'seed-ha.yaml');
-  return parseInventory(await readFile(file, 'utf8'), file).inventory;
-}
-
 test('golden: the demo playbook files of the seed inventory, for two hosts', async () => {
-  const inv = await seed();
-  const files = renderFiles(demo, inv, secrets, 'debian').filter((f) => f.host === 'airflow' || f.host === 'sql1');
+  const inv = await seedInventory();
+  const files = renderFiles(demo, inv, fixedSecrets, 'debian').filter((f) => f.host === 'airflow' || f.host === 'sql1');
   assert.deepEqual(
     [...new Set(files.map((f) => f.path))].sort(),
     ['/etc/haproxy/haproxy.cfg', '/etc/hostname', '/etc/hosts', '/etc/sysctl.d/60-airflow-ha-demo.conf'],
   );
-  for (const f of files) await golden(`demo/${f.host}${f.path}`, f.content.toString('utf8'));
+  for (const f of files) await assertGolden(`demo/${f.host}${f.path}`, f.content.toString('utf8'));
 });
 
 test('golden: the /etc/hosts block lists every seed host and both VIPs', async () => {
-  await golden('base/hosts-block.txt', `${hostsBlock(await seed())}\n`);
+  await assertGolden('base/hosts-block.txt', `${hostsBlock(await seedInventory())}\n`);
 });
 
 test('an undefined variable is an error naming the template, never an empty string', () => {
@@ -82,11 +58,11 @@ test('nothing is HTML-escaped; a bare Secret renders as *** and `reveal` gives t
 });
 
 test('the rendered haproxy.cfg passes `haproxy -c`', async () => {
-  const inv = await seed();
+  const inv = await seedInventory();
   const dir = tempDir();
   await mkdir(dir, { recursive: true });
   try {
-    for (const f of renderFiles(demo, inv, secrets, 'debian').filter((x) => x.path === '/etc/haproxy/haproxy.cfg').slice(0, 3)) {
+    for (const f of renderFiles(demo, inv, fixedSecrets, 'debian').filter((x) => x.path === '/etc/haproxy/haproxy.cfg').slice(0, 3)) {
       const p = path.join(dir, `${f.host}.cfg`);
       await writeFile(p, f.content);
       // -c only parses and checks; binding to the seed addresses is not attempted.
