@@ -2,8 +2,10 @@
 import type { Playbook } from '../src/run/playbook.js';
 import { base } from './base.js';
 import { demo } from './demo.js';
+import { haproxy } from './haproxy.js';
 
 export const playbooks: Readonly<Record<string, Playbook>> = {
   base,
   demo,
+  haproxy,
 };

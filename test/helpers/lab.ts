@@ -27,8 +27,15 @@ export interface TestLab {
 /**
  * Boots `names.length` lab hosts on a fresh bridge and a random 10.2xx.yy.0/24 network, writing an
  * inventory for them into a temp folder. Always call `down()` (in a finally/after).
+ * `extra` is merged into the inventory's `cluster` section; as a function it gets the network's
+ * first three octets (e.g. `10.231.7`), so it can place VIPs: `(net) => ({ vips: [{ address: `${net}.100`, ... }] })`.
  */
-export async function bootLab(tag: string, names: readonly string[], roles: readonly string[][]): Promise<TestLab> {
+export async function bootLab(
+  tag: string,
+  names: readonly string[],
+  roles: readonly string[][],
+  extra?: Record<string, unknown> | ((net: string) => Record<string, unknown>),
+): Promise<TestLab> {
   const dir = tempDir(`ah-e2e-${tag}-`);
   await mkdir(dir, { recursive: true });
   const a = randomInt(200, 250);
@@ -36,7 +43,12 @@ export async function bootLab(tag: string, names: readonly string[], roles: read
   const net = `10.${a}.${b}`;
   const id = `${tag}${randomInt(1000, 9999)}`;
   const inventory = {
-    cluster: { name: `e2e-${id}`, network: `${net}.0/24`, packages: { kind: 'distro', proxy: `http://${net}.1:3142` } },
+    cluster: {
+      name: `e2e-${id}`,
+      network: `${net}.0/24`,
+      packages: { kind: 'distro', proxy: `http://${net}.1:3142` },
+      ...(typeof extra === 'function' ? extra(net) : (extra ?? {})),
+    },
     ssh: { user: 'root', identityFile: 'lab.state/lab_ed25519', connectTimeoutSec: 5 },
     lab: { bridge: `ah${id}`.slice(0, 15), address: `${net}.1`, prefix: `ah${id}` },
     hosts: names.map((name, i) => ({ name, address: `${net}.${11 + i}`, roles: roles[i] ?? ['etcd'] })),

@@ -1,0 +1,92 @@
+/**
+ * HAProxy in front of the Patroni cluster: a leader port, a replica port and a stats page on every
+ * host of role `haproxy`. Desired state only: the runner executes the tasks.
+ * Facts and pitfalls: ../shared/reference/ha-stack.md "HAProxy".
+ */
+import { sh } from '../core/cmd.js';
+import type { OsFamily } from '../facts/host.js';
+import type { ClusterSecrets } from '../inventory/secrets.js';
+import type { Host, Inventory, Vip } from '../inventory/schema.js';
+import { packages } from '../tasks/package.js';
+import { reloadHandler, service } from '../tasks/systemd.js';
+import { sysctl } from '../tasks/system.js';
+import { renderTemplate, template } from '../tasks/template.js';
+import type { Task } from '../tasks/task.js';
+
+/** Where HAProxy's config lives (same path on Debian 12 and RHEL 9). */
+export const HAPROXY_CFG = '/etc/haproxy/haproxy.cfg';
+
+/**
+ * Default connection limit, global and per listener. Airflow opens many pooled connections
+ * (SQLAlchemy pool_size 5 + max_overflow 10 per process, times schedulers, webserver workers,
+ * Celery worker processes, triggerers); Patroni's example value of 100 is far too low.
+ * Override per host with `vars.haproxyMaxconn`.
+ */
+export const DEFAULT_MAXCONN = 4000;
+
+/**
+ * Client/server idle timeout: above SQLAlchemy's `pool_recycle` (1800 s), so HAProxy never cuts a
+ * connection the pool still considers usable. Override with `vars.haproxyTimeout` (HAProxy time format).
+ */
+export const DEFAULT_TIMEOUT = '1h';
+
+/** The VIPs held by the hosts of role `haproxy` (usually one: the cluster's main VIP). */
+export function haproxyVips(inv: Inventory): Vip[] {
+  return inv.cluster.vips.filter((v) => v.role === 'haproxy');
+}
+
+/**
+ * The addresses HAProxy binds on `host`: the host's own address (each HAProxy can be checked
+ * directly) and every haproxy VIP (clients use these). Binding a VIP the host does not hold needs
+ * `net.ipv4.ip_nonlocal_bind=1` (see {@link haproxyTasks}).
+ */
+export function haproxyBinds(inv: Inventory, host: Host): string[] {
+  return [host.address, ...haproxyVips(inv).map((v) => v.address)];
+}
+
+/** The variables of templates/haproxy/haproxy.cfg.njk for `host`. */
+export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily): Record<string, unknown> {
+  const maxconn = Number(host.vars?.['haproxyMaxconn'] ?? DEFAULT_MAXCONN);
+  if (!Number.isInteger(maxconn) || maxconn < 1) throw new Error(`host ${host.name}: vars.haproxyMaxconn must be a positive integer`);
+  return {
+    cluster: inv.cluster.name,
+    ports: inv.cluster.ports,
+    binds: haproxyBinds(inv, host),
+    servers: inv.hosts.filter((h) => h.roles.includes('postgresql')).map((h) => ({ name: h.name, address: h.address })),
+    maxconn,
+    timeout: String(host.vars?.['haproxyTimeout'] ?? DEFAULT_TIMEOUT),
+    // Debian's package ships /run/haproxy (RuntimeDirectory); RHEL's config uses /var/lib/haproxy/stats.
+    stats_socket: family === 'debian' ? '/run/haproxy/admin.sock' : '/var/lib/haproxy/stats',
+    stats_password: secrets.haproxyStats,
+  };
+}
+
+/** The haproxy.cfg `host` gets (pure; throws on an undefined template variable). */
+export function haproxyConfig(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily): string {
+  return renderTemplate('haproxy/haproxy.cfg.njk', haproxyVars(inv, host, secrets, family));
+}
+
+/**
+ * Tasks of one haproxy host: `ip_nonlocal_bind` (so the standby can bind the VIP it does not hold),
+ * the package (Debian 12: haproxy 2.6; RHEL 9: haproxy 2.4+), the config checked with
+ * `haproxy -c -f` BEFORE it replaces the old one (a change reloads haproxy, which keeps
+ * established sessions), and the service enabled and started.
+ */
+export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily): Task[] {
+  return [
+    sysctl({ file: '60-airflow-ha-haproxy.conf', values: { 'net.ipv4.ip_nonlocal_bind': '1' } }),
+    packages({ names: ['haproxy'] }),
+    template({
+      path: HAPROXY_CFG,
+      template: 'haproxy/haproxy.cfg.njk',
+      vars: haproxyVars(inv, host, secrets, family),
+      // The file holds the stats password: not world-readable (haproxy reads it as root before dropping privileges).
+      mode: '0640',
+      owner: 'root',
+      group: 'haproxy',
+      validate: (tmp) => sh`haproxy -c -q -f ${tmp}`,
+      notify: [reloadHandler('haproxy')],
+    }),
+    service({ name: 'haproxy', enabled: true, state: 'started' }),
+  ];
+}
