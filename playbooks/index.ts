@@ -3,9 +3,11 @@ import type { Playbook } from '../src/run/playbook.js';
 import { base } from './base.js';
 import { demo } from './demo.js';
 import { haproxy } from './haproxy.js';
+import { rabbitmq } from './rabbitmq.js';
 
 export const playbooks: Readonly<Record<string, Playbook>> = {
   base,
   demo,
   haproxy,
+  rabbitmq,
 };

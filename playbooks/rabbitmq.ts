@@ -1,0 +1,36 @@
+/**
+ * Bootstrap steps of the rabbitmq component: host identity everywhere (short names must resolve on
+ * every node: Erlang node names are `rabbit@<short name>`), then the RabbitMQ nodes one at a time
+ * (first starts join a running peer; config changes restart one node at a time), then a gate:
+ * every node running in one cluster. See src/components/rabbitmq.ts and
+ * ../shared/reference/ha-stack.md "RabbitMQ".
+ */
+import { hostIdentityTasks } from '../src/components/base.js';
+import { clusterRunningCheck, rabbitmqNodeTasks } from '../src/components/rabbitmq.js';
+import type { Playbook } from '../src/run/playbook.js';
+
+export const rabbitmq: Playbook = {
+  name: 'rabbitmq',
+  description: 'a RabbitMQ cluster of the rabbitmq hosts: one Erlang cookie, classic-config discovery, declarative users and vhost, no guest',
+  requiredRoles: ['rabbitmq'],
+  steps: [
+    {
+      name: 'host identity',
+      hosts: { all: true },
+      tasks: ({ inventory, host }) => hostIdentityTasks(inventory, host.name),
+    },
+    {
+      name: 'rabbitmq nodes',
+      hosts: { roles: ['rabbitmq'] },
+      serial: 1,
+      tasks: ({ inventory, secrets, host, facts }) => rabbitmqNodeTasks(inventory, secrets, host, facts),
+      gate: {
+        name: 'every rabbitmq node running in one cluster',
+        on: 'first',
+        check: ({ inventory }) => clusterRunningCheck(inventory),
+        timeoutSec: 120,
+        intervalSec: 3,
+      },
+    },
+  ],
+};
