@@ -1,13 +1,17 @@
 /** Every playbook by name (what `plan`/`apply --playbook NAME` accept). */
 import type { Playbook } from '../src/run/playbook.js';
 import { base } from './base.js';
+import { bootstrap } from './bootstrap.js';
 import { demo } from './demo.js';
+import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
 import { rabbitmq } from './rabbitmq.js';
 
 export const playbooks: Readonly<Record<string, Playbook>> = {
+  bootstrap,
   base,
   demo,
+  'etcd-patroni': etcdPatroni,
   haproxy,
   rabbitmq,
 };

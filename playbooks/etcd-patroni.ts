@@ -1,0 +1,70 @@
+/**
+ * Bootstrap of the database tier (../shared/reference/ha-stack.md "Order of a bootstrap", 1-3 and 5):
+ * host identity everywhere, etcd on its 3 members (gate: every member healthy), Patroni on the
+ * first postgresql host (gate: a leader), then the other nodes one at a time (gate: each node is
+ * the primary or a streaming replica), then Airflow's role and database through the primary.
+ * Data only: steps and the tasks they want.
+ */
+import { hostIdentityTasks } from '../src/components/base.js';
+import { etcdHealthyCheck, etcdTasks } from '../src/components/etcd.js';
+import { airflowDatabaseTasks, patroniLeaderCheck, patroniNodes, patroniTasks, primaryOrStreamingCheck } from '../src/components/patroni.js';
+import type { Playbook } from '../src/run/playbook.js';
+
+export const etcdPatroni: Playbook = {
+  name: 'etcd-patroni',
+  description: 'host identity, etcd (3 members), Patroni + PostgreSQL (leader first, then replicas), the Airflow database',
+  requiredRoles: ['etcd', 'postgresql'],
+  steps: [
+    {
+      name: 'host identity',
+      hosts: { all: true },
+      tasks: ({ inventory, host }) => hostIdentityTasks(inventory, host.name),
+    },
+    {
+      name: 'etcd',
+      hosts: { roles: ['etcd'] },
+      tasks: ({ inventory, host, facts }) => etcdTasks(inventory, host, facts),
+      gate: {
+        name: 'etcd: every member healthy',
+        on: 'first',
+        check: ({ inventory }) => etcdHealthyCheck(inventory),
+        timeoutSec: 120,
+        intervalSec: 2,
+      },
+    },
+    {
+      // The selector is static data, so this step targets every postgresql host and gives tasks to
+      // the first one only (it bootstraps the cluster; the others must not race it for the lock).
+      name: 'patroni leader',
+      hosts: { roles: ['postgresql'] },
+      tasks: ({ inventory, host, facts, secrets }) =>
+        patroniNodes(inventory)[0]?.name === host.name ? patroniTasks(inventory, host, facts, secrets) : [],
+      gate: {
+        name: 'patroni: a node holds the leader lock (GET /leader = 200)',
+        on: 'first',
+        check: ({ inventory }) => patroniLeaderCheck(inventory),
+        timeoutSec: 300,
+        intervalSec: 2,
+      },
+    },
+    {
+      // One node at a time: each waits until its PostgreSQL runs (cloned from the leader) before the next.
+      name: 'patroni replicas',
+      hosts: { roles: ['postgresql'] },
+      serial: 1,
+      tasks: ({ inventory, host, facts, secrets }) => patroniTasks(inventory, host, facts, secrets),
+      gate: {
+        name: 'patroni: every node is the primary or a streaming replica',
+        on: 'each',
+        check: ({ inventory }) => primaryOrStreamingCheck(inventory),
+        timeoutSec: 300,
+        intervalSec: 2,
+      },
+    },
+    {
+      name: 'airflow database',
+      hosts: { roles: ['postgresql'] },
+      tasks: ({ inventory, secrets }) => airflowDatabaseTasks(inventory, secrets),
+    },
+  ],
+};

@@ -1,0 +1,217 @@
+/**
+ * etcd: the 3-member DCS Patroni stores its leader lock in (../reference/ha-stack.md "etcd").
+ * Desired state only: tasks and facts, no connection.
+ *
+ * How the Debian package's auto-start is handled: etcd-server's postinst starts etcd.service at
+ * once (dh_installsystemd), with the Debian default single-node config. We write the env file
+ * /etc/default/etcd (a conffile; the package install keeps ours thanks to --force-confold) BEFORE
+ * installing, so the first start is already the clustered member. The data dir is our own
+ * (/var/lib/etcd/<cluster>), never the package default /var/lib/etcd/default: if a default
+ * single-node etcd ran before, its data is left where it is, never wiped and never joined.
+ */
+import { sh, type Cmd } from '../core/cmd.js';
+import type { Fact } from '../facts/fact.js';
+import type { HostFacts, OsFamily } from '../facts/host.js';
+import type { Host, Inventory } from '../inventory/schema.js';
+import { pathFact, sha256, unifiedDiff } from '../tasks/file.js';
+import { packages } from '../tasks/package.js';
+import { restartHandler, service, serviceFact } from '../tasks/systemd.js';
+import type { Handler, ManagedFile, Task, TaskPlan } from '../tasks/task.js';
+import { renderTemplate } from '../tasks/template.js';
+
+/** `new` bootstraps a cluster with the other members; `existing` joins a running one. */
+export type EtcdClusterState = 'new' | 'existing';
+
+/** Where etcd reads its settings and keeps its data, per OS family. */
+export interface EtcdPaths {
+  /** EnvironmentFile of etcd.service: Debian /etc/default/etcd (the package's unit), RHEL /etc/etcd/etcd.conf. */
+  envFile: string;
+  /** Data dir, one per cluster name (never the package default /var/lib/etcd/default). */
+  dataDir: string;
+  /** Packages: Debian etcd-server (daemon) + etcd-client (etcdctl); RHEL etcd. */
+  packages: string[];
+}
+
+export function etcdPaths(inv: Inventory, family: OsFamily): EtcdPaths {
+  const dataDir = `/var/lib/etcd/${inv.cluster.name}`;
+  return family === 'debian'
+    ? { envFile: '/etc/default/etcd', dataDir, packages: ['etcd-server', 'etcd-client'] }
+    : { envFile: '/etc/etcd/etcd.conf', dataDir, packages: ['etcd'] };
+}
+
+/** The etcd members: hosts with role `etcd`, in inventory order. */
+export function etcdMembers(inv: Inventory): Host[] {
+  return inv.hosts.filter((h) => h.roles.includes('etcd'));
+}
+
+/** `http://IP:2379,...` of every member (client port from inventory.cluster.ports). */
+export function etcdEndpoints(inv: Inventory, members: readonly Host[] = etcdMembers(inv)): string {
+  return members.map((h) => `http://${h.address}:${inv.cluster.ports.etcdClient}`).join(',');
+}
+
+/** The marker line that tells our env file from one written by hand or by the package. */
+const MARKER = '# Managed by airflow-ha (etcd of cluster';
+
+/** The env file of `hostName` (throws if it is not an etcd member). */
+export function renderEtcdEnv(inv: Inventory, hostName: string, state: EtcdClusterState, family: OsFamily = 'debian'): string {
+  const host = etcdMembers(inv).find((h) => h.name === hostName);
+  if (!host) throw new Error(`${hostName} is not an etcd member (role etcd)`);
+  const { etcdClient, etcdPeer } = inv.cluster.ports;
+  return renderTemplate('etcd/etcd.env.njk', {
+    cluster_name: inv.cluster.name,
+    name: host.name,
+    address: host.address,
+    data_dir: etcdPaths(inv, family).dataDir,
+    client_port: etcdClient,
+    peer_port: etcdPeer,
+    token: `etcd-${inv.cluster.name}`,
+    initial_cluster: etcdMembers(inv).map((m) => `${m.name}=http://${m.address}:${etcdPeer}`).join(','),
+    state,
+  });
+}
+
+/** `etcdctl` with the v3 API and short timeouts (etcdctl(1), etcd 3.4 "etcdctl" README). */
+export function etcdctl(endpoints: string): Cmd {
+  return sh`ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=4s --endpoints=${endpoints}`;
+}
+
+/** What this member's host holds: its data dir, and the env file already in place. */
+export interface EtcdLocalState {
+  /** `<dataDir>/member` exists: the member has started once and owns cluster data. */
+  hasData: boolean;
+  /** The env file has an uncommented ETCD_INITIAL_CLUSTER and is not ours: someone else configured etcd here. */
+  foreignConfig: boolean;
+}
+
+/** Fact: {@link EtcdLocalState} of `paths` (`test -d`, `grep`). */
+export function etcdLocalFact(paths: EtcdPaths): Fact<EtcdLocalState> {
+  return {
+    key: `etcd-local:${paths.dataDir}:${paths.envFile}`,
+    cmd: sh`if [ -d ${`${paths.dataDir}/member`} ]; then echo data; else echo empty; fi; f=${paths.envFile}; if [ -f "$f" ] && ! grep -qF ${MARKER} "$f" && grep -q '^[[:space:]]*ETCD_INITIAL_CLUSTER=' "$f"; then echo foreign; else echo ours; fi`,
+    parse(stdout) {
+      const [data, conf] = stdout.split('\n');
+      return { hasData: data === 'data', foreignConfig: conf === 'foreign' };
+    },
+  };
+}
+
+/** What the OTHER members say: whether they form a healthy cluster, and its members' peer URLs. */
+export interface EtcdPeersState {
+  healthy: boolean;
+  /** Peer URLs from `member list` (includes added-but-unstarted members). */
+  peerUrls: string[];
+}
+
+/**
+ * Fact: the other members' view (`etcdctl endpoint health` then `member list -w simple`, whose
+ * columns are ID, status, name, peer URLs, client URLs, is-learner). Unreachable (or etcdctl not
+ * installed yet) reads as not healthy.
+ */
+export function etcdPeersFact(inv: Inventory, self: string): Fact<EtcdPeersState> {
+  const others = etcdMembers(inv).filter((h) => h.name !== self);
+  const eps = etcdEndpoints(inv, others);
+  const ctl = etcdctl(eps);
+  return {
+    key: `etcd-peers:${eps}`,
+    cmd: sh`if ${ctl} endpoint health >/dev/null 2>&1; then echo healthy; ${ctl} member list -w simple 2>/dev/null; else echo down; fi`,
+    parse(stdout) {
+      const lines = stdout.split('\n');
+      if (lines[0] !== 'healthy' || others.length === 0) return { healthy: false, peerUrls: [] };
+      const peerUrls = lines.slice(1).flatMap((l) => (l.split(', ')[3] ?? '').split(',').filter(Boolean));
+      return { healthy: true, peerUrls };
+    },
+  };
+}
+
+/**
+ * Decides `ETCD_INITIAL_CLUSTER_STATE` for one member (read by etcd only when its data dir is empty).
+ * - data dir not empty: keep what the file says (`current`) so a running member never changes; else `existing`.
+ * - empty, the other members form no healthy cluster: `new` (bootstrap).
+ * - empty, a healthy cluster lists this member's peer URL (added with `member add`): `existing`.
+ * - empty, a healthy cluster without this member: throws (replacing a member is `etcdctl member add` first).
+ */
+export function decideEtcdState(
+  local: EtcdLocalState,
+  peers: EtcdPeersState,
+  current: EtcdClusterState | undefined,
+  peerUrl: string,
+  hostName: string,
+): EtcdClusterState {
+  if (local.hasData) return current ?? 'existing';
+  if (!peers.healthy) return 'new';
+  if (peers.peerUrls.includes(peerUrl)) return 'existing';
+  throw new Error(
+    `etcd member ${hostName} has an empty data dir but the other members already form a cluster without it: ` +
+      `add it first with \`etcdctl member add ${hostName} --peer-urls=${peerUrl}\` (airflow-ha does not replace members yet)`,
+  );
+}
+
+/**
+ * Task: the etcd env file of this member, with its cluster state decided from facts
+ * ({@link decideEtcdState}). Notifies a restart of etcd only if etcd was already running (the
+ * first start comes from the package install). Refuses an env file written by someone else.
+ */
+export function etcdEnvTask(inv: Inventory, host: Host, family: OsFamily): Task {
+  const paths = etcdPaths(inv, family);
+  const variants = {
+    new: Buffer.from(renderEtcdEnv(inv, host.name, 'new', family)),
+    existing: Buffer.from(renderEtcdEnv(inv, host.name, 'existing', family)),
+  };
+  const shaNew = sha256(variants.new);
+  const shaExisting = sha256(variants.existing);
+  const fileF = pathFact(paths.envFile, shaNew);
+  const localF = etcdLocalFact(paths);
+  const peersF = etcdPeersFact(inv, host.name);
+  const activeF = serviceFact('etcd');
+  const peerUrl = `http://${host.address}:${inv.cluster.ports.etcdPeer}`;
+  return {
+    name: `template ${paths.envFile}`,
+    facts: () => [fileF, localF, peersF, activeF],
+    files: (): ManagedFile[] => [{ path: paths.envFile, content: variants.new, mode: '0644', owner: 'root', group: 'root' }],
+    plan(facts): TaskPlan {
+      const cur = facts.get(fileF);
+      const local = facts.get(localF);
+      if (local.foreignConfig) {
+        throw new Error(`${paths.envFile} on ${host.name} configures an etcd cluster airflow-ha did not write: refusing to replace it (move it away by hand if that cluster is disposable)`);
+      }
+      const current = cur.sha256 === shaNew ? 'new' : cur.sha256 === shaExisting ? 'existing' : undefined;
+      const state = decideEtcdState(local, facts.get(peersF), current, peerUrl, host.name);
+      const content = variants[state];
+      if (cur.exists && sha256(content) === cur.sha256) {
+        if (cur.mode === '644' && cur.owner === 'root' && cur.group === 'root') return { changed: false, ops: [], changes: [], notify: [] };
+      }
+      const running = facts.get(activeF).active === 'active';
+      const notify: Handler[] = running ? [restartHandler('etcd')] : [];
+      return {
+        changed: true,
+        ops: [{ kind: 'put', path: paths.envFile, content, mode: '0644', owner: 'root', group: 'root' }],
+        diff: unifiedDiff(paths.envFile, cur.exists ? cur.content : undefined, content),
+        changes: [`${cur.exists ? 'update' : 'create'} ${paths.envFile} (initial cluster state ${state})`],
+        notify,
+      };
+    },
+  };
+}
+
+/**
+ * Tasks of one etcd member: env file first (so the package's auto-start is already clustered),
+ * the packages, then the service enabled and started. A changed file on a running member restarts
+ * etcd (etcd has no reload).
+ */
+export function etcdTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] {
+  const paths = etcdPaths(inv, facts.family);
+  return [
+    etcdEnvTask(inv, host, facts.family),
+    packages({ names: paths.packages }),
+    service({ name: 'etcd', enabled: true, state: 'started' }),
+  ];
+}
+
+/**
+ * Gate command: every member reports healthy (`etcdctl endpoint health --cluster` prints one
+ * "<url> is healthy" line per member, exit 0 only if all are).
+ */
+export function etcdHealthyCheck(inv: Inventory): Cmd {
+  const n = etcdMembers(inv).length;
+  return sh`test "$(${etcdctl(etcdEndpoints(inv))} endpoint health --cluster 2>&1 | grep -c ' is healthy')" -eq ${n}`;
+}

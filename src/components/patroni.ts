@@ -1,0 +1,322 @@
+/**
+ * Patroni + PostgreSQL (../reference/ha-stack.md "Patroni + PostgreSQL"). Desired state only.
+ *
+ * Patroni owns PostgreSQL: the distro's postgresql units are disabled and stopped, no cluster is
+ * ever created by the package (Debian: `create_main_cluster = false` in createcluster.conf before
+ * postgresql-15 is installed), and airflow-ha never runs initdb or wipes a data dir.
+ *
+ * Config changes: the config file notifies `systemctl reload patroni` (the Debian unit's
+ * ExecReload sends SIGHUP; Patroni re-reads the file and applies pg_hba, `postgresql.parameters`
+ * that need no restart, REST API and DCS settings). Parameters that need a PostgreSQL restart are
+ * then flagged "pending restart" by Patroni and are restarted on purpose (`patronictl restart`),
+ * never behind the operator's back. `bootstrap.dcs` is read once; later: `patronictl edit-config`.
+ */
+import { sh, type Cmd } from '../core/cmd.js';
+import type { Fact } from '../facts/fact.js';
+import type { HostFacts, OsFamily } from '../facts/host.js';
+import type { ClusterSecrets } from '../inventory/secrets.js';
+import type { Host, Inventory, Role } from '../inventory/schema.js';
+import { command, waitCheck, waitFor } from '../tasks/command.js';
+import { directory, managedBlock } from '../tasks/file.js';
+import { packages } from '../tasks/package.js';
+import { service, serviceFact } from '../tasks/systemd.js';
+import type { Handler, Task, TaskPlan } from '../tasks/task.js';
+import { renderTemplate, template } from '../tasks/template.js';
+import { etcdMembers } from './etcd.js';
+
+/** DCS timings (seconds) written to bootstrap.dcs; must hold loop_wait + 2 * retry_timeout <= ttl (Patroni docs/dynamic_configuration.rst). */
+export const PATRONI_DCS = { ttl: 30, loop_wait: 10, retry_timeout: 10, maximum_lag_on_failover: 1048576 } as const;
+
+/** Airflow's database and role (password: secrets.airflowDb). */
+export const AIRFLOW_DB = 'airflow';
+export const AIRFLOW_DB_USER = 'airflow';
+
+/** Hosts that run Airflow components and connect to the database (through HAProxy or directly). */
+const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker', 'flower'];
+
+/** Paths and packages per OS family for PostgreSQL major `v`. */
+export interface PatroniPaths {
+  config: string;
+  dataDir: string;
+  binDir: string;
+  pgpass: string;
+  socketDir: string;
+  /** Installed first (Debian: postgresql-common, so createcluster.conf exists and can be edited). */
+  commonPackages: string[];
+  packages: string[];
+  /** Distro units that must stay disabled and stopped (Patroni starts PostgreSQL itself). */
+  distroUnits: string[];
+}
+
+/**
+ * Debian (packages postgresql-15, patroni 3.0.2; the patroni.service it ships reads
+ * /etc/patroni/config.yml, see `dpkg -L patroni`) and RHEL (PGDG postgresql15-server, patroni +
+ * patroni-etcd; the PGDG unit reads /etc/patroni/patroni.yml).
+ */
+export function patroniPaths(family: OsFamily, v: string): PatroniPaths {
+  return family === 'debian'
+    ? {
+        config: '/etc/patroni/config.yml',
+        dataDir: `/var/lib/postgresql/${v}/main`,
+        binDir: `/usr/lib/postgresql/${v}/bin`,
+        pgpass: '/var/lib/postgresql/.pgpass_patroni',
+        socketDir: '/var/run/postgresql',
+        commonPackages: ['postgresql-common'],
+        packages: [`postgresql-${v}`, 'patroni', 'python3-etcd'],
+        distroUnits: ['postgresql', `postgresql@${v}-main`],
+      }
+    : {
+        config: '/etc/patroni/patroni.yml',
+        dataDir: `/var/lib/pgsql/${v}/data`,
+        binDir: `/usr/pgsql-${v}/bin`,
+        pgpass: '/var/lib/pgsql/.pgpass_patroni',
+        socketDir: '/run/postgresql',
+        commonPackages: [],
+        packages: [`postgresql${v}-server`, 'patroni', 'patroni-etcd'],
+        distroUnits: [`postgresql-${v}`],
+      };
+}
+
+/** The Patroni nodes: hosts with role `postgresql`, in inventory order (the first one bootstraps). */
+export function patroniNodes(inv: Inventory): Host[] {
+  return inv.hosts.filter((h) => h.roles.includes('postgresql'));
+}
+
+/** Addresses allowed to log in as Airflow's role: HAProxy hosts and Airflow hosts. */
+export function airflowClientAddresses(inv: Inventory): string[] {
+  return [
+    ...new Set(inv.hosts.filter((h) => h.roles.includes('haproxy') || h.roles.some((r) => AIRFLOW_ROLES.includes(r))).map((h) => h.address)),
+  ];
+}
+
+/**
+ * pg_hba.conf lines (PostgreSQL docs "auth-pg-hba-conf"): local postgres by peer (Patroni and
+ * airflow-ha's psql), replication and any database from every Patroni node (pg_basebackup,
+ * pg_rewind), Airflow's database from the HAProxy hosts (a TCP proxy: connections come from them)
+ * and the Airflow hosts. Every password check is scram-sha-256.
+ */
+export function patroniPgHba(inv: Inventory): string[] {
+  return [
+    'local all postgres peer',
+    'local all all scram-sha-256',
+    'host all all 127.0.0.1/32 scram-sha-256',
+    ...patroniNodes(inv).flatMap((h) => [`host replication replicator ${h.address}/32 scram-sha-256`, `host all all ${h.address}/32 scram-sha-256`]),
+    ...airflowClientAddresses(inv).map((a) => `host ${AIRFLOW_DB} ${AIRFLOW_DB_USER} ${a}/32 scram-sha-256`),
+  ];
+}
+
+/** The rendered Patroni config of `hostName` (throws if it is not a postgresql host). */
+export function renderPatroniConfig(inv: Inventory, hostName: string, secrets: ClusterSecrets, family: OsFamily = 'debian'): string {
+  return renderTemplate('patroni/patroni.yml.njk', patroniVars(inv, hostName, secrets, family).vars);
+}
+
+/** The template variables of `hostName`'s config, and the paths they come from. */
+function patroniVars(inv: Inventory, hostName: string, secrets: ClusterSecrets, family: OsFamily) {
+  const host = patroniNodes(inv).find((h) => h.name === hostName);
+  if (!host) throw new Error(`${hostName} is not a Patroni node (role postgresql)`);
+  const p = patroniPaths(family, inv.cluster.versions.postgresql);
+  const ports = inv.cluster.ports;
+  const vars = {
+    scope: inv.cluster.name,
+    name: host.name,
+    address: host.address,
+    api_port: ports.patroniApi,
+    pg_port: ports.postgres,
+    etcd_hosts: etcdMembers(inv).map((m) => `${m.address}:${ports.etcdClient}`),
+    dcs: PATRONI_DCS,
+    data_dir: p.dataDir,
+    bin_dir: p.binDir,
+    pgpass: p.pgpass,
+    socket_dir: p.socketDir,
+    secrets,
+    pg_hba: patroniPgHba(inv),
+  };
+  return { paths: p, vars };
+}
+
+/**
+ * `patroni --validate-config FILE` (Patroni >= 2.1; 3.0.2 has it) filtered for a running node:
+ * the validator fails on its own listen ports being in use ("Port N is already in use."), which is
+ * expected once Patroni runs. Every other finding fails the check.
+ */
+export function patroniValidate(file: string): Cmd {
+  return sh`out=$(patroni --validate-config ${file} 2>&1); rc=$?; if [ $rc -ne 0 ] && printf '%s\\n' "$out" | grep -v -e 'is already in use' -e '^$' | grep -q .; then printf '%s\\n' "$out" >&2; exit 1; fi; exit 0`;
+}
+
+/** Handler: `systemctl reload patroni` (SIGHUP: Patroni re-reads its config; see the module comment). */
+export const patroniReload: Handler = { id: 'reload:patroni', name: 'reload patroni', ops: [{ kind: 'exec', cmd: sh`systemctl reload patroni` }] };
+
+/** Wraps a task so that its handlers fire only if `unitName` was active when facts were read. */
+export function notifyIfActive(task: Task, unitName: string): Task {
+  const f = serviceFact(unitName);
+  return {
+    name: task.name,
+    facts: (h) => [...task.facts(h), f],
+    ...(task.files ? { files: task.files.bind(task) } : {}),
+    plan(facts, h): TaskPlan {
+      const p = task.plan(facts, h);
+      return facts.get(f).active === 'active' ? p : { ...p, notify: [] };
+    },
+  };
+}
+
+/** What the data dir holds and what the DCS knows about this Patroni cluster. */
+export interface DataDirState {
+  /** PG_VERSION content, or undefined for an empty/missing data dir. */
+  pgVersion?: string;
+  /** `Database system identifier` of pg_controldata. */
+  systemId?: string;
+  /** Whether etcd answered. */
+  dcsReachable: boolean;
+  /** The system identifier stored by Patroni at `/service/<scope>/initialize`, if the cluster exists. */
+  dcsSystemId?: string;
+}
+
+/**
+ * Fact: {@link DataDirState}: `cat PG_VERSION`, `pg_controldata -D` (man pg_controldata) and
+ * `etcdctl get /service/<scope>/initialize` (Patroni's key holding the cluster's system id).
+ */
+export function dataDirFact(inv: Inventory, p: PatroniPaths): Fact<DataDirState> {
+  const eps = etcdMembers(inv).map((m) => `http://${m.address}:${inv.cluster.ports.etcdClient}`).join(',');
+  const key = `/service/${inv.cluster.name}/initialize`;
+  return {
+    key: `pg-datadir:${p.dataDir}:${key}`,
+    cmd: sh`d=${p.dataDir}; if [ -f "$d/PG_VERSION" ]; then printf 'version=%s\\n' "$(cat "$d/PG_VERSION")"; printf 'sysid=%s\\n' "$(${p.binDir}/pg_controldata -D "$d" 2>/dev/null | sed -n 's/^Database system identifier: *//p')"; fi; if v=$(ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=4s --endpoints=${eps} get ${key} --print-value-only 2>/dev/null); then printf 'dcs=ok\\ndcsid=%s\\n' "$v"; fi`,
+    parse(stdout) {
+      const kv = new Map(stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
+      return {
+        pgVersion: kv.get('version') || undefined,
+        systemId: kv.get('sysid') || undefined,
+        dcsReachable: kv.get('dcs') === 'ok',
+        dcsSystemId: kv.get('dcsid') || undefined,
+      };
+    },
+  };
+}
+
+/**
+ * Why a non-empty data dir may not be handed to Patroni, or undefined if it may. Never wipes:
+ * the operator decides what a foreign data dir is worth.
+ */
+export function foreignDataDirProblem(s: DataDirState, hostName: string, dataDir: string, scope: string): string | undefined {
+  if (!s.pgVersion) return undefined;
+  const what = `${hostName}: ${dataDir} holds a PostgreSQL ${s.pgVersion} data dir (system identifier ${s.systemId ?? 'unreadable'})`;
+  if (!s.dcsReachable) return `${what} and etcd cannot be asked whether it belongs to Patroni cluster "${scope}": refusing to start Patroni on it`;
+  if (!s.dcsSystemId) return `${what} but Patroni cluster "${scope}" does not exist in etcd yet: it was not made by this cluster (a distro cluster or a leftover of another one). airflow-ha never wipes a data dir: move it away by hand if it is disposable, then re-run`;
+  if (s.dcsSystemId !== s.systemId) return `${what} but Patroni cluster "${scope}" has system identifier ${s.dcsSystemId}: it belongs to another cluster. airflow-ha never wipes a data dir: move it away by hand if it is disposable, then re-run`;
+  return undefined;
+}
+
+/** Task: fails (never changes anything) when the data dir belongs to another cluster ({@link foreignDataDirProblem}). */
+export function dataDirGuard(inv: Inventory, host: Host, p: PatroniPaths): Task {
+  const f = dataDirFact(inv, p);
+  return {
+    name: `data dir ${p.dataDir} belongs to Patroni cluster ${inv.cluster.name} or is empty`,
+    facts: () => [f],
+    plan(facts): TaskPlan {
+      const problem = foreignDataDirProblem(facts.get(f), host.name, p.dataDir, inv.cluster.name);
+      if (problem) throw new Error(problem);
+      return { changed: false, ops: [], changes: [], notify: [] };
+    },
+  };
+}
+
+/**
+ * Tasks of one Patroni node, in order: createcluster.conf (Debian, before the server package),
+ * packages, distro units off, config (validated, reload on change), data dir guard, service
+ * started, then wait for this node's PostgreSQL to run (`GET /health` = 200).
+ */
+export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secrets: ClusterSecrets): Task[] {
+  const family = facts.family;
+  const r = patroniVars(inv, host.name, secrets, family);
+  const p = r.paths;
+  const tasks: Task[] = [];
+  if (family === 'debian') {
+    tasks.push(
+      packages({ names: p.commonPackages }),
+      managedBlock({
+        path: '/etc/postgresql-common/createcluster.conf',
+        id: 'patroni owns postgresql',
+        block: '# Patroni creates and runs the cluster: the package must not create "main".\ncreate_main_cluster = false',
+      }),
+    );
+  }
+  tasks.push(packages({ names: p.packages }));
+  for (const u of p.distroUnits) tasks.push(service({ name: u, enabled: false, state: 'stopped' }));
+  tasks.push(
+    directory({ path: '/etc/patroni', mode: '0750', owner: 'root', group: 'postgres' }),
+    directory({ path: p.dataDir.replace(/\/[^/]+$/, ''), mode: '0755', owner: 'postgres', group: 'postgres' }),
+    notifyIfActive(
+      template({
+        path: p.config,
+        template: 'patroni/patroni.yml.njk',
+        vars: r.vars,
+        mode: '0600',
+        owner: 'postgres',
+        group: 'postgres',
+        validate: patroniValidate,
+        notify: [patroniReload],
+      }),
+      'patroni',
+    ),
+    dataDirGuard(inv, host, p),
+    service({ name: 'patroni', enabled: true, state: 'started' }),
+    waitFor({ http: `http://${host.address}:${inv.cluster.ports.patroniApi}/health`, timeoutSec: 300, intervalSec: 2 }),
+  );
+  return tasks;
+}
+
+/** Gate command: some Patroni node holds the leader lock (`GET /leader` = 200, Patroni >= 2.1 REST API). */
+export function patroniLeaderCheck(inv: Inventory): Cmd {
+  const checks = patroniNodes(inv).map((h) => waitCheck({ http: `http://${h.address}:${inv.cluster.ports.patroniApi}/leader`, timeoutSec: 2 }));
+  return sh`{ ${joinOr(checks)}; }`;
+}
+
+function joinOr(cmds: Cmd[]): Cmd {
+  return cmds.reduce((acc, c) => sh`${acc} || ${c}`);
+}
+
+/** `psql` as the postgres OS user over the local socket (peer auth), unaligned, stop on error. */
+export function psql(inv: Inventory, db = 'postgres'): Cmd {
+  return sh`runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p ${inv.cluster.ports.postgres} -d ${db}`;
+}
+
+/**
+ * Gate command for one node: it is the primary, or its WAL receiver is `streaming`
+ * (pg_stat_wal_receiver.status, PostgreSQL docs "monitoring-stats").
+ */
+export function primaryOrStreamingCheck(inv: Inventory): Cmd {
+  const q = psql(inv);
+  return sh`r=$(${q} -c ${"select case when not pg_is_in_recovery() then 'primary' else coalesce((select status from pg_stat_wal_receiver), 'none') end"} 2>/dev/null); [ "$r" = primary ] || [ "$r" = streaming ]`;
+}
+
+/**
+ * Tasks: Airflow's role and database, created through the primary only (on replicas every guard is
+ * already satisfied). Checked in pg_roles / pg_database first; CREATE DATABASE runs alone (not in a
+ * transaction). The role owns the database, so on PostgreSQL 15 it may create in schema `public`
+ * (owned by pg_database_owner). The password goes in through psql's `\getenv` (PostgreSQL 15),
+ * never in the SQL text or argv of psql.
+ */
+export function airflowDatabaseTasks(inv: Inventory, secrets: ClusterSecrets): Task[] {
+  const q = psql(inv);
+  const notPrimary = sh`[ "$(${q} -c 'select pg_is_in_recovery()' 2>/dev/null)" != f ]`;
+  const has = (sql: string) => sh`[ "$(${q} -c ${sql})" = 1 ]`;
+  const createRole = `\\getenv pw AIRFLOW_DB_PASSWORD\nCREATE ROLE ${AIRFLOW_DB_USER} LOGIN PASSWORD :'pw';\n`;
+  return [
+    command({
+      name: `role ${AIRFLOW_DB_USER}`,
+      cmd: sh`printf '%s' ${createRole} | AIRFLOW_DB_PASSWORD=${secrets.airflowDb} runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p ${inv.cluster.ports.postgres} -d postgres`,
+      unless: sh`${notPrimary} || ${has(`select 1 from pg_roles where rolname = '${AIRFLOW_DB_USER}'`)}`,
+    }),
+    command({
+      name: `database ${AIRFLOW_DB}`,
+      cmd: sh`${q} -c ${`CREATE DATABASE ${AIRFLOW_DB} OWNER ${AIRFLOW_DB_USER} ENCODING 'UTF8' TEMPLATE template0`}`,
+      unless: sh`${notPrimary} || ${has(`select 1 from pg_database where datname = '${AIRFLOW_DB}'`)}`,
+    }),
+    command({
+      name: `schema public of ${AIRFLOW_DB} usable by ${AIRFLOW_DB_USER}`,
+      cmd: sh`${psql(inv, AIRFLOW_DB)} -c ${`GRANT ALL ON SCHEMA public TO ${AIRFLOW_DB_USER}`}`,
+      unless: sh`${notPrimary} || [ "$(${psql(inv, AIRFLOW_DB)} -c ${`select has_schema_privilege('${AIRFLOW_DB_USER}', 'public', 'CREATE')::int`})" = 1 ]`,
+    }),
+  ];
+}

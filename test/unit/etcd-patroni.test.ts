@@ -1,0 +1,155 @@
+/**
+ * etcd + Patroni: the rendered etcd env file and patroni config of the seed inventory against
+ * golden files (UPDATE_GOLDEN=1 rewrites them), the DCS timing rule, the etcd cluster-state
+ * decision and the foreign data dir refusal.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { Secret } from '../../src/core/secret.js';
+import type { ClusterSecrets } from '../../src/inventory/secrets.js';
+import { parseInventory } from '../../src/inventory/load.js';
+import { decideEtcdState, etcdEnvTask, etcdHealthyCheck, renderEtcdEnv } from '../../src/components/etcd.js';
+import { FactSet } from '../../src/facts/fact.js';
+import { PATRONI_DCS, foreignDataDirProblem, renderPatroniConfig } from '../../src/components/patroni.js';
+import { renderFiles } from '../../src/cli/render.js';
+import { etcdPatroni } from '../../playbooks/etcd-patroni.js';
+import { ROOT } from '../helpers/lab.js';
+
+const GOLDEN = path.join(ROOT, 'test', 'golden');
+const update = process.env['UPDATE_GOLDEN'] === '1';
+
+async function golden(name: string, actual: string): Promise<void> {
+  const file = path.join(GOLDEN, name);
+  if (update) {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, actual);
+  }
+  assert.equal(actual, await readFile(file, 'utf8'), `golden ${name} (UPDATE_GOLDEN=1 rewrites it)`);
+}
+
+/** Fixed secrets so golden files are stable. */
+const secrets = new Proxy({} as ClusterSecrets, {
+  get: (_t, key) => new Secret(`fixed-${String(key)}-value`),
+});
+
+async function seed() {
+  const file = path.join(ROOT, 'inventory', 'seed-ha.yaml');
+  return parseInventory(await readFile(file, 'utf8'), file).inventory;
+}
+
+test('golden: etcd env file and patroni config of sql1..sql3 (Debian), sql1 (RHEL)', async () => {
+  const inv = await seed();
+  for (const h of ['sql1', 'sql2', 'sql3']) {
+    await golden(`etcd/${h}/etc/default/etcd`, renderEtcdEnv(inv, h, 'new'));
+    await golden(`patroni/${h}/etc/patroni/config.yml`, renderPatroniConfig(inv, h, secrets));
+  }
+  await golden('patroni/rhel/sql1/etc/patroni/patroni.yml', renderPatroniConfig(inv, 'sql1', secrets, 'rhel'));
+});
+
+test('render of the playbook gives each postgresql/etcd host its files, and nothing to the others', async () => {
+  const inv = await seed();
+  const files = renderFiles(etcdPatroni, inv, secrets, 'debian');
+  const sql1 = [...new Set(files.filter((f) => f.host === 'sql1').map((f) => f.path))].sort();
+  assert.deepEqual(sql1, ['/etc/default/etcd', '/etc/hostname', '/etc/hosts', '/etc/patroni/config.yml', '/etc/postgresql-common/createcluster.conf']);
+  const mq1 = files.filter((f) => f.host === 'mq1').map((f) => f.path).sort();
+  assert.deepEqual(mq1, ['/etc/hostname', '/etc/hosts']);
+});
+
+test('patroni config: valid YAML, DCS timings hold loop_wait + 2*retry_timeout <= ttl, the keys the issue asks for', async () => {
+  const inv = await seed();
+  const { ttl, loop_wait, retry_timeout } = PATRONI_DCS;
+  assert.ok(loop_wait + 2 * retry_timeout <= ttl, `${loop_wait} + 2*${retry_timeout} <= ${ttl}`);
+  const y = parse(renderPatroniConfig(inv, 'sql2', secrets)) as Record<string, any>;
+  assert.equal(y['scope'], 'airflow-seed');
+  assert.equal(y['name'], 'sql2');
+  assert.equal(y['restapi'].listen, '192.168.83.147:8008');
+  assert.deepEqual(y['restapi'].authentication, { username: 'patroni', password: 'fixed-patroniRestApi-value' });
+  assert.deepEqual(y['etcd3'].hosts, ['192.168.83.148:2379', '192.168.83.147:2379', '192.168.83.149:2379']);
+  const dcs = y['bootstrap'].dcs;
+  assert.ok(dcs.loop_wait + 2 * dcs.retry_timeout <= dcs.ttl);
+  assert.equal(dcs.postgresql.use_pg_rewind, true);
+  assert.equal(dcs.postgresql.use_slots, true);
+  assert.equal(dcs.postgresql.parameters.password_encryption, 'scram-sha-256');
+  assert.ok(y['bootstrap'].initdb.includes('data-checksums'));
+  assert.deepEqual(y['bootstrap'].initdb.find((x: unknown) => typeof x === 'object' && x && 'encoding' in x), { encoding: 'UTF8' });
+  assert.equal(y['postgresql'].data_dir, '/var/lib/postgresql/15/main');
+  assert.equal(y['postgresql'].bin_dir, '/usr/lib/postgresql/15/bin');
+  assert.equal(y['postgresql'].authentication.superuser.password, 'fixed-postgresSuperuser-value');
+  const hba: string[] = y['postgresql'].pg_hba;
+  for (const ip of ['192.168.83.148', '192.168.83.147', '192.168.83.149']) assert.ok(hba.includes(`host replication replicator ${ip}/32 scram-sha-256`));
+  for (const ip of ['192.168.83.129', '192.168.83.154', '192.168.83.131']) assert.ok(hba.includes(`host airflow airflow ${ip}/32 scram-sha-256`), ip);
+  assert.ok(!hba.some((l) => l.includes('192.168.83.135')), 'RabbitMQ hosts get no database access');
+  const rhel = parse(renderPatroniConfig(inv, 'sql1', secrets, 'rhel')) as Record<string, any>;
+  assert.equal(rhel['postgresql'].data_dir, '/var/lib/pgsql/15/data');
+  assert.equal(rhel['postgresql'].bin_dir, '/usr/pgsql-15/bin');
+});
+
+test('etcd env: all members, token unique per cluster, both states', async () => {
+  const inv = await seed();
+  const env = renderEtcdEnv(inv, 'sql3', 'existing');
+  assert.match(env, /^ETCD_NAME="sql3"$/m);
+  assert.match(env, /^ETCD_LISTEN_CLIENT_URLS="http:\/\/192\.168\.83\.149:2379,http:\/\/127\.0\.0\.1:2379"$/m);
+  assert.match(env, /^ETCD_INITIAL_CLUSTER_TOKEN="etcd-airflow-seed"$/m);
+  assert.match(env, /^ETCD_INITIAL_CLUSTER="sql1=http:\/\/192\.168\.83\.148:2380,sql2=http:\/\/192\.168\.83\.147:2380,sql3=http:\/\/192\.168\.83\.149:2380"$/m);
+  assert.match(env, /^ETCD_INITIAL_CLUSTER_STATE="existing"$/m);
+  assert.throws(() => renderEtcdEnv(inv, 'mq1', 'new'), /not an etcd member/);
+  assert.match(etcdHealthyCheck(inv).render(), /endpoint health --cluster .* -eq 3/);
+});
+
+test('etcd cluster state: new only on an empty data dir with no cluster; a running member never switches', () => {
+  const url = 'http://10.0.0.11:2380';
+  const empty = { hasData: false, foreignConfig: false };
+  const data = { hasData: true, foreignConfig: false };
+  const down = { healthy: false, peerUrls: [] };
+  assert.equal(decideEtcdState(empty, down, undefined, url, 'a'), 'new');
+  assert.equal(decideEtcdState(data, down, 'new', url, 'a'), 'new', 'keeps the file as it is');
+  assert.equal(decideEtcdState(data, down, 'existing', url, 'a'), 'existing');
+  assert.equal(decideEtcdState(data, { healthy: true, peerUrls: [url] }, undefined, url, 'a'), 'existing', 'never new on a member with data');
+  assert.equal(decideEtcdState(empty, { healthy: true, peerUrls: [url, 'http://10.0.0.12:2380'] }, 'new', url, 'a'), 'existing');
+  assert.throws(() => decideEtcdState(empty, { healthy: true, peerUrls: ['http://10.0.0.12:2380'] }, undefined, url, 'a'), /etcdctl member add a --peer-urls=http:\/\/10\.0\.0\.11:2380/);
+});
+
+test('a non-empty data dir is refused unless it is the cluster etcd knows; never wiped', () => {
+  const d = '/var/lib/postgresql/15/main';
+  assert.equal(foreignDataDirProblem({ dcsReachable: true }, 'h', d, 's'), undefined, 'empty data dir');
+  assert.equal(foreignDataDirProblem({ pgVersion: '15', systemId: '7', dcsReachable: true, dcsSystemId: '7' }, 'h', d, 's'), undefined);
+  assert.match(foreignDataDirProblem({ pgVersion: '15', systemId: '7', dcsReachable: true }, 'h', d, 's') ?? '', /does not exist in etcd yet.*never wipes/);
+  assert.match(foreignDataDirProblem({ pgVersion: '15', systemId: '7', dcsReachable: true, dcsSystemId: '8' }, 'h', d, 's') ?? '', /system identifier 8: it belongs to another cluster/);
+  assert.match(foreignDataDirProblem({ pgVersion: '15', systemId: '7', dcsReachable: false }, 'h', d, 's') ?? '', /etcd cannot be asked/);
+});
+
+test('etcd env task: written before the package (no restart), restart only for a running member, a foreign config refused', async () => {
+  const inv = await seed();
+  const host = inv.hosts.find((h) => h.name === 'sql1')!;
+  const hf = { osId: 'debian', osVersion: '12', family: 'debian' as const, hostname: 'sql1', container: false };
+  const task = etcdEnvTask(inv, host, 'debian');
+  const factsWith = (file: string, local: string, peers: string, active: string) => {
+    const outs = new Map<string, { stdout: string; code: number }>();
+    for (const f of task.facts(hf)) {
+      const out = f.key.startsWith('path:') ? file : f.key.startsWith('etcd-local:') ? local : f.key.startsWith('etcd-peers:') ? peers : active;
+      outs.set(f.key, { stdout: out, code: 0 });
+    }
+    return new FactSet(outs);
+  };
+  // Fresh host: no file, no data, no peers, etcd not installed.
+  const fresh = task.plan(factsWith('absent\n', 'empty\nours\n', 'down\n', 'not-found\ninactive\n'), hf);
+  assert.equal(fresh.changed, true);
+  assert.match(fresh.changes.join(), /initial cluster state new/);
+  assert.deepEqual(fresh.notify, []);
+  // The package's default single-node etcd runs with the package's commented file: replaced, restarted.
+  const debDefault = '## etcd(1) daemon options\n## Use environment to override, for example: ETCD_NAME=default\n';
+  const present = `present|644|root|root|regular file|${'0'.repeat(64)}\n${Buffer.from(debDefault).toString('base64')}`;
+  const running = task.plan(factsWith(present, 'empty\nours\n', 'down\n', 'enabled\nactive\n'), hf);
+  assert.equal(running.changed, true);
+  assert.deepEqual(running.notify.map((h) => h.id), ['restart:etcd']);
+  // Someone else's cluster config: refused.
+  assert.throws(() => task.plan(factsWith(present, 'data\nforeign\n', 'down\n', 'enabled\nactive\n'), hf), /did not write: refusing/);
+  // Converged member: no change.
+  const ours = Buffer.from(renderEtcdEnv(inv, 'sql1', 'new'));
+  const same = `present|644|root|root|regular file|${createHash('sha256').update(ours).digest('hex')}\n`;
+  assert.equal(task.plan(factsWith(same, 'data\nours\n', 'healthy\n', 'enabled\nactive\n'), hf).changed, false);
+});
