@@ -24,7 +24,7 @@ import { jsonReporter, plainReporter, type Streams } from './output.js';
 import { buildTransport } from './transport.js';
 import { renderFiles } from './render.js';
 
-const DEFAULT_PLAYBOOK = 'demo';
+const DEFAULT_PLAYBOOK = 'bootstrap';
 
 interface Io extends Streams {
   env: NodeJS.ProcessEnv;
@@ -120,13 +120,15 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       io.out(`rendered ${files.length} file(s) for ${new Set(files.map((f) => f.host)).size} host(s) into ${outDir}\n`);
     });
 
-  const runCommand = (name: 'plan' | 'apply') =>
+  const runCommand = (name: 'plan' | 'apply' | 'bootstrap') =>
     program
       .command(name)
       .description(
         name === 'plan'
           ? 'check mode: connect, gather facts, show what would change (with diffs); change nothing'
-          : 'apply a playbook: change what differs from the desired state',
+          : name === 'apply'
+            ? 'apply a playbook: change what differs from the desired state'
+            : 'bring up the data plane: base system, etcd, PostgreSQL + Patroni, HAProxy + keepalived, RabbitMQ (apply --playbook bootstrap)',
       )
       .addOption(inventoryOpt())
       .option('--playbook <name>', 'playbook to run', DEFAULT_PLAYBOOK)
@@ -170,6 +172,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       });
   runCommand('plan');
   runCommand('apply');
+  runCommand('bootstrap');
 
   program
     .command('exec')

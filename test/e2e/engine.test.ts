@@ -22,6 +22,8 @@ after(async () => {
 });
 
 const inv = () => ['-i', lab.inventoryFile];
+/** The engine's demonstration playbook (the default playbook is bootstrap). */
+const demo = ['--playbook', 'demo'];
 
 /** `systemctl show` of haproxy's start time on each host (changes only when it restarts). */
 async function haproxyStarts(): Promise<Record<string, string>> {
@@ -36,16 +38,16 @@ async function sha(host: string, file: string): Promise<string> {
 }
 
 test('validate accepts the lab inventory; unknown host keys are refused without --accept-new-host-keys', async () => {
-  const v = await cli(['validate', ...inv()]);
+  const v = await cli(['validate', ...inv(), ...demo]);
   assert.equal(v.exitCode, 0, v.stderr);
-  const refused = await cli(['plan', ...inv()]);
+  const refused = await cli(['plan', ...inv(), ...demo]);
   assert.equal(refused.exitCode, 3, refused.stdout + refused.stderr);
   assert.match(refused.stdout + refused.stderr, /alpha \(10\.\d+\.\d+\.11\).*(unknown|not known)/is);
   assert.match(refused.stdout + refused.stderr, /SHA256:/);
 });
 
 test('first apply changes things; the second reports zero changes and restarts nothing', async () => {
-  const first = await cli(['apply', ...inv(), '--json', '--accept-new-host-keys']);
+  const first = await cli(['apply', ...inv(), ...demo, '--json', '--accept-new-host-keys']);
   assert.equal(first.exitCode, 0, first.stdout.slice(-3000) + first.stderr);
   const end1 = runEnd(first.stdout);
   assert.ok(end1.hosts.every((h) => h.changed > 0), 'every host changed on the first run');
@@ -59,7 +61,7 @@ test('first apply changes things; the second reports zero changes and restarts n
   }
 
   const startsBefore = await haproxyStarts();
-  const second = await cli(['apply', ...inv(), '--json']);
+  const second = await cli(['apply', ...inv(), ...demo, '--json']);
   assert.equal(second.exitCode, 0, second.stderr);
   const ev = events(second.stdout);
   const end2 = runEnd(second.stdout);
@@ -69,7 +71,7 @@ test('first apply changes things; the second reports zero changes and restarts n
   assert.deepEqual(await haproxyStarts(), startsBefore, 'no service restarted');
 
   // Human output of a no-op run ends with the summary line.
-  const plain = await cli(['apply', ...inv()]);
+  const plain = await cli(['apply', ...inv(), ...demo]);
   assert.equal(plain.exitCode, 0);
   assert.match(plain.stdout, /OK: 0 change\(s\) on 3 host\(s\)/);
 });
@@ -79,7 +81,7 @@ test('plan after a hand edit shows exactly that diff and changes nothing', async
   const edit = await cli(['exec', ...inv(), '--limit', 'beta', '--', `sed -i 's/maxconn 2000/maxconn 1999/' ${file}`]);
   assert.equal(edit.exitCode, 0, edit.stderr);
   const edited = await sha('beta', file);
-  const plan = await cli(['plan', ...inv(), '--json']);
+  const plan = await cli(['plan', ...inv(), ...demo, '--json']);
   assert.equal(plan.exitCode, 0, plan.stderr);
   const changed = events(plan.stdout).filter((e) => e.type === 'task' && e['status'] === 'changed');
   assert.equal(changed.length, 1, JSON.stringify(changed));
@@ -92,20 +94,20 @@ test('plan after a hand edit shows exactly that diff and changes nothing', async
   assert.ok(!diff.includes('stats auth admin:') || diff.includes('admin:***') || !/admin:[^*\s]/.test(diff));
   assert.equal(await sha('beta', file), edited, 'plan changed nothing');
   // The human plan shows the diff too.
-  const human = await cli(['plan', ...inv(), '--limit', 'beta']);
+  const human = await cli(['plan', ...inv(), ...demo, '--limit', 'beta']);
   assert.match(human.stdout, /maxconn 1999/);
-  const fix = await cli(['apply', ...inv(), '--json']);
+  const fix = await cli(['apply', ...inv(), ...demo, '--json']);
   const end = runEnd(fix.stdout);
   assert.deepEqual(end.hosts.map((h) => [h.host, h.changed]), [['alpha', 0], ['beta', 2], ['gamma', 0]], 'the template and its reload handler');
 });
 
 test('a second concurrent run is refused by the lock (exit 4) while the first holds it', async () => {
-  const first = cliStart(['apply', ...inv(), '--json']);
+  const first = cliStart(['apply', ...inv(), ...demo, '--json']);
   // Pause the first run as soon as it has taken the lock (it emits step_start after taking it).
   assert.ok(await whenPrinted(first, '"type":"step_start"', 30_000), 'the first run started a step');
   first.kill('SIGSTOP');
   try {
-    const second = await cli(['apply', ...inv()]);
+    const second = await cli(['apply', ...inv(), ...demo]);
     assert.equal(second.exitCode, 4, second.stdout + second.stderr);
     assert.match(second.stdout + second.stderr, /run lock on alpha is held: .*airflow-ha apply -i/);
     const status = await cli(['lock', 'status', ...inv()]);
@@ -130,7 +132,7 @@ test('killing the run mid-step leaves no half-written file; after lock release a
     edited[h] = await sha(h, file);
     assert.notEqual(edited[h], good[h]);
   }
-  const run = cliStart(['apply', ...inv(), '--json']);
+  const run = cliStart(['apply', ...inv(), ...demo, '--json']);
   // Kill as the haproxy step begins: uploads of the template are in flight on some hosts.
   await whenPrinted(run, '"step":"haproxy demo service"', 20_000);
   run.kill('SIGKILL');
@@ -142,15 +144,15 @@ test('killing the run mid-step leaves no half-written file; after lock release a
     assert.equal(check.exitCode, 0, `${h}: config valid`);
   }
   // The killed run still holds the lock: it is reported, refused, then released on purpose.
-  const held = await cli(['apply', ...inv()]);
+  const held = await cli(['apply', ...inv(), ...demo]);
   assert.equal(held.exitCode, 4);
   const rel = await cli(['lock', 'release', ...inv()]);
   assert.equal(rel.exitCode, 0);
   assert.match(rel.stdout, /released the lock held by/);
-  const again = await cli(['apply', ...inv(), '--json']);
+  const again = await cli(['apply', ...inv(), ...demo, '--json']);
   assert.equal(again.exitCode, 0, again.stderr);
   for (const h of HOSTS) assert.equal(await sha(h, file), good[h]);
-  const final = await cli(['apply', ...inv(), '--json']);
+  const final = await cli(['apply', ...inv(), ...demo, '--json']);
   const end = runEnd(final.stdout);
   assert.deepEqual(end.hosts.map((h) => h.changed), [0, 0, 0]);
 });
