@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
 import { bootLab, cli, events, runEnd, type TestLab } from '../helpers/lab.js';
+import { rabbitApi } from '../helpers/rabbitmq.js';
 
 let lab: TestLab;
 const HOSTS = ['mqa', 'mqb', 'mqc'];
@@ -33,29 +34,9 @@ async function on(host: string, cmd: string): Promise<{ code: number; stdout: st
   return { code: Number(e?.['exitCode'] ?? -1), stdout: String(e?.['stdout'] ?? ''), stderr: String(e?.['stderr'] ?? r.stderr) };
 }
 
-/** A python3 script (urllib only) calling the management API: METHOD PATH [JSON BODY]. */
-const API = `
-import base64, json, sys, urllib.request, urllib.error
-user, pw, method, path = sys.argv[1:5]
-body = sys.argv[5].encode() if len(sys.argv) > 5 else None
-req = urllib.request.Request("http://127.0.0.1:15672/api" + path, data=body, method=method)
-req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode())
-req.add_header("Content-Type", "application/json")
-try:
-    with urllib.request.urlopen(req, timeout=10) as r:
-        print(r.status, r.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode())
-`;
-
-async function api(host: string, user: string, pw: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-  const b64 = Buffer.from(API).toString('base64');
-  const args = [user, pw, method, path, ...(body === undefined ? [] : [JSON.stringify(body)])].map((a) => `'${a.replace(/'/g, `'\\''`)}'`);
-  const r = await on(host, `echo ${b64} | base64 -d > /tmp/ahapi.py && python3 /tmp/ahapi.py ${args.join(' ')}`);
-  assert.equal(r.code, 0, r.stderr);
-  const sp = r.stdout.indexOf(' ');
-  return { status: Number(r.stdout.slice(0, sp)), body: r.stdout.slice(sp + 1).trim() };
-}
+/** The management HTTP API on `host`, through the CLI's exec. */
+const api = (host: string, user: string, pw: string, method: string, path: string, body?: unknown) =>
+  rabbitApi(on, host, user, pw, method, path, body);
 
 async function startTimes(): Promise<Record<string, string>> {
   const r = await cli(['exec', ...inv(), '--limit', 'all', '--json', '--', 'systemctl show -p ExecMainStartTimestampMonotonic --value rabbitmq-server']);
