@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
-import { bootLab, cli, events, runEnd, type TestLab } from '../helpers/lab.js';
+import { bootLab, cli, events, onHost, runEnd, type TestLab } from '../helpers/lab.js';
 import { rabbitApi } from '../helpers/rabbitmq.js';
 
 let lab: TestLab;
@@ -27,12 +27,8 @@ after(async () => {
 
 const inv = () => ['-i', lab.inventoryFile];
 
-/** Runs `cmd` as root on one host; returns its exit code and stdout. */
-async function on(host: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await cli(['exec', ...inv(), '--limit', host, '--json', '--', cmd]);
-  const e = events(r.stdout).find((x) => x['host'] === host);
-  return { code: Number(e?.['exitCode'] ?? -1), stdout: String(e?.['stdout'] ?? ''), stderr: String(e?.['stderr'] ?? r.stderr) };
-}
+/** Runs `cmd` as root on one host of this lab. */
+const on = (host: string, cmd: string) => onHost(lab.inventoryFile, host, cmd);
 
 /** The management HTTP API on `host`, through the CLI's exec. */
 const api = (host: string, user: string, pw: string, method: string, path: string, body?: unknown) =>

@@ -121,3 +121,10 @@ export function whenPrinted(proc: ResultPromise, needle: string, timeoutMs: numb
     proc.stdout?.on('data', onData);
   });
 }
+
+/** Runs `cmd` as root on one host through the CLI's `exec`: its exit code, stdout and stderr. */
+export async function onHost(inventoryFile: string, host: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await cli(['exec', '-i', inventoryFile, '--limit', host, '--json', '--', cmd]);
+  const e = events(r.stdout).find((x) => x['host'] === host);
+  return { code: Number(e?.['exitCode'] ?? -1), stdout: String(e?.['stdout'] ?? ''), stderr: String(e?.['stderr'] ?? r.stderr) };
+}

@@ -4,50 +4,27 @@
  * decision and the foreign data dir refusal.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { Secret } from '../../src/core/secret.js';
-import type { ClusterSecrets } from '../../src/inventory/secrets.js';
-import { parseInventory } from '../../src/inventory/load.js';
 import { decideEtcdState, etcdEnvTask, etcdHealthyCheck, renderEtcdEnv } from '../../src/components/etcd.js';
 import { FactSet } from '../../src/facts/fact.js';
 import { PATRONI_DCS, foreignDataDirProblem, renderPatroniConfig } from '../../src/components/patroni.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { etcdPatroni } from '../../playbooks/etcd-patroni.js';
-import { ROOT } from '../helpers/lab.js';
+import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
 
-const GOLDEN = path.join(ROOT, 'test', 'golden');
-const update = process.env['UPDATE_GOLDEN'] === '1';
+const secrets = fixedSecrets;
 
-async function golden(name: string, actual: string): Promise<void> {
-  const file = path.join(GOLDEN, name);
-  if (update) {
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, actual);
-  }
-  assert.equal(actual, await readFile(file, 'utf8'), `golden ${name} (UPDATE_GOLDEN=1 rewrites it)`);
-}
-
-/** Fixed secrets so golden files are stable. */
-const secrets = new Proxy({} as ClusterSecrets, {
-  get: (_t, key) => new Secret(`fixed-${String(key)}-value`),
-});
-
-async function seed() {
-  const file = path.join(ROOT, 'inventory', 'seed-ha.yaml');
-  return parseInventory(await readFile(file, 'utf8'), file).inventory;
-}
+const seed = seedInventory;
 
 test('golden: etcd env file and patroni config of sql1..sql3 (Debian), sql1 (RHEL)', async () => {
   const inv = await seed();
   for (const h of ['sql1', 'sql2', 'sql3']) {
-    await golden(`etcd/${h}/etc/default/etcd`, renderEtcdEnv(inv, h, 'new'));
-    await golden(`patroni/${h}/etc/patroni/config.yml`, renderPatroniConfig(inv, h, secrets));
+    await assertGolden(`etcd/${h}/etc/default/etcd`, renderEtcdEnv(inv, h, 'new'));
+    await assertGolden(`patroni/${h}/etc/patroni/config.yml`, renderPatroniConfig(inv, h, secrets));
   }
-  await golden('patroni/rhel/sql1/etc/patroni/patroni.yml', renderPatroniConfig(inv, 'sql1', secrets, 'rhel'));
+  await assertGolden('patroni/rhel/sql1/etc/patroni/patroni.yml', renderPatroniConfig(inv, 'sql1', secrets, 'rhel'));
 });
 
 test('render of the playbook gives each postgresql/etcd host its files, and nothing to the others', async () => {

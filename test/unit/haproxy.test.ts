@@ -4,45 +4,25 @@
  * the interface fact, and the plan of the keepalived.conf task on faked facts.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Secret } from '../../src/core/secret.js';
 import { FactSet } from '../../src/facts/fact.js';
 import type { HostFacts } from '../../src/facts/host.js';
-import type { ClusterSecrets } from '../../src/inventory/secrets.js';
-import { parseInventory } from '../../src/inventory/load.js';
 import { haproxyConfig, haproxyTasks } from '../../src/components/haproxy.js';
 import { interfaceOfFact, keepalivedConfig, keepalivedConfTask, keepalivedTasks, vrrpPriority } from '../../src/components/keepalived.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { haproxy } from '../../playbooks/haproxy.js';
 import { sha256 } from '../../src/tasks/file.js';
-import { ROOT } from '../helpers/lab.js';
+import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
 import { tempDir } from '../helpers/local.js';
 
-const GOLDEN = path.join(ROOT, 'test', 'golden');
-const update = process.env['UPDATE_GOLDEN'] === '1';
-
-async function golden(name: string, actual: string): Promise<void> {
-  const file = path.join(GOLDEN, name);
-  if (update) {
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, actual);
-  }
-  assert.equal(actual, await readFile(file, 'utf8'), `golden ${name} (UPDATE_GOLDEN=1 rewrites it)`);
-}
-
-const secrets = new Proxy({} as ClusterSecrets, {
-  get: (_t, key) => new Secret(`fixed-${String(key)}-value`),
-});
+const secrets = fixedSecrets;
 
 const debian: HostFacts = { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'x', container: false };
 
-async function seed() {
-  const file = path.join(ROOT, 'inventory', 'seed-ha.yaml');
-  return parseInventory(await readFile(file, 'utf8'), file).inventory;
-}
+const seed = seedInventory;
 
 function host(inv: Awaited<ReturnType<typeof seed>>, name: string) {
   const h = inv.hosts.find((x) => x.name === name);
@@ -53,8 +33,8 @@ function host(inv: Awaited<ReturnType<typeof seed>>, name: string) {
 test('golden: haproxy.cfg and keepalived.conf of both seed haproxy hosts', async () => {
   const inv = await seed();
   for (const name of ['airflow', 'haproxy2']) {
-    await golden(`haproxy/${name}/etc/haproxy/haproxy.cfg`, haproxyConfig(inv, host(inv, name), secrets, 'debian'));
-    await golden(`keepalived/${name}/etc/keepalived/keepalived.conf`, keepalivedConfig(inv, host(inv, name), 'eth0'));
+    await assertGolden(`haproxy/${name}/etc/haproxy/haproxy.cfg`, haproxyConfig(inv, host(inv, name), secrets, 'debian'));
+    await assertGolden(`keepalived/${name}/etc/keepalived/keepalived.conf`, keepalivedConfig(inv, host(inv, name), 'eth0'));
   }
 });
 

@@ -4,14 +4,9 @@
  * vector, the deterministic salt, and the shape of the playbook's tasks.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Secret } from '../../src/core/secret.js';
 import type { HostFacts } from '../../src/facts/host.js';
-import type { ClusterSecrets } from '../../src/inventory/secrets.js';
-import { parseInventory } from '../../src/inventory/load.js';
 import { renderFiles } from '../../src/cli/render.js';
 import {
   clusterRunningCheck,
@@ -22,31 +17,13 @@ import {
   renderRabbitmqConf,
 } from '../../src/components/rabbitmq.js';
 import { rabbitmq } from '../../playbooks/rabbitmq.js';
-import { ROOT } from '../helpers/lab.js';
+import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
 
-const GOLDEN = path.join(ROOT, 'test', 'golden');
-const update = process.env['UPDATE_GOLDEN'] === '1';
-
-async function golden(name: string, actual: string): Promise<void> {
-  const file = path.join(GOLDEN, name);
-  if (update) {
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, actual);
-  }
-  assert.equal(actual, await readFile(file, 'utf8'), `golden ${name} (UPDATE_GOLDEN=1 rewrites it)`);
-}
-
-/** Fixed secrets so golden files are stable. */
-const secrets = new Proxy({} as ClusterSecrets, {
-  get: (_t, key) => new Secret(`fixed-${String(key)}-value`),
-});
+const secrets = fixedSecrets;
 
 const FACTS: HostFacts = { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'x', container: true };
 
-async function seed() {
-  const file = path.join(ROOT, 'inventory', 'seed-ha.yaml');
-  return parseInventory(await readFile(file, 'utf8'), file).inventory;
-}
+const seed = seedInventory;
 
 test('password hash: the documented vector (salt 908DC60A, password test12)', () => {
   // https://www.rabbitmq.com/docs/passwords#computing-password-hash
@@ -74,12 +51,12 @@ test('the salt is deterministic per cluster, user and password, and differs when
 test('golden: rabbitmq.conf and definitions.json of the seed inventory', async () => {
   const inv = await seed();
   const conf = renderRabbitmqConf(inv);
-  await golden('rabbitmq/rabbitmq.conf', conf);
+  await assertGolden('rabbitmq/rabbitmq.conf', conf);
   for (const [i, n] of ['mq1', 'mq2', 'mq3'].entries()) {
     assert.match(conf, new RegExp(`^cluster_formation\\.classic_config\\.nodes\\.${i + 1} = rabbit@${n}$`, 'm'));
   }
   const defs = renderDefinitions(inv, secrets);
-  await golden('rabbitmq/definitions.json', defs);
+  await assertGolden('rabbitmq/definitions.json', defs);
   const parsed = JSON.parse(defs) as {
     users: Array<{ name: string; password_hash: string; hashing_algorithm: string; tags: string }>;
     vhosts: Array<{ name: string }>;
