@@ -80,7 +80,9 @@ export function waitCheck(spec: WaitSpec): Cmd {
 export function describeWait(spec: WaitSpec): string {
   if (spec.port !== undefined) return `port ${spec.host ?? '127.0.0.1'}:${spec.port}`;
   if (spec.http !== undefined) return spec.http;
-  return `\`${spec.cmd?.toString()}\``;
+  // Quotes, not backticks: the text ends up in a single-quoted shell word, where backticks read
+  // like a command substitution that never happens (shellcheck SC2016).
+  return `"${spec.cmd?.toString()}"`;
 }
 
 /**

@@ -124,7 +124,9 @@ export function file(spec: FileSpec): Task {
         if (spec.validate) {
           const tmp = `/tmp/.airflow-ha-validate-${digest.slice(0, 16)}`;
           ops.push({ kind: 'put', path: tmp, content, mode: '0600', owner: 'root', group: 'root' });
-          ops.push(exec(sh`${spec.validate(tmp)}; rc=$?; rm -f ${tmp}; exit $rc`));
+          // The check runs in a subshell so that an `exit` inside it cannot skip removing the temp
+          // copy (which may hold secrets).
+          ops.push(exec(sh`( ${spec.validate(tmp)} ); rc=$?; rm -f ${tmp}; exit "$rc"`));
         }
         ops.push({ kind: 'put', path: spec.path, content, mode, owner, group });
       } else if (metaChanged) {

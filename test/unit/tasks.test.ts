@@ -79,7 +79,15 @@ test('file: refuses to replace a directory; validate runs before the put', async
     const v = file({ path: path.join(dir, 'v.cfg'), content: 'x\n', validate: (tmp) => sh`grep -q x ${tmp}` });
     const plan = v.plan(await gatherFacts(conn, v.facts(debian)), debian);
     assert.deepEqual(plan.ops.map((o) => o.kind), ['put', 'exec', 'put']);
-    assert.match(opText(plan.ops)[1] ?? '', /^grep -q x \/tmp\/\.airflow-ha-validate-[0-9a-f]{16}; rc=\$\?; rm -f /);
+    assert.match(opText(plan.ops)[1] ?? '', /^\( grep -q x \/tmp\/\.airflow-ha-validate-[0-9a-f]{16} \); rc=\$\?; rm -f /);
+    // A check that calls `exit` itself still leaves no temp copy behind.
+    const exiting = file({ path: path.join(dir, 'w.cfg'), content: 'x\n', validate: () => sh`exit 0` });
+    const ex = exiting.plan(await gatherFacts(conn, exiting.facts(debian)), debian);
+    const [put, check] = ex.ops;
+    assert.ok(put?.kind === 'put' && check?.kind === 'exec');
+    await conn.put(put.path, put.content, put);
+    assert.equal((await conn.exec(check.cmd)).code, 0);
+    assert.equal((await conn.exec(sh`test -e ${put.path}`)).code, 1, 'the temp copy is removed');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -234,7 +242,7 @@ test('waitFor: one remote loop that passes, or fails with a timeout message', as
   assert.equal(ok.code, 0);
   const bad = await conn.exec(waitLoop({ cmd: sh`false`, timeoutSec: 1, intervalSec: 0.2 }));
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /timed out after 1 s waiting for `false`/);
+  assert.match(bad.stderr, /timed out after 1 s waiting for "false"/);
   const t = waitFor({ port: 1, timeoutSec: 1 });
   const plan = t.plan(factsOf(), debian);
   assert.equal(plan.changed, false);

@@ -1,0 +1,65 @@
+#!/bin/sh
+# airflow-ha bootstrap on a fresh Rocky/RHEL 9 host: mq1 (fixed test secrets)
+set -e
+
+# == step: base system
+# task: file /etc/hostname
+# write /etc/hostname (4 bytes, root:root 0644)
+# task: hostname mq1
+( hostname mq1 )
+# task: block "cluster airflow-seed" in /etc/hosts
+# write /etc/hosts (401 bytes, root:root 0644)
+# task: packages present tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils
+( dnf install -y -q tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils )
+# task: time zone Asia/Tehran
+( test -e /usr/share/zoneinfo/Asia/Tehran && ln -sfn /usr/share/zoneinfo/Asia/Tehran /etc/localtime )
+# task: service chronyd enabled, started
+( systemctl enable chronyd )
+( systemctl start chronyd )
+# task: directory /etc/airflow-ha
+( install -d -m 0755 -o root -g root /etc/airflow-ha )
+# task: template /etc/airflow-ha/firewall.nft
+# write /tmp/.airflow-ha-validate-f6456fc10056cee4 (1321 bytes, root:root 0600)
+( ( nft -c -f /tmp/.airflow-ha-validate-f6456fc10056cee4 ); rc=$?; rm -f /tmp/.airflow-ha-validate-f6456fc10056cee4; exit "$rc" )
+# write /etc/airflow-ha/firewall.nft (1321 bytes, root:root 0644)
+# task: unit /etc/systemd/system/airflow-ha-firewall.service
+# write /etc/systemd/system/airflow-ha-firewall.service (376 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-ha-firewall.service enabled, started
+( systemctl enable airflow-ha-firewall.service )
+( systemctl start airflow-ha-firewall.service )
+# handler: restart airflow-ha-firewall.service
+( systemctl restart airflow-ha-firewall.service )
+
+# == step: rabbitmq nodes
+# task: group rabbitmq
+( groupadd --system rabbitmq )
+# task: user rabbitmq
+( useradd --system --create-home --home-dir /var/lib/rabbitmq --shell /sbin/nologin --gid rabbitmq rabbitmq )
+# task: directory /var/lib/rabbitmq
+( install -d -m 0755 -o rabbitmq -g rabbitmq /var/lib/rabbitmq )
+# task: file /var/lib/rabbitmq/.erlang.cookie (secret)
+# write /var/lib/rabbitmq/.erlang.cookie (24 bytes, rabbitmq:rabbitmq 0400)
+# task: directory /etc/rabbitmq
+( install -d -m 0755 -o rabbitmq -g rabbitmq /etc/rabbitmq )
+# task: template /etc/rabbitmq/rabbitmq.conf
+# write /etc/rabbitmq/rabbitmq.conf (1551 bytes, root:root 0644)
+# task: file /etc/rabbitmq/enabled_plugins
+# write /etc/rabbitmq/enabled_plugins (23 bytes, rabbitmq:rabbitmq 0644)
+# task: template /etc/rabbitmq/definitions.json
+# write /etc/rabbitmq/definitions.json (839 bytes, root:rabbitmq 0640)
+# task: packages present rabbitmq-server
+( dnf install -y -q rabbitmq-server )
+# task: service rabbitmq-server enabled, started
+( systemctl enable rabbitmq-server )
+( systemctl start rabbitmq-server )
+# task: wait for "rabbitmq-diagnostics -q check_running"
+( end=$(( $(date +%s) + 180 )); until rabbitmq-diagnostics -q check_running; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 180 s waiting for "rabbitmq-diagnostics -q check_running"' >&2; exit 1; fi; sleep 2; done )
+# task: delete the guest user
+( rabbitmqctl -q delete_user guest )
+# handler: restart rabbitmq-server (if it started before its config changed)
+( ts=$(systemctl show -p ActiveEnterTimestamp --value rabbitmq-server); started=$(date -d "$ts" +%s 2>/dev/null || echo 0); newest=$(stat -c %Y /etc/rabbitmq/rabbitmq.conf /etc/rabbitmq/enabled_plugins | sort -n | tail -1); if [ "$newest" -ge "$started" ]; then if systemctl -q is-active rabbitmq-server; then rabbitmq-queues -q check_if_node_is_quorum_critical || exit 1; fi; systemctl restart rabbitmq-server; fi )
+( end=$(( $(date +%s) + 120 )); until rabbitmq-diagnostics -q check_running; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 120 s waiting for "rabbitmq-diagnostics -q check_running"' >&2; exit 1; fi; sleep 2; done )
+# handler: rabbitmqctl import_definitions
+( end=$(( $(date +%s) + 120 )); until rabbitmq-diagnostics -q check_running; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 120 s waiting for "rabbitmq-diagnostics -q check_running"' >&2; exit 1; fi; sleep 2; done )
+( rabbitmqctl -q import_definitions /etc/rabbitmq/definitions.json )

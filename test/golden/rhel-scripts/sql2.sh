@@ -1,0 +1,68 @@
+#!/bin/sh
+# airflow-ha bootstrap on a fresh Rocky/RHEL 9 host: sql2 (fixed test secrets)
+set -e
+
+# == step: base system
+# task: file /etc/hostname
+# write /etc/hostname (5 bytes, root:root 0644)
+# task: hostname sql2
+( hostname sql2 )
+# task: block "cluster airflow-seed" in /etc/hosts
+# write /etc/hosts (401 bytes, root:root 0644)
+# task: packages present tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils
+( dnf install -y -q tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils )
+# task: time zone Asia/Tehran
+( test -e /usr/share/zoneinfo/Asia/Tehran && ln -sfn /usr/share/zoneinfo/Asia/Tehran /etc/localtime )
+# task: service chronyd enabled, started
+( systemctl enable chronyd )
+( systemctl start chronyd )
+# task: directory /etc/airflow-ha
+( install -d -m 0755 -o root -g root /etc/airflow-ha )
+# task: template /etc/airflow-ha/firewall.nft
+# write /tmp/.airflow-ha-validate-fc5dd82367f0d8a6 (1019 bytes, root:root 0600)
+( ( nft -c -f /tmp/.airflow-ha-validate-fc5dd82367f0d8a6 ); rc=$?; rm -f /tmp/.airflow-ha-validate-fc5dd82367f0d8a6; exit "$rc" )
+# write /etc/airflow-ha/firewall.nft (1019 bytes, root:root 0644)
+# task: unit /etc/systemd/system/airflow-ha-firewall.service
+# write /etc/systemd/system/airflow-ha-firewall.service (376 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-ha-firewall.service enabled, started
+( systemctl enable airflow-ha-firewall.service )
+( systemctl start airflow-ha-firewall.service )
+# handler: restart airflow-ha-firewall.service
+( systemctl restart airflow-ha-firewall.service )
+
+# == step: etcd
+# task: template /etc/etcd/etcd.conf
+# write /etc/etcd/etcd.conf (869 bytes, root:root 0644)
+# task: packages present etcd
+( dnf install -y -q etcd )
+# task: service etcd enabled, started
+( systemctl enable etcd )
+( systemctl start etcd )
+
+# == step: patroni replicas
+# task: packages present postgresql15-server patroni patroni-etcd
+( dnf install -y -q postgresql15-server patroni patroni-etcd )
+# task: directory /etc/patroni
+( install -d -m 0750 -o root -g postgres /etc/patroni )
+# task: directory /var/lib/pgsql/15
+( install -d -m 0755 -o postgres -g postgres /var/lib/pgsql/15 )
+# task: template /etc/patroni/patroni.yml
+# write /tmp/.airflow-ha-validate-2f6dc03dc87e030d (3675 bytes, root:root 0600)
+( ( out=$(patroni --validate-config /tmp/.airflow-ha-validate-2f6dc03dc87e030d 2>&1); rc=$?; if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -v -e 'is already in use' -e '^$' | grep -q .; then printf '%s\n' "$out" >&2; exit 1; fi; exit 0 ); rc=$?; rm -f /tmp/.airflow-ha-validate-2f6dc03dc87e030d; exit "$rc" )
+# write /etc/patroni/patroni.yml (3675 bytes, postgres:postgres 0600)
+# task: service patroni enabled, started
+( systemctl enable patroni )
+( systemctl start patroni )
+# task: wait for http://192.168.83.147:8008/health
+( end=$(( $(date +%s) + 300 )); until timeout 2 bash -c 'exec 3<>/dev/tcp/192.168.83.147/8008 && printf '\''GET %s HTTP/1.0\r\nHost: %s\r\n\r\n'\'' /health 192.168.83.147:8008 >&3 && IFS='\'' '\'' read -r _ code _ <&3 && case "$code" in 2??) exit 0;; *) exit 1;; esac' 2>/dev/null; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for http://192.168.83.147:8008/health' >&2; exit 1; fi; sleep 2; done )
+
+# == step: airflow database
+# task: role airflow
+( printf '%s' '\getenv pw AIRFLOW_DB_PASSWORD
+CREATE ROLE airflow LOGIN PASSWORD :'\''pw'\'';
+' | AIRFLOW_DB_PASSWORD=fixed-airflowDb-value runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p 5432 -d postgres )
+# task: database airflow
+( runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'CREATE DATABASE airflow OWNER airflow ENCODING '\''UTF8'\'' TEMPLATE template0' )
+# task: schema public of airflow usable by airflow
+( runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d airflow -c 'GRANT ALL ON SCHEMA public TO airflow' )
