@@ -1,16 +1,16 @@
 /**
  * `airflow-ha bootstrap`: the data plane in the order of ../reference/ha-stack.md — base system,
  * etcd, Patroni leader then replicas, the Airflow database, HAProxy + keepalived, RabbitMQ — each
- * component's steps as its own playbook defines them (their stand-alone `host identity` steps are
- * covered here by the base step).
+ * component's steps as its own playbook defines them (their stand-alone identity step is covered
+ * here by the base step).
  */
 import type { Playbook, Step } from '../src/run/playbook.js';
-import { baseStep } from './base.js';
+import { baseStep, identityStep } from './base.js';
 import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
 import { rabbitmq } from './rabbitmq.js';
 
-const own = (steps: readonly Step[]) => steps.filter((s) => s.name !== 'host identity');
+const own = (steps: readonly Step[]) => steps.filter((s) => s !== identityStep);
 
 export const bootstrap: Playbook = {
   name: 'bootstrap',

@@ -3,7 +3,6 @@
  * end-to-end tests and the benchmark. Data only: steps and the tasks they want.
  */
 import { sh } from '../src/core/cmd.js';
-import { hostIdentityTasks } from '../src/components/base.js';
 import type { Playbook } from '../src/run/playbook.js';
 import { waitCheck, waitFor } from '../src/tasks/command.js';
 import { directory } from '../src/tasks/file.js';
@@ -11,17 +10,14 @@ import { packages } from '../src/tasks/package.js';
 import { reloadHandler, service } from '../src/tasks/systemd.js';
 import { group, sysctl, user } from '../src/tasks/system.js';
 import { template } from '../src/tasks/template.js';
+import { identityStep } from './base.js';
 
 export const demo: Playbook = {
   name: 'demo',
   description: 'host identity and /etc/hosts, a package, a templated config with a reload handler, a service',
   requiredRoles: [],
   steps: [
-    {
-      name: 'host identity',
-      hosts: { all: true },
-      tasks: ({ inventory, host }) => hostIdentityTasks(inventory, host.name),
-    },
+    identityStep,
     {
       name: 'haproxy demo service',
       hosts: { all: true },

@@ -5,21 +5,17 @@
  * the primary or a streaming replica), then Airflow's role and database through the primary.
  * Data only: steps and the tasks they want.
  */
-import { hostIdentityTasks } from '../src/components/base.js';
 import { etcdHealthyCheck, etcdTasks } from '../src/components/etcd.js';
 import { airflowDatabaseTasks, patroniLeaderCheck, patroniNodes, patroniTasks, primaryOrStreamingCheck } from '../src/components/patroni.js';
 import type { Playbook } from '../src/run/playbook.js';
+import { identityStep } from './base.js';
 
 export const etcdPatroni: Playbook = {
   name: 'etcd-patroni',
   description: 'host identity, etcd (3 members), Patroni + PostgreSQL (leader first, then replicas), the Airflow database',
   requiredRoles: ['etcd', 'postgresql'],
   steps: [
-    {
-      name: 'host identity',
-      hosts: { all: true },
-      tasks: ({ inventory, host }) => hostIdentityTasks(inventory, host.name),
-    },
+    identityStep,
     {
       name: 'etcd',
       hosts: { roles: ['etcd'] },

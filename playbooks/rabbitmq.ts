@@ -5,20 +5,16 @@
  * every node running in one cluster. See src/components/rabbitmq.ts and
  * ../shared/reference/ha-stack.md "RabbitMQ".
  */
-import { hostIdentityTasks } from '../src/components/base.js';
 import { clusterRunningCheck, rabbitmqNodeTasks } from '../src/components/rabbitmq.js';
 import type { Playbook } from '../src/run/playbook.js';
+import { identityStep } from './base.js';
 
 export const rabbitmq: Playbook = {
   name: 'rabbitmq',
   description: 'a RabbitMQ cluster of the rabbitmq hosts: one Erlang cookie, classic-config discovery, declarative users and vhost, no guest',
   requiredRoles: ['rabbitmq'],
   steps: [
-    {
-      name: 'host identity',
-      hosts: { all: true },
-      tasks: ({ inventory, host }) => hostIdentityTasks(inventory, host.name),
-    },
+    identityStep,
     {
       name: 'rabbitmq nodes',
       hosts: { roles: ['rabbitmq'] },

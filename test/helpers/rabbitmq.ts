@@ -1,5 +1,6 @@
 /** RabbitMQ's management HTTP API from inside a lab host (its python3 has no AMQP client). */
 import assert from 'node:assert/strict';
+import { quote } from '../../src/core/cmd.js';
 
 /** A python3 script (urllib only) calling the management API: USER PW METHOD PATH [JSON BODY]. */
 const API = `
@@ -30,7 +31,7 @@ export async function rabbitApi(
   body?: unknown,
 ): Promise<{ status: number; body: string }> {
   const b64 = Buffer.from(API).toString('base64');
-  const args = [user, pw, method, path, ...(body === undefined ? [] : [JSON.stringify(body)])].map((a) => `'${a.replace(/'/g, `'\\''`)}'`);
+  const args = [user, pw, method, path, ...(body === undefined ? [] : [JSON.stringify(body)])].map(quote);
   const r = await on(host, `echo ${b64} | base64 -d > /tmp/ahapi.py && python3 /tmp/ahapi.py ${args.join(' ')}`);
   assert.equal(r.code, 0, r.stderr);
   const sp = r.stdout.indexOf(' ');
