@@ -2,11 +2,19 @@
  * Bootstrap of the database tier (../shared/reference/ha-stack.md "Order of a bootstrap", 1-3 and 5):
  * host identity everywhere, etcd on its 3 members (gate: every member healthy), Patroni on the
  * first postgresql host (gate: a leader), then the other nodes one at a time (gate: each node is
- * the primary or a streaming replica), then Airflow's role and database through the primary.
+ * the primary or a streaming replica), then Airflow's role and database through the primary, and
+ * restarts a changed config needs: etcd members one at a time, PostgreSQL replicas before the leader.
  * Data only: steps and the tasks they want.
  */
-import { etcdHealthyCheck, etcdTasks } from '../src/components/etcd.js';
-import { airflowDatabaseTasks, patroniLeaderCheck, patroniNodes, patroniTasks, primaryOrStreamingCheck } from '../src/components/patroni.js';
+import { etcdHealthyCheck, etcdRollingRestart, etcdTasks } from '../src/components/etcd.js';
+import {
+  airflowDatabaseTasks,
+  patroniLeaderCheck,
+  patroniNodes,
+  patroniPendingRestart,
+  patroniTasks,
+  primaryOrStreamingCheck,
+} from '../src/components/patroni.js';
 import type { Playbook } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
 
@@ -27,6 +35,14 @@ export const etcdPatroni: Playbook = {
         timeoutSec: 120,
         intervalSec: 2,
       },
+    },
+    {
+      // A changed etcd config on running members: one member restarts at a time, each waiting for
+      // the whole cluster to be healthy again (restarting all at once would lose quorum).
+      name: 'etcd restart',
+      hosts: { roles: ['etcd'] },
+      serial: 1,
+      tasks: ({ inventory }) => [etcdRollingRestart(inventory)],
     },
     {
       // The selector is static data, so this step targets every postgresql host and gives tasks to
@@ -61,6 +77,19 @@ export const etcdPatroni: Playbook = {
       name: 'airflow database',
       hosts: { roles: ['postgresql'] },
       tasks: ({ inventory, secrets }) => airflowDatabaseTasks(inventory, secrets),
+    },
+    {
+      // A new setting that needs a PostgreSQL restart: replicas one at a time, then the leader.
+      name: 'postgresql restart: replicas',
+      hosts: { roles: ['postgresql'] },
+      serial: 1,
+      tasks: ({ inventory, host, facts }) => [patroniPendingRestart(inventory, host, facts.family, false)],
+    },
+    {
+      name: 'postgresql restart: leader',
+      hosts: { roles: ['postgresql'] },
+      serial: 1,
+      tasks: ({ inventory, host, facts }) => [patroniPendingRestart(inventory, host, facts.family, true)],
     },
   ],
 };

@@ -15,6 +15,8 @@ import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { Host, Inventory } from '../inventory/schema.js';
 import { pathFact, sha256, unifiedDiff } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
+import { waitLoop } from '../tasks/command.js';
+import { markPending, pendingRestart } from '../tasks/pending.js';
 import { restartHandler, service, serviceFact } from '../tasks/systemd.js';
 import type { Handler, ManagedFile, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate } from '../tasks/template.js';
@@ -148,8 +150,8 @@ export function decideEtcdState(
 
 /**
  * Task: the etcd env file of this member, with its cluster state decided from facts
- * ({@link decideEtcdState}). Notifies a restart of etcd only if etcd was already running (the
- * first start comes from the package install). Refuses an env file written by someone else.
+ * ({@link decideEtcdState}). On a running member a change marks a restart pending (the first start
+ * comes from the package install). Refuses an env file written by someone else.
  */
 export function etcdEnvTask(inv: Inventory, host: Host, family: OsFamily): Task {
   const paths = etcdPaths(inv, family);
@@ -180,8 +182,13 @@ export function etcdEnvTask(inv: Inventory, host: Host, family: OsFamily): Task 
       if (cur.exists && sha256(content) === cur.sha256) {
         if (cur.mode === '644' && cur.owner === 'root' && cur.group === 'root') return { changed: false, ops: [], changes: [], notify: [] };
       }
+      // A running member of this cluster (its file is ours) restarts later, one at a time
+      // ({@link etcdRollingRestart}): restarting every member at once would lose quorum. One that
+      // runs the package's default single-node config serves no cluster yet: it restarts now. A
+      // stopped one starts with the new file anyway.
       const running = facts.get(activeF).active === 'active';
-      const notify: Handler[] = running ? [restartHandler('etcd')] : [];
+      const clustered = cur.content?.toString('utf8').includes(MARKER) === true;
+      const notify: Handler[] = !running ? [] : clustered ? [markPending(ETCD_RESTART, 'restart etcd, one member at a time')] : [restartHandler('etcd')];
       return {
         changed: true,
         ops: [{ kind: 'put', path: paths.envFile, content, mode: '0644', owner: 'root', group: 'root' }],
@@ -205,6 +212,23 @@ export function etcdTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] 
     packages({ names: paths.packages }),
     service({ name: 'etcd', enabled: true, state: 'started' }),
   ];
+}
+
+/** Name of the pending marker of an etcd restart (see src/tasks/pending.ts). */
+export const ETCD_RESTART = 'etcd-restart';
+
+/**
+ * Task of one member, for a step with `serial: 1`: if a config change left a restart pending,
+ * restart etcd and wait (at most 120 s) until every member reports healthy again before the next
+ * member's turn, so the cluster keeps its quorum throughout.
+ */
+export function etcdRollingRestart(inv: Inventory): Task {
+  return pendingRestart({
+    marker: ETCD_RESTART,
+    name: 'restart etcd for its new config (one member at a time)',
+    cmd: sh`systemctl restart etcd && ${waitLoop({ cmd: etcdHealthyCheck(inv), timeoutSec: 120, intervalSec: 1 })}`,
+    timeoutSec: 150,
+  });
 }
 
 /**

@@ -8,17 +8,19 @@
  * Config changes: the config file notifies `systemctl reload patroni` (the Debian unit's
  * ExecReload sends SIGHUP; Patroni re-reads the file and applies pg_hba, `postgresql.parameters`
  * that need no restart, REST API and DCS settings). Parameters that need a PostgreSQL restart are
- * then flagged "pending restart" by Patroni and are restarted on purpose (`patronictl restart`),
- * never behind the operator's back. `bootstrap.dcs` is read once; later: `patronictl edit-config`.
+ * then flagged "pending restart" by Patroni; the same change leaves a marker on the node, and the
+ * playbook's restart steps restart such nodes with `patronictl restart`, one at a time, replicas
+ * first and the leader last ({@link patroniPendingRestart}). `bootstrap.dcs` is read once; later: `patronictl edit-config`.
  */
 import { sh, type Cmd } from '../core/cmd.js';
 import type { Fact } from '../facts/fact.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
-import { command, waitCheck, waitFor } from '../tasks/command.js';
+import { command, waitCheck, waitFor, waitLoop } from '../tasks/command.js';
 import { directory, managedBlock } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
+import { markPending, pendingMarker, pendingRestart } from '../tasks/pending.js';
 import { service, serviceFact } from '../tasks/systemd.js';
 import type { Handler, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
@@ -130,6 +132,8 @@ function patroniVars(inv: Inventory, hostName: string, secrets: ClusterSecrets, 
     socket_dir: p.socketDir,
     secrets,
     pg_hba: patroniPgHba(inv),
+    // cluster.postgresql.parameters, sorted so the file does not change with the inventory's key order.
+    parameters: Object.fromEntries(Object.entries(inv.cluster.postgresql.parameters).sort(([a], [b]) => a.localeCompare(b))),
   };
   return { paths: p, vars };
 }
@@ -255,7 +259,7 @@ export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secre
         owner: 'postgres',
         group: 'postgres',
         validate: patroniValidate,
-        notify: [patroniReload],
+        notify: [patroniReload, markPending(PATRONI_RESTART_CHECK, 'check for a pending PostgreSQL restart')],
       }),
       'patroni',
     ),
@@ -264,6 +268,50 @@ export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secre
     waitFor({ http: `http://${host.address}:${inv.cluster.ports.patroniApi}/health`, timeoutSec: 300, intervalSec: 2 }),
   );
   return tasks;
+}
+
+/** Name of the pending marker left by a config change on a running node (see src/tasks/pending.ts). */
+export const PATRONI_RESTART_CHECK = 'patroni-restart-check';
+
+/**
+ * Python one-liner printing `<role> <pending|clean> <state>` from Patroni's `GET /patroni` (REST
+ * API docs: `role`, `state`, `pending_restart`); `unknown clean unknown` if the API does not answer.
+ * Python is there: Patroni is a Python program.
+ */
+const PATRONI_STATE_PY = [
+  'import json,sys,urllib.request as u',
+  'try:',
+  ' d=json.load(u.urlopen(sys.argv[1],timeout=3))',
+  'except Exception:',
+  ' d={}',
+  'print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))',
+].join('\n');
+
+/**
+ * Task of one node after a config change (marker {@link PATRONI_RESTART_CHECK}), for a step with
+ * `serial: 1`. Patroni applies a reload on its next cycle, so the task first waits, at most
+ * loop_wait + 5 s, for the reload to show: Patroni flags `pending_restart`, or PostgreSQL's
+ * `pg_conf_load_time()` passes the marker's time (then 2 s more for the flag). If a restart is
+ * pending it runs `patronictl restart --force` for this member (Patroni REST `POST /restart`,
+ * authenticated from the config file) and waits, at most 300 s, until the node runs again with no
+ * restart pending. `leaderTurn` false skips the node holding the leader lock (its turn is the
+ * next step, after every replica), so a restart never costs more than one node at a time.
+ */
+export function patroniPendingRestart(inv: Inventory, host: Host, family: OsFamily, leaderTurn: boolean): Task {
+  const p = patroniPaths(family, inv.cluster.versions.postgresql);
+  const api = `http://${host.address}:${inv.cluster.ports.patroniApi}`;
+  const q = psql(inv);
+  const settle = PATRONI_DCS.loop_wait + 5;
+  const stateFn = sh`st() { python3 -c ${PATRONI_STATE_PY} ${`${api}/patroni`} 2>/dev/null || echo 'unknown clean unknown'; }`;
+  const loaded = sh`[ "$(${q} -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]`;
+  const script = sh`${stateFn}; since=$(stat -c %Y ${pendingMarker(PATRONI_RESTART_CHECK)}); i=0; extra=0; s=$(st); while [ "$i" -lt ${settle} ]; do case "$s" in *' pending '*) break;; esac; if ${loaded}; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c ${p.config} restart --force ${inv.cluster.name} ${host.name} >&2 || exit 1; ${waitLoop({ cmd: sh`st | grep -q '^[a-z]* clean running$'`, timeoutSec: 300, intervalSec: 2 })};; esac`;
+  return pendingRestart({
+    marker: PATRONI_RESTART_CHECK,
+    name: leaderTurn ? 'restart PostgreSQL if a new setting needs it (the leader)' : 'restart PostgreSQL if a new setting needs it (replicas, one at a time)',
+    cmd: script,
+    ...(leaderTurn ? {} : { skipWhile: waitCheck({ http: `${api}/leader`, timeoutSec: 2 }) }),
+    timeoutSec: settle + 330,
+  });
 }
 
 /** Gate command: some Patroni node holds the leader lock (`GET /leader` = 200, Patroni >= 2.1 REST API). */

@@ -32,6 +32,7 @@
  * | `ssh:jump-self`          | error         | a host's own `ssh.jump` names itself                                 |
  * | `ssh:jump-cycle`         | error         | jump hosts that lead back to where they started                      |
  * | `lab:address-clash`      | error         | `lab.address` equals a host's or a VIP's address                     |
+ * | `postgresql:patroni-parameter` | error   | a `cluster.postgresql.parameters` key Patroni sets itself or keeps in the DCS |
  *
  * A top-level `ssh.jump` naming an inventory host applies to every other host; that host itself
  * is reached directly (it would otherwise jump through itself), which is not reported.
@@ -487,6 +488,50 @@ const labAddress: Rule = (inv, ctx) => {
   return what ? [make(ctx, 'error', 'lab:address-clash', ['lab', 'address'], `lab bridge address ${a} is also the address of ${what}`, a)] : [];
 };
 
+/**
+ * PostgreSQL parameters a local `postgresql.parameters` cannot set. Patroni writes the first group
+ * itself from other settings (listen address, port, data dir, ...); the second lives only in the
+ * DCS, must be equal on every node and is ignored in a local config (Patroni docs,
+ * dynamic_configuration.rst and patroni_configuration.rst "PostgreSQL parameters controlled by
+ * Patroni"): change those with `patronictl edit-config`.
+ */
+export const PATRONI_OWNED_PARAMETERS: Readonly<Record<string, 'local' | 'dcs'>> = {
+  listen_addresses: 'local',
+  port: 'local',
+  cluster_name: 'local',
+  data_directory: 'local',
+  config_file: 'local',
+  hba_file: 'local',
+  ident_file: 'local',
+  hot_standby: 'local',
+  primary_conninfo: 'local',
+  primary_slot_name: 'local',
+  restore_command: 'local',
+  recovery_target_timeline: 'local',
+  max_connections: 'dcs',
+  max_locks_per_transaction: 'dcs',
+  max_worker_processes: 'dcs',
+  max_prepared_transactions: 'dcs',
+  wal_level: 'dcs',
+  track_commit_timestamp: 'dcs',
+  max_wal_senders: 'dcs',
+  max_replication_slots: 'dcs',
+  wal_keep_segments: 'dcs',
+  wal_keep_size: 'dcs',
+  wal_log_hints: 'dcs',
+};
+
+const postgresParameters: Rule = (inv, ctx) =>
+  Object.keys(inv.cluster.postgresql.parameters).flatMap((name) => {
+    const owner = PATRONI_OWNED_PARAMETERS[name];
+    if (!owner) return [];
+    const why =
+      owner === 'dcs'
+        ? 'Patroni keeps it in the DCS, equal on every node, and ignores it in a local config: change it with `patronictl edit-config`'
+        : 'Patroni sets it itself from its own settings';
+    return [make(ctx, 'error', 'postgresql:patroni-parameter', ['cluster', 'postgresql', 'parameters', name], `${name} cannot be set here: ${why}`, name)];
+  });
+
 /** Every rule, in the order their findings are produced. */
 export const RULES: readonly Rule[] = [
   clusterNetwork,
@@ -501,6 +546,7 @@ export const RULES: readonly Rule[] = [
   queues,
   sshJump,
   labAddress,
+  postgresParameters,
 ];
 
 /** Runs every rule; returns errors and warnings (unsorted). */

@@ -112,6 +112,17 @@ export const PackageSource = z.strictObject({
   proxy: z.url().optional(),
 });
 
+/**
+ * PostgreSQL settings of the Patroni nodes. `parameters` go into each node's local Patroni config
+ * (`postgresql.parameters`, which overrides the DCS): a change is applied by a Patroni reload, and
+ * one that needs a server restart (context `postmaster`, e.g. `shared_buffers`) by a rolling restart,
+ * replicas first, the leader last. Parameters Patroni keeps in the DCS or sets itself are refused
+ * (rule `postgresql:patroni-parameter`).
+ */
+export const PostgresSettings = z.strictObject({
+  parameters: z.record(z.string().regex(/^[a-z][a-z0-9_.]*$/, 'a PostgreSQL parameter name (lower case, e.g. work_mem)'), z.union([z.string(), z.number(), z.boolean()])).default({}),
+});
+
 /** The operators' admin account on every host: SSH keys and passwordless sudo, never a password. */
 export const Admin = z.strictObject({
   user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name (man useradd: lower case, digits, _ and -)'),
@@ -130,6 +141,7 @@ export const Cluster = z.strictObject({
   versions: Versions.default({ postgresql: '15', airflow: '2.9.0' }),
   packages: PackageSource.default({ kind: 'distro' }),
   ports: Ports.default(Ports.parse({})),
+  postgresql: PostgresSettings.default({ parameters: {} }),
   /** Admin account created on every host by the base step (optional). */
   admin: Admin.optional(),
 });

@@ -99,7 +99,7 @@ test('a non-empty data dir is refused unless it is the cluster etcd knows; never
   assert.match(foreignDataDirProblem({ pgVersion: '15', systemId: '7', dcsReachable: false }, 'h', d, 's') ?? '', /etcd cannot be asked/);
 });
 
-test('etcd env task: written before the package (no restart), restart only for a running member, a foreign config refused', async () => {
+test('etcd env task: written before the package (no restart); a running default etcd restarts now, a running member of the cluster restarts later one at a time; a foreign config refused', async () => {
   const inv = await seed();
   const host = inv.hosts.find((h) => h.name === 'sql1')!;
   const hf = { osId: 'debian', osVersion: '12', family: 'debian' as const, hostname: 'sql1', container: false };
@@ -125,6 +125,13 @@ test('etcd env task: written before the package (no restart), restart only for a
   assert.deepEqual(running.notify.map((h) => h.id), ['restart:etcd']);
   // Someone else's cluster config: refused.
   assert.throws(() => task.plan(factsWith(present, 'data\nforeign\n', 'down\n', 'enabled\nactive\n'), hf), /did not write: refusing/);
+  // A member of this cluster whose config changed (here: from the `new` to the `existing` variant):
+  // its restart is left pending for the one-member-at-a-time step, never done by a handler here.
+  const oursExisting = Buffer.from(renderEtcdEnv(inv, 'sql1', 'existing'));
+  const changedOurs = `present|644|root|root|regular file|${createHash('sha256').update('old').digest('hex')}\n${Buffer.from(oursExisting.toString().replace('2380', '2390')).toString('base64')}`;
+  const rolling = task.plan(factsWith(changedOurs, 'data\nours\n', 'healthy\n', 'enabled\nactive\n'), hf);
+  assert.equal(rolling.changed, true);
+  assert.deepEqual(rolling.notify.map((h) => h.id), ['pending:etcd-restart']);
   // Converged member: no change.
   const ours = Buffer.from(renderEtcdEnv(inv, 'sql1', 'new'));
   const same = `present|644|root|root|regular file|${createHash('sha256').update(ours).digest('hex')}\n`;

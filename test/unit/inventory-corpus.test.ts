@@ -42,6 +42,7 @@ const BAD: Record<string, Expect> = {
   'wrong-type-version-number.yaml': { line: 6, col: 17, rule: 'schema:invalid_type', path: 'cluster.versions.postgresql', message: 'expected a string, got an integer: quote it, e.g. "15"', value: '15' },
   'router-id-too-big.yaml': { line: 6, col: 75, rule: 'schema:too_big', path: 'cluster.vips[0].routerId', message: 'must be <= 255', value: '256' },
   'bad-ipv4.yaml': { line: 13, col: 27, rule: 'schema:invalid_format', path: 'hosts[3].address', message: '"10.20.0.256" is not an IPv4 address', value: '10.20.0.256' },
+  'postgres-dcs-parameter.yaml': { line: 8, col: 24, rule: 'postgresql:patroni-parameter', path: 'cluster.postgresql.parameters.max_connections', message: 'Patroni keeps it in the DCS', value: 'max_connections' },
   'bad-cidr.yaml': { line: 4, col: 12, rule: 'schema:invalid_format', path: 'cluster.network', message: '"10.20.0.0/33" is not an IPv4 network in CIDR notation', value: '10.20.0.0/33' },
   'missing-network.yaml': { line: 3, col: 3, rule: 'schema:required', path: 'cluster.network', message: 'missing required key "network"' },
   'bad-host-name.yaml': { line: 14, col: 13, rule: 'schema:invalid_format', path: 'hosts[4].name', message: 'a host name is a DNS label', value: 'DB_3' },

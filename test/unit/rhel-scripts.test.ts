@@ -1,7 +1,9 @@
 /**
  * Rocky/RHEL hosts cannot be booted here, so their part of `bootstrap` is covered offline: for each
  * seed host, the commands a first run would execute on a fresh Rocky 9 host (every fact reading
- * "absent"), as one shell script per host. Golden files pin them; every script must pass shellcheck.
+ * "absent"), as one shell script per host. Every guard reads as failed too, so commands a first run
+ * skips (e.g. a pending rolling restart) are also pinned. Golden files pin them; every script must
+ * pass shellcheck.
  */
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
