@@ -15,81 +15,88 @@ import {
   patroniTasks,
   primaryOrStreamingCheck,
 } from '../src/components/patroni.js';
-import type { Playbook } from '../src/run/playbook.js';
+import type { Playbook, Step } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
+
+const etcdStep: Step = {
+  name: 'etcd',
+  hosts: { roles: ['etcd'] },
+  tasks: ({ inventory, host, facts }) => etcdTasks(inventory, host, facts),
+  gate: {
+    name: 'etcd: every member healthy',
+    on: 'first',
+    check: ({ inventory }) => etcdHealthyCheck(inventory),
+    timeoutSec: 120,
+    intervalSec: 2,
+  },
+};
+
+/** A changed etcd config on running members: one member restarts at a time, each waiting for the whole cluster to be healthy again (all at once would lose quorum). */
+const etcdRestartStep: Step = {
+  name: 'etcd restart',
+  hosts: { roles: ['etcd'] },
+  serial: 1,
+  tasks: ({ inventory }) => [etcdRollingRestart(inventory)],
+};
+
+/**
+ * Patroni on the first postgresql host, which bootstraps the cluster. The selector is static data,
+ * so this step targets every postgresql host and gives tasks to the first one only (the others
+ * must not race it for the leader lock).
+ */
+export const patroniLeaderStep: Step = {
+  name: 'patroni leader',
+  hosts: { roles: ['postgresql'] },
+  tasks: ({ inventory, host, facts, secrets }) => (patroniNodes(inventory)[0]?.name === host.name ? patroniTasks(inventory, host, facts, secrets) : []),
+  gate: {
+    name: 'patroni: a node holds the leader lock (GET /leader = 200)',
+    on: 'first',
+    check: ({ inventory }) => patroniLeaderCheck(inventory),
+    timeoutSec: 300,
+    intervalSec: 2,
+  },
+};
+
+/** Every Patroni node, one at a time: each waits until its PostgreSQL runs (cloned from the leader) before the next. */
+export const patroniReplicasStep: Step = {
+  name: 'patroni replicas',
+  hosts: { roles: ['postgresql'] },
+  serial: 1,
+  tasks: ({ inventory, host, facts, secrets }) => patroniTasks(inventory, host, facts, secrets),
+  gate: {
+    name: 'patroni: every node is the primary or a streaming replica',
+    on: 'each',
+    check: ({ inventory }) => primaryOrStreamingCheck(inventory),
+    timeoutSec: 300,
+    intervalSec: 2,
+  },
+};
+
+const airflowDatabaseStep: Step = {
+  name: 'airflow database',
+  hosts: { roles: ['postgresql'] },
+  tasks: ({ inventory, secrets }) => airflowDatabaseTasks(inventory, secrets),
+};
+
+/** A new setting that needs a PostgreSQL restart: replicas one at a time, then the leader. */
+export const postgresRestartSteps: readonly Step[] = [
+  {
+    name: 'postgresql restart: replicas',
+    hosts: { roles: ['postgresql'] },
+    serial: 1,
+    tasks: ({ inventory, host, facts }) => [patroniPendingRestart(inventory, host, facts.family, false)],
+  },
+  {
+    name: 'postgresql restart: leader',
+    hosts: { roles: ['postgresql'] },
+    serial: 1,
+    tasks: ({ inventory, host, facts }) => [patroniPendingRestart(inventory, host, facts.family, true)],
+  },
+];
 
 export const etcdPatroni: Playbook = {
   name: 'etcd-patroni',
   description: 'host identity, etcd (3 members), Patroni + PostgreSQL (leader first, then replicas), the Airflow database',
   requiredRoles: ['etcd', 'postgresql'],
-  steps: [
-    identityStep,
-    {
-      name: 'etcd',
-      hosts: { roles: ['etcd'] },
-      tasks: ({ inventory, host, facts }) => etcdTasks(inventory, host, facts),
-      gate: {
-        name: 'etcd: every member healthy',
-        on: 'first',
-        check: ({ inventory }) => etcdHealthyCheck(inventory),
-        timeoutSec: 120,
-        intervalSec: 2,
-      },
-    },
-    {
-      // A changed etcd config on running members: one member restarts at a time, each waiting for
-      // the whole cluster to be healthy again (restarting all at once would lose quorum).
-      name: 'etcd restart',
-      hosts: { roles: ['etcd'] },
-      serial: 1,
-      tasks: ({ inventory }) => [etcdRollingRestart(inventory)],
-    },
-    {
-      // The selector is static data, so this step targets every postgresql host and gives tasks to
-      // the first one only (it bootstraps the cluster; the others must not race it for the lock).
-      name: 'patroni leader',
-      hosts: { roles: ['postgresql'] },
-      tasks: ({ inventory, host, facts, secrets }) =>
-        patroniNodes(inventory)[0]?.name === host.name ? patroniTasks(inventory, host, facts, secrets) : [],
-      gate: {
-        name: 'patroni: a node holds the leader lock (GET /leader = 200)',
-        on: 'first',
-        check: ({ inventory }) => patroniLeaderCheck(inventory),
-        timeoutSec: 300,
-        intervalSec: 2,
-      },
-    },
-    {
-      // One node at a time: each waits until its PostgreSQL runs (cloned from the leader) before the next.
-      name: 'patroni replicas',
-      hosts: { roles: ['postgresql'] },
-      serial: 1,
-      tasks: ({ inventory, host, facts, secrets }) => patroniTasks(inventory, host, facts, secrets),
-      gate: {
-        name: 'patroni: every node is the primary or a streaming replica',
-        on: 'each',
-        check: ({ inventory }) => primaryOrStreamingCheck(inventory),
-        timeoutSec: 300,
-        intervalSec: 2,
-      },
-    },
-    {
-      name: 'airflow database',
-      hosts: { roles: ['postgresql'] },
-      tasks: ({ inventory, secrets }) => airflowDatabaseTasks(inventory, secrets),
-    },
-    {
-      // A new setting that needs a PostgreSQL restart: replicas one at a time, then the leader.
-      name: 'postgresql restart: replicas',
-      hosts: { roles: ['postgresql'] },
-      serial: 1,
-      tasks: ({ inventory, host, facts }) => [patroniPendingRestart(inventory, host, facts.family, false)],
-    },
-    {
-      name: 'postgresql restart: leader',
-      hosts: { roles: ['postgresql'] },
-      serial: 1,
-      tasks: ({ inventory, host, facts }) => [patroniPendingRestart(inventory, host, facts.family, true)],
-    },
-  ],
+  steps: [identityStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, airflowDatabaseStep, ...postgresRestartSteps],
 };

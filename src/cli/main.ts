@@ -20,16 +20,12 @@ import { journalReporter } from '../run/journal.js';
 import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
 import { parseLimit, selectHosts, type Playbook } from '../run/playbook.js';
 import { playbooks } from '../../playbooks/index.js';
-import { jsonReporter, plainReporter, type Streams } from './output.js';
 import { buildTransport } from './transport.js';
 import { renderFiles } from './render.js';
+import { runPlaybookCli, type Io } from './run.js';
+import { registerWorkerCommands } from './workers.js';
 
 const DEFAULT_PLAYBOOK = 'bootstrap';
-
-interface Io extends Streams {
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
 
 function defaultIo(): Io {
   return {
@@ -53,21 +49,8 @@ async function load(io: Io, file: string, playbook?: Playbook): Promise<LoadedIn
   return loaded;
 }
 
-async function reporterFor(io: Io, opts: { json?: boolean; diff?: boolean; verbose?: boolean }): Promise<Reporter> {
-  if (opts.json) return jsonReporter(io);
-  const human = { diff: Boolean(opts.diff), verbose: Boolean(opts.verbose) };
-  if (!io.isTTY) return plainReporter(io, human);
-  // listr2 is loaded only for a terminal: start-up time counts on every run.
-  const { liveReporter } = await import('./live.js');
-  return liveReporter(io, human);
-}
-
 /** The lab module (and execa) is loaded only by the `lab` commands. */
 const labModule = () => import('../lab/lab.js');
-
-function operator(io: Io): string {
-  return `${io.env['USER'] ?? os.userInfo().username}@${os.hostname()}`;
-}
 
 /**
  * Runs the CLI with `argv` (as process.argv: node, script, args...). Returns the exit code; never
@@ -147,28 +130,15 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
         } catch (e) {
           throw new InputError((e as Error).message);
         }
-        const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
-        const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
-        const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
-        const reporter = fanOut(await reporterFor(io, o), journalReporter(loaded.stateDir, runId));
-        try {
-          const result = await runPlaybook({
-            playbook: pb,
-            inventory: inv,
-            secrets,
-            transport,
-            reporter,
-            check: name === 'plan',
-            limit,
-            command: ['airflow-ha', ...argv.slice(2)].join(' '),
-            operator: operator(io),
-            runId,
-          });
-          exitCode = result.exitCode;
-        } finally {
-          await reporter.close?.();
-          await transport.close();
-        }
+        exitCode = await runPlaybookCli(io, loaded, pb, {
+          check: name === 'plan',
+          limit,
+          json: o.json,
+          diff: o.diff,
+          verbose: o.verbose,
+          acceptNewHostKeys: o.acceptNewHostKeys,
+          command: ['airflow-ha', ...argv.slice(2)].join(' '),
+        });
       });
   runCommand('plan');
   runCommand('apply');
@@ -286,6 +256,10 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       else for (const h of st) io.out(`${h.name.padEnd(12)} ${h.address.padEnd(15)} ${h.running ? 'running' : 'stopped'}${h.sshUp ? ', ssh up' : ''}\n`);
       if (st.some((h) => !h.running || !h.sshUp)) exitCode = ExitCode.unreachable;
     });
+
+  registerWorkerCommands(program, io, argv, (code) => {
+    exitCode = code;
+  });
 
   program
     .command('schema')

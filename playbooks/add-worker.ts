@@ -1,0 +1,44 @@
+/**
+ * `airflow-ha add-worker` and `remove-worker`: the steps a changed worker set needs, built from the
+ * bootstrap's own steps (data only). Every host learns the new name (/etc/hosts, base step), the
+ * Patroni nodes learn its address (pg_hba, applied by a reload), and only the new host runs the
+ * Airflow steps; nothing else is touched.
+ */
+import type { Inventory } from '../src/inventory/schema.js';
+import { selectHosts, type Playbook, type Step } from '../src/run/playbook.js';
+import { baseStep } from './base.js';
+import { patroniLeaderStep, patroniReplicasStep, postgresRestartSteps } from './etcd-patroni.js';
+
+/**
+ * `step` limited to the hosts of `names` it would select in `inv` (a step none of them is in gets
+ * no hosts and is skipped by the runner).
+ */
+export function restrictStep(step: Step, inv: Inventory, names: readonly string[]): Step {
+  return { ...step, hosts: { names: selectHosts(inv, step.hosts).map((h) => h.name).filter((n) => names.includes(n)) } };
+}
+
+/** The steps through which the other hosts learn of a changed worker set (names, pg_hba). */
+export const learnSteps: readonly Step[] = [baseStep, patroniLeaderStep, patroniReplicasStep, ...postgresRestartSteps];
+
+/**
+ * The add-worker playbook for host `name` of `inv`: {@link learnSteps} on their usual hosts, then
+ * `hostSteps` (the steps that set up a worker) on the new host only.
+ */
+export function addWorkerPlaybook(inv: Inventory, name: string, hostSteps: readonly Step[]): Playbook {
+  return {
+    name: 'add-worker',
+    description: `add worker ${name}: every host learns it, then it is set up`,
+    requiredRoles: [],
+    steps: [...learnSteps, ...hostSteps.map((s) => restrictStep(s, inv, [name]))],
+  };
+}
+
+/** After remove-worker took the host out of `inv`: the other hosts forget it. */
+export function forgetWorkerPlaybook(name: string): Playbook {
+  return {
+    name: 'remove-worker',
+    description: `remove worker ${name}: every other host forgets it`,
+    requiredRoles: [],
+    steps: [...learnSteps],
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Running a playbook from the command line: reporter, journal, transport and the runner, shared
+ * by `plan`, `apply`, `bootstrap`, `add-worker` and `remove-worker`.
+ */
+import os from 'node:os';
+import type { LoadedInventory } from '../inventory/load.js';
+import type { Inventory } from '../inventory/schema.js';
+import { loadOrCreateSecrets } from '../inventory/secrets.js';
+import { fanOut, type Reporter } from '../run/events.js';
+import { runPlaybook } from '../run/execute.js';
+import { journalReporter } from '../run/journal.js';
+import type { Playbook, Selector } from '../run/playbook.js';
+import { jsonReporter, plainReporter, type Streams } from './output.js';
+import { buildTransport } from './transport.js';
+
+/** What a command may touch of the process: output streams, the environment, the working directory. */
+export interface Io extends Streams {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+/** `--json` events, plain lines, or (on a TTY) the live listr2 view. */
+export async function reporterFor(io: Io, opts: { json?: boolean; diff?: boolean; verbose?: boolean }): Promise<Reporter> {
+  if (opts.json) return jsonReporter(io);
+  const human = { diff: Boolean(opts.diff), verbose: Boolean(opts.verbose) };
+  if (!io.isTTY) return plainReporter(io, human);
+  // listr2 is loaded only for a terminal: start-up time counts on every run.
+  const { liveReporter } = await import('./live.js');
+  return liveReporter(io, human);
+}
+
+/** `user@machine` of the operator, recorded in the run lock and the journal. */
+export function operator(io: Io): string {
+  return `${io.env['USER'] ?? os.userInfo().username}@${os.hostname()}`;
+}
+
+/** Options of one playbook run from the CLI. */
+export interface CliRunOptions {
+  check: boolean;
+  limit: Selector;
+  json?: boolean;
+  diff?: boolean;
+  verbose?: boolean;
+  acceptNewHostKeys?: boolean;
+  /** The command line, for the lock and the journal. */
+  command: string;
+}
+
+/**
+ * Runs `pb` on `inventory` (default: the loaded one; add-worker passes an edited one) with the
+ * real SSH transport, printing events as `opts` asks and journaling them under the state folder.
+ * Returns the run's exit code (README "Exit codes").
+ */
+export async function runPlaybookCli(io: Io, loaded: LoadedInventory, pb: Playbook, opts: CliRunOptions, inventory: Inventory = loaded.inventory): Promise<number> {
+  const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
+  const transport = buildTransport({ ...loaded, inventory }, io.env, Boolean(opts.acceptNewHostKeys));
+  const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
+  const reporter = fanOut(await reporterFor(io, opts), journalReporter(loaded.stateDir, runId));
+  try {
+    const result = await runPlaybook({
+      playbook: pb,
+      inventory,
+      secrets,
+      transport,
+      reporter,
+      check: opts.check,
+      limit: opts.limit,
+      command: opts.command,
+      operator: operator(io),
+      runId,
+    });
+    return result.exitCode;
+  } finally {
+    await reporter.close?.();
+    await transport.close();
+  }
+}
