@@ -31,7 +31,7 @@ export const haproxy: Playbook = {
       hosts: { roles: ['haproxy'] },
       // Only the haproxy VIPs here: a host that also serves NFS gets that VIP from the NFS playbook,
       // which renders the same keepalived.conf (every VIP of the host's roles).
-      tasks: ({ inventory, host }) => (haproxyVips(inventory).length > 0 ? keepalivedTasks(inventory, host) : []),
+      tasks: ({ inventory, host, facts }) => (haproxyVips(inventory).length > 0 ? keepalivedTasks(inventory, host, facts.family) : []),
       // The VIP is up (held by one host) and reaches an HAProxy: every haproxy host opens the
       // stats port through every haproxy VIP. "Exactly one holder" is asserted by the e2e test.
       gate: {

@@ -4,6 +4,7 @@
  * ports to the cluster network only. Source of the order: ../reference/ha-stack.md "Order of a bootstrap".
  */
 import { sh } from '../core/cmd.js';
+import { exec } from '../core/op.js';
 import type { HostFacts } from '../facts/host.js';
 import { hostPortClaims } from '../inventory/rules.js';
 import type { Host, Inventory } from '../inventory/schema.js';
@@ -12,8 +13,9 @@ import { directory, file, managedBlock } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
 import { restartHandler, service, unit } from '../tasks/systemd.js';
 import { user } from '../tasks/system.js';
-import { template } from '../tasks/template.js';
-import type { Task } from '../tasks/task.js';
+import { renderTemplate, template } from '../tasks/template.js';
+import type { Handler, Task } from '../tasks/task.js';
+import { hostVips } from './keepalived.js';
 
 /**
  * The /etc/hosts block every host gets: one line per inventory host (`ADDRESS NAME`) and per VIP,
@@ -45,7 +47,9 @@ export function hostIdentityTasks(inv: Inventory, name: string): Task[] {
 export function basePackages(family: HostFacts['family']): string[] {
   return family === 'debian'
     ? ['tzdata', 'chrony', 'nftables', 'sudo', 'ca-certificates', 'python3']
-    : ['tzdata', 'chrony', 'nftables', 'sudo', 'ca-certificates', 'python3', 'policycoreutils-python-utils'];
+    : // firewalld instead of nftables (see firewalldTasks); semanage and restorecon
+      // (policycoreutils-python-utils) for SELinux; `dnf versionlock` holds pinned packages.
+      ['tzdata', 'chrony', 'firewalld', 'sudo', 'ca-certificates', 'python3', 'policycoreutils-python-utils', 'python3-dnf-plugin-versionlock'];
 }
 
 /** Tasks: time zone (the /etc/localtime link and, on Debian, /etc/timezone). */
@@ -137,6 +141,50 @@ export function firewallTasks(host: Host, inv: Inventory): Task[] {
   ];
 }
 
+/** The zone of our own on Rocky/RHEL (at most 17 characters, firewalld.zone(5)). */
+export const FIREWALLD_ZONE = 'airflow-ha';
+
+/** The firewalld zone file of `host` (pure). */
+export function firewalldZone(host: Host, inv: Inventory): string {
+  return renderTemplate('base/firewalld-zone.xml.njk', firewalldZoneVars(host, inv));
+}
+
+function firewalldZoneVars(host: Host, inv: Inventory): Record<string, unknown> {
+  return {
+    cluster: inv.cluster.name,
+    network: inv.cluster.network,
+    ssh_port: host.ssh?.port ?? inv.ssh.port ?? 22,
+    vrrp: hostVips(inv, host).length > 0,
+    ports: firewallPorts(host, inv),
+  };
+}
+
+/**
+ * Tasks (Rocky/RHEL): the firewall is firewalld, RHEL's own. A zone of our own
+ * (/etc/firewalld/zones/airflow-ha.xml) binds the cluster network as its source and accepts sshd,
+ * VRRP (on keepalived hosts) and the role ports; packets from elsewhere keep going to the
+ * interface's zone (public by default, untouched: its ssh service stays). The file is checked by
+ * `firewall-offline-cmd --system-config DIR --check-config` on a copy (firewall-offline-cmd(1):
+ * "check the validity of handwritten configuration files before copying them") and a change is
+ * applied by `firewall-cmd --reload` (firewall-cmd(1): reloads the permanent configuration and
+ * keeps established connections).
+ */
+export function firewalldTasks(host: Host, inv: Inventory): Task[] {
+  const path = `/etc/firewalld/zones/${FIREWALLD_ZONE}.xml`;
+  const reload: Handler = { id: 'reload:firewalld', name: 'firewall-cmd --reload', ops: [exec(sh`firewall-cmd --reload`)] };
+  return [
+    template({
+      path,
+      template: 'base/firewalld-zone.xml.njk',
+      vars: firewalldZoneVars(host, inv),
+      validate: (tmp) =>
+        sh`d=$(mktemp -d) && mkdir "$d/zones" && cp ${tmp} "$d/zones/"${`${FIREWALLD_ZONE}.xml`} && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc"`,
+      notify: [reload],
+    }),
+    service({ name: 'firewalld', enabled: true, state: 'started' }),
+  ];
+}
+
 /** Every task of the base step for one host, in order. */
 export function baseTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] {
   return [
@@ -145,6 +193,6 @@ export function baseTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] 
     ...timezoneTasks(inv, facts.family),
     ...timeSyncTasks(facts),
     ...adminTasks(inv),
-    ...firewallTasks(host, inv),
+    ...(facts.family === 'rhel' ? firewalldTasks(host, inv) : firewallTasks(host, inv)),
   ];
 }

@@ -14,6 +14,7 @@ import type { Fact } from '../facts/fact.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { Host, Inventory } from '../inventory/schema.js';
 import { pathFact, sha256, unifiedDiff } from '../tasks/file.js';
+import { pgdgRepoTasks } from './repos.js';
 import { packages } from '../tasks/package.js';
 import { waitLoop } from '../tasks/command.js';
 import { markPending, pendingRestart } from '../tasks/pending.js';
@@ -200,16 +201,24 @@ export function etcdEnvTask(inv: Inventory, host: Host, family: OsFamily): Task 
   };
 }
 
+/** `cluster.versions.etcd` as pins of every etcd package of `family` (none when unset). */
+export function etcdPins(inv: Inventory, family: OsFamily): Record<string, string> {
+  const v = inv.cluster.versions.etcd;
+  return v ? Object.fromEntries(etcdPaths(inv, family).packages.map((n) => [n, v])) : {};
+}
+
 /**
  * Tasks of one etcd member: env file first (so the package's auto-start is already clustered),
- * the packages, then the service enabled and started. A changed file on a running member restarts
- * etcd (etcd has no reload).
+ * the package source (kind upstream: PGDG, whose extras repository carries etcd for RHEL; on
+ * Debian etcd stays Debian's own), the packages pinned to `cluster.versions.etcd` and held, then
+ * the service enabled and started. A changed file on a running member restarts etcd (etcd has no reload).
  */
 export function etcdTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] {
   const paths = etcdPaths(inv, facts.family);
   return [
     etcdEnvTask(inv, host, facts.family),
-    packages({ names: paths.packages }),
+    ...(facts.family === 'rhel' ? pgdgRepoTasks(inv, facts) : []),
+    packages({ names: paths.packages, versions: etcdPins(inv, facts.family) }),
     service({ name: 'etcd', enabled: true, state: 'started' }),
   ];
 }

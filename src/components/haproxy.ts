@@ -9,6 +9,7 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Vip } from '../inventory/schema.js';
 import { packages } from '../tasks/package.js';
 import { reloadHandler, service } from '../tasks/systemd.js';
+import { selinuxBooleans } from '../tasks/selinux.js';
 import { sysctl } from '../tasks/system.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import type { Task } from '../tasks/task.js';
@@ -67,8 +68,19 @@ export function haproxyConfig(inv: Inventory, host: Host, secrets: ClusterSecret
 }
 
 /**
+ * SELinux booleans HAProxy needs on Rocky/RHEL (enforcing kept). haproxy_t may bind only a few
+ * port types (commplex_main 5000, http 80/8008/..., http_cache 8080/...) and connect to a few
+ * more, so the replica port 6000 (xserver_port_t), the stats port 7000 (gatekeeper_port_t) and
+ * every PostgreSQL backend on 5432 (postgresql_port_t) would be denied. `haproxy_connect_any`
+ * lets it bind and connect to any TCP port (selinux-policy rhcs.te, c9s branch: the tunable adds
+ * corenet_tcp_connect_all_ports and corenet_tcp_bind_all_ports; `man haproxy_selinux`).
+ */
+export const HAPROXY_SELINUX_BOOLEANS = { haproxy_connect_any: true } as const;
+
+/**
  * Tasks of one haproxy host: `ip_nonlocal_bind` (so the standby can bind the VIP it does not hold),
- * the package (Debian 12: haproxy 2.6; RHEL 9: haproxy 2.4+), the config checked with
+ * the package (Debian 12: haproxy 2.6; RHEL 9: haproxy 2.4+), on RHEL the SELinux boolean
+ * ({@link HAPROXY_SELINUX_BOOLEANS}) before haproxy starts, the config checked with
  * `haproxy -c -f` BEFORE it replaces the old one (a change reloads haproxy, which keeps
  * established sessions), and the service enabled and started.
  */
@@ -76,6 +88,7 @@ export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets
   return [
     sysctl({ file: '60-airflow-ha-haproxy.conf', values: { 'net.ipv4.ip_nonlocal_bind': '1' } }),
     packages({ names: ['haproxy'] }),
+    ...(family === 'rhel' ? [selinuxBooleans(HAPROXY_SELINUX_BOOLEANS)] : []),
     template({
       path: HAPROXY_CFG,
       template: 'haproxy/haproxy.cfg.njk',

@@ -5,10 +5,11 @@
  */
 import { sh } from '../core/cmd.js';
 import { FactSet, type Fact } from '../facts/fact.js';
-import type { HostFacts } from '../facts/host.js';
+import type { HostFacts, OsFamily } from '../facts/host.js';
 import { parseCidr } from '../inventory/net.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
-import { pathFact, type PathState } from '../tasks/file.js';
+import { directory, file, pathFact, type PathState } from '../tasks/file.js';
+import { restorecon } from '../tasks/selinux.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import { packages } from '../tasks/package.js';
 import { reloadHandler, service } from '../tasks/systemd.js';
@@ -28,6 +29,29 @@ export const VIP_CHECKS: Partial<Record<Role, { name: string; script: string }>>
   haproxy: { name: 'chk_haproxy', script: '/usr/bin/systemctl is-active --quiet haproxy' },
   nfs: { name: 'chk_nfs', script: '/usr/bin/systemctl is-active --quiet nfs-server' },
 };
+
+/**
+ * On Rocky/RHEL, keepalived runs confined (keepalived_t) and its policy grants it no access to
+ * systemd's unit status, so `systemctl is-active` as a check would be denied under enforcing
+ * SELinux. The policy's own answer is a script under /usr/libexec/keepalived/, labeled
+ * keepalived_unconfined_script_exec_t, which keepalived runs in the unconfined
+ * keepalived_unconfined_script_t domain (selinux-policy keepalived.fc and keepalived.te, c9s
+ * branch; `man keepalived_selinux`). Each check becomes such a script there, running the same command.
+ */
+export const RHEL_CHECK_DIR = '/usr/libexec/keepalived';
+
+/** The check of `role` as this OS family runs it (see {@link RHEL_CHECK_DIR}). */
+export function vipCheck(role: Role, family: OsFamily): { name: string; script: string } | undefined {
+  const check = VIP_CHECKS[role];
+  if (!check || family === 'debian') return check;
+  return { name: check.name, script: `${RHEL_CHECK_DIR}/airflow-ha-${check.name}` };
+}
+
+/** The content of the RHEL check script of `role` (undefined for a role without a check). */
+export function checkScript(role: Role): string | undefined {
+  const check = VIP_CHECKS[role];
+  return check && `#!/bin/sh\n# Managed by airflow-ha: keepalived's ${check.name}, run unconfined (SELinux keepalived_unconfined_script_exec_t).\nexec ${check.script}\n`;
+}
 
 /** One vrrp_instance as the template renders it. */
 export interface VrrpInstance {
@@ -56,13 +80,13 @@ export function vrrpPriority(index: number, count: number): number {
 }
 
 /** The vrrp_instances of `host` (one per VIP of its roles), its VRRP packets leaving from `iface`. */
-export function vrrpInstances(inv: Inventory, host: Host, iface: string): VrrpInstance[] {
+export function vrrpInstances(inv: Inventory, host: Host, iface: string, family: OsFamily = 'debian'): VrrpInstance[] {
   const net = parseCidr(inv.cluster.network);
   if (!net) throw new Error(`cluster.network ${inv.cluster.network} is not a CIDR`);
   return hostVips(inv, host).map((v) => {
     const members = inv.hosts.filter((h) => h.roles.includes(v.role));
     const i = members.findIndex((h) => h.name === host.name);
-    const check = VIP_CHECKS[v.role];
+    const check = vipCheck(v.role, family);
     return {
       name: `VI_${v.name.replace(/-/g, '_')}`,
       vip: v.address,
@@ -78,11 +102,11 @@ export function vrrpInstances(inv: Inventory, host: Host, iface: string): VrrpIn
 }
 
 /** The keepalived.conf of `host` with its VRRP interface `iface` (pure). */
-export function keepalivedConfig(inv: Inventory, host: Host, iface: string): string {
+export function keepalivedConfig(inv: Inventory, host: Host, iface: string, family: OsFamily = 'debian'): string {
   return renderTemplate('keepalived/keepalived.conf.njk', {
     cluster: inv.cluster.name,
     host: host.name,
-    instances: vrrpInstances(inv, host, iface),
+    instances: vrrpInstances(inv, host, iface, family),
   });
 }
 
@@ -110,14 +134,14 @@ export function interfaceOfFact(address: string): Fact<string | undefined> {
  * checked with `keepalived -t -f` before it replaces the old one; a change reloads keepalived
  * (SIGHUP: VIPs stay where they are). Throws at plan time if no interface holds the address.
  */
-export function keepalivedConfTask(inv: Inventory, host: Host): Task {
+export function keepalivedConfTask(inv: Inventory, host: Host, family: OsFamily = 'debian'): Task {
   const fixed = typeof host.vars?.['interface'] === 'string' ? (host.vars['interface'] as string) : undefined;
   const ifaceFact = interfaceOfFact(host.address);
   const fileTask = (iface: string): Task =>
     template({
       path: KEEPALIVED_CONF,
       template: 'keepalived/keepalived.conf.njk',
-      vars: { cluster: inv.cluster.name, host: host.name, instances: vrrpInstances(inv, host, iface) },
+      vars: { cluster: inv.cluster.name, host: host.name, instances: vrrpInstances(inv, host, iface, family) },
       validate: (tmp) => sh`keepalived -t -f ${tmp}`,
       notify: [reloadHandler('keepalived')],
     });
@@ -160,14 +184,26 @@ class FileFromWhole extends FactSet {
 }
 
 /**
- * Tasks of one VIP host: the keepalived package (Debian 12: 2.2.7; RHEL 9: 2.2.x), its config and
- * the service enabled and started. Returns no task for a host that shares no VIP.
+ * Tasks of one VIP host: the keepalived package (Debian 12: 2.2.7; RHEL 9: 2.2.x), on RHEL the
+ * check scripts (see {@link RHEL_CHECK_DIR}) and their SELinux label, its config and the service
+ * enabled and started. Returns no task for a host that shares no VIP.
  */
-export function keepalivedTasks(inv: Inventory, host: Host): Task[] {
-  if (hostVips(inv, host).length === 0) return [];
+export function keepalivedTasks(inv: Inventory, host: Host, family: OsFamily = 'debian'): Task[] {
+  const vips = hostVips(inv, host);
+  if (vips.length === 0) return [];
+  const scripts: Task[] = [];
+  if (family === 'rhel') {
+    const roles = [...new Set(vips.map((v) => v.role))].filter((r) => VIP_CHECKS[r]);
+    if (roles.length) {
+      scripts.push(directory({ path: RHEL_CHECK_DIR }));
+      for (const r of roles) scripts.push(file({ path: vipCheck(r, family)!.script, content: checkScript(r)!, mode: '0755' }));
+      scripts.push(restorecon(RHEL_CHECK_DIR, 'keepalived_unconfined_script_exec_t'));
+    }
+  }
   return [
     packages({ names: ['keepalived'] }),
-    keepalivedConfTask(inv, host),
+    ...scripts,
+    keepalivedConfTask(inv, host, family),
     service({ name: 'keepalived', enabled: true, state: 'started' }),
   ];
 }

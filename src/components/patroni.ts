@@ -25,6 +25,7 @@ import { service, serviceFact } from '../tasks/systemd.js';
 import type { Handler, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import { etcdMembers } from './etcd.js';
+import { pgdgRepoTasks } from './repos.js';
 
 /** DCS timings (seconds) written to bootstrap.dcs; must hold loop_wait + 2 * retry_timeout <= ttl (Patroni docs/dynamic_configuration.rst). */
 export const PATRONI_DCS = { ttl: 30, loop_wait: 10, retry_timeout: 10, maximum_lag_on_failover: 1048576 } as const;
@@ -77,6 +78,17 @@ export function patroniPaths(family: OsFamily, v: string): PatroniPaths {
         packages: [`postgresql${v}-server`, 'patroni', 'patroni-etcd'],
         distroUnits: [`postgresql-${v}`],
       };
+}
+
+/**
+ * `cluster.versions.patroni` as pins of the Patroni packages (`patroni`, and on RHEL `patroni-etcd`,
+ * built from the same source); none when unset. The PostgreSQL major is in the package names
+ * (`postgresql-15`, `postgresql15-server`), so it is never upgraded across majors.
+ */
+export function patroniPins(inv: Inventory, family: OsFamily): Record<string, string> {
+  const v = inv.cluster.versions.patroni;
+  if (!v) return {};
+  return family === 'debian' ? { patroni: v } : { patroni: v, 'patroni-etcd': v };
 }
 
 /** The Patroni nodes: hosts with role `postgresql`, in inventory order (the first one bootstraps). */
@@ -226,8 +238,8 @@ export function dataDirGuard(inv: Inventory, host: Host, p: PatroniPaths): Task 
 }
 
 /**
- * Tasks of one Patroni node, in order: createcluster.conf (Debian, before the server package),
- * packages, distro units off, config (validated, reload on change), data dir guard, service
+ * Tasks of one Patroni node, in order: the PGDG repositories (kind upstream), createcluster.conf
+ * (Debian, before the server package), packages (Patroni pinned to `cluster.versions.patroni`), distro units off, config (validated, reload on change), data dir guard, service
  * started, then wait for this node's PostgreSQL to run (`GET /health` = 200).
  */
 export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secrets: ClusterSecrets): Task[] {
@@ -237,6 +249,7 @@ export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secre
   const tasks: Task[] = [];
   if (family === 'debian') {
     tasks.push(
+      ...pgdgRepoTasks(inv, facts),
       packages({ names: p.commonPackages }),
       managedBlock({
         path: '/etc/postgresql-common/createcluster.conf',
@@ -245,7 +258,8 @@ export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secre
       }),
     );
   }
-  tasks.push(packages({ names: p.packages }));
+  if (family === 'rhel') tasks.push(...pgdgRepoTasks(inv, facts));
+  tasks.push(packages({ names: p.packages, versions: patroniPins(inv, family) }));
   for (const u of p.distroUnits) tasks.push(service({ name: u, enabled: false, state: 'stopped' }));
   tasks.push(
     directory({ path: '/etc/patroni', mode: '0750', owner: 'root', group: 'postgres' }),

@@ -13,16 +13,18 @@ import { createHash, createHmac } from 'node:crypto';
 import { sh } from '../core/cmd.js';
 import { exec } from '../core/op.js';
 import type { Secret } from '../core/secret.js';
-import type { HostFacts } from '../facts/host.js';
+import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory } from '../inventory/schema.js';
 import { command, waitFor, waitLoop } from '../tasks/command.js';
 import { directory, file } from '../tasks/file.js';
-import { packages } from '../tasks/package.js';
+import { packages, type PackageSpec } from '../tasks/package.js';
+import { selinuxPorts, type PortLabel } from '../tasks/selinux.js';
 import { service } from '../tasks/systemd.js';
 import { group, user } from '../tasks/system.js';
 import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
+import { debianErlangVersion, erlangAptPin, rabbitmqRepoTasks } from './repos.js';
 
 /** Paths the same on Debian 12 and on RHEL 9 (Team RabbitMQ's / EPEL's RPM): both packages use them. */
 export const RABBITMQ_PATHS = {
@@ -133,6 +135,39 @@ export function renderDefinitions(inv: Inventory, secrets: ClusterSecrets): stri
   return renderTemplate('rabbitmq/definitions.json.njk', definitionsVars(inv, secrets));
 }
 
+/**
+ * The packages of a node and their pins: `rabbitmq-server` at `cluster.versions.rabbitmq`, and
+ * Erlang at `cluster.versions.erlang` (RHEL: Team RabbitMQ's single `erlang` package; Debian:
+ * `erlang-base` here, every other `erlang*` package through {@link erlangAptPin}). Unset versions
+ * are not pinned.
+ */
+export function rabbitmqPackages(inv: Inventory, family: OsFamily): PackageSpec {
+  const { rabbitmq, erlang } = inv.cluster.versions;
+  const erlangName = family === 'rhel' ? 'erlang' : 'erlang-base';
+  const versions: Record<string, string> = {};
+  if (rabbitmq) versions['rabbitmq-server'] = rabbitmq;
+  if (erlang) versions[erlangName] = family === 'debian' ? debianErlangVersion(erlang) : erlang;
+  return { names: erlang ? [erlangName, 'rabbitmq-server'] : ['rabbitmq-server'], versions };
+}
+
+/**
+ * SELinux port types of RabbitMQ's listeners on Rocky/RHEL, where the node runs confined
+ * (rabbitmq_t). The policy lets it bind amqp_port_t (5671-5672 and 15672: AMQP and the management
+ * plugin), rabbitmq_port_t (25672, inter-node), epmd_port_t (4369) and ephemeral ports (the CLI
+ * tools' range, distribution port + 10000); selinux-policy rabbitmq.te and corenetwork.te.in,
+ * c9s branch. With the default ports every label is already there; a port moved in
+ * `cluster.ports` gets the same type.
+ */
+export function rabbitmqSelinuxPorts(inv: Inventory): PortLabel[] {
+  const p = inv.cluster.ports;
+  return [
+    { type: 'amqp_port_t', port: p.rabbitmqAmqp },
+    { type: 'amqp_port_t', port: p.rabbitmqManagement },
+    { type: 'rabbitmq_port_t', port: p.rabbitmqDist },
+    { type: 'epmd_port_t', port: p.epmd },
+  ];
+}
+
 /** A check that the local node runs (`rabbitmq-diagnostics -q check_running`, exit 0 = running). */
 export const checkRunning = sh`rabbitmq-diagnostics -q check_running`;
 
@@ -197,7 +232,7 @@ export function importDefinitionsHandler(): Handler {
  */
 export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host: Host, facts: HostFacts): Task[] {
   const restart = restartIfStaleHandler();
-  const version = inv.cluster.versions.rabbitmq;
+  const erlangPin = erlangAptPin(inv, facts.family);
   const shell = facts.family === 'debian' ? '/usr/sbin/nologin' : '/sbin/nologin';
   const tasks: Task[] = [
     group({ name: 'rabbitmq', system: true }),
@@ -218,7 +253,10 @@ export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host:
       group: 'rabbitmq',
       notify: [importDefinitionsHandler()],
     }),
-    packages({ names: ['rabbitmq-server'], ...(version ? { versions: { 'rabbitmq-server': version } } : {}) }),
+    ...rabbitmqRepoTasks(inv, facts),
+    ...(erlangPin ? [erlangPin] : []),
+    ...(facts.family === 'rhel' ? [selinuxPorts(rabbitmqSelinuxPorts(inv))] : []),
+    packages(rabbitmqPackages(inv, facts.family)),
     service({ name: RABBITMQ_SERVICE, enabled: true, state: 'started' }),
     waitFor({ cmd: checkRunning, timeoutSec: 180, intervalSec: 2 }),
   ];

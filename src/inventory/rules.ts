@@ -33,13 +33,16 @@
  * | `ssh:jump-cycle`         | error         | jump hosts that lead back to where they started                      |
  * | `lab:address-clash`      | error         | `lab.address` equals a host's or a VIP's address                     |
  * | `postgresql:patroni-parameter` | error   | a `cluster.postgresql.parameters` key Patroni sets itself or keeps in the DCS |
+ * | `packages:upstream-versions` | error     | kind `upstream` without a pinned version a role's component needs (see {@link UPSTREAM_VERSIONS}) |
+ * | `packages:mirror-key`    | error         | a `packages.mirrors` key that names no upstream source               |
+ * | `packages:mirrors-unused` | warning      | `packages.mirrors` with kind `distro` (only `upstream` reads them)   |
  *
  * A top-level `ssh.jump` naming an inventory host applies to every other host; that host itself
  * is reached directly (it would otherwise jump through itself), which is not reported.
  */
 import type { Diagnostic, SourcePos } from '../core/errors.js';
 import { canonicalCidr, formatIpv4, inNetwork, isReservedInNetwork, parseCidr, parseIpv4, type Ipv4Network } from './net.js';
-import type { Host, Inventory, Ports, Role } from './schema.js';
+import { MIRROR_KEYS, type Host, type Inventory, type Ports, type Role } from './schema.js';
 
 export type YamlPath = readonly (string | number)[];
 
@@ -532,6 +535,55 @@ const postgresParameters: Rule = (inv, ctx) =>
     return [make(ctx, 'error', 'postgresql:patroni-parameter', ['cluster', 'postgresql', 'parameters', name], `${name} cannot be set here: ${why}`, name)];
   });
 
+/**
+ * The versions kind `upstream` must pin, per role: the upstream repositories carry many versions,
+ * and an unpinned install would give a host added later a newer one than its peers. PostgreSQL's
+ * major has a default (`15`) and is part of the package names.
+ */
+export const UPSTREAM_VERSIONS: Readonly<Partial<Record<Role, readonly ('patroni' | 'etcd' | 'rabbitmq' | 'erlang')[]>>> = {
+  postgresql: ['patroni'],
+  etcd: ['etcd'],
+  rabbitmq: ['rabbitmq', 'erlang'],
+};
+
+const packageSource: Rule = (inv, ctx) => {
+  const out: Diagnostic[] = [];
+  const pk = inv.cluster.packages;
+  for (const key of Object.keys(pk.mirrors ?? {})) {
+    if ((MIRROR_KEYS as readonly string[]).includes(key)) continue;
+    const hint = suggest(key, MIRROR_KEYS);
+    out.push(make(ctx, 'error', 'packages:mirror-key', ['cluster', 'packages', 'mirrors', key], `"${key}" is not a source airflow-ha can mirror${hint ? `; did you mean "${hint}"?` : ''} (known: ${MIRROR_KEYS.join(', ')})`, key));
+  }
+  if (pk.kind !== 'upstream') {
+    if (pk.mirrors && Object.keys(pk.mirrors).length > 0) {
+      out.push(make(ctx, 'warning', 'packages:mirrors-unused', ['cluster', 'packages', 'mirrors'], 'mirrors are read only with kind upstream; with kind distro the hosts use the repositories they already have'));
+    }
+    return out;
+  }
+  const roles = new Set(inv.hosts.flatMap((h) => h.roles));
+  const needed = new Map<string, Role>();
+  for (const [role, versions] of Object.entries(UPSTREAM_VERSIONS) as [Role, readonly string[]][]) {
+    if (!roles.has(role)) continue;
+    for (const v of versions) if (!needed.has(v)) needed.set(v, role);
+  }
+  const versions = inv.cluster.versions as Record<string, string | undefined>;
+  const missing = [...needed].filter(([v]) => !versions[v]);
+  if (missing.length > 0) {
+    // At `cluster.versions` when the file has it, else at its nearest parent (posOf's rule).
+    const at: YamlPath = ['cluster', 'versions'];
+    out.push(
+      make(
+        ctx,
+        'error',
+        'packages:upstream-versions',
+        at,
+        `kind upstream needs pinned versions: ${missing.map(([v, role]) => `versions.${v} (role ${role})`).join(', ')}; pin the version your site tested, e.g. versions: { ${missing.map(([v]) => `${v}: "X.Y.Z"`).join(', ')} }`,
+      ),
+    );
+  }
+  return out;
+};
+
 /** Every rule, in the order their findings are produced. */
 export const RULES: readonly Rule[] = [
   clusterNetwork,
@@ -547,6 +599,7 @@ export const RULES: readonly Rule[] = [
   sshJump,
   labAddress,
   postgresParameters,
+  packageSource,
 ];
 
 /** Runs every rule; returns errors and warnings (unsorted). */

@@ -104,9 +104,17 @@ export const Versions = z.strictObject({
   python: z.string().optional(),
 });
 
+/**
+ * The upstream sources `packages.mirrors` can replace (base URLs and layouts: src/components/repos.ts
+ * UPSTREAM_BASES, README "Package sources"). Unknown keys are reported by the rule `packages:mirror-key`.
+ */
+export const MIRROR_KEYS = ['pgdg', 'rabbitmq-erlang', 'rabbitmq-server', 'rabbitmq-keys'] as const;
+export type MirrorKey = (typeof MIRROR_KEYS)[number];
+
 /** Where packages come from: the OS's own (`distro`) or upstream repositories, optionally mirrored. */
 export const PackageSource = z.strictObject({
   kind: z.enum(['distro', 'upstream']).default('distro'),
+  /** Base URLs replacing upstream ones, by source (see {@link MIRROR_KEYS}), for sites without internet access. */
   mirrors: z.record(z.string(), z.url()).optional(),
   /** HTTP proxy for the hosts' package manager (e.g. the lab's apt cache). */
   proxy: z.url().optional(),

@@ -31,7 +31,8 @@ test('render of the playbook gives each postgresql/etcd host its files, and noth
   const inv = await seed();
   const files = renderFiles(etcdPatroni, inv, secrets, 'debian');
   const sql1 = [...new Set(files.filter((f) => f.host === 'sql1').map((f) => f.path))].sort();
-  assert.deepEqual(sql1, ['/etc/default/etcd', '/etc/hostname', '/etc/hosts', '/etc/patroni/config.yml', '/etc/postgresql-common/createcluster.conf']);
+  // The seed's packages are kind upstream: PGDG's apt source comes with the Patroni node.
+  assert.deepEqual(sql1, ['/etc/apt/sources.list.d/airflow-ha-pgdg.sources', '/etc/default/etcd', '/etc/hostname', '/etc/hosts', '/etc/patroni/config.yml', '/etc/postgresql-common/createcluster.conf']);
   const mq1 = files.filter((f) => f.host === 'mq1').map((f) => f.path).sort();
   assert.deepEqual(mq1, ['/etc/hostname', '/etc/hosts']);
 });

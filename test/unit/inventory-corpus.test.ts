@@ -87,6 +87,8 @@ const BAD: Record<string, Expect> = {
   'jump-self.yaml': { line: 22, col: 18, rule: 'ssh:jump-self', path: 'hosts[8].ssh.jump', message: 'host worker1 cannot be its own jump host', value: 'worker1' },
   'jump-cycle.yaml': { line: 10, col: 100, rule: 'ssh:jump-cycle', path: 'hosts[0].ssh.jump', message: 'jump hosts form a loop: lb1 -> worker1 -> lb1', value: 'worker1' },
   'lab-address-clash.yaml': { line: 9, col: 12, rule: 'lab:address-clash', path: 'lab.address', message: 'lab bridge address 10.20.0.31 is also the address of host mq1', value: '10.20.0.31' },
+  'upstream-without-versions.yaml': { line: 8, col: 5, rule: 'packages:upstream-versions', path: 'cluster.versions', message: 'kind upstream needs pinned versions: versions.patroni (role postgresql), versions.erlang (role rabbitmq)' },
+  'mirror-key-unknown.yaml': { line: 11, col: 13, rule: 'packages:mirror-key', path: 'cluster.packages.mirrors.pgdq', message: '"pgdq" is not a source airflow-ha can mirror; did you mean "pgdg"?', value: 'pgdq' },
   'lab-address-outside.yaml': { line: 9, col: 12, rule: 'net:outside-network', path: 'lab.address', message: 'lab bridge address 10.99.0.1 is outside cluster.network', value: '10.99.0.1' },
 };
 
@@ -97,6 +99,7 @@ const WARN: Record<string, Expect> = {
   'worker-without-queues.yaml': { line: 18, col: 5, rule: 'worker:queues', path: 'hosts[8].queues', message: 'worker host worker1 has no queues: it will consume only the queue "default"' },
   'queues-on-non-worker.yaml': { line: 15, col: 66, rule: 'host:queues-unused', path: 'hosts[5].queues', message: 'host mq1 has queues but not the role worker' },
   'vip-role-one-host.yaml': { line: 6, col: 56, rule: 'vip:role-hosts', path: 'cluster.vips[0].role', message: 'only lb1 has role haproxy: VIP airflow-vip cannot fail over', value: 'haproxy' },
+  'mirrors-with-distro.yaml': { line: 10, col: 7, rule: 'packages:mirrors-unused', path: 'cluster.packages.mirrors', message: 'mirrors are read only with kind upstream' },
   'network-host-bits.yaml': { line: 4, col: 12, rule: 'network:host-bits', path: 'cluster.network', message: 'the network is 10.20.0.0/24', value: '10.20.0.1/24' },
 };
 

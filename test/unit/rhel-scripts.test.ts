@@ -16,12 +16,37 @@ import type { Handler } from '../../src/tasks/task.js';
 import { bootstrap } from '../../playbooks/bootstrap.js';
 import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
 
-/** Facts of a fresh host: every fact command printed nothing and failed. */
+/**
+ * Port records of a fresh Rocky 9 (`semanage port -l -n`) for the ports the stack uses: the types
+ * and ports of selinux-policy's corenetwork.te.in (c9s branch).
+ */
+const ROCKY_PORTS = [
+  'amqp_port_t                    tcp      15671-15672, 5671-5672',
+  'commplex_main_port_t           tcp      5000',
+  'epmd_port_t                    tcp      4369',
+  'gatekeeper_port_t              tcp      1721, 7000',
+  'http_cache_port_t              tcp      8080, 8118, 8123, 10001-10010',
+  'http_port_t                    tcp      80, 81, 443, 488, 8008, 8009, 8443, 9000',
+  'postgresql_port_t              tcp      5432, 9898',
+  'rabbitmq_port_t                tcp      25672',
+  'xserver_port_t                 tcp      6000-6020',
+].join('\n');
+
+/**
+ * Facts of a fresh host: every fact command printed nothing and failed, except SELinux, which a
+ * fresh Rocky 9 has enforcing with the policy's defaults (booleans off, the ports above labeled,
+ * a directory airflow-ha creates under /usr/libexec labeled bin_t like its parent).
+ */
 class FreshHost extends FactSet {
   constructor() {
     super(new Map());
   }
   override get<T>(fact: Fact<T>): T {
+    if (fact.key.startsWith('selinux:')) {
+      const booleans = fact.key.split(':')[1]!.split(',').filter(Boolean).map((b) => `${b} --> off`);
+      return fact.parse(['mode=Enforcing', ...booleans, '--ports', ROCKY_PORTS, ''].join('\n'), 0);
+    }
+    if (fact.key.startsWith('selinux-type:')) return fact.parse('system_u:object_r:bin_t:s0\n', 0);
     return fact.parse('', 1);
   }
 }
@@ -68,8 +93,32 @@ test('golden: the first-run commands of every seed host on Rocky/RHEL 9', async 
   assert.equal(all.size, 13);
   for (const [host, text] of all) await assertGolden(`rhel-scripts/${host}.sh`, text);
   // What a Rocky host gets that a Debian one does not: dnf, and packages held by versionlock when pinned.
-  assert.match(all.get('sql1') ?? '', /^\( dnf install -y -q /m);
-  assert.doesNotMatch(all.get('sql1') ?? '', /apt-get/);
+  const sql1 = all.get('sql1') ?? '';
+  assert.match(sql1, /^\( dnf install -y -q /m);
+  assert.doesNotMatch(sql1, /apt-get/);
+  for (const [host, text] of all) {
+    // firewalld, never the nftables table; the public zone is never touched.
+    assert.match(text, /^# write \/etc\/firewalld\/zones\/airflow-ha\.xml /m, host);
+    assert.match(text, /firewall-offline-cmd --system-config "\$d" --check-config/, host);
+    assert.doesNotMatch(text, /nft |airflow-ha-firewall|--zone=public|setenforce|selinux=0|SELINUX=/i, host);
+    // Nothing is upgraded: no update/upgrade anywhere.
+    assert.doesNotMatch(text, /dnf (-\S+ )*(update|upgrade)|apt-get (-\S+ )*(upgrade|dist-upgrade)/, host);
+  }
+  // Upstream sources before the packages, each version pinned and held.
+  assert.ok(sql1.indexOf('airflow-ha-pgdg.repo') < sql1.indexOf('dnf install -y -q postgresql15-server'));
+  assert.match(sql1, /^\( dnf -qy module disable postgresql \)$/m);
+  assert.match(sql1, /^\( dnf install -y -q 'etcd-3\.5\.17\*' \)$/m);
+  assert.match(sql1, /^\( dnf versionlock add patroni patroni-etcd \)$/m);
+  const mq1 = all.get('mq1') ?? '';
+  assert.ok(mq1.indexOf('airflow-ha-rabbitmq.repo') < mq1.indexOf("dnf install -y -q 'erlang-"));
+  assert.match(mq1, /^\( dnf versionlock add erlang rabbitmq-server \)$/m);
+  assert.doesNotMatch(mq1, /semanage port/, 'the default RabbitMQ ports are labeled already');
+  // SELinux stays enforcing: HAProxy's boolean, keepalived's check as an unconfined script.
+  const lb = all.get('airflow') ?? '';
+  assert.match(lb, /^\( setsebool -P haproxy_connect_any=on \)$/m);
+  assert.ok(lb.indexOf('setsebool') < lb.indexOf('systemctl start haproxy'), 'the boolean is set before haproxy starts');
+  assert.match(lb, /^# write \/usr\/libexec\/keepalived\/airflow-ha-chk_haproxy .*0755\)$/m);
+  assert.match(lb, /^\( restorecon -R \/usr\/libexec\/keepalived \)$/m);
 });
 
 test('every generated Rocky/RHEL script passes shellcheck', async () => {

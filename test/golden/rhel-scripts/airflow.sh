@@ -9,27 +9,22 @@ set -e
 ( hostname airflow )
 # task: block "cluster airflow-seed" in /etc/hosts
 # write /etc/hosts (401 bytes, root:root 0644)
-# task: packages present tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils
-( dnf install -y -q tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils )
+# task: packages present tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock
+( dnf install -y -q tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock )
 # task: time zone Asia/Tehran
 ( test -e /usr/share/zoneinfo/Asia/Tehran && ln -sfn /usr/share/zoneinfo/Asia/Tehran /etc/localtime )
 # task: service chronyd enabled, started
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
-# task: directory /etc/airflow-ha
-( install -d -m 0755 -o root -g root /etc/airflow-ha )
-# task: template /etc/airflow-ha/firewall.nft
-# write /tmp/.airflow-ha-validate-11ef0d0cb2f457ea (1257 bytes, root:root 0600)
-( ( nft -c -f /tmp/.airflow-ha-validate-11ef0d0cb2f457ea ); rc=$?; rm -f /tmp/.airflow-ha-validate-11ef0d0cb2f457ea; exit "$rc" )
-# write /etc/airflow-ha/firewall.nft (1257 bytes, root:root 0644)
-# task: unit /etc/systemd/system/airflow-ha-firewall.service
-# write /etc/systemd/system/airflow-ha-firewall.service (376 bytes, root:root 0644)
-( systemctl daemon-reload )
-# task: service airflow-ha-firewall.service enabled, started
-( systemctl enable airflow-ha-firewall.service )
-( systemctl start airflow-ha-firewall.service )
-# handler: restart airflow-ha-firewall.service
-( systemctl restart airflow-ha-firewall.service )
+# task: template /etc/firewalld/zones/airflow-ha.xml
+# write /tmp/.airflow-ha-validate-2bd29c21da4cd1fe (1264 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-2bd29c21da4cd1fe "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-2bd29c21da4cd1fe; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (1264 bytes, root:root 0644)
+# task: service firewalld enabled, started
+( systemctl enable firewalld )
+( systemctl start firewalld )
+# handler: firewall-cmd --reload
+( firewall-cmd --reload )
 
 # == step: haproxy
 # task: sysctl net.ipv4.ip_nonlocal_bind
@@ -37,6 +32,8 @@ set -e
 ( sysctl -q -w net.ipv4.ip_nonlocal_bind=1 )
 # task: packages present haproxy
 ( dnf install -y -q haproxy )
+# task: selinux booleans haproxy_connect_any=on
+( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
 # write /tmp/.airflow-ha-validate-7b2ed1941c638078 (1865 bytes, root:root 0600)
 ( ( haproxy -c -q -f /tmp/.airflow-ha-validate-7b2ed1941c638078 ); rc=$?; rm -f /tmp/.airflow-ha-validate-7b2ed1941c638078; exit "$rc" )
@@ -50,10 +47,16 @@ set -e
 # == step: keepalived
 # task: packages present keepalived
 ( dnf install -y -q keepalived )
+# task: directory /usr/libexec/keepalived
+( install -d -m 0755 -o root -g root /usr/libexec/keepalived )
+# task: file /usr/libexec/keepalived/airflow-ha-chk_haproxy
+# write /usr/libexec/keepalived/airflow-ha-chk_haproxy (173 bytes, root:root 0755)
+# task: selinux type keepalived_unconfined_script_exec_t on /usr/libexec/keepalived
+( restorecon -R /usr/libexec/keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-6cac18bb3b18bd8a (1244 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-6cac18bb3b18bd8a ); rc=$?; rm -f /tmp/.airflow-ha-validate-6cac18bb3b18bd8a; exit "$rc" )
-# write /etc/keepalived/keepalived.conf (1244 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-334e8587d9dc4e07 (1246 bytes, root:root 0600)
+( ( keepalived -t -f /tmp/.airflow-ha-validate-334e8587d9dc4e07 ); rc=$?; rm -f /tmp/.airflow-ha-validate-334e8587d9dc4e07; exit "$rc" )
+# write /etc/keepalived/keepalived.conf (1246 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
 ( systemctl start keepalived )

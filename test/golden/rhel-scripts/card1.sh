@@ -9,24 +9,19 @@ set -e
 ( hostname card1 )
 # task: block "cluster airflow-seed" in /etc/hosts
 # write /etc/hosts (401 bytes, root:root 0644)
-# task: packages present tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils
-( dnf install -y -q tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils )
+# task: packages present tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock
+( dnf install -y -q tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock )
 # task: time zone Asia/Tehran
 ( test -e /usr/share/zoneinfo/Asia/Tehran && ln -sfn /usr/share/zoneinfo/Asia/Tehran /etc/localtime )
 # task: service chronyd enabled, started
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
-# task: directory /etc/airflow-ha
-( install -d -m 0755 -o root -g root /etc/airflow-ha )
-# task: template /etc/airflow-ha/firewall.nft
-# write /tmp/.airflow-ha-validate-f66024b9e444241c (571 bytes, root:root 0600)
-( ( nft -c -f /tmp/.airflow-ha-validate-f66024b9e444241c ); rc=$?; rm -f /tmp/.airflow-ha-validate-f66024b9e444241c; exit "$rc" )
-# write /etc/airflow-ha/firewall.nft (571 bytes, root:root 0644)
-# task: unit /etc/systemd/system/airflow-ha-firewall.service
-# write /etc/systemd/system/airflow-ha-firewall.service (376 bytes, root:root 0644)
-( systemctl daemon-reload )
-# task: service airflow-ha-firewall.service enabled, started
-( systemctl enable airflow-ha-firewall.service )
-( systemctl start airflow-ha-firewall.service )
-# handler: restart airflow-ha-firewall.service
-( systemctl restart airflow-ha-firewall.service )
+# task: template /etc/firewalld/zones/airflow-ha.xml
+# write /tmp/.airflow-ha-validate-c58172396d9807e8 (750 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-c58172396d9807e8 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-c58172396d9807e8; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (750 bytes, root:root 0644)
+# task: service firewalld enabled, started
+( systemctl enable firewalld )
+( systemctl start firewalld )
+# handler: firewall-cmd --reload
+( firewall-cmd --reload )

@@ -9,27 +9,22 @@ set -e
 ( hostname haproxy2 )
 # task: block "cluster airflow-seed" in /etc/hosts
 # write /etc/hosts (401 bytes, root:root 0644)
-# task: packages present tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils
-( dnf install -y -q tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils )
+# task: packages present tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock
+( dnf install -y -q tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock )
 # task: time zone Asia/Tehran
 ( test -e /usr/share/zoneinfo/Asia/Tehran && ln -sfn /usr/share/zoneinfo/Asia/Tehran /etc/localtime )
 # task: service chronyd enabled, started
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
-# task: directory /etc/airflow-ha
-( install -d -m 0755 -o root -g root /etc/airflow-ha )
-# task: template /etc/airflow-ha/firewall.nft
-# write /tmp/.airflow-ha-validate-c9872b00ad30d997 (1149 bytes, root:root 0600)
-( ( nft -c -f /tmp/.airflow-ha-validate-c9872b00ad30d997 ); rc=$?; rm -f /tmp/.airflow-ha-validate-c9872b00ad30d997; exit "$rc" )
-# write /etc/airflow-ha/firewall.nft (1149 bytes, root:root 0644)
-# task: unit /etc/systemd/system/airflow-ha-firewall.service
-# write /etc/systemd/system/airflow-ha-firewall.service (376 bytes, root:root 0644)
-( systemctl daemon-reload )
-# task: service airflow-ha-firewall.service enabled, started
-( systemctl enable airflow-ha-firewall.service )
-( systemctl start airflow-ha-firewall.service )
-# handler: restart airflow-ha-firewall.service
-( systemctl restart airflow-ha-firewall.service )
+# task: template /etc/firewalld/zones/airflow-ha.xml
+# write /tmp/.airflow-ha-validate-82313bccc6a687cf (1201 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-82313bccc6a687cf "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-82313bccc6a687cf; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (1201 bytes, root:root 0644)
+# task: service firewalld enabled, started
+( systemctl enable firewalld )
+( systemctl start firewalld )
+# handler: firewall-cmd --reload
+( firewall-cmd --reload )
 
 # == step: haproxy
 # task: sysctl net.ipv4.ip_nonlocal_bind
@@ -37,6 +32,8 @@ set -e
 ( sysctl -q -w net.ipv4.ip_nonlocal_bind=1 )
 # task: packages present haproxy
 ( dnf install -y -q haproxy )
+# task: selinux booleans haproxy_connect_any=on
+( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
 # write /tmp/.airflow-ha-validate-d907e928333f4f8d (1865 bytes, root:root 0600)
 ( ( haproxy -c -q -f /tmp/.airflow-ha-validate-d907e928333f4f8d ); rc=$?; rm -f /tmp/.airflow-ha-validate-d907e928333f4f8d; exit "$rc" )
@@ -50,10 +47,16 @@ set -e
 # == step: keepalived
 # task: packages present keepalived
 ( dnf install -y -q keepalived )
+# task: directory /usr/libexec/keepalived
+( install -d -m 0755 -o root -g root /usr/libexec/keepalived )
+# task: file /usr/libexec/keepalived/airflow-ha-chk_haproxy
+# write /usr/libexec/keepalived/airflow-ha-chk_haproxy (173 bytes, root:root 0755)
+# task: selinux type keepalived_unconfined_script_exec_t on /usr/libexec/keepalived
+( restorecon -R /usr/libexec/keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-cceda28e13ca359f (1245 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-cceda28e13ca359f ); rc=$?; rm -f /tmp/.airflow-ha-validate-cceda28e13ca359f; exit "$rc" )
-# write /etc/keepalived/keepalived.conf (1245 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-dd77385a7e6fc2cc (1247 bytes, root:root 0600)
+( ( keepalived -t -f /tmp/.airflow-ha-validate-dd77385a7e6fc2cc ); rc=$?; rm -f /tmp/.airflow-ha-validate-dd77385a7e6fc2cc; exit "$rc" )
+# write /etc/keepalived/keepalived.conf (1247 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
 ( systemctl start keepalived )

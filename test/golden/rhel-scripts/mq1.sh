@@ -9,27 +9,22 @@ set -e
 ( hostname mq1 )
 # task: block "cluster airflow-seed" in /etc/hosts
 # write /etc/hosts (401 bytes, root:root 0644)
-# task: packages present tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils
-( dnf install -y -q tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils )
+# task: packages present tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock
+( dnf install -y -q tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock )
 # task: time zone Asia/Tehran
 ( test -e /usr/share/zoneinfo/Asia/Tehran && ln -sfn /usr/share/zoneinfo/Asia/Tehran /etc/localtime )
 # task: service chronyd enabled, started
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
-# task: directory /etc/airflow-ha
-( install -d -m 0755 -o root -g root /etc/airflow-ha )
-# task: template /etc/airflow-ha/firewall.nft
-# write /tmp/.airflow-ha-validate-f6456fc10056cee4 (1321 bytes, root:root 0600)
-( ( nft -c -f /tmp/.airflow-ha-validate-f6456fc10056cee4 ); rc=$?; rm -f /tmp/.airflow-ha-validate-f6456fc10056cee4; exit "$rc" )
-# write /etc/airflow-ha/firewall.nft (1321 bytes, root:root 0644)
-# task: unit /etc/systemd/system/airflow-ha-firewall.service
-# write /etc/systemd/system/airflow-ha-firewall.service (376 bytes, root:root 0644)
-( systemctl daemon-reload )
-# task: service airflow-ha-firewall.service enabled, started
-( systemctl enable airflow-ha-firewall.service )
-( systemctl start airflow-ha-firewall.service )
-# handler: restart airflow-ha-firewall.service
-( systemctl restart airflow-ha-firewall.service )
+# task: template /etc/firewalld/zones/airflow-ha.xml
+# write /tmp/.airflow-ha-validate-80d51ce1ef8f757c (1216 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-80d51ce1ef8f757c "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-80d51ce1ef8f757c; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (1216 bytes, root:root 0644)
+# task: service firewalld enabled, started
+( systemctl enable firewalld )
+( systemctl start firewalld )
+# handler: firewall-cmd --reload
+( firewall-cmd --reload )
 
 # == step: rabbitmq nodes
 # task: group rabbitmq
@@ -48,8 +43,11 @@ set -e
 # write /etc/rabbitmq/enabled_plugins (23 bytes, rabbitmq:rabbitmq 0644)
 # task: template /etc/rabbitmq/definitions.json
 # write /etc/rabbitmq/definitions.json (839 bytes, root:rabbitmq 0640)
-# task: packages present rabbitmq-server
-( dnf install -y -q rabbitmq-server )
+# task: template /etc/yum.repos.d/airflow-ha-rabbitmq.repo
+# write /etc/yum.repos.d/airflow-ha-rabbitmq.repo (1796 bytes, root:root 0644)
+# task: packages present erlang rabbitmq-server
+( dnf install -y -q 'erlang-26.2.5*' 'rabbitmq-server-3.13.7*' )
+( dnf versionlock add erlang rabbitmq-server )
 # task: service rabbitmq-server enabled, started
 ( systemctl enable rabbitmq-server )
 ( systemctl start rabbitmq-server )

@@ -9,33 +9,33 @@ set -e
 ( hostname sql3 )
 # task: block "cluster airflow-seed" in /etc/hosts
 # write /etc/hosts (401 bytes, root:root 0644)
-# task: packages present tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils
-( dnf install -y -q tzdata chrony nftables sudo ca-certificates python3 policycoreutils-python-utils )
+# task: packages present tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock
+( dnf install -y -q tzdata chrony firewalld sudo ca-certificates python3 policycoreutils-python-utils python3-dnf-plugin-versionlock )
 # task: time zone Asia/Tehran
 ( test -e /usr/share/zoneinfo/Asia/Tehran && ln -sfn /usr/share/zoneinfo/Asia/Tehran /etc/localtime )
 # task: service chronyd enabled, started
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
-# task: directory /etc/airflow-ha
-( install -d -m 0755 -o root -g root /etc/airflow-ha )
-# task: template /etc/airflow-ha/firewall.nft
-# write /tmp/.airflow-ha-validate-fc5dd82367f0d8a6 (1019 bytes, root:root 0600)
-( ( nft -c -f /tmp/.airflow-ha-validate-fc5dd82367f0d8a6 ); rc=$?; rm -f /tmp/.airflow-ha-validate-fc5dd82367f0d8a6; exit "$rc" )
-# write /etc/airflow-ha/firewall.nft (1019 bytes, root:root 0644)
-# task: unit /etc/systemd/system/airflow-ha-firewall.service
-# write /etc/systemd/system/airflow-ha-firewall.service (376 bytes, root:root 0644)
-( systemctl daemon-reload )
-# task: service airflow-ha-firewall.service enabled, started
-( systemctl enable airflow-ha-firewall.service )
-( systemctl start airflow-ha-firewall.service )
-# handler: restart airflow-ha-firewall.service
-( systemctl restart airflow-ha-firewall.service )
+# task: template /etc/firewalld/zones/airflow-ha.xml
+# write /tmp/.airflow-ha-validate-18a3ca8de90398a1 (1018 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-18a3ca8de90398a1 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-18a3ca8de90398a1; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (1018 bytes, root:root 0644)
+# task: service firewalld enabled, started
+( systemctl enable firewalld )
+( systemctl start firewalld )
+# handler: firewall-cmd --reload
+( firewall-cmd --reload )
 
 # == step: etcd
 # task: template /etc/etcd/etcd.conf
 # write /etc/etcd/etcd.conf (869 bytes, root:root 0644)
+# task: template /etc/yum.repos.d/airflow-ha-pgdg.repo
+# write /etc/yum.repos.d/airflow-ha-pgdg.repo (1122 bytes, root:root 0644)
+# task: dnf module postgresql disabled
+( dnf -qy module disable postgresql )
 # task: packages present etcd
-( dnf install -y -q etcd )
+( dnf install -y -q 'etcd-3.5.17*' )
+( dnf versionlock add etcd )
 # task: service etcd enabled, started
 ( systemctl enable etcd )
 ( systemctl start etcd )
@@ -45,8 +45,13 @@ set -e
 ( (systemctl restart etcd && end=$(( $(date +%s) + 120 )); until test "$(ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=4s --endpoints=http://192.168.83.148:2379,http://192.168.83.147:2379,http://192.168.83.149:2379 endpoint health --cluster 2>&1 | grep -c ' is healthy')" -eq 3; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 120 s waiting for "test "$(ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=4s --endpoints=http://192.168.83.148:2379,http://192.168.83.147:2379,http://192.168.83.149:2379 endpoint health --cluster 2>&1 | grep -c '\'' is healthy'\'')" -eq 3"' >&2; exit 1; fi; sleep 1; done) && rm -f /var/lib/airflow-ha/pending/etcd-restart )
 
 # == step: patroni replicas
+# task: template /etc/yum.repos.d/airflow-ha-pgdg.repo
+# write /etc/yum.repos.d/airflow-ha-pgdg.repo (1122 bytes, root:root 0644)
+# task: dnf module postgresql disabled
+( dnf -qy module disable postgresql )
 # task: packages present postgresql15-server patroni patroni-etcd
-( dnf install -y -q postgresql15-server patroni patroni-etcd )
+( dnf install -y -q postgresql15-server 'patroni-4.0.4*' 'patroni-etcd-4.0.4*' )
+( dnf versionlock add patroni patroni-etcd )
 # task: directory /etc/patroni
 ( install -d -m 0750 -o root -g postgres /etc/patroni )
 # task: directory /var/lib/pgsql/15
