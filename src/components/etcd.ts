@@ -177,7 +177,10 @@ export function etcdEnvTask(inv: Inventory, host: Host, family: OsFamily): Task 
       if (local.foreignConfig) {
         throw new Error(`${paths.envFile} on ${host.name} configures an etcd cluster airflow-ha did not write: refusing to replace it (move it away by hand if that cluster is disposable)`);
       }
-      const current = cur.sha256 === shaNew ? 'new' : cur.sha256 === shaExisting ? 'existing' : undefined;
+      // The state the file holds now: from its checksum, or (a hand-edited file) from its line, so
+      // an edit elsewhere in the file does not also flip the state (etcd ignores it once it has data).
+      const written = /^ETCD_INITIAL_CLUSTER_STATE="?(new|existing)"?$/m.exec(cur.content?.toString('utf8') ?? '')?.[1] as EtcdClusterState | undefined;
+      const current = cur.sha256 === shaNew ? 'new' : cur.sha256 === shaExisting ? 'existing' : written;
       const state = decideEtcdState(local, facts.get(peersF), current, peerUrl, host.name);
       const content = variants[state];
       if (cur.exists && sha256(content) === cur.sha256) {
