@@ -19,9 +19,9 @@ set -e
 # task: directory /etc/airflow-ha
 ( install -d -m 0755 -o root -g root /etc/airflow-ha )
 # task: template /etc/airflow-ha/firewall.nft
-# write /tmp/.airflow-ha-validate-6be7158948fb09ec (884 bytes, root:root 0600)
-( ( nft -c -f /tmp/.airflow-ha-validate-6be7158948fb09ec ); rc=$?; rm -f /tmp/.airflow-ha-validate-6be7158948fb09ec; exit "$rc" )
-# write /etc/airflow-ha/firewall.nft (884 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-efc94a448611eb4c (1116 bytes, root:root 0600)
+( ( nft -c -f /tmp/.airflow-ha-validate-efc94a448611eb4c ); rc=$?; rm -f /tmp/.airflow-ha-validate-efc94a448611eb4c; exit "$rc" )
+# write /etc/airflow-ha/firewall.nft (1116 bytes, root:root 0644)
 # task: unit /etc/systemd/system/airflow-ha-firewall.service
 # write /etc/systemd/system/airflow-ha-firewall.service (376 bytes, root:root 0644)
 ( systemctl daemon-reload )

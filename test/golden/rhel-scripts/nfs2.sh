@@ -19,9 +19,9 @@ set -e
 # task: directory /etc/airflow-ha
 ( install -d -m 0755 -o root -g root /etc/airflow-ha )
 # task: template /etc/airflow-ha/firewall.nft
-# write /tmp/.airflow-ha-validate-58d0a36e69c2c019 (778 bytes, root:root 0600)
-( ( nft -c -f /tmp/.airflow-ha-validate-58d0a36e69c2c019 ); rc=$?; rm -f /tmp/.airflow-ha-validate-58d0a36e69c2c019; exit "$rc" )
-# write /etc/airflow-ha/firewall.nft (778 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-fdd6708fe073c632 (880 bytes, root:root 0600)
+( ( nft -c -f /tmp/.airflow-ha-validate-fdd6708fe073c632 ); rc=$?; rm -f /tmp/.airflow-ha-validate-fdd6708fe073c632; exit "$rc" )
+# write /etc/airflow-ha/firewall.nft (880 bytes, root:root 0644)
 # task: unit /etc/systemd/system/airflow-ha-firewall.service
 # write /etc/systemd/system/airflow-ha-firewall.service (376 bytes, root:root 0644)
 ( systemctl daemon-reload )
