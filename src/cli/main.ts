@@ -18,11 +18,13 @@ import { gatherFacts } from '../run/facts.js';
 import { runPlaybook } from '../run/execute.js';
 import { journalReporter } from '../run/journal.js';
 import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
-import { parseLimit, selectHosts, type Playbook } from '../run/playbook.js';
+import { parseLimit, selectHosts, type OperatorInputs, type Playbook } from '../run/playbook.js';
 import { playbooks } from '../../playbooks/index.js';
 import { jsonReporter, plainReporter, type Streams } from './output.js';
 import { buildTransport } from './transport.js';
 import { renderFiles } from './render.js';
+import { dagSource, operatorInputs } from './operator.js';
+import { dagsMode } from '../inventory/rules.js';
 
 const DEFAULT_PLAYBOOK = 'bootstrap';
 
@@ -69,6 +71,16 @@ function operator(io: Io): string {
   return `${io.env['USER'] ?? os.userInfo().username}@${os.hostname()}`;
 }
 
+/** Flags shared by the commands that run a playbook. */
+interface RunFlags {
+  inventory: string;
+  limit?: string;
+  json?: boolean;
+  diff?: boolean;
+  verbose?: boolean;
+  acceptNewHostKeys?: boolean;
+}
+
 /**
  * Runs the CLI with `argv` (as process.argv: node, script, args...). Returns the exit code; never
  * calls process.exit, so tests can call it in-process.
@@ -83,6 +95,40 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .showHelpAfterError();
 
   const inventoryOpt = () => new Option('-i, --inventory <file>', 'inventory YAML file').makeOptionMandatory();
+
+  /** Runs `pb` (check mode for `plan`) with the real transport; returns the exit code. */
+  const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, inputs: OperatorInputs): Promise<number> => {
+    const inv = loaded.inventory;
+    let limit;
+    try {
+      limit = parseLimit(inv, o.limit);
+    } catch (e) {
+      throw new InputError((e as Error).message);
+    }
+    const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
+    const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
+    const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
+    const reporter = fanOut(await reporterFor(io, o), journalReporter(loaded.stateDir, runId));
+    try {
+      const result = await runPlaybook({
+        playbook: pb,
+        inventory: inv,
+        secrets,
+        inputs,
+        transport,
+        reporter,
+        check: name === 'plan',
+        limit,
+        command: ['airflow-ha', ...argv.slice(2)].join(' '),
+        operator: operator(io),
+        runId,
+      });
+      return result.exitCode;
+    } finally {
+      await reporter.close?.();
+      await transport.close();
+    }
+  };
 
   program
     .command('validate')
@@ -108,7 +154,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       const pb = playbookByName(o.playbook);
       const loaded = await load(io, o.inventory, pb);
       const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
-      const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily);
+      const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd));
       const outDir = path.resolve(io.cwd, o.out);
       for (const f of files) {
         const target = path.join(outDir, f.host, f.path);
@@ -137,42 +183,36 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       .option('--diff', 'show diffs of changed files (always on for plan)')
       .option('-v, --verbose', 'also list tasks that were already in the desired state')
       .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
-      .action(async (o: { inventory: string; playbook: string; limit?: string; json?: boolean; diff?: boolean; verbose?: boolean; acceptNewHostKeys?: boolean }) => {
+      .action(async (o: RunFlags & { playbook: string }) => {
         const pb = playbookByName(o.playbook);
         const loaded = await load(io, o.inventory, pb);
-        const inv = loaded.inventory;
-        let limit;
-        try {
-          limit = parseLimit(inv, o.limit);
-        } catch (e) {
-          throw new InputError((e as Error).message);
-        }
-        const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
-        const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
-        const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
-        const reporter = fanOut(await reporterFor(io, o), journalReporter(loaded.stateDir, runId));
-        try {
-          const result = await runPlaybook({
-            playbook: pb,
-            inventory: inv,
-            secrets,
-            transport,
-            reporter,
-            check: name === 'plan',
-            limit,
-            command: ['airflow-ha', ...argv.slice(2)].join(' '),
-            operator: operator(io),
-            runId,
-          });
-          exitCode = result.exitCode;
-        } finally {
-          await reporter.close?.();
-          await transport.close();
-        }
+        exitCode = await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd));
       });
   runCommand('plan');
   runCommand('apply');
   runCommand('bootstrap');
+
+  program
+    .command('deploy-dags')
+    .description('ship the DAG folder to every Airflow host (dags.mode sync): compiled on one host first, then switched atomically everywhere')
+    .addOption(inventoryOpt())
+    .option('--source <dir>', 'the DAG folder (default: cluster.dags.source, relative to the inventory)')
+    .option('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles')
+    .option('--json', 'one JSON event per line on stdout')
+    .option('--diff', 'show diffs of changed files')
+    .option('-v, --verbose', 'also list tasks that were already in the desired state')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
+    .action(async (o: RunFlags & { source?: string }) => {
+      const pb = playbookByName('deploy-dags');
+      const loaded = await load(io, o.inventory, pb);
+      if (dagsMode(loaded.inventory) !== 'sync') {
+        throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} (the DAG files live on the NFS export)`);
+      }
+      if (dagSource(loaded, io.cwd, o.source) === undefined) throw new InputError('deploy-dags needs a DAG folder: --source DIR or cluster.dags.source');
+      // Read now: a missing or unusable folder is bad input (exit 2) before anything connects.
+      const inputs = await operatorInputs(loaded, io.cwd, { ...(o.source ? { source: o.source } : {}), eagerDags: true });
+      exitCode = await run('apply', pb, loaded, o, inputs);
+    });
 
   program
     .command('exec')
