@@ -150,7 +150,7 @@ test('SSH target: the worker reaches it as airflow with the pinned host key; an 
   const ok = await sh('h1', ssh);
   assert.equal(ok.code, 0, ok.stderr);
   const perms = await sh('h1', 'stat -c "%U %a" /opt/airflow/.ssh/target_ed25519 /etc/airflow-ha/airflow-connections.json && stat -c "%G %a" /etc/airflow-ha/airflow-connections.json');
-  assert.match(perms.stdout, /^airflow 600\nroot 640\nairflow 640$/);
+  assert.equal(perms.stdout.trim(), "airflow 600\nroot 640\nairflow 640");
   const conn = JSON.parse((await sh('h1', 'cat /etc/airflow-ha/airflow-connections.json')).stdout) as Record<string, { host: string; login: string; extra: string }>;
   assert.equal(conn['target_ssh']?.login, 'airflow_svc');
   assert.match(conn['target_ssh']?.extra ?? '', /"no_host_key_check":"false"/);
