@@ -5,7 +5,7 @@
  * Desired state only: the runner executes the tasks.
  */
 import { createHmac } from 'node:crypto';
-import { sh } from '../core/cmd.js';
+import { sh, type Cmd } from '../core/cmd.js';
 import { sha512Crypt } from '../core/crypt.js';
 import { Secret } from '../core/secret.js';
 import type { OsFamily } from '../facts/host.js';
@@ -66,13 +66,16 @@ export function ftpPasswordHash(secrets: ClusterSecrets, userName: string): Secr
 }
 
 /**
- * vsftpd has no config test mode (vsftpd(8) has no -t): the new file is checked by starting vsftpd
- * on it in inetd mode (`-olisten=NO`, the session on stdin) with stdin at /dev/null: a config that
- * does not parse, or names a certificate that cannot be loaded, makes it print `500 OOPS` and exit;
- * a good one prints nothing of that kind before the session ends.
+ * vsftpd has no config test mode (vsftpd(8) has no -t), so the new file is checked by starting
+ * vsftpd on it with `-olisten=NO -olisten_ipv6=NO` after the file (command-line options given after
+ * the file override it): vsftpd parses the file, loads the TLS certificate and key, and only then
+ * stops with `500 OOPS: ... must be started from inetd`, because its stdin is no socket. Reaching
+ * that message is the pass; any other (`unrecognised variable`, `bad bool value`, `SSL: cannot load
+ * RSA certificate`, ...) refuses the file. vsftpd writes its messages to fd 0 (the control
+ * connection), so fd 0 is a temp file opened read-write. Checked on vsftpd 3.0.3 (Debian 12).
  */
-export function vsftpdCheck(tmp: string): ReturnType<typeof sh> {
-  return sh`out=$(timeout 5 vsftpd -olisten=NO -olisten_ipv6=NO ${tmp} </dev/null 2>&1); case "$out" in *OOPS*) echo "$out" >&2; exit 1;; esac`;
+export function vsftpdCheck(tmp: string): Cmd {
+  return sh`t=$(mktemp) || exit 1; timeout 5 vsftpd ${tmp} -olisten=NO -olisten_ipv6=NO 0<>"$t" >/dev/null 2>&1; out=$(cat "$t"); rm -f "$t"; case "$out" in *'must be started from inetd'*) exit 0;; esac; echo "vsftpd refuses this config: $out" >&2; exit 1`;
 }
 
 /**

@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
 import { treeRevision } from '../../src/tasks/release.js';
+import { vsftpdCheck } from '../../src/components/ftp.js';
 import { bootLab, cli, events, onHost, runEnd, type TestLab } from '../helpers/lab.js';
 
 let lab: TestLab;
@@ -142,6 +143,11 @@ test('FTP: TLS login, upload into upload/, chroot holds, anonymous and clear tex
   assert.notEqual(anon.code, 0, `anonymous refused: ${anon.out}`);
   const clear = await curl(['--user', user, '--list-only', url]);
   assert.notEqual(clear.code, 0, `a login without TLS is refused: ${clear.out}`);
+  // The config check used before a vsftpd.conf replaces the old one: the live file passes, a typo fails.
+  assert.equal((await sh('h2', vsftpdCheck('/etc/vsftpd.conf').render())).code, 0);
+  const typo = await sh('h2', `sed 's/^anonymous_enable=NO/anonymous_enabel=NO/' /etc/vsftpd.conf > /root/typo.conf && ${vsftpdCheck('/root/typo.conf').render()}`);
+  assert.equal(typo.code, 1);
+  assert.match(typo.stderr, /OOPS/);
 });
 
 test('SSH target: the worker reaches it as airflow with the pinned host key; an altered key is refused', async () => {

@@ -104,7 +104,7 @@ test('golden: first-run commands of the nfs, ftp, worker, scheduler and target h
   assert.match(ftp, /dnf install -y -q nfs-utils rsync rsync-daemon/);
   assert.match(ftp, /chpasswd -e < /, 'the FTP password goes through stdin');
   assert.doesNotMatch(ftp, /fixed-ftpUser-value/, 'never the clear text');
-  assert.match(ftp, /vsftpd -olisten=NO/);
+  assert.match(ftp, /vsftpd \/tmp\/\.airflow-ha-validate-[0-9a-f]+ -olisten=NO -olisten_ipv6=NO/);
 });
 
 test('every generated script of the dags playbook passes shellcheck, and so does the pull script', async () => {

@@ -92,7 +92,7 @@ set -e
 # write /etc/pam.d/vsftpd-airflow-ha (173 bytes, root:root 0644)
 # task: template /etc/vsftpd/vsftpd.conf
 # write /tmp/.airflow-ha-validate-9551bb4631d66965 (1260 bytes, root:root 0600)
-( ( out=$(timeout 5 vsftpd -olisten=NO -olisten_ipv6=NO /tmp/.airflow-ha-validate-9551bb4631d66965 </dev/null 2>&1); case "$out" in *OOPS*) echo "$out" >&2; exit 1;; esac ); rc=$?; rm -f /tmp/.airflow-ha-validate-9551bb4631d66965; exit "$rc" )
+( ( t=$(mktemp) || exit 1; timeout 5 vsftpd /tmp/.airflow-ha-validate-9551bb4631d66965 -olisten=NO -olisten_ipv6=NO 0<>"$t" >/dev/null 2>&1; out=$(cat "$t"); rm -f "$t"; case "$out" in *'must be started from inetd'*) exit 0;; esac; echo "vsftpd refuses this config: $out" >&2; exit 1 ); rc=$?; rm -f /tmp/.airflow-ha-validate-9551bb4631d66965; exit "$rc" )
 # write /etc/vsftpd/vsftpd.conf (1260 bytes, root:root 0644)
 # task: service vsftpd enabled, started
 ( systemctl enable vsftpd )
