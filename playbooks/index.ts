@@ -2,6 +2,7 @@
 import type { Playbook } from '../src/run/playbook.js';
 import { base } from './base.js';
 import { bootstrap } from './bootstrap.js';
+import { dags, deployDags } from './dags.js';
 import { demo } from './demo.js';
 import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
@@ -10,6 +11,8 @@ import { rabbitmq } from './rabbitmq.js';
 export const playbooks: Readonly<Record<string, Playbook>> = {
   bootstrap,
   base,
+  dags,
+  'deploy-dags': deployDags,
   demo,
   'etcd-patroni': etcdPatroni,
   haproxy,

@@ -3,7 +3,6 @@
  * builds the real SSH transport, and decides exit codes (see README "Exit codes").
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { raw } from '../core/cmd.js';
@@ -13,17 +12,16 @@ import { hostFacts as hostFactsFact, type HostFacts, type OsFamily } from '../fa
 import { loadInventory, type LoadedInventory } from '../inventory/load.js';
 import { inventoryJsonSchema } from '../inventory/schema.js';
 import { loadOrCreateSecrets } from '../inventory/secrets.js';
-import { fanOut, type Reporter } from '../run/events.js';
 import { gatherFacts } from '../run/facts.js';
-import { runPlaybook } from '../run/execute.js';
-import { journalReporter } from '../run/journal.js';
 import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
-import { parseLimit, selectHosts, type Playbook } from '../run/playbook.js';
+import { parseLimit, selectHosts, type OperatorInputs, type Playbook } from '../run/playbook.js';
 import { playbooks } from '../../playbooks/index.js';
 import { buildTransport } from './transport.js';
 import { renderFiles } from './render.js';
 import { runPlaybookCli, type Io } from './run.js';
 import { registerWorkerCommands } from './workers.js';
+import { dagSource, operatorInputs } from './operator.js';
+import { dagsMode } from '../inventory/rules.js';
 
 const DEFAULT_PLAYBOOK = 'bootstrap';
 
@@ -52,6 +50,16 @@ async function load(io: Io, file: string, playbook?: Playbook): Promise<LoadedIn
 /** The lab module (and execa) is loaded only by the `lab` commands. */
 const labModule = () => import('../lab/lab.js');
 
+/** Flags shared by the commands that run a playbook. */
+interface RunFlags {
+  inventory: string;
+  limit?: string;
+  json?: boolean;
+  diff?: boolean;
+  verbose?: boolean;
+  acceptNewHostKeys?: boolean;
+}
+
 /**
  * Runs the CLI with `argv` (as process.argv: node, script, args...). Returns the exit code; never
  * calls process.exit, so tests can call it in-process.
@@ -66,6 +74,26 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .showHelpAfterError();
 
   const inventoryOpt = () => new Option('-i, --inventory <file>', 'inventory YAML file').makeOptionMandatory();
+
+  /** Runs `pb` (check mode for `plan`) with the real transport; returns the exit code. */
+  const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, inputs: OperatorInputs): Promise<number> => {
+    let limit;
+    try {
+      limit = parseLimit(loaded.inventory, o.limit);
+    } catch (e) {
+      throw new InputError((e as Error).message);
+    }
+    return runPlaybookCli(io, loaded, pb, {
+      check: name === 'plan',
+      limit,
+      json: o.json,
+      diff: o.diff,
+      verbose: o.verbose,
+      acceptNewHostKeys: o.acceptNewHostKeys,
+      inputs,
+      command: ['airflow-ha', ...argv.slice(2)].join(' '),
+    });
+  };
 
   program
     .command('validate')
@@ -91,7 +119,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       const pb = playbookByName(o.playbook);
       const loaded = await load(io, o.inventory, pb);
       const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
-      const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily);
+      const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd));
       const outDir = path.resolve(io.cwd, o.out);
       for (const f of files) {
         const target = path.join(outDir, f.host, f.path);
@@ -120,29 +148,36 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       .option('--diff', 'show diffs of changed files (always on for plan)')
       .option('-v, --verbose', 'also list tasks that were already in the desired state')
       .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
-      .action(async (o: { inventory: string; playbook: string; limit?: string; json?: boolean; diff?: boolean; verbose?: boolean; acceptNewHostKeys?: boolean }) => {
+      .action(async (o: RunFlags & { playbook: string }) => {
         const pb = playbookByName(o.playbook);
         const loaded = await load(io, o.inventory, pb);
-        const inv = loaded.inventory;
-        let limit;
-        try {
-          limit = parseLimit(inv, o.limit);
-        } catch (e) {
-          throw new InputError((e as Error).message);
-        }
-        exitCode = await runPlaybookCli(io, loaded, pb, {
-          check: name === 'plan',
-          limit,
-          json: o.json,
-          diff: o.diff,
-          verbose: o.verbose,
-          acceptNewHostKeys: o.acceptNewHostKeys,
-          command: ['airflow-ha', ...argv.slice(2)].join(' '),
-        });
+        exitCode = await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd));
       });
   runCommand('plan');
   runCommand('apply');
   runCommand('bootstrap');
+
+  program
+    .command('deploy-dags')
+    .description('ship the DAG folder to every Airflow host (dags.mode sync): compiled on one host first, then switched atomically everywhere')
+    .addOption(inventoryOpt())
+    .option('--source <dir>', 'the DAG folder (default: cluster.dags.source, relative to the inventory)')
+    .option('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles')
+    .option('--json', 'one JSON event per line on stdout')
+    .option('--diff', 'show diffs of changed files')
+    .option('-v, --verbose', 'also list tasks that were already in the desired state')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
+    .action(async (o: RunFlags & { source?: string }) => {
+      const pb = playbookByName('deploy-dags');
+      const loaded = await load(io, o.inventory, pb);
+      if (dagsMode(loaded.inventory) !== 'sync') {
+        throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} (the DAG files live on the NFS export)`);
+      }
+      if (dagSource(loaded, io.cwd, o.source) === undefined) throw new InputError('deploy-dags needs a DAG folder: --source DIR or cluster.dags.source');
+      // Read now: a missing or unusable folder is bad input (exit 2) before anything connects.
+      const inputs = await operatorInputs(loaded, io.cwd, { ...(o.source ? { source: o.source } : {}), eagerDags: true });
+      exitCode = await run('apply', pb, loaded, o, inputs);
+    });
 
   program
     .command('exec')

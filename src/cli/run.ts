@@ -9,7 +9,7 @@ import { loadOrCreateSecrets } from '../inventory/secrets.js';
 import { fanOut, type Reporter } from '../run/events.js';
 import { runPlaybook } from '../run/execute.js';
 import { journalReporter } from '../run/journal.js';
-import type { Playbook, Selector } from '../run/playbook.js';
+import type { OperatorInputs, Playbook, Selector } from '../run/playbook.js';
 import { jsonReporter, plainReporter, type Streams } from './output.js';
 import { buildTransport } from './transport.js';
 
@@ -42,6 +42,8 @@ export interface CliRunOptions {
   diff?: boolean;
   verbose?: boolean;
   acceptNewHostKeys?: boolean;
+  /** What the operator's machine contributes (the DAG folder, pinned host keys); see src/cli/operator.ts. */
+  inputs?: OperatorInputs;
   /** The command line, for the lock and the journal. */
   command: string;
 }
@@ -61,6 +63,7 @@ export async function runPlaybookCli(io: Io, loaded: LoadedInventory, pb: Playbo
       playbook: pb,
       inventory,
       secrets,
+      ...(opts.inputs ? { inputs: opts.inputs } : {}),
       transport,
       reporter,
       check: opts.check,

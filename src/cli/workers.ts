@@ -10,6 +10,7 @@ import { addHostToInventory } from '../inventory/edit.js';
 import { loadInventory, parseInventory } from '../inventory/load.js';
 import { addWorkerPlaybook } from '../../playbooks/add-worker.js';
 import { playbooks } from '../../playbooks/index.js';
+import { operatorInputs } from './operator.js';
 import { runPlaybookCli, type Io } from './run.js';
 
 /** Writes `text` to `file` atomically (temp file in the same folder, then rename), keeping its mode. */
@@ -66,6 +67,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
           diff: o.diff,
           verbose: o.verbose,
           acceptNewHostKeys: o.acceptNewHostKeys,
+          inputs: await operatorInputs(loaded, io.cwd),
           command: ['airflow-ha', ...argv.slice(2)].join(' '),
         }),
       );

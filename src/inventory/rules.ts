@@ -36,6 +36,10 @@
  * | `packages:upstream-versions` | error     | kind `upstream` without a pinned version a role's component needs (see {@link UPSTREAM_VERSIONS}) |
  * | `packages:mirror-key`    | error         | a `packages.mirrors` key that names no upstream source               |
  * | `packages:mirrors-unused` | warning      | `packages.mirrors` with kind `distro` (only `upstream` reads them)   |
+ * | `dags:nfs-hosts`         | error         | `dags.mode: nfs` but no host has the role nfs                        |
+ * | `dags:nfs-vip`           | error         | DAGs on NFS but no VIP of role nfs for the clients to mount from     |
+ * | `dags:sync-source`       | error         | `dags.mode: sync` written without `dags.source`                      |
+ * | `ftp:passive-range`      | error         | `ftpPassiveMax` below `ftpPassiveMin`                                |
  *
  * A top-level `ssh.jump` naming an inventory host applies to every other host; that host itself
  * is reached directly (it would otherwise jump through itself), which is not reported.
@@ -314,8 +318,10 @@ const fixed = (label: string, from: number, to = from): PortSpec => ({ label, ra
 /**
  * The TCP ports each role listens on (for collision checks and firewall rules).
  * RabbitMQ's fixed ports: https://www.rabbitmq.com/docs/networking#ports — stream replication uses
- * 6000-6500, CLI tools take distribution port + 10000 .. + 10010. NFS: nfsd 2049, rpcbind 111. FTP: 21.
- * scheduler, triggerer, dag_processor and target listen on nothing the inventory configures.
+ * 6000-6500, CLI tools take distribution port + 10000 .. + 10010. NFS: nfsd 2049, rpcbind 111, and the
+ * rsync daemon the standby pulls from. FTP: 21 and vsftpd's passive data range (vsftpd.conf(5)
+ * pasv_min_port/pasv_max_port). scheduler, triggerer, dag_processor and target listen on nothing the
+ * inventory configures.
  */
 export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
   etcd: [setting('etcdClient'), setting('etcdPeer')],
@@ -335,8 +341,8 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
   dag_processor: [],
   worker: [setting('workerLogs')],
   flower: [setting('flower')],
-  nfs: [fixed('nfsd', 2049), fixed('rpcbind', 111)],
-  ftp: [fixed('ftp control', 21)],
+  nfs: [fixed('nfsd', 2049), fixed('rpcbind', 111), setting('rsync')],
+  ftp: [fixed('ftp control', 21), { label: 'ftp passive range', setting: 'ftpPassiveMin', range: (p) => [p.ftpPassiveMin, Math.max(p.ftpPassiveMin, p.ftpPassiveMax)] }],
   target: [],
 };
 
@@ -584,6 +590,40 @@ const packageSource: Rule = (inv, ctx) => {
   return out;
 };
 
+// ---------------------------------------------------------------------------------------------
+// DAG storage, FTP
+
+/** The roles whose hosts run Airflow and read the DAG folder. */
+export const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker'];
+
+/** `cluster.dags.mode`, or its default: `nfs` when a host has the role nfs, else `sync`. */
+export function dagsMode(inv: Inventory): 'nfs' | 'sync' {
+  return inv.cluster.dags.mode ?? (inv.hosts.some((h) => h.roles.includes('nfs')) ? 'nfs' : 'sync');
+}
+
+const dags: Rule = (inv, ctx) => {
+  const out: Diagnostic[] = [];
+  const mode = dagsMode(inv);
+  const airflowHosts = inv.hosts.filter((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)));
+  const nfs = hostsWith(inv, 'nfs');
+  if (mode === 'nfs' && nfs.length === 0 && airflowHosts.length > 0) {
+    out.push(make(ctx, 'error', 'dags:nfs-hosts', ['cluster', 'dags', 'mode'], `DAGs on NFS, but no host has the role nfs to serve them; give 2 hosts the role nfs (and a VIP of role nfs), or use mode sync`, mode));
+  }
+  if (mode === 'nfs' && nfs.length > 0 && !inv.cluster.vips.some((v) => v.role === 'nfs')) {
+    out.push(make(ctx, 'error', 'dags:nfs-vip', ['cluster', 'vips'], `DAGs on NFS from ${names(nfs)}, but no VIP has the role nfs: the clients mount from that VIP; add one to cluster.vips`));
+  }
+  if (inv.cluster.dags.mode === 'sync' && inv.cluster.dags.source === undefined) {
+    out.push(make(ctx, 'error', 'dags:sync-source', ['cluster', 'dags'], 'mode sync copies a folder of the operator\'s machine: set dags.source (relative to this file)'));
+  }
+  return out;
+};
+
+const ftpPassive: Rule = (inv, ctx) => {
+  const { ftpPassiveMin: min, ftpPassiveMax: max } = inv.cluster.ports;
+  if (max >= min) return [];
+  return [make(ctx, 'error', 'ftp:passive-range', ['cluster', 'ports', 'ftpPassiveMax'], `the FTP passive range ends (${max}) before it starts (ftpPassiveMin ${min})`, max)];
+};
+
 /** Every rule, in the order their findings are produced. */
 export const RULES: readonly Rule[] = [
   clusterNetwork,
@@ -600,6 +640,8 @@ export const RULES: readonly Rule[] = [
   labAddress,
   postgresParameters,
   packageSource,
+  dags,
+  ftpPassive,
 ];
 
 /** Runs every rule; returns errors and warnings (unsorted). */

@@ -90,6 +90,12 @@ export const Ports = z.strictObject({
   webserverFrontend: port.default(80),
   flower: port.default(5555),
   workerLogs: port.default(8793),
+  /** First port of vsftpd's passive data range (`pasv_min_port`), opened to the cluster network only. */
+  ftpPassiveMin: port.default(30000),
+  /** Last port of that range (`pasv_max_port`); must not be below `ftpPassiveMin`. */
+  ftpPassiveMax: port.default(30100),
+  /** rsync daemon on the nfs hosts: the standby pulls the DAG export from the VIP holder. */
+  rsync: port.default(873),
 });
 export type Ports = z.infer<typeof Ports>;
 
@@ -130,12 +136,60 @@ export const PackageSource = z.strictObject({
 export const PostgresSettings = z.strictObject({
   parameters: z.record(z.string().regex(/^[a-z][a-z0-9_.]*$/, 'a PostgreSQL parameter name (lower case, e.g. work_mem)'), z.union([z.string(), z.number(), z.boolean()])).default({}),
 });
+const posixUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name (man useradd: lower case, digits, _ and -)');
 
 /** The operators' admin account on every host: SSH keys and passwordless sudo, never a password. */
 export const Admin = z.strictObject({
-  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name (man useradd: lower case, digits, _ and -)'),
+  user: posixUser,
   /** OpenSSH public key lines (`ssh-ed25519 AAAA... comment`). */
   authorizedKeys: z.array(z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/, 'an OpenSSH public key line')).min(1),
+});
+
+const absolutePath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._@+\/-]*[A-Za-z0-9._@+-]$/, 'an absolute path of letters, digits and . _ @ + - / (no trailing /, not /)');
+
+/**
+ * Where the Airflow hosts get their DAG files from (see README "DAG storage").
+ * - `nfs`: the nfs hosts export `nfs.export`; the VIP holder is the active copy, the others pull it
+ *   with rsync on a timer; every Airflow host mounts it read-only from the nfs VIP at `path`.
+ * - `sync`: the folder `source` on the operator's machine is copied to every Airflow host as a
+ *   release (`<path>-releases/<revision>/`) and `path` is switched to it atomically (a symlink).
+ * Default: `nfs` when a host has the role nfs, else `sync`.
+ */
+export const Dags = z.strictObject({
+  mode: z.enum(['nfs', 'sync']).optional(),
+  /** The DAG folder on the Airflow hosts (Airflow's `[core] dags_folder`). */
+  path: absolutePath.default('/opt/airflow/dags'),
+  /** sync: the DAG folder on the operator's machine, relative to the inventory file (`deploy-dags --source` overrides it). */
+  source: z.string().min(1).optional(),
+  /** sync: how many releases each host keeps (the current one included). */
+  keep: z.number().int().min(2).max(50).default(5),
+  nfs: z
+    .strictObject({
+      /** The exported folder on the nfs hosts. */
+      export: absolutePath.default('/srv/airflow/dags'),
+      /** Seconds between two pulls of the standby from the VIP holder. */
+      syncIntervalSec: z.number().int().min(10).max(3600).default(30),
+    })
+    .default({ export: '/srv/airflow/dags', syncIntervalSec: 30 }),
+});
+export type Dags = z.infer<typeof Dags>;
+
+/** The FTP server on the host of role ftp (vsftpd, TLS only, chrooted, no anonymous login). */
+export const Ftp = z.strictObject({
+  /** The FTP account; its password is the secret `ftpUser` (state folder, secrets.yaml). */
+  user: posixUser.default('dagdrop'),
+  /** Its chroot (root-owned, read-only); uploads go to `<root>/upload`. */
+  root: absolutePath.default('/srv/ftp/dagdrop'),
+});
+
+/** The SSH target hosts (role target) the Celery workers drive over SSH. */
+export const Target = z.strictObject({
+  /** The service account on the target hosts the workers log in as (by key only). */
+  user: posixUser.default('airflow_svc'),
+  /** Airflow connection id of the first target host (later ones get `<connId>_<host>`). */
+  connId: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('target_ssh'),
 });
 
 export const Cluster = z.strictObject({
@@ -152,6 +206,9 @@ export const Cluster = z.strictObject({
   postgresql: PostgresSettings.default({ parameters: {} }),
   /** Admin account created on every host by the base step (optional). */
   admin: Admin.optional(),
+  dags: Dags.default(Dags.parse({})),
+  ftp: Ftp.default(Ftp.parse({})),
+  target: Target.default(Target.parse({})),
 });
 
 /** Settings for `airflow-ha lab`: where the lab's systemd containers live on this machine. */

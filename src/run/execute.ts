@@ -13,13 +13,15 @@ import type { Connection, Transport } from '../ssh/transport.js';
 import type { HostSummary, Reporter } from './events.js';
 import { gatherFacts } from './facts.js';
 import { acquireLockCmd, describeHolder, LOCK_HELD_EXIT, releaseLockCmd, type LockHolder } from './lock.js';
-import { selectHosts, type PlayContext, type Playbook, type Selector, type Step } from './playbook.js';
+import { selectHosts, type OperatorInputs, type PlayContext, type Playbook, type Selector, type Step } from './playbook.js';
 
 /** Everything a run needs, passed in (no globals): the CLI builds it, tests build fakes. */
 export interface RunOptions {
   playbook: Playbook;
   inventory: Inventory;
   secrets: ClusterSecrets;
+  /** Inputs from the operator's machine for the tasks (DAG folder, key pairs, trusted host keys). */
+  inputs?: OperatorInputs;
   transport: Transport;
   reporter: Reporter;
   /** Check mode: gather facts and report what would change, change nothing, take no lock. */
@@ -171,7 +173,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
         }
         await Promise.all(
           batch.map(async (h) => {
-            const ctx: PlayContext = { inventory: inv, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts };
+            const ctx: PlayContext = { inventory: inv, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts, ...(opts.inputs ? { operator: opts.inputs } : {}) };
             const sum = summary.get(h.name) as HostSummary;
             const tally: HostStepResult = { ok: 0, changed: 0, seconds: 0 };
             try {
@@ -343,7 +345,7 @@ async function runGate(
   const targets = gate.on === 'first' ? hosts.slice(0, 1) : hosts;
   const results = await Promise.all(
     targets.map(async (h) => {
-      const ctx: PlayContext = { inventory: opts.inventory, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts };
+      const ctx: PlayContext = { inventory: opts.inventory, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts, ...(opts.inputs ? { operator: opts.inputs } : {}) };
       const start = clock();
       const check: Cmd = gate.check(ctx);
       reporter.emit({ type: 'gate', step: step.name, gate: gate.name, host: h.name, status: 'waiting', seconds: 0 });

@@ -1,7 +1,9 @@
 import type { Cmd } from '../core/cmd.js';
+import type { Secret } from '../core/secret.js';
 import type { HostFacts } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
+import type { FileTree } from '../tasks/release.js';
 import type { Task } from '../tasks/task.js';
 
 /** Which hosts a step targets: hosts having any of `roles`, plus hosts named in `names`; `all` for every host. */
@@ -11,12 +13,38 @@ export interface Selector {
   names?: readonly string[];
 }
 
+/** An SSH key pair in OpenSSH formats: the private key (PEM `OPENSSH PRIVATE KEY`) and its public line. */
+export interface SshKeypair {
+  privateKey: Secret;
+  /** `ssh-ed25519 AAAA... comment`. */
+  publicKey: string;
+}
+
+/**
+ * What the operator's machine gives a run besides the inventory and the secrets, read by src/cli
+ * (tasks never read local files): the DAG folder (dags.mode sync, `deploy-dags`), the key pair of
+ * the workers for the target hosts (`<state>/target_ed25519`), and the host keys airflow-ha trusts.
+ */
+export interface OperatorInputs {
+  /** The DAG folder, read (once) when first called; throws when it cannot be read. */
+  dags?(): FileTree;
+  targetKey?: SshKeypair;
+  /**
+   * The keys (`type base64`) `<state>/known_hosts` holds for an inventory host. Read when called:
+   * tasks are built after every targeted host is connected, so a key recorded on first use in this
+   * same run (--accept-new-host-keys) is there.
+   */
+  hostKeys?(host: Host): string[];
+}
+
 /** What a step's task builder gets: the inventory, the secrets and this host's facts. Pure data. */
 export interface PlayContext {
   inventory: Inventory;
   secrets: ClusterSecrets;
   host: Host;
   facts: HostFacts;
+  /** Inputs from the operator's machine; absent in offline uses that do not need them. */
+  operator?: OperatorInputs;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { sh } from '../core/cmd.js';
+import type { Secret } from '../core/secret.js';
 import { exec, type Op } from '../core/op.js';
 import type { Fact } from '../facts/fact.js';
 import { pathFact, sha256, unifiedDiff } from './file.js';
@@ -156,6 +157,49 @@ export function sysctl(spec: SysctlSpec): Task {
         changes.push(...differ.map((k) => `set ${k} = ${spec.values[k]} (was ${live.get(k) ?? 'unset'})`));
       }
       return { changed: ops.length > 0, ops, diff, changes, notify: [] };
+    },
+  };
+}
+
+/** Fact: the password field of `name` in /etc/shadow (`getent shadow`, man 5 shadow); undefined when there is no entry. */
+export function shadowHashFact(name: string): Fact<string | undefined> {
+  return {
+    key: `shadow:${name}`,
+    cmd: sh`getent shadow ${name} | cut -d: -f2`,
+    parse: (stdout) => stdout.trim() || undefined,
+  };
+}
+
+/** Desired password of an existing user, given as a crypt(3) hash (e.g. from `sha512Crypt`). */
+export interface PasswordSpec {
+  user: string;
+  /** The hash as /etc/shadow holds it, `$6$salt$...`. Never the clear text. */
+  hash: Secret;
+}
+
+/**
+ * Task: the user's /etc/shadow hash is `hash`. A change writes `user:hash` to a root-only temp file
+ * and feeds it to `chpasswd -e` on stdin (man chpasswd), so neither the password nor its hash is on
+ * a command line; the temp file is removed whatever the outcome. Compared by the hash itself, so a
+ * deterministic salt makes a re-run a no-op.
+ */
+export function password(spec: PasswordSpec): Task {
+  const fact = shadowHashFact(spec.user);
+  const tmp = `/root/.airflow-ha-chpasswd-${spec.user}`;
+  return {
+    name: `password of ${spec.user}`,
+    facts: () => [fact],
+    plan(facts): TaskPlan {
+      if (facts.get(fact) === spec.hash.reveal()) return { changed: false, ops: [], changes: [], notify: [] };
+      return {
+        changed: true,
+        ops: [
+          { kind: 'put', path: tmp, content: Buffer.from(`${spec.user}:${spec.hash.reveal()}\n`), mode: '0600', owner: 'root', group: 'root' },
+          exec(sh`chpasswd -e < ${tmp}; rc=$?; rm -f ${tmp}; exit "$rc"`),
+        ],
+        changes: [`set the password of ${spec.user}`],
+        notify: [],
+      };
     },
   };
 }
