@@ -30,3 +30,41 @@ set -e
 ( systemctl start airflow-ha-firewall.service )
 # handler: restart airflow-ha-firewall.service
 ( systemctl restart airflow-ha-firewall.service )
+
+# == step: airflow install
+# task: packages present python3.11
+( dnf install -y -q python3.11 )
+# task: group airflow
+( groupadd --system airflow )
+# task: user airflow
+( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
+# task: directory /opt/airflow
+( install -d -m 0755 -o airflow -g airflow /opt/airflow )
+# task: directory /opt/airflow/logs
+( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
+# task: directory /opt/airflow/dags
+( install -d -m 0755 -o airflow -g airflow /opt/airflow/dags )
+# task: virtualenv /opt/airflow/venv
+( python3.11 -m venv /opt/airflow/venv )
+# task: apache-airflow 2.9.0 (pypi)
+( /opt/airflow/venv/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0' )
+
+# == step: airflow config
+# task: directory /etc/airflow-ha
+( install -d -m 0755 -o root -g root /etc/airflow-ha )
+# task: file /etc/airflow-ha/airflow.env
+# write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
+# task: template /opt/airflow/airflow.cfg
+# write /opt/airflow/airflow.cfg (2010 bytes, root:airflow 0640)
+# handler: restart the running Airflow services
+( if systemctl -q is-active airflow-worker.service; then systemctl restart airflow-worker.service; fi )
+
+# == step: airflow services
+# task: unit /etc/systemd/system/airflow-worker.service
+# write /etc/systemd/system/airflow-worker.service (584 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-worker.service enabled, started
+( systemctl enable airflow-worker.service )
+( systemctl start airflow-worker.service )
+# handler: restart airflow-worker.service
+( systemctl restart airflow-worker.service )
