@@ -1,10 +1,14 @@
 /**
  * `airflow-ha bootstrap`: the data plane in the order of ../reference/ha-stack.md — base system,
- * etcd, Patroni leader then replicas, the Airflow database, HAProxy + keepalived, RabbitMQ — each
+ * etcd, Patroni leader then replicas, the Airflow database, HAProxy + keepalived, RabbitMQ — then
+ * DAG storage, FTP, the Airflow services and the SSH target when the inventory has those hosts
+ * (steps without hosts are skipped); each
  * component's steps as its own playbook defines them (their stand-alone identity step is covered
  * here by the base step).
  */
 import type { Playbook, Step } from '../src/run/playbook.js';
+import { airflowSteps } from './airflow.js';
+import { dagsCompileStep, dagsReleaseStep, ftpStep, nfsClientStep, nfsServerStep, nfsVipStep, targetStep, targetWorkersStep } from './dags.js';
 import { baseStep, identityStep } from './base.js';
 import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
@@ -14,7 +18,23 @@ const own = (steps: readonly Step[]) => steps.filter((s) => s !== identityStep);
 
 export const bootstrap: Playbook = {
   name: 'bootstrap',
-  description: 'base system, etcd, PostgreSQL + Patroni, HAProxy + keepalived, RabbitMQ',
+  description: 'base system, etcd, PostgreSQL + Patroni, HAProxy + keepalived, RabbitMQ, DAG storage, FTP, the Airflow services, the SSH target',
   requiredRoles: ['etcd', 'postgresql', 'haproxy', 'rabbitmq'],
-  steps: [baseStep, ...own(etcdPatroni.steps), ...own(haproxy.steps), ...own(rabbitmq.steps)],
+  steps: [
+    baseStep,
+    ...own(etcdPatroni.steps),
+    ...own(haproxy.steps),
+    ...own(rabbitmq.steps),
+    // DAG storage before Airflow (the DAG processor reads the folder from its first start).
+    nfsServerStep,
+    nfsVipStep,
+    nfsClientStep,
+    dagsCompileStep,
+    dagsReleaseStep,
+    ftpStep,
+    ...airflowSteps,
+    // After Airflow: the workers' target connection is imported with the airflow command.
+    targetStep,
+    targetWorkersStep,
+  ],
 };

@@ -65,7 +65,7 @@ export const targetStep: Step = {
 export const targetWorkersStep: Step = {
   name: 'ssh target: workers',
   hosts: { roles: ['worker'] },
-  tasks: ({ inventory, operator }) => workerTargetTasks(inventory, operator?.targetKey, operator?.hostKeys),
+  tasks: ({ inventory, facts, operator }) => workerTargetTasks(inventory, facts.family, operator?.targetKey, operator?.hostKeys),
 };
 
 export const dags: Playbook = {

@@ -1,5 +1,6 @@
 /** Every playbook by name (what `plan`/`apply --playbook NAME` accept). */
 import type { Playbook } from '../src/run/playbook.js';
+import { airflow } from './airflow.js';
 import { base } from './base.js';
 import { bootstrap } from './bootstrap.js';
 import { dags, deployDags } from './dags.js';
@@ -17,4 +18,5 @@ export const playbooks: Readonly<Record<string, Playbook>> = {
   'etcd-patroni': etcdPatroni,
   haproxy,
   rabbitmq,
+  airflow,
 };

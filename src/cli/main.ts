@@ -139,7 +139,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
           ? 'check mode: connect, gather facts, show what would change (with diffs); change nothing'
           : name === 'apply'
             ? 'apply a playbook: change what differs from the desired state'
-            : 'bring up the data plane: base system, etcd, PostgreSQL + Patroni, HAProxy + keepalived, RabbitMQ (apply --playbook bootstrap)',
+            : 'bring up the cluster: base system, etcd, PostgreSQL + Patroni, HAProxy + keepalived, RabbitMQ, Airflow (apply --playbook bootstrap)',
       )
       .addOption(inventoryOpt())
       .option('--playbook <name>', 'playbook to run', DEFAULT_PLAYBOOK)

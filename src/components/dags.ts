@@ -13,8 +13,9 @@ import { createHash } from 'node:crypto';
 import { sh } from '../core/cmd.js';
 import { exec } from '../core/op.js';
 import type { OsFamily } from '../facts/host.js';
-import { AIRFLOW_ROLES, dagsMode } from '../inventory/rules.js';
+import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import type { Host, Inventory, Vip } from '../inventory/schema.js';
+import { command } from '../tasks/command.js';
 import { directory, file } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
 import { compileCheck, release, type FileTree } from '../tasks/release.js';
@@ -37,7 +38,7 @@ export const PULL_TIMER = 'airflow-ha-dags-pull.timer';
 
 /** The hosts that read the DAG folder: those of the Airflow roles, in inventory order. */
 export function dagHosts(inv: Inventory): Host[] {
-  return inv.hosts.filter((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)));
+  return inv.hosts.filter((h) => h.roles.some((r) => DAG_READER_ROLES.includes(r)));
 }
 
 /** Where the releases of mode sync live: beside the DAG folder, `<path>-releases`. */
@@ -158,14 +159,20 @@ function tree(dags: (() => FileTree) | undefined): FileTree {
  * Python (Airflow's venv, else python3), before any host switches to it.
  */
 export function dagsCompileTasks(inv: Inventory, host: Host, dags: (() => FileTree) | undefined): Task[] {
-  if (dagsMode(inv) !== 'sync' || dagHosts(inv)[0]?.name !== host.name) return [];
+  if (dagsMode(inv) !== 'sync' || dagHosts(inv)[0]?.name !== host.name || !dags) return [];
   const t = tree(dags);
   return [compileCheck({ link: inv.cluster.dags.path, releasesDir: releasesDir(inv), tree: t, keep: inv.cluster.dags.keep, pythons: [AIRFLOW_PYTHON, 'python3'] })];
 }
 
-/** Mode sync, on every Airflow host: the release of the operator's DAG folder, the DAG folder switched to it. */
+/** Mode sync, on every Airflow host: the release of the operator's DAG folder, the DAG folder switched to it (without a folder: an empty DAG folder). */
 export function dagsReleaseTasks(inv: Inventory, dags: (() => FileTree) | undefined): Task[] {
   if (dagsMode(inv) !== 'sync') return [];
+  if (!dags) {
+    // No DAG folder given (no cluster.dags.source, no --source): an empty DAG folder, so Airflow
+    // starts; `deploy-dags` later replaces it by a release. A folder or link already there is kept.
+    const p = inv.cluster.dags.path;
+    return [command({ name: `DAG folder ${p} (empty until deploy-dags)`, cmd: sh`install -d -m 0755 ${p}`, creates: p })];
+  }
   const t = tree(dags);
   return [release({ link: inv.cluster.dags.path, releasesDir: releasesDir(inv), tree: t, keep: inv.cluster.dags.keep, label: 'DAG release' })];
 }

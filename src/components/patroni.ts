@@ -17,6 +17,7 @@ import type { Fact } from '../facts/fact.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
+import { AIRFLOW_ROLES } from '../inventory/rules.js';
 import { command, waitCheck, waitFor, waitLoop } from '../tasks/command.js';
 import { directory, managedBlock } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
@@ -35,7 +36,6 @@ export const AIRFLOW_DB = 'airflow';
 export const AIRFLOW_DB_USER = 'airflow';
 
 /** Hosts that run Airflow components and connect to the database (through HAProxy or directly). */
-const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker', 'flower'];
 
 /** Paths and packages per OS family for PostgreSQL major `v`. */
 export interface PatroniPaths {

@@ -20,6 +20,8 @@ import { directory, file } from '../tasks/file.js';
 import { group, user } from '../tasks/system.js';
 import type { ManagedFile, Task, TaskPlan } from '../tasks/task.js';
 import { AIRFLOW_HOME } from './dags.js';
+import { airflowAccountTasks } from './airflow.js';
+import type { OsFamily } from '../facts/host.js';
 
 /** The account Airflow runs as (created by the Airflow component too; whichever step runs first creates it). */
 export const AIRFLOW_USER = 'airflow';
@@ -172,7 +174,7 @@ export function connectionsImportTask(): Task {
  * connections file (0640 root:airflow) and its import. `hostKeys` gives the keys airflow-ha trusts
  * for a target; a target without one makes the known_hosts task fail with how to record it.
  */
-export function workerTargetTasks(inv: Inventory, key: SshKeypair | undefined, hostKeys: ((h: Host) => string[]) | undefined): Task[] {
+export function workerTargetTasks(inv: Inventory, family: OsFamily, key: SshKeypair | undefined, hostKeys: ((h: Host) => string[]) | undefined): Task[] {
   if (targetHosts(inv).length === 0) return [];
   if (!key) throw new Error('no key pair for the target hosts in this run (airflow-ha generates it in the state folder)');
   const keysOf = (h: Host) => hostKeys?.(h) ?? [];
@@ -180,8 +182,7 @@ export function workerTargetTasks(inv: Inventory, key: SshKeypair | undefined, h
   const lines = targetHosts(inv).flatMap((t) => knownHostsLines(inv, t, keysOf(t)));
   const own = { owner: AIRFLOW_USER, group: AIRFLOW_USER };
   return [
-    group({ name: AIRFLOW_USER, system: true }),
-    user({ name: AIRFLOW_USER, system: true, home: AIRFLOW_HOME, primaryGroup: AIRFLOW_USER, shell: '/bin/bash' }),
+    ...airflowAccountTasks(inv, family),
     directory({ path: WORKER_SSH_DIR, mode: '0700', ...own }),
     secretFile({ path: WORKER_KEY, content: key.privateKey, mode: '0600', ...own }),
     unknown.length > 0

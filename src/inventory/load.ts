@@ -89,6 +89,9 @@ export function parseInventory(text: string, file: string, opts: LoadOptions = {
 
   const abs = path.resolve(file);
   const dir = path.dirname(abs);
+  // A wheelhouse folder is written relative to the inventory file, like an identity file.
+  const install = inventory.cluster.airflow.install;
+  if (install.wheelhouse !== undefined) install.wheelhouse = path.resolve(dir, install.wheelhouse);
   const stem = path.basename(abs).replace(/\.ya?ml$/i, '');
   return { file: abs, dir, stateDir: path.join(dir, `${stem}.state`), inventory, warnings: sortDiagnostics(warnings), posOf };
 }

@@ -40,6 +40,9 @@
  * | `dags:nfs-vip`           | error         | DAGs on NFS but no VIP of role nfs for the clients to mount from     |
  * | `dags:sync-source`       | error         | `dags.mode: sync` written without `dags.source`                      |
  * | `ftp:passive-range`      | error         | `ftpPassiveMax` below `ftpPassiveMin`                                |
+ * | `airflow:version`        | error         | `versions.airflow` is not 2.9.x-2.11.x (Airflow 3 is not supported yet) |
+ * | `airflow:end-of-life`    | warning       | Airflow hosts on 2.x, which reached end of life on 2026-04-22         |
+ * | `airflow:install`        | error         | `airflow.install` lacks the `indexUrl`/`wheelhouse` its source needs |
  *
  * A top-level `ssh.jump` naming an inventory host applies to every other host; that host itself
  * is reached directly (it would otherwise jump through itself), which is not reported.
@@ -593,8 +596,8 @@ const packageSource: Rule = (inv, ctx) => {
 // ---------------------------------------------------------------------------------------------
 // DAG storage, FTP
 
-/** The roles whose hosts run Airflow and read the DAG folder. */
-export const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker'];
+/** The roles whose hosts read the DAG folder (every Airflow role but Flower). */
+export const DAG_READER_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker'];
 
 /** `cluster.dags.mode`, or its default: `nfs` when a host has the role nfs, else `sync`. */
 export function dagsMode(inv: Inventory): 'nfs' | 'sync' {
@@ -604,7 +607,7 @@ export function dagsMode(inv: Inventory): 'nfs' | 'sync' {
 const dags: Rule = (inv, ctx) => {
   const out: Diagnostic[] = [];
   const mode = dagsMode(inv);
-  const airflowHosts = inv.hosts.filter((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)));
+  const airflowHosts = inv.hosts.filter((h) => h.roles.some((r) => DAG_READER_ROLES.includes(r)));
   const nfs = hostsWith(inv, 'nfs');
   if (mode === 'nfs' && nfs.length === 0 && airflowHosts.length > 0) {
     out.push(make(ctx, 'error', 'dags:nfs-hosts', ['cluster', 'dags', 'mode'], `DAGs on NFS, but no host has the role nfs to serve them; give 2 hosts the role nfs (and a VIP of role nfs), or use mode sync`, mode));
@@ -622,6 +625,39 @@ const ftpPassive: Rule = (inv, ctx) => {
   const { ftpPassiveMin: min, ftpPassiveMax: max } = inv.cluster.ports;
   if (max >= min) return [];
   return [make(ctx, 'error', 'ftp:passive-range', ['cluster', 'ports', 'ftpPassiveMax'], `the FTP passive range ends (${max}) before it starts (ftpPassiveMin ${min})`, max)];
+};
+
+/** The roles that run an Airflow service (and get the virtualenv and airflow.cfg). */
+export const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker', 'flower'];
+
+/**
+ * Supported Airflow versions: 2.9 to 2.11. Airflow 2.x reached end of life on 2026-04-22
+ * (https://airflow.apache.org/docs/apache-airflow/stable/installation/supported-versions.html);
+ * Airflow 3 changes the service layout (api-server, mandatory dag-processor, JWT secret), which
+ * src/components/airflow.ts keeps as a variant not yet implemented.
+ */
+const airflowVersion: Rule = (inv, ctx) => {
+  const v = inv.cluster.versions.airflow;
+  const at: YamlPath = ['cluster', 'versions', 'airflow'];
+  const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(v);
+  const major = Number(m?.[1]);
+  const minor = Number(m?.[2]);
+  if (m && major === 3) {
+    return [make(ctx, 'error', 'airflow:version', at, `Airflow ${v} is not supported yet: Airflow 3 replaces the webserver by the api-server and needs a JWT secret shared by every API server; use 2.9.x to 2.11.x`, v)];
+  }
+  if (!m || major !== 2 || minor < 9 || minor > 11) {
+    return [make(ctx, 'error', 'airflow:version', at, `"${v}" is not a supported Airflow version: use a full version from 2.9.0 to 2.11.x (e.g. "2.9.0")`, v)];
+  }
+  if (!inv.hosts.some((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)))) return [];
+  return [make(ctx, 'warning', 'airflow:end-of-life', at, `Airflow ${v}: the 2.x line reached end of life on 2026-04-22 (no more fixes, security ones included); plan the move to Airflow 3`, v)];
+};
+
+const airflowInstall: Rule = (inv, ctx) => {
+  const i = inv.cluster.airflow.install;
+  const at: YamlPath = ['cluster', 'airflow', 'install'];
+  if (i.source === 'index' && !i.indexUrl) return [make(ctx, 'error', 'airflow:install', [...at, 'source'], 'source index needs indexUrl (the package index pip installs from)', i.source)];
+  if (i.source === 'wheelhouse' && !i.wheelhouse) return [make(ctx, 'error', 'airflow:install', [...at, 'source'], 'source wheelhouse needs wheelhouse (a folder of wheels and constraints.txt, relative to the inventory file)', i.source)];
+  return [];
 };
 
 /** Every rule, in the order their findings are produced. */
@@ -642,6 +678,8 @@ export const RULES: readonly Rule[] = [
   packageSource,
   dags,
   ftpPassive,
+  airflowVersion,
+  airflowInstall,
 ];
 
 /** Runs every rule; returns errors and warnings (unsorted). */

@@ -191,6 +191,40 @@ export const Target = z.strictObject({
   /** Airflow connection id of the first target host (later ones get `<connId>_<host>`). */
   connId: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('target_ssh'),
 });
+/**
+ * Where the Airflow distribution comes from (see src/components/airflow.ts). Every source installs
+ * `apache-airflow[celery,postgres]==<versions.airflow>` into a virtualenv with the constraints file
+ * of the pinned Airflow and Python versions.
+ */
+export const AirflowInstall = z.strictObject({
+  /**
+   * `pypi` (default): pypi.org, constraints from the Airflow repository;
+   * `index`: a private package index (`indexUrl`), e.g. a Nexus/devpi mirror;
+   * `wheelhouse`: a folder of wheels on the operator's machine, copied to the hosts and installed
+   * with `--no-index` (sites without internet). It must hold `constraints.txt`.
+   */
+  source: z.enum(['pypi', 'index', 'wheelhouse']).default('pypi'),
+  /** Simple-API index URL for `source: index` (pip `--index-url`). */
+  indexUrl: z.url().optional(),
+  /** Folder of wheels for `source: wheelhouse`; relative paths are relative to the inventory file. */
+  wheelhouse: z.string().min(1).optional(),
+  /** Constraints file URL (default: the Airflow repository's constraints-<airflow>/constraints-<python>.txt). */
+  constraintsUrl: z.url().optional(),
+});
+
+/** The Airflow services: install source, home, OS account and a few tunables. Defaults keep older inventories valid. */
+export const AirflowSettings = z.strictObject({
+  install: AirflowInstall.default({ source: 'pypi' }),
+  /** AIRFLOW_HOME: airflow.cfg, logs, the virtualenv (`venv/`). */
+  home: z.string().regex(/^\/[A-Za-z0-9_.\/-]+$/, 'an absolute path').default('/opt/airflow'),
+  /** OS user (and group) every Airflow service runs as. */
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name').default('airflow'),
+  /** Celery worker processes per worker host (`airflow celery worker --concurrency`; Airflow's default 16 when unset). */
+  workerConcurrency: z.number().int().min(1).optional(),
+  /** Extra OS packages every Airflow host gets (e.g. libraries a provider needs). */
+  osPackages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+._-]*$/, 'an OS package name')).optional(),
+});
+export type AirflowSettings = z.infer<typeof AirflowSettings>;
 
 export const Cluster = z.strictObject({
   /** Unique per site; used for etcd's token, Patroni's scope, the state folder. */
@@ -209,6 +243,8 @@ export const Cluster = z.strictObject({
   dags: Dags.default(Dags.parse({})),
   ftp: Ftp.default(Ftp.parse({})),
   target: Target.default(Target.parse({})),
+  /** The Airflow services (install source, home, user). */
+  airflow: AirflowSettings.default(AirflowSettings.parse({})),
 });
 
 /** Settings for `airflow-ha lab`: where the lab's systemd containers live on this machine. */

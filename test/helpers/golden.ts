@@ -7,7 +7,8 @@ import path from 'node:path';
 import assert from 'node:assert/strict';
 import { Secret } from '../../src/core/secret.js';
 import { parseInventory } from '../../src/inventory/load.js';
-import type { Inventory } from '../../src/inventory/schema.js';
+import type { Host, Inventory } from '../../src/inventory/schema.js';
+import type { OperatorInputs } from '../../src/run/playbook.js';
 import type { ClusterSecrets } from '../../src/inventory/secrets.js';
 import { ROOT } from './lab.js';
 
@@ -33,3 +34,15 @@ export async function assertGolden(name: string, actual: string | Buffer): Promi
   }
   assert.equal(actual.toString(), await readFile(file, 'utf8'), `golden ${name} (UPDATE_GOLDEN=1 rewrites it)`);
 }
+
+/** A fixed key pair and host key: recognisable in golden files, never a real key. */
+export const FIXED_HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZpeGVkLXRlc3QtaG9zdC1rZXktb2YtY2FyZDEtLS0t';
+/** Operator inputs of offline renders: the fixed target key pair, card1's fixed host key, no DAG folder. */
+export const fixedOperator: OperatorInputs = {
+  targetKey: {
+    privateKey: new Secret('-----BEGIN OPENSSH PRIVATE KEY-----\nfixed-test-private-key\n-----END OPENSSH PRIVATE KEY-----\n'),
+    publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZpeGVkLXRlc3Qtd29ya2VyLWtleS0tLS0tLS0tLS0t airflow-ha test workers',
+  },
+  hostKeys: (h: Host) => (h.name === 'card1' ? [FIXED_HOST_KEY] : []),
+};
+

@@ -10,7 +10,6 @@ import { chmod, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/pr
 import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Secret } from '../../src/core/secret.js';
 import { sha512Crypt } from '../../src/core/crypt.js';
 import { mountUnitName, nfsExports } from '../../src/components/dags.js';
 import { ftpPasswordHash } from '../../src/components/ftp.js';
@@ -18,26 +17,15 @@ import { connectionsJson, knownHostsLines } from '../../src/components/target.js
 import type { HostFacts } from '../../src/facts/host.js';
 import type { Host } from '../../src/inventory/schema.js';
 import { gatherFacts } from '../../src/run/facts.js';
-import type { OperatorInputs } from '../../src/run/playbook.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { readTree } from '../../src/cli/operator.js';
 import { loadOrCreateKeypair } from '../../src/ssh/keypair.js';
 import { compileCheck, fileTree, release, tarGz, treeRevision, type FileTree, type TreeFile } from '../../src/tasks/release.js';
 import type { Task } from '../../src/tasks/task.js';
 import { dags } from '../../playbooks/dags.js';
-import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
+import { FIXED_HOST_KEY, assertGolden, fixedOperator as operator, fixedSecrets, seedInventory } from '../helpers/golden.js';
 import { LocalConnection, tempDir } from '../helpers/local.js';
 import { assertShellcheck, firstRunScripts } from '../helpers/scripts.js';
-
-/** A fixed key pair and host key: recognisable in golden files, never a real key. */
-const FIXED_HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZpeGVkLXRlc3QtaG9zdC1rZXktb2YtY2FyZDEtLS0t';
-const operator: OperatorInputs = {
-  targetKey: {
-    privateKey: new Secret('-----BEGIN OPENSSH PRIVATE KEY-----\nfixed-test-private-key\n-----END OPENSSH PRIVATE KEY-----\n'),
-    publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZpeGVkLXRlc3Qtd29ya2VyLWtleS0tLS0tLS0tLS0t airflow-ha test workers',
-  },
-  hostKeys: (h: Host) => (h.name === 'card1' ? [FIXED_HOST_KEY] : []),
-};
 
 const debian: HostFacts = { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'fresh', container: false };
 const rocky: HostFacts = { osId: 'rocky', osVersion: '9.4', family: 'rhel', hostname: 'fresh', container: false };

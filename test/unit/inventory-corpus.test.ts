@@ -126,9 +126,12 @@ test('the corpus has a file for every expectation and an expectation for every f
   assert.ok(Object.keys(BAD).length >= 24);
 });
 
-test('the base of the corpus is valid and warning-free', () => {
+/** Every file of the corpus runs Airflow 2.x, past its end of life: that warning is not the one a file is about. */
+const EOL = 'airflow:end-of-life';
+
+test('the base of the corpus is valid; its only warning is Airflow 2.x end of life', () => {
   const loaded = parseInventory(read('good/minimal.yaml'), 'good/minimal.yaml', { requiredRoles: ['etcd', 'postgresql', 'rabbitmq', 'haproxy'] });
-  assert.deepEqual(loaded.warnings, []);
+  assert.deepEqual(loaded.warnings.map((w) => w.rule), [EOL]);
   assert.equal(loaded.inventory.hosts.length, 9);
 });
 
@@ -155,8 +158,9 @@ for (const [file, exp] of Object.entries(WARN)) {
   test(`warn/${file}: ${exp.rule} at ${exp.line}:${exp.col}`, () => {
     const name = `warn/${file}`;
     const loaded = parseInventory(read(name), name, exp.opts);
-    assert.equal(loaded.warnings.length, 1, loaded.warnings.map(formatDiagnostic).join('\n'));
-    const w = loaded.warnings[0];
+    const warnings = loaded.warnings.filter((d) => d.rule !== EOL);
+    assert.equal(warnings.length, 1, loaded.warnings.map(formatDiagnostic).join('\n'));
+    const w = warnings[0];
     assert.equal(w?.severity, 'warning');
     check(w, name, exp);
   });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { Fact } from '../../src/facts/fact.js';
 import type { HostFacts } from '../../src/facts/host.js';
 import { bootstrap } from '../../playbooks/bootstrap.js';
-import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
+import { assertGolden, fixedOperator, fixedSecrets, seedInventory } from '../helpers/golden.js';
 import { FreshHost, assertShellcheck, firstRunScripts } from '../helpers/scripts.js';
 
 /**
@@ -51,7 +51,7 @@ async function scripts(): Promise<Map<string, string>> {
   const inv = await seedInventory();
   // The VRRP interface is read from the host at run time; offline it is named.
   for (const h of inv.hosts) h.vars = { ...h.vars, interface: 'eth0' };
-  return firstRunScripts(bootstrap, inv, rocky, fixedSecrets, 'airflow-ha bootstrap on a fresh Rocky/RHEL 9 host', undefined, () => new FreshRocky());
+  return firstRunScripts(bootstrap, inv, rocky, fixedSecrets, 'airflow-ha bootstrap on a fresh Rocky/RHEL 9 host', fixedOperator, () => new FreshRocky());
 }
 
 test('golden: the first-run commands of every seed host on Rocky/RHEL 9', async () => {

@@ -26,7 +26,7 @@ set -e
 # task: group airflow
 ( groupadd --system airflow )
 # task: user airflow
-( useradd --system --create-home --home-dir /opt/airflow --shell /bin/bash --gid airflow airflow )
+( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
 # task: directory /opt/airflow/.ssh
 ( install -d -m 0700 -o airflow -g airflow /opt/airflow/.ssh )
 # task: secret file /opt/airflow/.ssh/target_ed25519

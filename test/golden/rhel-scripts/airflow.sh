@@ -35,9 +35,9 @@ set -e
 # task: selinux booleans haproxy_connect_any=on
 ( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
-# write /tmp/.airflow-ha-validate-7b2ed1941c638078 (1865 bytes, root:root 0600)
-( ( haproxy -c -q -f /tmp/.airflow-ha-validate-7b2ed1941c638078 ); rc=$?; rm -f /tmp/.airflow-ha-validate-7b2ed1941c638078; exit "$rc" )
-# write /etc/haproxy/haproxy.cfg (1865 bytes, root:haproxy 0640)
+# write /tmp/.airflow-ha-validate-b0841a005997966d (2386 bytes, root:root 0600)
+( ( haproxy -c -q -f /tmp/.airflow-ha-validate-b0841a005997966d ); rc=$?; rm -f /tmp/.airflow-ha-validate-b0841a005997966d; exit "$rc" )
+# write /etc/haproxy/haproxy.cfg (2386 bytes, root:haproxy 0640)
 # task: service haproxy enabled, started
 ( systemctl enable haproxy )
 ( systemctl start haproxy )
@@ -62,3 +62,86 @@ set -e
 ( systemctl start keepalived )
 # handler: reload keepalived
 ( systemctl reload keepalived )
+
+# == step: dags: nfs clients
+# task: packages present nfs-utils
+( dnf install -y -q nfs-utils )
+# task: unit /etc/systemd/system/opt-airflow-dags.mount
+# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service opt-airflow-dags.mount enabled, started
+( systemctl enable opt-airflow-dags.mount )
+( systemctl start opt-airflow-dags.mount )
+# handler: restart opt-airflow-dags.mount
+( systemctl restart opt-airflow-dags.mount )
+
+# == step: airflow install
+# task: packages present python3.11
+( dnf install -y -q python3.11 )
+# task: group airflow
+( groupadd --system airflow )
+# task: user airflow
+( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
+# task: directory /opt/airflow
+( install -d -m 0755 -o airflow -g airflow /opt/airflow )
+# task: directory /opt/airflow/logs
+( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
+# task: virtualenv /opt/airflow/venv
+( python3.11 -m venv /opt/airflow/venv )
+# task: apache-airflow 2.9.0 (pypi)
+( /opt/airflow/venv/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0' )
+
+# == step: airflow config
+# task: directory /etc/airflow-ha
+( install -d -m 0755 -o root -g root /etc/airflow-ha )
+# task: file /etc/airflow-ha/airflow.env
+# write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
+# task: template /opt/airflow/airflow.cfg
+# write /opt/airflow/airflow.cfg (2010 bytes, root:airflow 0640)
+# handler: restart the running Airflow services
+( if systemctl -q is-active airflow-scheduler.service; then systemctl restart airflow-scheduler.service; fi )
+( if systemctl -q is-active airflow-triggerer.service; then systemctl restart airflow-triggerer.service; fi )
+( if systemctl -q is-active airflow-webserver.service; then systemctl restart airflow-webserver.service; fi )
+( if systemctl -q is-active airflow-flower.service; then systemctl restart airflow-flower.service; fi )
+
+# == step: airflow db migrate + admin user
+# task: airflow db migrate
+( cd /opt/airflow && runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow /opt/airflow/venv/bin/airflow db migrate )
+# task: file /etc/airflow-ha/airflow-admin.password (secret)
+# write /etc/airflow-ha/airflow-admin.password (50 bytes, root:root 0600)
+# task: airflow user admin
+( cd /opt/airflow && runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow /opt/airflow/venv/bin/airflow users create --username admin --firstname Airflow --lastname Admin --role Admin --email admin@airflow-seed.invalid < /etc/airflow-ha/airflow-admin.password )
+
+# == step: airflow services
+# task: unit /etc/systemd/system/airflow-scheduler.service
+# write /etc/systemd/system/airflow-scheduler.service (509 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-scheduler.service enabled, started
+( systemctl enable airflow-scheduler.service )
+( systemctl start airflow-scheduler.service )
+# task: unit /etc/systemd/system/airflow-triggerer.service
+# write /etc/systemd/system/airflow-triggerer.service (509 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-triggerer.service enabled, started
+( systemctl enable airflow-triggerer.service )
+( systemctl start airflow-triggerer.service )
+# task: unit /etc/systemd/system/airflow-webserver.service
+# write /etc/systemd/system/airflow-webserver.service (509 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-webserver.service enabled, started
+( systemctl enable airflow-webserver.service )
+( systemctl start airflow-webserver.service )
+# task: unit /etc/systemd/system/airflow-flower.service
+# write /etc/systemd/system/airflow-flower.service (517 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-flower.service enabled, started
+( systemctl enable airflow-flower.service )
+( systemctl start airflow-flower.service )
+# handler: restart airflow-scheduler.service
+( systemctl restart airflow-scheduler.service )
+# handler: restart airflow-triggerer.service
+( systemctl restart airflow-triggerer.service )
+# handler: restart airflow-webserver.service
+( systemctl restart airflow-webserver.service )
+# handler: restart airflow-flower.service
+( systemctl restart airflow-flower.service )

@@ -25,3 +25,11 @@ set -e
 ( systemctl start firewalld )
 # handler: firewall-cmd --reload
 ( firewall-cmd --reload )
+
+# == step: ssh target
+# task: user airflow_svc
+( useradd --create-home --home-dir /home/airflow_svc --shell /bin/bash airflow_svc )
+# task: directory /home/airflow_svc/.ssh
+( install -d -m 0700 -o airflow_svc -g airflow_svc /home/airflow_svc/.ssh )
+# task: file /home/airflow_svc/.ssh/authorized_keys
+# write /home/airflow_svc/.ssh/authorized_keys (162 bytes, airflow_svc:airflow_svc 0600)

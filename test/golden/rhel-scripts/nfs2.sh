@@ -25,3 +25,99 @@ set -e
 ( systemctl start firewalld )
 # handler: firewall-cmd --reload
 ( firewall-cmd --reload )
+
+# == step: dags: nfs servers
+# task: packages present nfs-utils rsync rsync-daemon
+( dnf install -y -q nfs-utils rsync rsync-daemon )
+# task: directory /srv/airflow/dags
+( install -d -m 0755 -o root -g root /srv/airflow/dags )
+# task: directory /etc/exports.d
+( install -d -m 0755 -o root -g root /etc/exports.d )
+# task: file /etc/exports.d/airflow-ha-dags.exports
+# write /etc/exports.d/airflow-ha-dags.exports (418 bytes, root:root 0644)
+# task: service nfs-server enabled, started
+( systemctl enable nfs-server )
+( systemctl start nfs-server )
+# task: template /etc/rsyncd.conf
+# write /etc/rsyncd.conf (503 bytes, root:root 0644)
+# task: service rsyncd enabled, started
+( systemctl enable rsyncd )
+( systemctl start rsyncd )
+# task: template /usr/local/sbin/airflow-ha-dags-pull
+# write /usr/local/sbin/airflow-ha-dags-pull (493 bytes, root:root 0755)
+# task: unit /etc/systemd/system/airflow-ha-dags-pull.service
+# write /etc/systemd/system/airflow-ha-dags-pull.service (294 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: unit /etc/systemd/system/airflow-ha-dags-pull.timer
+# write /etc/systemd/system/airflow-ha-dags-pull.timer (251 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-ha-dags-pull.timer enabled, started
+( systemctl enable airflow-ha-dags-pull.timer )
+( systemctl start airflow-ha-dags-pull.timer )
+# handler: exportfs -ra
+( exportfs -ra )
+# handler: restart rsyncd
+( systemctl restart rsyncd )
+# handler: restart airflow-ha-dags-pull.timer
+( systemctl restart airflow-ha-dags-pull.timer )
+
+# == step: dags: nfs VIP (keepalived)
+# task: packages present keepalived
+( dnf install -y -q keepalived )
+# task: template /etc/keepalived/keepalived.conf
+# write /tmp/.airflow-ha-validate-06429f03ab5923fc (1232 bytes, root:root 0600)
+( ( keepalived -t -f /tmp/.airflow-ha-validate-06429f03ab5923fc ); rc=$?; rm -f /tmp/.airflow-ha-validate-06429f03ab5923fc; exit "$rc" )
+# write /etc/keepalived/keepalived.conf (1232 bytes, root:root 0644)
+# task: service keepalived enabled, started
+( systemctl enable keepalived )
+( systemctl start keepalived )
+# handler: reload keepalived
+( systemctl reload keepalived )
+
+# == step: dags: nfs clients
+# task: packages present nfs-utils
+( dnf install -y -q nfs-utils )
+# task: unit /etc/systemd/system/opt-airflow-dags.mount
+# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service opt-airflow-dags.mount enabled, started
+( systemctl enable opt-airflow-dags.mount )
+( systemctl start opt-airflow-dags.mount )
+# handler: restart opt-airflow-dags.mount
+( systemctl restart opt-airflow-dags.mount )
+
+# == step: airflow install
+# task: packages present python3.11 etcd
+( dnf install -y -q python3.11 etcd )
+# task: group airflow
+( groupadd --system airflow )
+# task: user airflow
+( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
+# task: directory /opt/airflow
+( install -d -m 0755 -o airflow -g airflow /opt/airflow )
+# task: directory /opt/airflow/logs
+( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
+# task: virtualenv /opt/airflow/venv
+( python3.11 -m venv /opt/airflow/venv )
+# task: apache-airflow 2.9.0 (pypi)
+( /opt/airflow/venv/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0' )
+
+# == step: airflow config
+# task: directory /etc/airflow-ha
+( install -d -m 0755 -o root -g root /etc/airflow-ha )
+# task: file /etc/airflow-ha/airflow.env
+# write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
+# task: template /opt/airflow/airflow.cfg
+# write /opt/airflow/airflow.cfg (2010 bytes, root:airflow 0640)
+# handler: restart the running Airflow services
+( if systemctl -q is-active airflow-dag-processor.service; then systemctl restart airflow-dag-processor.service; fi )
+
+# == step: airflow services
+# task: unit /etc/systemd/system/airflow-dag-processor.service
+# write /etc/systemd/system/airflow-dag-processor.service (718 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-dag-processor.service enabled, started
+( systemctl enable airflow-dag-processor.service )
+( systemctl start airflow-dag-processor.service )
+# handler: restart airflow-dag-processor.service
+( systemctl restart airflow-dag-processor.service )

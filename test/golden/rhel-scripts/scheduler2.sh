@@ -25,3 +25,60 @@ set -e
 ( systemctl start firewalld )
 # handler: firewall-cmd --reload
 ( firewall-cmd --reload )
+
+# == step: dags: nfs clients
+# task: packages present nfs-utils
+( dnf install -y -q nfs-utils )
+# task: unit /etc/systemd/system/opt-airflow-dags.mount
+# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service opt-airflow-dags.mount enabled, started
+( systemctl enable opt-airflow-dags.mount )
+( systemctl start opt-airflow-dags.mount )
+# handler: restart opt-airflow-dags.mount
+( systemctl restart opt-airflow-dags.mount )
+
+# == step: airflow install
+# task: packages present python3.11
+( dnf install -y -q python3.11 )
+# task: group airflow
+( groupadd --system airflow )
+# task: user airflow
+( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
+# task: directory /opt/airflow
+( install -d -m 0755 -o airflow -g airflow /opt/airflow )
+# task: directory /opt/airflow/logs
+( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
+# task: virtualenv /opt/airflow/venv
+( python3.11 -m venv /opt/airflow/venv )
+# task: apache-airflow 2.9.0 (pypi)
+( /opt/airflow/venv/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0' )
+
+# == step: airflow config
+# task: directory /etc/airflow-ha
+( install -d -m 0755 -o root -g root /etc/airflow-ha )
+# task: file /etc/airflow-ha/airflow.env
+# write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
+# task: template /opt/airflow/airflow.cfg
+# write /opt/airflow/airflow.cfg (2010 bytes, root:airflow 0640)
+# handler: restart the running Airflow services
+( if systemctl -q is-active airflow-scheduler.service; then systemctl restart airflow-scheduler.service; fi )
+( if systemctl -q is-active airflow-triggerer.service; then systemctl restart airflow-triggerer.service; fi )
+
+# == step: airflow services
+# task: unit /etc/systemd/system/airflow-scheduler.service
+# write /etc/systemd/system/airflow-scheduler.service (509 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-scheduler.service enabled, started
+( systemctl enable airflow-scheduler.service )
+( systemctl start airflow-scheduler.service )
+# task: unit /etc/systemd/system/airflow-triggerer.service
+# write /etc/systemd/system/airflow-triggerer.service (509 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-triggerer.service enabled, started
+( systemctl enable airflow-triggerer.service )
+( systemctl start airflow-triggerer.service )
+# handler: restart airflow-scheduler.service
+( systemctl restart airflow-scheduler.service )
+# handler: restart airflow-triggerer.service
+( systemctl restart airflow-triggerer.service )

@@ -25,3 +25,71 @@ set -e
 ( systemctl start firewalld )
 # handler: firewall-cmd --reload
 ( firewall-cmd --reload )
+
+# == step: dags: nfs clients
+# task: packages present nfs-utils
+( dnf install -y -q nfs-utils )
+# task: unit /etc/systemd/system/opt-airflow-dags.mount
+# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service opt-airflow-dags.mount enabled, started
+( systemctl enable opt-airflow-dags.mount )
+( systemctl start opt-airflow-dags.mount )
+# handler: restart opt-airflow-dags.mount
+( systemctl restart opt-airflow-dags.mount )
+
+# == step: airflow install
+# task: packages present python3.11
+( dnf install -y -q python3.11 )
+# task: group airflow
+( groupadd --system airflow )
+# task: user airflow
+( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
+# task: directory /opt/airflow
+( install -d -m 0755 -o airflow -g airflow /opt/airflow )
+# task: directory /opt/airflow/logs
+( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
+# task: virtualenv /opt/airflow/venv
+( python3.11 -m venv /opt/airflow/venv )
+# task: apache-airflow 2.9.0 (pypi)
+( /opt/airflow/venv/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0' )
+
+# == step: airflow config
+# task: directory /etc/airflow-ha
+( install -d -m 0755 -o root -g root /etc/airflow-ha )
+# task: file /etc/airflow-ha/airflow.env
+# write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
+# task: template /opt/airflow/airflow.cfg
+# write /opt/airflow/airflow.cfg (2010 bytes, root:airflow 0640)
+# handler: restart the running Airflow services
+( if systemctl -q is-active airflow-worker.service; then systemctl restart airflow-worker.service; fi )
+
+# == step: airflow services
+# task: unit /etc/systemd/system/airflow-worker.service
+# write /etc/systemd/system/airflow-worker.service (584 bytes, root:root 0644)
+( systemctl daemon-reload )
+# task: service airflow-worker.service enabled, started
+( systemctl enable airflow-worker.service )
+( systemctl start airflow-worker.service )
+# handler: restart airflow-worker.service
+( systemctl restart airflow-worker.service )
+
+# == step: ssh target: workers
+# task: group airflow
+( groupadd --system airflow )
+# task: user airflow
+( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
+# task: directory /opt/airflow/.ssh
+( install -d -m 0700 -o airflow -g airflow /opt/airflow/.ssh )
+# task: secret file /opt/airflow/.ssh/target_ed25519
+# write /opt/airflow/.ssh/target_ed25519 (93 bytes, airflow:airflow 0600)
+# task: file /opt/airflow/.ssh/known_hosts
+# write /opt/airflow/.ssh/known_hosts (102 bytes, airflow:airflow 0644)
+# task: file /opt/airflow/.ssh/config
+# write /opt/airflow/.ssh/config (359 bytes, airflow:airflow 0600)
+# task: directory /etc/airflow-ha
+( install -d -m 0755 -o root -g root /etc/airflow-ha )
+# task: file /etc/airflow-ha/airflow-connections.json
+# write /etc/airflow-ha/airflow-connections.json (411 bytes, root:airflow 0640)
+# task: airflow connections import (SSH targets)
+( runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow /opt/airflow/venv/bin/airflow connections import --overwrite /etc/airflow-ha/airflow-connections.json && install -D -m 0600 /etc/airflow-ha/airflow-connections.json /var/lib/airflow-ha/airflow-connections.imported.json )

@@ -1,0 +1,498 @@
+/**
+ * The Airflow services (bootstrap step 8 of ../shared/reference/ha-stack.md): a virtualenv with the
+ * pinned Airflow on every Airflow host, one airflow.cfg rendered once for all of them, exactly one
+ * `airflow db migrate` and one admin user, then one systemd unit per service of the host's roles.
+ * Desired state only: tasks and check commands, no connection.
+ *
+ * Choices (README "Airflow"):
+ * - Python: the OS's own 3.11 on both families — Debian 12 `python3` (3.11) + `python3-venv`, RHEL 9
+ *   `python3.11` (AppStream; its venv module and ensurepip wheels come with it). RHEL 9's default
+ *   `python3` is 3.9, which Airflow 2.9-2.11 still accept but which ends sooner; one minor version
+ *   on both families means one constraints file (`constraints-3.11.txt`).
+ * - Triggerer: on the `triggerer` hosts, or on every scheduler host when no host has that role
+ *   (triggerers are active/active, like schedulers).
+ * - DAG processor: `[scheduler] standalone_dag_processor = True`, on the `dag_processor` hosts (or the
+ *   scheduler hosts when none has the role), active/standby: each runs under `etcdctl lock` on one
+ *   etcd key, so exactly one parses the DAG folder while it holds the lock's lease; a standby takes
+ *   over when the holder stops (lock released) or loses etcd for the lease TTL (15 s). During such a
+ *   partition the old holder may parse for a moment alongside the new one: parsing is idempotent
+ *   (both write the same serialized DAGs), so the cost is duplicate work, not damage.
+ * - Secrets (fernet key, secret key, database, broker and Flower passwords) live only in airflow.cfg,
+ *   mode 0640 root:airflow; the admin password in a root-only file fed to `airflow users create` on
+ *   stdin (its getpass reads stdin when there is no terminal). None is ever on a command line.
+ *
+ * Sources: https://airflow.apache.org/docs/apache-airflow/2.9.0/installation/installing-from-pypi.html
+ * (constraints), .../configurations-ref.html (keys), .../howto/run-with-systemd.html (units),
+ * .../administration-and-deployment/logging-monitoring/check-health.html (/health, jobs check,
+ * celery inspect ping), etcdctl README "LOCK".
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { sh, type Cmd } from '../core/cmd.js';
+import { exec } from '../core/op.js';
+import type { HostFacts, OsFamily } from '../facts/host.js';
+import { AIRFLOW_ROLES } from '../inventory/rules.js';
+import type { ClusterSecrets } from '../inventory/secrets.js';
+import type { Host, Inventory, Role } from '../inventory/schema.js';
+import { command } from '../tasks/command.js';
+import { directory, file } from '../tasks/file.js';
+import { packages } from '../tasks/package.js';
+import { service, unit } from '../tasks/systemd.js';
+import { group, user } from '../tasks/system.js';
+import type { Handler, Task } from '../tasks/task.js';
+import { renderTemplate, template } from '../tasks/template.js';
+import { etcdEndpoints, etcdMembers } from './etcd.js';
+import { haproxyVips } from './haproxy.js';
+import { AIRFLOW_DB, AIRFLOW_DB_USER } from './patroni.js';
+import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, rabbitmqHosts } from './rabbitmq.js';
+
+
+/** The Python minor version of the virtualenv on both OS families (see the module comment). */
+export const AIRFLOW_PYTHON = '3.11';
+
+/** Environment file of every Airflow unit (no secrets: AIRFLOW_HOME and PATH). */
+export const AIRFLOW_ENV_FILE = '/etc/airflow-ha/airflow.env';
+
+/** Root-only file holding the admin password twice (the two getpass prompts of `users create`). */
+export const AIRFLOW_ADMIN_PASSWORD_FILE = '/etc/airflow-ha/airflow-admin.password';
+
+/** The UI user created once by the migrate step (its password: secret `airflowAdmin`). */
+export const AIRFLOW_ADMIN_USER = 'admin';
+
+/** The Flower basic-auth user (its password: secret `flowerBasicAuth`). */
+export const FLOWER_USER = 'admin';
+
+/** What runs Airflow's Celery app (for `celery --app`): the Celery provider's module, Airflow 2.7+. */
+export const CELERY_APP = 'airflow.providers.celery.executors.celery_executor.app';
+
+/** The kinds of Airflow service airflow-ha runs. */
+export type AirflowServiceKind = 'scheduler' | 'triggerer' | 'webserver' | 'dag-processor' | 'worker' | 'flower';
+
+/**
+ * What differs between Airflow majors: the service commands, the UI service's unit and health path,
+ * the config template, and which secrets go where. Airflow 3 is a second row of this table, not a
+ * second component: `api-server` replaces `webserver`, the dag-processor is mandatory,
+ * `[api] secret_key` + `[api_auth] jwt_secret` (secret `airflowJwtSecret`) are shared by every API
+ * server, workers reach the API through `[core] execution_api_server_url` (the VIP), health is
+ * `/api/v2/monitor/health`. Source: ../shared/reference/ha-stack.md "Airflow".
+ */
+export interface AirflowLayout {
+  major: 2 | 3;
+  /** False for a layout described but not yet installable (the `airflow:version` rule refuses it). */
+  implemented: boolean;
+  /** `airflow` sub-command of each service. */
+  commands: Readonly<Record<AirflowServiceKind, readonly string[]>>;
+  /** systemd unit of each service. */
+  units: Readonly<Record<AirflowServiceKind, string>>;
+  /** Path of the UI's health JSON (`metadatabase.status`, `scheduler.status`). */
+  healthPath: string;
+  /** Template of airflow.cfg under templates/. */
+  configTemplate: string;
+  /** Secrets every host's config carries, by the config key they fill. */
+  secrets: Readonly<Record<string, keyof ClusterSecrets>>;
+}
+
+const UNITS_2 = {
+  scheduler: 'airflow-scheduler.service',
+  triggerer: 'airflow-triggerer.service',
+  webserver: 'airflow-webserver.service',
+  'dag-processor': 'airflow-dag-processor.service',
+  worker: 'airflow-worker.service',
+  flower: 'airflow-flower.service',
+} as const;
+
+/** The per-major table (see {@link AirflowLayout}). */
+export const AIRFLOW_LAYOUTS: Readonly<Record<2 | 3, AirflowLayout>> = {
+  2: {
+    major: 2,
+    implemented: true,
+    commands: {
+      scheduler: ['scheduler'],
+      triggerer: ['triggerer'],
+      webserver: ['webserver'],
+      'dag-processor': ['dag-processor'],
+      worker: ['celery', 'worker'],
+      flower: ['celery', 'flower'],
+    },
+    units: UNITS_2,
+    healthPath: '/health',
+    configTemplate: 'airflow/airflow.cfg.njk',
+    secrets: { 'core.fernet_key': 'airflowFernetKey', 'webserver.secret_key': 'airflowSecretKey' },
+  },
+  3: {
+    major: 3,
+    implemented: false,
+    commands: {
+      scheduler: ['scheduler'],
+      triggerer: ['triggerer'],
+      webserver: ['api-server'],
+      'dag-processor': ['dag-processor'],
+      worker: ['celery', 'worker'],
+      flower: ['celery', 'flower'],
+    },
+    units: { ...UNITS_2, webserver: 'airflow-api-server.service' },
+    healthPath: '/api/v2/monitor/health',
+    configTemplate: 'airflow/airflow3.cfg.njk',
+    secrets: { 'core.fernet_key': 'airflowFernetKey', 'api.secret_key': 'airflowSecretKey', 'api_auth.jwt_secret': 'airflowJwtSecret' },
+  },
+};
+
+/**
+ * The layout of `version` (`2.9.0` -> major 2). Throws for a major without a row, or one not
+ * implemented yet (validate refuses those first, with rule `airflow:version`).
+ */
+export function airflowLayout(version: string): AirflowLayout {
+  const major = Number(version.split('.')[0]);
+  const layout = AIRFLOW_LAYOUTS[major as 2 | 3];
+  if (!layout) throw new Error(`Airflow ${version}: no layout for major version ${major}`);
+  if (!layout.implemented) throw new Error(`Airflow ${version}: the Airflow ${major} layout is not implemented yet`);
+  return layout;
+}
+
+/** Paths under AIRFLOW_HOME. */
+export interface AirflowPaths {
+  home: string;
+  venv: string;
+  /** The `airflow` executable of the virtualenv. */
+  bin: string;
+  cfg: string;
+  logs: string;
+  /** Where a wheelhouse is copied to on the hosts. */
+  wheelhouse: string;
+}
+
+export function airflowPaths(inv: Inventory): AirflowPaths {
+  const home = inv.cluster.airflow.home;
+  return {
+    home,
+    venv: `${home}/venv`,
+    bin: `${home}/venv/bin/airflow`,
+    cfg: `${home}/airflow.cfg`,
+    logs: `${home}/logs`,
+    wheelhouse: `${home}/wheelhouse`,
+  };
+}
+
+/** The hosts with an Airflow role, in inventory order. */
+export function airflowHosts(inv: Inventory): Host[] {
+  return inv.hosts.filter((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)));
+}
+
+const withRole = (inv: Inventory, role: Role) => inv.hosts.filter((h) => h.roles.includes(role));
+
+/** Triggerer hosts: role `triggerer`, or the scheduler hosts when no host has it. */
+export function triggererHosts(inv: Inventory): Host[] {
+  const t = withRole(inv, 'triggerer');
+  return t.length > 0 ? t : withRole(inv, 'scheduler');
+}
+
+/** DAG processor hosts: role `dag_processor`, or the scheduler hosts when no host has it. */
+export function dagProcessorHosts(inv: Inventory): Host[] {
+  const d = withRole(inv, 'dag_processor');
+  return d.length > 0 ? d : withRole(inv, 'scheduler');
+}
+
+/** The host that runs `db migrate` and creates the admin user: the first scheduler host. */
+export function migrateHost(inv: Inventory): Host | undefined {
+  return withRole(inv, 'scheduler')[0];
+}
+
+/** OS packages of the interpreter (see the module comment), plus `cluster.airflow.osPackages`. */
+export function pythonPackages(inv: Inventory, family: OsFamily): string[] {
+  const own = family === 'debian' ? ['python3', 'python3-venv'] : [`python${AIRFLOW_PYTHON}`];
+  return [...own, ...(inv.cluster.airflow.osPackages ?? [])];
+}
+
+/**
+ * Where clients reach PostgreSQL's primary: HAProxy's leader port on the haproxy VIP (or, without a
+ * VIP, on the first haproxy host). Throws when there is no haproxy host.
+ */
+export function databaseEndpoint(inv: Inventory): { host: string; port: number } {
+  const vip = haproxyVips(inv)[0];
+  const address = vip?.address ?? withRole(inv, 'haproxy')[0]?.address;
+  if (!address) throw new Error('Airflow reaches PostgreSQL through HAProxy: give a host the role haproxy');
+  return { host: address, port: inv.cluster.ports.haproxyLeader };
+}
+
+/** The URL of the UI through HAProxy's frontend on the main VIP (`[webserver] base_url`). */
+export function webserverFrontendUrl(inv: Inventory, byAddress = false): string {
+  const vip = haproxyVips(inv)[0];
+  const name = byAddress ? databaseEndpoint(inv).host : (vip?.name ?? databaseEndpoint(inv).host);
+  const port = inv.cluster.ports.webserverFrontend;
+  return port === 80 ? `http://${name}` : `http://${name}:${port}`;
+}
+
+/**
+ * The variables of templates/airflow/airflow.cfg.njk (the same for every host). Secrets stay
+ * Secrets: the template reveals them. Passwords are 32 characters of [A-Za-z0-9] (secrets.ts), safe
+ * in a URL without escaping.
+ */
+export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Record<string, unknown> {
+  const db = databaseEndpoint(inv);
+  return {
+    cluster: inv.cluster.name,
+    version: inv.cluster.versions.airflow,
+    // DAG storage (src/components/dags.ts) makes this path: an NFS mount or a symlink to a release.
+    dags_folder: inv.cluster.dags.path,
+    logs: airflowPaths(inv).logs,
+    fernet_key: secrets.airflowFernetKey,
+    secret_key: secrets.airflowSecretKey,
+    db: { user: AIRFLOW_DB_USER, password: secrets.airflowDb, host: db.host, port: db.port, name: AIRFLOW_DB },
+    broker: {
+      user: RABBITMQ_AIRFLOW_USER,
+      password: secrets.rabbitmqAirflow,
+      nodes: rabbitmqHosts(inv).map((h) => `${h.address}:${inv.cluster.ports.rabbitmqAmqp}`),
+      vhost: AIRFLOW_VHOST,
+    },
+    base_url: webserverFrontendUrl(inv),
+    ports: inv.cluster.ports,
+    worker_concurrency: inv.cluster.airflow.workerConcurrency ?? null,
+    flower: { user: FLOWER_USER, password: secrets.flowerBasicAuth },
+  };
+}
+
+/** airflow.cfg as every Airflow host gets it (pure; the secrets are in it). */
+export function renderAirflowConfig(inv: Inventory, secrets: ClusterSecrets): string {
+  return renderTemplate(airflowLayout(inv.cluster.versions.airflow).configTemplate, airflowConfigVars(inv, secrets));
+}
+
+/** One Airflow service of a host: its unit and the command it runs. */
+export interface AirflowService {
+  kind: AirflowServiceKind;
+  unit: string;
+  description: string;
+  /** ExecStart, as words. */
+  argv: string[];
+}
+
+/** Queues of a worker host (`queues`, default Celery's `default`). */
+export function workerQueues(host: Host): string[] {
+  return host.queues ?? ['default'];
+}
+
+/** The lock key the DAG processors of a cluster take in etcd. */
+export function dagProcessorLockKey(inv: Inventory): string {
+  return `/airflow-ha/${inv.cluster.name}/dag-processor`;
+}
+
+/** The Airflow services `host` runs, in start order (ha-stack.md: schedulers, dag-processor, webservers, workers, Flower). */
+export function airflowServices(inv: Inventory, host: Host): AirflowService[] {
+  const layout = airflowLayout(inv.cluster.versions.airflow);
+  const { bin } = airflowPaths(inv);
+  const is = (list: Host[]) => list.some((h) => h.name === host.name);
+  const out: AirflowService[] = [];
+  const add = (kind: AirflowServiceKind, description: string, argv: string[]) => out.push({ kind, unit: layout.units[kind], description, argv });
+  const cmd = (kind: AirflowServiceKind) => [bin, ...layout.commands[kind]];
+  if (host.roles.includes('scheduler')) add('scheduler', 'Airflow scheduler', cmd('scheduler'));
+  if (is(triggererHosts(inv))) add('triggerer', 'Airflow triggerer', cmd('triggerer'));
+  if (is(dagProcessorHosts(inv))) {
+    const lock = etcdMembers(inv).length > 0 ? ['/usr/bin/etcdctl', `--endpoints=${etcdEndpoints(inv)}`, 'lock', '--ttl=15', dagProcessorLockKey(inv)] : [];
+    add('dag-processor', 'Airflow DAG processor (active while it holds the etcd lock)', [...lock, ...cmd('dag-processor')]);
+  }
+  if (host.roles.includes('webserver')) add('webserver', 'Airflow webserver', cmd('webserver'));
+  if (host.roles.includes('worker')) {
+    const conc = inv.cluster.airflow.workerConcurrency;
+    add('worker', `Airflow Celery worker (queues ${workerQueues(host).join(',')})`, [
+      ...cmd('worker'),
+      '--queues',
+      workerQueues(host).join(','),
+      '--celery-hostname',
+      `celery@${host.name}`,
+      ...(conc ? ['--concurrency', String(conc)] : []),
+    ]);
+  }
+  if (host.roles.includes('flower')) add('flower', 'Airflow Celery Flower', cmd('flower'));
+  return out;
+}
+
+/** The unit file of one service (templates/airflow/airflow.service.njk). */
+export function renderAirflowUnit(inv: Inventory, svc: AirflowService): string {
+  return renderTemplate('airflow/airflow.service.njk', {
+    cluster: inv.cluster.name,
+    description: svc.description,
+    user: inv.cluster.airflow.user,
+    home: inv.cluster.airflow.home,
+    env_file: AIRFLOW_ENV_FILE,
+    exec_start: svc.argv.join(' '),
+  });
+}
+
+/**
+ * `airflow ARGS` as the Airflow user with AIRFLOW_HOME set, from AIRFLOW_HOME (the caller's working
+ * directory may not be readable by that user).
+ */
+export function airflowCli(inv: Inventory, args: readonly string[]): Cmd {
+  const p = airflowPaths(inv);
+  return sh`cd ${p.home} && runuser -u ${inv.cluster.airflow.user} -- env ${`AIRFLOW_HOME=${p.home}`} ${p.bin} ${[...args]}`;
+}
+
+const fileCache = new Map<string, Buffer>();
+
+/** A local file's bytes, read once per run (a wheelhouse is copied to many hosts). */
+function localFile(file: string): Buffer {
+  const st = statSync(file);
+  const key = `${file}:${st.size}:${st.mtimeMs}`;
+  let buf = fileCache.get(key);
+  if (!buf) fileCache.set(key, (buf = readFileSync(file)));
+  return buf;
+}
+
+/**
+ * The wheelhouse files to copy: every `*.whl` of the folder plus its `constraints.txt`.
+ * Throws when the folder cannot be read or lacks constraints.txt or an apache_airflow wheel.
+ */
+export function wheelhouseFiles(dir: string, version: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    throw new Error(`cluster.airflow.install.wheelhouse ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  if (!names.includes('constraints.txt')) throw new Error(`wheelhouse ${dir} has no constraints.txt (the constraints file of Airflow ${version})`);
+  const wheels = names.filter((n) => n.endsWith('.whl')).sort();
+  if (!wheels.some((n) => n.startsWith(`apache_airflow-${version}-`))) throw new Error(`wheelhouse ${dir} has no apache_airflow-${version}-*.whl`);
+  return ['constraints.txt', ...wheels];
+}
+
+/** The `pip install` of the pinned Airflow for the inventory's install source. */
+export function pipInstallCmd(inv: Inventory): Cmd {
+  const { install } = inv.cluster.airflow;
+  const v = inv.cluster.versions.airflow;
+  const p = airflowPaths(inv);
+  const requirement = `apache-airflow[celery,postgres]==${v}`;
+  const constraints = install.constraintsUrl ?? `https://raw.githubusercontent.com/apache/airflow/constraints-${v}/constraints-${AIRFLOW_PYTHON}.txt`;
+  const pip = sh`${`${p.venv}/bin/pip`} install --disable-pip-version-check --no-input`;
+  switch (install.source) {
+    case 'pypi':
+      return sh`${pip} --constraint ${constraints} ${requirement}`;
+    case 'index':
+      return sh`${pip} --index-url ${install.indexUrl ?? ''} --constraint ${constraints} ${requirement}`;
+    case 'wheelhouse':
+      return sh`${pip} --no-index --find-links ${p.wheelhouse} --constraint ${install.constraintsUrl ?? `${p.wheelhouse}/constraints.txt`} ${requirement}`;
+  }
+}
+
+/**
+ * The Airflow account: a system group and user, home AIRFLOW_HOME, no login shell (services and
+ * `runuser -u airflow -- CMD` need none; SSH to the target is outgoing). Shared by every step that
+ * needs the account first (the SSH target's worker keys, the install), so they never disagree.
+ */
+export function airflowAccountTasks(inv: Inventory, family: OsFamily): Task[] {
+  const a = inv.cluster.airflow;
+  const shell = family === 'debian' ? '/usr/sbin/nologin' : '/sbin/nologin';
+  return [group({ name: a.user, system: true }), user({ name: a.user, system: true, home: airflowPaths(inv).home, shell, primaryGroup: a.user })];
+}
+
+/**
+ * Install tasks of an Airflow host: the interpreter's OS packages (and etcdctl on DAG processor
+ * hosts), the Airflow user and folders, the wheelhouse when that is the source, the virtualenv
+ * (root-owned: the services cannot change their own code) and the pinned Airflow, skipped when its
+ * dist-info is already there.
+ */
+export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] {
+  const p = airflowPaths(inv);
+  const a = inv.cluster.airflow;
+  const v = inv.cluster.versions.airflow;
+  const etcdctl = dagProcessorHosts(inv).some((h) => h.name === host.name) && etcdMembers(inv).length > 0;
+  const tasks: Task[] = [
+    packages({ names: [...pythonPackages(inv, facts.family), ...(etcdctl ? [facts.family === 'debian' ? 'etcd-client' : 'etcd'] : [])] }),
+    ...airflowAccountTasks(inv, facts.family),
+    directory({ path: p.home, mode: '0755', owner: a.user, group: a.user }),
+    directory({ path: p.logs, mode: '0755', owner: a.user, group: a.user }),
+  ];
+  if (a.install.source === 'wheelhouse') {
+    const dir = a.install.wheelhouse ?? '';
+    tasks.push(directory({ path: p.wheelhouse, mode: '0755' }));
+    for (const name of wheelhouseFiles(dir, v)) {
+      tasks.push(file({ path: `${p.wheelhouse}/${name}`, content: localFile(path.join(dir, name)), label: `wheelhouse ${name}` }));
+    }
+  }
+  tasks.push(
+    command({ name: `virtualenv ${p.venv}`, cmd: sh`${`python${AIRFLOW_PYTHON}`} -m venv ${p.venv}`, creates: `${p.venv}/bin/python` }),
+    command({
+      name: `apache-airflow ${v} (${a.install.source})`,
+      cmd: pipInstallCmd(inv),
+      creates: `${p.venv}/lib/python${AIRFLOW_PYTHON}/site-packages/apache_airflow-${v}.dist-info`,
+      timeoutSec: 1800,
+    }),
+  );
+  return tasks;
+}
+
+/** Handler: restart the host's running Airflow services after airflow.cfg changed (stopped ones stay stopped). */
+export function restartRunningHandler(units: readonly string[]): Handler {
+  return {
+    id: 'airflow:restart-running',
+    name: 'restart the running Airflow services',
+    ops: units.map((u) => exec(sh`if systemctl -q is-active ${u}; then systemctl restart ${u}; fi`)),
+  };
+}
+
+/** Config tasks of an Airflow host: the env file and airflow.cfg (0640 root:airflow: it holds the secrets). */
+export function airflowConfigTasks(inv: Inventory, host: Host, secrets: ClusterSecrets): Task[] {
+  const p = airflowPaths(inv);
+  const units = airflowServices(inv, host).map((s) => s.unit);
+  const notify = units.length > 0 ? [restartRunningHandler(units)] : [];
+  return [
+    directory({ path: '/etc/airflow-ha' }),
+    file({ path: AIRFLOW_ENV_FILE, content: `# Managed by airflow-ha: the environment of every Airflow unit (no secrets).\nAIRFLOW_HOME=${p.home}\nPATH=${p.venv}/bin:/usr/local/bin:/usr/bin:/bin\n`, notify }),
+    template({
+      path: p.cfg,
+      template: airflowLayout(inv.cluster.versions.airflow).configTemplate,
+      vars: airflowConfigVars(inv, secrets),
+      mode: '0640',
+      owner: 'root',
+      group: inv.cluster.airflow.user,
+      notify,
+    }),
+  ];
+}
+
+/**
+ * Tasks of the migrate host (the first scheduler host; the step runs before any service starts):
+ * `airflow db migrate` unless `airflow db check-migrations` says the schema is current, then the
+ * admin user unless `airflow users list` has it. The admin password reaches `users create` on stdin
+ * from a root-only file (getpass falls back to stdin without a terminal), never on a command line.
+ */
+export function airflowMigrateTasks(inv: Inventory, secrets: ClusterSecrets): Task[] {
+  const pw = secrets.airflowAdmin.reveal();
+  return [
+    command({ name: 'airflow db migrate', cmd: airflowCli(inv, ['db', 'migrate']), unless: sh`${airflowCli(inv, ['db', 'check-migrations', '-t', '1'])} >/dev/null 2>&1`, timeoutSec: 1800 }),
+    file({ path: AIRFLOW_ADMIN_PASSWORD_FILE, content: `${pw}\n${pw}\n`, mode: '0600', label: `file ${AIRFLOW_ADMIN_PASSWORD_FILE} (secret)` }),
+    command({
+      name: `airflow user ${AIRFLOW_ADMIN_USER}`,
+      cmd: sh`${airflowCli(inv, ['users', 'create', '--username', AIRFLOW_ADMIN_USER, '--firstname', 'Airflow', '--lastname', 'Admin', '--role', 'Admin', '--email', `${AIRFLOW_ADMIN_USER}@${inv.cluster.name}.invalid`])} < ${AIRFLOW_ADMIN_PASSWORD_FILE}`,
+      unless: sh`${airflowCli(inv, ['users', 'list', '--output', 'json'])} 2>/dev/null | grep -q ${`"username": "${AIRFLOW_ADMIN_USER}"`}`,
+      timeoutSec: 300,
+    }),
+  ];
+}
+
+/** Service tasks of an Airflow host: each unit written, enabled and started, in start order. */
+export function airflowServiceTasks(inv: Inventory, host: Host): Task[] {
+  return airflowServices(inv, host).flatMap((svc) => [
+    unit({ name: svc.unit, content: renderAirflowUnit(inv, svc) }),
+    service({ name: svc.unit, enabled: true, state: 'started' }),
+  ]);
+}
+
+/**
+ * Gate: the UI's health JSON through HAProxy's frontend on the VIP reports the metadatabase and the
+ * scheduler `healthy` (the HTTP code is always 200: the body decides). python3 is on every host.
+ */
+export function webserverHealthCheck(inv: Inventory): Cmd {
+  const url = `${webserverFrontendUrl(inv, true)}${airflowLayout(inv.cluster.versions.airflow).healthPath}`;
+  const script = [
+    'import json, sys, urllib.request',
+    'h = json.load(urllib.request.urlopen(sys.argv[1], timeout=5))',
+    'bad = [k for k in ("metadatabase", "scheduler") if (h.get(k) or {}).get("status") != "healthy"]',
+    'sys.exit("unhealthy: " + ", ".join(bad) if bad else 0)',
+  ].join('\n');
+  return sh`python3 -c ${script} ${url}`;
+}
+
+/** Gate: the worker on `host` answers a Celery ping on the broker (`celery inspect ping`). */
+export function workerPingCheck(inv: Inventory, host: Host): Cmd {
+  const p = airflowPaths(inv);
+  return sh`cd ${p.home} && runuser -u ${inv.cluster.airflow.user} -- env ${`AIRFLOW_HOME=${p.home}`} ${`${p.venv}/bin/celery`} --app ${CELERY_APP} inspect ping --timeout 5 --destination ${`celery@${host.name}`} >/dev/null`;
+}

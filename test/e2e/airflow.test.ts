@@ -1,0 +1,181 @@
+/**
+ * `airflow-ha bootstrap` with the Airflow services, end to end, on a 4-host lab: 3 hosts with etcd,
+ * PostgreSQL and RabbitMQ, 1 host with every Airflow role; HAProxy + the VIP on that host and on pg3
+ * (keepalived needs a peer; the replica port moves off RabbitMQ's stream range 6000-6500 there).
+ *
+ * The lab cannot install Airflow (it has the Debian archive only), so the Airflow installed here is
+ * the STAND-IN of test/standin/ (not Airflow): built by this test as a real wheel into a temporary
+ * wheelhouse and installed through the tool's own wheelhouse path. It runs against the real
+ * PostgreSQL (through the VIP), RabbitMQ (a real Celery worker) and HAProxy the tool set up.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { quote } from '../../src/core/cmd.js';
+import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
+import { bootLab, cli, events, onHost, ROOT, runEnd, type TestLab } from '../helpers/lab.js';
+import { tempDir } from '../helpers/local.js';
+
+const VERSION = '2.9.0';
+const HOSTS = ['pg1', 'pg2', 'pg3', 'af1'];
+const DATA = ['etcd', 'postgresql', 'rabbitmq'];
+const AIRFLOW = ['haproxy', 'scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker', 'flower'];
+const QUEUES = ['default', 'etl'];
+const UNITS = ['scheduler', 'triggerer', 'dag-processor', 'webserver', 'worker', 'flower'].map((u) => `airflow-${u}`);
+
+let lab: TestLab;
+let vip = '';
+const wheelhouse = tempDir('ah-wheelhouse-');
+
+before(async () => {
+  await mkdir(wheelhouse, { recursive: true });
+  execFileSync('python3', [path.join(ROOT, 'test', 'standin', 'build_wheel.py'), VERSION, wheelhouse], { stdio: 'pipe' });
+  lab = await bootLab('af', HOSTS, [DATA, DATA, [...DATA, 'haproxy'], AIRFLOW], (net) => {
+    vip = `${net}.200`;
+    return {
+      vips: [{ name: 'airflow-vip', address: vip, role: 'haproxy', routerId: 71 }],
+      versions: { airflow: VERSION },
+      ports: { haproxyReplica: 5001 },
+      airflow: {
+        install: { source: 'wheelhouse', wheelhouse },
+        workerConcurrency: 2,
+        // What the stand-in imports from Debian (test/standin/README.md).
+        osPackages: ['python3-psycopg2', 'python3-celery', 'python3-sqlalchemy'],
+      },
+    };
+  });
+  // The worker's queues (bootLab writes hosts with name, address and roles only).
+  const doc = parse(await readFile(lab.inventoryFile, 'utf8')) as { hosts: Array<{ name: string; queues?: string[] }> };
+  doc.hosts.find((h) => h.name === 'af1')!.queues = QUEUES;
+  await writeFile(lab.inventoryFile, stringify(doc));
+});
+
+after(async () => {
+  try {
+    // On a loaded machine a container with many processes can outlast lab down's wait; lab down
+    // is idempotent, so it gets one more try before the hook fails.
+    if (lab) await lab.down().catch(async () => lab.down());
+  } finally {
+    if (lab) await rm(lab.dir, { recursive: true, force: true });
+    await rm(wheelhouse, { recursive: true, force: true });
+  }
+});
+
+const inv = () => ['-i', lab.inventoryFile];
+const on = (host: string, cmd: string) => onHost(lab.inventoryFile, host, cmd);
+
+/** `python3 -c SCRIPT ARGS...` on a host; the script is shipped base64-encoded. */
+function py(host: string, script: string, args: string[] = [], prefix = 'python3') {
+  const b64 = Buffer.from(script).toString('base64');
+  return on(host, `f=$(mktemp) && echo ${b64} | base64 -d > "$f" && chmod 644 "$f" && ${prefix} "$f" ${args.map(quote).join(' ')}; rc=$?; rm -f "$f"; exit $rc`);
+}
+
+/** As the airflow user with the venv's python and AIRFLOW_HOME (what the units run). */
+const asAirflow = 'cd /opt/airflow && runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow';
+
+/** GET URL from a host with optional basic auth: "STATUS BODY". */
+const GET = `
+import base64, sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1])
+if len(sys.argv) > 2:
+    req.add_header("Authorization", "Basic " + base64.b64encode(sys.argv[2].encode()).decode())
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        print(r.status, r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+`;
+
+async function get(host: string, url: string, auth?: string): Promise<{ status: number; body: string }> {
+  const r = await py(host, GET, auth ? [url, auth] : [url]);
+  assert.equal(r.code, 0, r.stderr);
+  const sp = r.stdout.indexOf(' ');
+  return { status: Number(r.stdout.slice(0, sp)), body: r.stdout.slice(sp + 1).trim() };
+}
+
+async function starts(): Promise<string> {
+  const r = await on('af1', `systemctl show -p ExecMainStartTimestampMonotonic --value ${UNITS.join(' ')} | tr "\\n" " "`);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+async function migrations(pw: string): Promise<number> {
+  const r = await on('pg1', `PGPASSWORD='${pw}' psql -XqAt -h ${vip} -p 5000 -U airflow -d airflow -c "select count(*) from standin_migrations"`);
+  assert.equal(r.code, 0, r.stderr);
+  return Number(r.stdout.trim());
+}
+
+test('bootstrap installs the Airflow stand-in from a wheelhouse and runs every Airflow service; a second bootstrap changes nothing', async () => {
+  const first = await cli(['bootstrap', ...inv(), '--json', '--accept-new-host-keys']);
+  if (first.exitCode !== 0) {
+    const diag = await on('af1', `journalctl -u 'airflow-*' --no-pager | tail -60`);
+    assert.fail(`bootstrap exit ${first.exitCode}\n${first.stdout.slice(-5000)}${first.stderr}\n${diag.stdout}`);
+  }
+  const { secrets } = await loadOrCreateSecrets(lab.loaded.stateDir);
+
+  // /health through HAProxy's frontend on the VIP, from a host that is not a webserver.
+  const health = await get('pg1', `http://${vip}/health`);
+  assert.equal(health.status, 200, health.body);
+  const h = JSON.parse(health.body) as Record<string, { status: string }>;
+  assert.equal(h['metadatabase']?.status, 'healthy', health.body);
+  assert.equal(h['scheduler']?.status, 'healthy', health.body);
+  assert.equal(h['triggerer']?.status, 'healthy', health.body);
+  assert.equal(h['dag_processor']?.status, 'healthy', health.body);
+
+  // One Celery task per inventory queue, consumed by the real worker on the real RabbitMQ cluster,
+  // its result stored in PostgreSQL through result_backend.
+  for (const q of QUEUES) {
+    const send = `
+import json, sys
+from airflow.providers.celery.executors.celery_executor import app
+r = app.send_task("standin.echo", args=[sys.argv[1]], queue=sys.argv[1])
+print(json.dumps(r.get(timeout=60)))
+`;
+    const r = await py('af1', send, [q], `${asAirflow} /opt/airflow/venv/bin/python`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim()), { hostname: 'af1', tag: q, queue: q });
+  }
+
+  // Every job type alive on this host, as `airflow jobs check --local` sees it.
+  for (const type of ['SchedulerJob', 'TriggererJob', 'DagProcessorJob']) {
+    const r = await on('af1', `${asAirflow} /opt/airflow/venv/bin/airflow jobs check --job-type ${type} --local`);
+    assert.equal(r.code, 0, `${type}: ${r.stdout}${r.stderr}`);
+  }
+
+  // Exactly one migration; the admin user exists; the DAG processor holds its etcd lock.
+  assert.equal(await migrations(secrets.airflowDb.reveal()), 1);
+  const users = await on('af1', `${asAirflow} /opt/airflow/venv/bin/airflow users list --output json`);
+  assert.deepEqual((JSON.parse(users.stdout) as Array<{ username: string }>).map((u) => u.username), ['admin']);
+  const lock = await on('pg1', 'ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 get --prefix /airflow-ha/ --keys-only');
+  assert.match(lock.stdout, /\/dag-processor\//, lock.stdout);
+
+  // Flower behind basic auth; the worker's log server reachable by host name from another host.
+  const flowerUrl = 'http://af1:5555/healthcheck';
+  assert.equal((await get('pg1', flowerUrl)).status, 401);
+  assert.equal((await get('pg1', flowerUrl, 'admin:wrong')).status, 401);
+  const flower = await get('pg1', flowerUrl, `admin:${secrets.flowerBasicAuth.reveal()}`);
+  assert.deepEqual(flower, { status: 200, body: 'OK' });
+  const log = await get('pg2', 'http://af1:8793/log/worker-af1.log');
+  assert.equal(log.status, 200);
+  assert.match(log.body, /worker started/);
+
+  // Secrets: airflow.cfg readable by root and airflow only; no secret on any command line.
+  const mode = await on('af1', 'stat -c "%a %U %G" /opt/airflow/airflow.cfg /etc/airflow-ha/airflow-admin.password');
+  assert.equal(mode.stdout.trim(), '640 root airflow\n600 root root');
+  const ps = await on('af1', 'ps -eo args');
+  for (const s of [secrets.airflowAdmin, secrets.airflowDb, secrets.rabbitmqAirflow, secrets.flowerBasicAuth, secrets.airflowFernetKey]) {
+    assert.ok(!ps.stdout.includes(s.reveal()), 'a secret is on a command line');
+  }
+
+  // A second bootstrap: zero changes, no handler, no Airflow service restarted, no second migration.
+  const before = await starts();
+  const second = await cli(['bootstrap', ...inv(), '--json']);
+  assert.equal(second.exitCode, 0, second.stdout.slice(-3000) + second.stderr);
+  assert.deepEqual(runEnd(second.stdout).hosts.map((x) => [x.host, x.changed]), HOSTS.map((x) => [x, 0]));
+  assert.equal(events(second.stdout).filter((e) => e.type === 'handler').length, 0);
+  assert.equal(await starts(), before);
+  assert.equal(await migrations(secrets.airflowDb.reveal()), 1);
+});

@@ -1,0 +1,301 @@
+"""The stand-in's commands (see test/standin/README.md). Reads $AIRFLOW_HOME/airflow.cfg like Airflow."""
+import configparser
+import getpass
+import hashlib
+import http.server
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+
+_conf = None
+
+# Seconds: a job whose heartbeat is older is dead (Airflow's scheduler_health_check_threshold).
+ALIVE = 30
+HEARTBEAT = 5
+
+
+def conf():
+    """airflow.cfg of $AIRFLOW_HOME (raw: no interpolation)."""
+    global _conf
+    if _conf is None:
+        home = os.environ.get("AIRFLOW_HOME") or sys.exit("AIRFLOW_HOME is not set")
+        _conf = configparser.RawConfigParser()
+        if not _conf.read(os.path.join(home, "airflow.cfg")):
+            sys.exit(f"no airflow.cfg in {home}")
+    return _conf
+
+
+def hostname():
+    """[core] hostname_callable, `module.function` as Airflow reads it."""
+    mod, _, fn = conf().get("core", "hostname_callable").rpartition(".")
+    return getattr(__import__(mod), fn)()
+
+
+def connect():
+    """A psycopg2 connection from [database] sql_alchemy_conn (postgresql+psycopg2://u:p@h:port/db)."""
+    import psycopg2
+
+    url = urllib.parse.urlsplit(conf().get("database", "sql_alchemy_conn"))
+    if not url.scheme.startswith("postgresql"):
+        sys.exit(f"sql_alchemy_conn: not PostgreSQL: {url.scheme}")
+    return psycopg2.connect(host=url.hostname, port=url.port, user=url.username, password=url.password,
+                            dbname=url.path.lstrip("/"), connect_timeout=5)
+
+
+def query(sql, args=(), fetch=True):
+    with connect() as c, c.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall() if fetch else None
+
+
+SCHEMA = """
+select pg_advisory_xact_lock(4242);
+create table if not exists standin_migrations (id serial primary key, hostname text not null, at timestamptz not null default now());
+create table if not exists job (id serial primary key, job_type text not null, hostname text not null, state text not null,
+  start_date timestamptz not null default now(), latest_heartbeat timestamptz not null default now());
+create table if not exists ab_user (id serial primary key, username text unique not null, first_name text, last_name text,
+  email text, role text, password_hash text not null);
+"""
+
+
+def db(args):
+    if args[:1] == ["migrate"]:
+        with connect() as c, c.cursor() as cur:
+            cur.execute(SCHEMA)
+            cur.execute("insert into standin_migrations (hostname) values (%s)", (hostname(),))
+        print("Database migrating done!")
+        return 0
+    if args[:1] == ["check-migrations"]:
+        try:
+            n = query("select count(*) from standin_migrations")[0][0]
+        except Exception as e:  # no table yet, or no database
+            print(f"migrations pending: {e}", file=sys.stderr)
+            return 1
+        return 0 if n > 0 else 1
+    if args[:1] == ["check"]:
+        query("select 1")
+        print("Connection successful.")
+        return 0
+    return usage()
+
+
+def opt(args, *names, default=None):
+    for n in names:
+        if n in args:
+            return args[args.index(n) + 1]
+    return default
+
+
+def users(args):
+    if args[:1] == ["list"]:
+        rows = query("select id, username, email, first_name, last_name, role from ab_user order by id")
+        keys = ["id", "username", "email", "first_name", "last_name", "roles"]
+        print(json.dumps([dict(zip(keys, r)) for r in rows]))
+        return 0
+    if args[:1] == ["create"]:
+        name = opt(args, "--username", "-u")
+        if query("select 1 from ab_user where username = %s", (name,)):
+            print(f"{name} already exist in the db")
+            return 0
+        if "--password" in args or "-p" in args:
+            sys.exit("the stand-in refuses --password: a password never goes on a command line")
+        pw = getpass.getpass("Password:")
+        if pw != getpass.getpass("Repeat for confirmation:") or not pw:
+            sys.exit("Passwords did not match")
+        salt = os.urandom(16)
+        h = "pbkdf2:sha256:" + salt.hex() + ":" + hashlib.pbkdf2_hmac("sha256", pw.encode(), salt, 100000).hex()
+        query("insert into ab_user (username, first_name, last_name, email, role, password_hash) values (%s, %s, %s, %s, %s, %s)",
+              (name, opt(args, "--firstname", "-f"), opt(args, "--lastname", "-l"), opt(args, "--email", "-e"), opt(args, "--role", "-r"), h),
+              fetch=False)
+        print(f'User "{name}" created with role "{opt(args, "--role", "-r")}"')
+        return 0
+    return usage()
+
+
+def alive(job_type, host=None):
+    sql = "select hostname, latest_heartbeat from job where job_type = %s and state = 'running' and latest_heartbeat > now() - make_interval(secs => %s)"
+    rows = query(sql + (" and hostname = %s" if host else "") + " order by latest_heartbeat desc", (job_type, ALIVE) + ((host,) if host else ()))
+    return rows
+
+
+def jobs(args):
+    if args[:1] != ["check"]:
+        return usage()
+    rows = alive(opt(args, "--job-type", default="SchedulerJob"), hostname() if "--local" in args else opt(args, "--hostname"))
+    if rows:
+        print("Found one alive job." if len(rows) == 1 else f"Found {len(rows)} alive jobs.")
+        return 0
+    print("No alive jobs found.")
+    return 1
+
+
+def heartbeat(job_type, each=None):
+    """Runs until SIGTERM: one job row, its heartbeat every HEARTBEAT s (reconnecting after a failover)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    job_id = None
+    while not stop.is_set():
+        try:
+            if job_id is None:
+                job_id = query("insert into job (job_type, hostname, state) values (%s, %s, 'running') returning id", (job_type, hostname()))[0][0]
+                print(f"{job_type} {job_id} running on {hostname()}", flush=True)
+            else:
+                query("update job set latest_heartbeat = now() where id = %s", (job_id,), fetch=False)
+            if each:
+                each()
+        except Exception as e:
+            print(f"heartbeat failed: {e}", file=sys.stderr, flush=True)
+        stop.wait(HEARTBEAT)
+    if job_id is not None:
+        query("update job set state = 'success' where id = %s", (job_id,), fetch=False)
+    return 0
+
+
+def count_dags():
+    folder = conf().get("core", "dags_folder")
+    n = sum(1 for _r, _d, files in os.walk(folder) for f in files if f.endswith(".py"))
+    print(f"parsed {folder}: {n} DAG file(s)", flush=True)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def reply(self, code, body, ctype="application/json", headers=()):
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, fmt, *args):
+        print(f"{self.address_string()} {fmt % args}", file=sys.stderr, flush=True)
+
+
+def serve(port, handler):
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), handler)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(f"listening on 0.0.0.0:{port}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def health():
+    """Airflow's /health shape: per component a status, plus the latest heartbeat."""
+    out = {}
+    try:
+        query("select 1")
+        out["metadatabase"] = {"status": "healthy"}
+    except Exception:
+        out["metadatabase"] = {"status": "unhealthy"}
+        return out
+    for key, job_type in (("scheduler", "SchedulerJob"), ("triggerer", "TriggererJob"), ("dag_processor", "DagProcessorJob")):
+        rows = alive(job_type)
+        out[key] = {"status": "healthy" if rows else "unhealthy", f"latest_{key}_heartbeat": rows[0][1].isoformat() if rows else None}
+    return out
+
+
+def webserver(_args):
+    if not conf().get("webserver", "secret_key"):
+        sys.exit("[webserver] secret_key is empty")
+
+    class Web(Handler):
+        def do_GET(self):
+            if self.path == "/health":
+                self.reply(200, json.dumps(health()))
+            else:
+                self.reply(200, "<html>airflow-ha stand-in webserver</html>", "text/html")
+
+    return serve(conf().getint("webserver", "web_server_port"), Web)
+
+
+def flower(_args):
+    import base64
+
+    want = "Basic " + base64.b64encode(conf().get("celery", "flower_basic_auth").encode()).decode()
+
+    class Flower(Handler):
+        def do_GET(self):
+            if self.headers.get("Authorization") != want:
+                self.reply(401, "Unauthorized", "text/plain", [("WWW-Authenticate", 'Basic realm="flower"')])
+            elif self.path == "/healthcheck":
+                self.reply(200, "OK", "text/plain")
+            else:
+                self.reply(200, "<html>airflow-ha stand-in flower</html>", "text/html")
+
+    return serve(conf().getint("celery", "flower_port"), Flower)
+
+
+def log_server():
+    """What `airflow celery worker` serves on worker_log_server_port: files under base_log_folder."""
+    folder = conf().get("logging", "base_log_folder")
+
+    class Logs(Handler):
+        def do_GET(self):
+            rel = urllib.parse.unquote(self.path.removeprefix("/log/"))
+            full = os.path.realpath(os.path.join(folder, rel))
+            if not full.startswith(os.path.realpath(folder) + os.sep) or not os.path.isfile(full):
+                self.reply(404, "not found", "text/plain")
+                return
+            with open(full) as f:
+                self.reply(200, f.read(), "text/plain")
+
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", conf().getint("logging", "worker_log_server_port")), Logs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def celery(args):
+    if args[:1] == ["worker"]:
+        from airflow.providers.celery.executors.celery_executor import app
+
+        log_server()
+        folder = conf().get("logging", "base_log_folder")
+        with open(os.path.join(folder, f"worker-{hostname()}.log"), "a") as f:
+            f.write(f"worker started at {time.ctime()}\n")
+        argv = ["worker", "--loglevel=INFO", "-Q", opt(args, "--queues", "-q", default="default"),
+                "-n", opt(args, "--celery-hostname", "-H", default=f"celery@{hostname()}")]
+        conc = opt(args, "--concurrency", "-c") or (conf().get("celery", "worker_concurrency") if conf().has_option("celery", "worker_concurrency") else "2")
+        app.worker_main(argv + ["-c", conc])
+        return 0
+    if args[:1] == ["flower"]:
+        return flower(args[1:])
+    return usage()
+
+
+def usage():
+    print("usage: airflow {version|db|users|jobs|scheduler|triggerer|dag-processor|webserver|celery} ... (airflow-ha stand-in)", file=sys.stderr)
+    return 2
+
+
+def main(argv=None):
+    args = list(sys.argv[1:] if argv is None else argv)
+    cmd, rest = (args[0], args[1:]) if args else ("", [])
+    if cmd == "version":
+        from importlib.metadata import version
+
+        print(version("apache-airflow"))
+        return 0
+    table = {
+        "db": db,
+        "users": users,
+        "jobs": jobs,
+        "scheduler": lambda _a: heartbeat("SchedulerJob"),
+        "triggerer": lambda _a: heartbeat("TriggererJob"),
+        "dag-processor": lambda _a: heartbeat("DagProcessorJob", count_dags),
+        "webserver": webserver,
+        "celery": celery,
+    }
+    return table[cmd](rest) if cmd in table else usage()
+
+
+def celery_main():
+    """The `celery` console script a real Airflow virtualenv has (Celery's own CLI)."""
+    from celery.__main__ import main as celery_cli
+
+    sys.exit(celery_cli())

@@ -1,0 +1,203 @@
+/**
+ * The Airflow component: airflow.cfg and every unit of the seed inventory against golden files
+ * (UPDATE_GOLDEN=1 rewrites them), the units accepted by `systemd-analyze verify`, the per-major
+ * layout table, the install sources, the migrate guards and the inventory rules on versions.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  AIRFLOW_LAYOUTS,
+  airflowLayout,
+  airflowMigrateTasks,
+  airflowServices,
+  dagProcessorHosts,
+  pipInstallCmd,
+  renderAirflowConfig,
+  renderAirflowUnit,
+  triggererHosts,
+  wheelhouseFiles,
+} from '../../src/components/airflow.js';
+import { InputError } from '../../src/core/errors.js';
+import { parseInventory } from '../../src/inventory/load.js';
+import type { Inventory } from '../../src/inventory/schema.js';
+import { renderFiles } from '../../src/cli/render.js';
+import { airflow } from '../../playbooks/airflow.js';
+import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
+import { tempDir } from '../helpers/local.js';
+
+const host = (inv: Inventory, name: string) => {
+  const h = inv.hosts.find((x) => x.name === name);
+  assert.ok(h, name);
+  return h;
+};
+
+test('golden: airflow.cfg and the units of every seed Airflow host', async () => {
+  const inv = await seedInventory();
+  await assertGolden('airflow/airflow.cfg', renderAirflowConfig(inv, fixedSecrets));
+  const units: string[] = [];
+  for (const h of inv.hosts) {
+    for (const svc of airflowServices(inv, h)) {
+      units.push(`${h.name}/${svc.unit}`);
+      await assertGolden(`airflow/${h.name}/${svc.unit}`, renderAirflowUnit(inv, svc));
+    }
+  }
+  // No triggerer host in the seed: the triggerer runs on both schedulers; DAG processors on the nfs hosts.
+  assert.deepEqual(units, [
+    'airflow/airflow-scheduler.service',
+    'airflow/airflow-triggerer.service',
+    'airflow/airflow-webserver.service',
+    'airflow/airflow-flower.service',
+    'scheduler2/airflow-scheduler.service',
+    'scheduler2/airflow-triggerer.service',
+    'haproxy2/airflow-webserver.service',
+    'ftp/airflow-dag-processor.service',
+    'nfs2/airflow-dag-processor.service',
+    'worker1/airflow-worker.service',
+  ]);
+});
+
+test('airflow.cfg: the keys the reference asks for, secrets only through the template', async () => {
+  const inv = await seedInventory();
+  const cfg = renderAirflowConfig(inv, fixedSecrets);
+  const want = [
+    'executor = CeleryExecutor',
+    'dags_folder = /opt/airflow/dags',
+    'load_examples = False',
+    'fernet_key = fixed-airflowFernetKey-value',
+    'sql_alchemy_conn = postgresql+psycopg2://airflow:fixed-airflowDb-value@192.168.83.210:5000/airflow',
+    'sql_alchemy_pool_pre_ping = True',
+    'secret_key = fixed-airflowSecretKey-value',
+    'use_row_level_locking = True',
+    'standalone_dag_processor = True',
+    'result_backend = db+postgresql://airflow:fixed-airflowDb-value@192.168.83.210:5000/airflow',
+    'worker_log_server_port = 8793',
+    'flower_basic_auth = admin:fixed-flowerBasicAuth-value',
+  ];
+  for (const line of want) assert.ok(cfg.split('\n').includes(line), `missing: ${line}`);
+  const broker = /^broker_url = (.*)$/m.exec(cfg)?.[1] ?? '';
+  assert.deepEqual(broker.split(';'), ['135', '136', '137'].map((n) => `amqp://airflow:fixed-rabbitmqAirflow-value@192.168.83.${n}:5672/airflow_host`));
+  const files = renderFiles(airflow, inv, fixedSecrets, 'debian').filter((f) => f.path === '/opt/airflow/airflow.cfg');
+  assert.deepEqual(files.map((f) => f.host), ['airflow', 'scheduler2', 'haproxy2', 'ftp', 'nfs2', 'worker1'], 'every Airflow host of the seed');
+  assert.ok(files.every((f) => f.mode === '0640' && f.content.toString() === cfg), 'identical everywhere, 0640');
+});
+
+test('systemd-analyze verify accepts every unit (ExecStart binaries stood in by stubs under a temp root)', async (t) => {
+  if (spawnSync('systemd-analyze', ['--version']).status !== 0) {
+    t.skip('systemd-analyze not installed');
+    return;
+  }
+  const inv = await seedInventory();
+  const root = tempDir('ah-verify-');
+  try {
+    const unitDir = path.join(root, 'etc/systemd/system');
+    await mkdir(unitDir, { recursive: true });
+    // The machine's own units (sysinit.target, ...) that ours are ordered against.
+    await mkdir(path.join(root, 'usr/lib/systemd'), { recursive: true });
+    await symlink('/usr/lib/systemd/system', path.join(root, 'usr/lib/systemd/system'));
+    await mkdir(path.join(root, 'etc/airflow-ha'), { recursive: true });
+    await writeFile(path.join(root, 'etc/airflow-ha/airflow.env'), 'AIRFLOW_HOME=/opt/airflow\n');
+    /** verify's findings about the given unit files (it exits 0 on unknown keys: read its output). */
+    const verify = (files: string[]) => {
+      const r = spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, ...files], { encoding: 'utf8' });
+      return `${r.stdout}${r.stderr}`.split('\n').filter((l) => files.some((f) => l.includes(path.basename(f))));
+    };
+    const files: string[] = [];
+    for (const h of inv.hosts) {
+      for (const svc of airflowServices(inv, h)) {
+        // verify checks that ExecStart's binary exists and is executable, under --root.
+        const bin = path.join(root, svc.argv[0] ?? '');
+        await mkdir(path.dirname(bin), { recursive: true });
+        await writeFile(bin, '#!/bin/sh\n');
+        await chmod(bin, 0o755);
+        const file = path.join(unitDir, `${h.name}-${svc.unit}`);
+        await writeFile(file, renderAirflowUnit(inv, svc));
+        files.push(file);
+      }
+    }
+    assert.equal(files.length, 10);
+    assert.deepEqual(verify(files), []);
+    // And it does find a broken unit, so the empty list above means something.
+    const broken = path.join(unitDir, 'broken-airflow.service');
+    await writeFile(broken, renderAirflowUnit(inv, airflowServices(inv, host(inv, 'worker1'))[0]!).replace('Restart=', 'Restartt='));
+    assert.match(verify([broken]).join('\n'), /Unknown key 'Restartt'/);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('the per-major layout table: Airflow 2 implemented, Airflow 3 a described variant refused', () => {
+  assert.equal(airflowLayout('2.9.0').commands.webserver.join(' '), 'webserver');
+  assert.equal(airflowLayout('2.11.1').healthPath, '/health');
+  assert.deepEqual(AIRFLOW_LAYOUTS[3].commands.webserver, ['api-server']);
+  assert.equal(AIRFLOW_LAYOUTS[3].secrets['api_auth.jwt_secret'], 'airflowJwtSecret');
+  assert.throws(() => airflowLayout('3.0.2'), /not implemented yet/);
+});
+
+test('placement: triggerer and DAG processor fall back to the scheduler hosts; workers get their queues', async () => {
+  const inv = await seedInventory();
+  assert.deepEqual(triggererHosts(inv).map((h) => h.name), ['airflow', 'scheduler2']);
+  assert.deepEqual(dagProcessorHosts(inv).map((h) => h.name), ['ftp', 'nfs2']);
+  const noDp = { ...inv, hosts: inv.hosts.map((h) => ({ ...h, roles: h.roles.filter((r) => r !== 'dag_processor') })) } as Inventory;
+  assert.deepEqual(dagProcessorHosts(noDp).map((h) => h.name), ['airflow', 'scheduler2']);
+  const worker = { ...host(inv, 'worker1'), queues: ['a', 'b'] };
+  const w = airflowServices({ ...inv, cluster: { ...inv.cluster, airflow: { ...inv.cluster.airflow, workerConcurrency: 4 } } }, worker);
+  assert.deepEqual(w.map((s) => s.argv.slice(1).join(' ')), ['celery worker --queues a,b --celery-hostname celery@worker1 --concurrency 4']);
+  const dp = airflowServices(inv, host(inv, 'ftp'))[0];
+  assert.deepEqual(dp?.argv.slice(0, 4), ['/usr/bin/etcdctl', '--endpoints=http://192.168.83.148:2379,http://192.168.83.147:2379,http://192.168.83.149:2379', 'lock', '--ttl=15']);
+});
+
+test('install sources: pip arguments per source, constraints of the pinned versions', async () => {
+  const inv = await seedInventory();
+  const withInstall = (install: Inventory['cluster']['airflow']['install']) => ({ ...inv, cluster: { ...inv.cluster, airflow: { ...inv.cluster.airflow, install } } });
+  assert.equal(
+    pipInstallCmd(inv).toString(),
+    "/opt/airflow/venv/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0'",
+  );
+  assert.match(pipInstallCmd(withInstall({ source: 'index', indexUrl: 'https://pypi.example/simple' })).toString(), /--index-url https:\/\/pypi\.example\/simple --constraint /);
+  assert.match(pipInstallCmd(withInstall({ source: 'wheelhouse', wheelhouse: '/w' })).toString(), /--no-index --find-links \/opt\/airflow\/wheelhouse --constraint \/opt\/airflow\/wheelhouse\/constraints\.txt /);
+  const dir = tempDir('ah-wh-');
+  await mkdir(dir, { recursive: true });
+  try {
+    assert.throws(() => wheelhouseFiles(dir, '2.9.0'), /no constraints\.txt/);
+    await writeFile(path.join(dir, 'constraints.txt'), '');
+    assert.throws(() => wheelhouseFiles(dir, '2.9.0'), /no apache_airflow-2\.9\.0-\*\.whl/);
+    await writeFile(path.join(dir, 'apache_airflow-2.9.0-py3-none-any.whl'), 'x');
+    await writeFile(path.join(dir, 'celery-5.3.6-py3-none-any.whl'), 'x');
+    assert.deepEqual(wheelhouseFiles(dir, '2.9.0'), ['constraints.txt', 'apache_airflow-2.9.0-py3-none-any.whl', 'celery-5.3.6-py3-none-any.whl']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('migrate and admin user: guarded, and no secret on a command line', async () => {
+  const inv = await seedInventory();
+  const tasks = airflowMigrateTasks(inv, fixedSecrets);
+  assert.deepEqual(tasks.map((t) => t.name), ['airflow db migrate', 'file /etc/airflow-ha/airflow-admin.password (secret)', 'airflow user admin']);
+  const facts = tasks[0]!.facts({ osId: 'debian', osVersion: '12', family: 'debian', hostname: 'x', container: false });
+  assert.match(facts[0]!.cmd.toString(), /airflow db check-migrations -t 1/);
+  const ops = tasks.flatMap((t) => {
+    const fresh = { get: <T>(f: { parse(s: string, c: number): T }) => f.parse('', 1) };
+    return t.plan(fresh as never, { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'x', container: false }).ops;
+  });
+  for (const op of ops) if (op.kind === 'exec') assert.ok(!op.cmd.render().includes('fixed-airflowAdmin-value'), op.cmd.toString());
+  const create = ops.find((o) => o.kind === 'exec' && /users create/.test(o.cmd.render()));
+  assert.match(create?.kind === 'exec' ? create.cmd.render() : '', /< \/etc\/airflow-ha\/airflow-admin\.password$/);
+});
+
+test('inventory rules: 2.x warns end of life, 3.x and unsupported versions are refused, install sources need their field', async () => {
+  const base = 'cluster:\n  name: c\n  network: 10.1.0.0/24\n  versions: { airflow: "VERSION" }\nhosts:\n  - { name: a, address: 10.1.0.5, roles: [scheduler] }\n';
+  const warn = parseInventory(base.replace('VERSION', '2.10.5'), 'x.yaml').warnings.map((w) => w.rule);
+  assert.deepEqual(warn, ['airflow:end-of-life']);
+  for (const [v, msg] of [['3.0.2', /Airflow 3 replaces the webserver/], ['2.8.4', /not a supported Airflow version/], ['2.9', /not a supported/]] as const) {
+    assert.throws(() => parseInventory(base.replace('VERSION', v), 'x.yaml'), (e: unknown) => e instanceof InputError && e.diagnostics.some((d) => d.rule === 'airflow:version' && msg.test(d.message)));
+  }
+  const noAirflow = base.replace('VERSION', '2.9.0').replace('[scheduler]', '[etcd]');
+  assert.ok(!parseInventory(noAirflow, 'x.yaml').warnings.some((w) => w.rule === 'airflow:end-of-life'), 'no Airflow host, no Airflow warning');
+  const wh = base.replace('VERSION', '2.9.0').replace('  versions:', '  airflow: { install: { source: wheelhouse } }\n  versions:');
+  assert.throws(() => parseInventory(wh, 'x.yaml'), (e: unknown) => e instanceof InputError && e.diagnostics.some((d) => d.rule === 'airflow:install'));
+  const rel = parseInventory(wh.replace('source: wheelhouse', 'source: wheelhouse, wheelhouse: wheels'), '/srv/inv/x.yaml');
+  assert.equal(rel.inventory.cluster.airflow.install.wheelhouse, '/srv/inv/wheels', 'relative to the inventory file');
+});
