@@ -125,8 +125,18 @@ const line = (component: Component, check: string, verdict: Verdict, extra: Part
 export const DISK_USED_PCT = 90;
 /** Available memory share (percent) below which a host is degraded. */
 export const MEM_AVAILABLE_PCT = 10;
-/** 1-minute load per CPU above which a host is degraded. */
+/**
+ * 5-minute load per CPU above which a host is degraded (a sustained queue of runnable tasks, not a
+ * spike). Override per host with `vars.statusLoadPerCpu` (e.g. for containers, which see the load
+ * average of the machine they share).
+ */
 export const LOAD_PER_CPU = 2;
+
+/** The load-per-CPU threshold of `host` (`vars.statusLoadPerCpu`, default {@link LOAD_PER_CPU}). */
+export function loadThreshold(host: Host): number {
+  const v = Number(host.vars?.['statusLoadPerCpu'] ?? LOAD_PER_CPU);
+  return Number.isFinite(v) && v > 0 ? v : LOAD_PER_CPU;
+}
 /** Clock spread between hosts (ms) above which the cluster is degraded (etcd and Patroni leases are time-based). */
 export const CLOCK_SPREAD_MS = 1000;
 
@@ -172,12 +182,12 @@ export const hostsCheck: StatusCheck = {
       const memPct = mem ? Math.round((100 * mem.availableKiB) / mem.totalKiB) : undefined;
       if (memPct !== undefined && memPct < MEM_AVAILABLE_PCT) problems.push(`memory ${memPct}% available`);
       const load = p.parseLoad(out(results, h.name, 'host.load')?.stdout ?? '');
-      if (load && load.load1 / load.cpus > LOAD_PER_CPU) problems.push(`load ${load.load1} on ${load.cpus} CPUs`);
+      if (load && load.load5 / load.cpus > loadThreshold(h)) problems.push(`load ${load.load5} (5 min) on ${load.cpus} CPUs, above ${loadThreshold(h)} per CPU`);
       const clock = p.parseEpochNs(out(results, h.name, 'host.clock')?.stdout ?? '');
       const sent = results.get(h.name)?.sentAtMs;
       if (clock !== undefined && sent !== undefined) offsets.push([h.name, clock - sent]);
       const maxDisk = disks.reduce((m, d) => Math.max(m, d.usedPct), 0);
-      const summary = `load ${load ? `${load.load1}/${load.cpus} CPUs` : '?'}, memory ${memPct ?? '?'}% available, disk ${maxDisk}% used at most`;
+      const summary = `load ${load ? `${load.load5}/${load.cpus} CPUs` : '?'}, memory ${memPct ?? '?'}% available, disk ${maxDisk}% used at most`;
       lines.push(line('hosts', h.name, problems.length ? 'degraded' : 'healthy', { host: h.name, reason: problems.length ? problems.join('; ') : summary }));
     }
     if (offsets.length > 1) {

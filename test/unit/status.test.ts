@@ -285,6 +285,17 @@ test('judge: an unreachable host is named, every other component is still judged
   assert.deepEqual(r.components.map((c) => c.name), ['hosts', 'etcd', 'patroni', 'haproxy', 'keepalived', 'rabbitmq']);
 });
 
+test('judge: a sustained load degrades a host; vars.statusLoadPerCpu raises the bar (containers share one load average)', async () => {
+  const inv = await inventory('  - { name: x1, address: 10.1.1.40, roles: [haproxy], vars: { statusLoadPerCpu: 20 } }\n');
+  const r = report(inv, results(inv, (h, o) => {
+    if (h === 'h4' || h === 'x1') o['host.load'] = { stdout: '30.00 22.31 20.00 9/900 1\n2\n', code: 0 };
+  }));
+  const hosts = r.components.find((c) => c.name === 'hosts')?.checks ?? [];
+  assert.deepEqual(hosts.find((l) => l.check === 'h4'), { component: 'hosts', check: 'h4', verdict: 'degraded', host: 'h4', reason: 'load 22.31 (5 min) on 2 CPUs, above 2 per CPU' });
+  assert.equal(hosts.find((l) => l.check === 'x1')?.verdict, 'healthy');
+  assert.match(hosts.find((l) => l.check === 'x1')?.reason ?? '', /^load 22\.31\/2 CPUs/);
+});
+
 test('judge: the VIP moved after HAProxy stopped on its holder; no holder or two holders is down', async () => {
   const inv = await inventory();
   const moved = report(inv, results(inv, (h, o) => {
