@@ -11,7 +11,7 @@ import { maskSecrets, type Secret } from '../core/secret.js';
 import { hostFacts as hostFactsFact, type HostFacts, type OsFamily } from '../facts/host.js';
 import { loadInventory, type LoadedInventory } from '../inventory/load.js';
 import { inventoryJsonSchema } from '../inventory/schema.js';
-import { loadOrCreateSecrets } from '../inventory/secrets.js';
+import { loadOrCreateSecrets, readSecrets } from '../inventory/secrets.js';
 import { gatherFacts } from '../run/facts.js';
 import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
 import { parseLimit, selectHosts, type OperatorInputs, type Playbook } from '../run/playbook.js';
@@ -22,6 +22,7 @@ import { runPlaybookCli, type Io } from './run.js';
 import { registerWorkerCommands } from './workers.js';
 import { dagSource, operatorInputs } from './operator.js';
 import { dagsMode } from '../inventory/rules.js';
+import { statusCommand } from './status.js';
 
 const DEFAULT_PLAYBOOK = 'bootstrap';
 
@@ -322,6 +323,26 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
           }),
         );
         io.out(`${JSON.stringify(out, null, 2)}\n`);
+      } finally {
+        await transport.close();
+      }
+    });
+
+  program
+    .command('status')
+    .description('is the cluster serving, what is degraded, on which host, and why (read-only; takes no lock)')
+    .addOption(inventoryOpt())
+    .option('--json', 'one JSON document (fields in README "status")')
+    .option('--watch [seconds]', 'refresh in place every SECONDS (default 2) until interrupted')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+    .action(async (o: { inventory: string; json?: boolean; watch?: boolean | string; acceptNewHostKeys?: boolean }) => {
+      const loaded = await load(io, o.inventory);
+      const watch = o.watch === undefined ? undefined : o.watch === true ? 2 : Number(o.watch);
+      if (watch !== undefined && !(watch > 0)) throw new InputError(`--watch takes a number of seconds > 0, got "${String(o.watch)}"`);
+      const secrets = await readSecrets(loaded.stateDir);
+      const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys), { retries: 0, keepaliveIntervalSec: 5 });
+      try {
+        exitCode = await statusCommand({ inventory: loaded.inventory, ...(secrets ? { secrets } : {}) }, transport, io, { json: Boolean(o.json), ...(watch ? { watchSec: watch } : {}) });
       } finally {
         await transport.close();
       }

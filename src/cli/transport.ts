@@ -4,7 +4,7 @@ import { InputError } from '../core/errors.js';
 import { Secret } from '../core/secret.js';
 import type { LoadedInventory } from '../inventory/load.js';
 import type { SshSettings } from '../inventory/schema.js';
-import { SshPool, type SshHostConfig } from '../ssh/pool.js';
+import { SshPool, type SshHostConfig, type SshPoolOptions } from '../ssh/pool.js';
 import type { Transport } from '../ssh/transport.js';
 
 /** Default seconds for a TCP connect + SSH handshake. */
@@ -26,8 +26,9 @@ function parseJump(spec: string, defaults: SshSettings): { user?: string; addres
  * The real SSH transport for an inventory: per-host settings merged over the top-level `ssh`,
  * key paths relative to the inventory, the agent from SSH_AUTH_SOCK, key passphrases from the
  * environment variable the inventory names, known_hosts in the inventory's state folder.
+ * `pool` overrides pool settings (e.g. `retries: 0` for `status`, which must answer in seconds).
  */
-export function buildTransport(loaded: LoadedInventory, env: NodeJS.ProcessEnv, acceptNewHostKeys: boolean): Transport {
+export function buildTransport(loaded: LoadedInventory, env: NodeJS.ProcessEnv, acceptNewHostKeys: boolean, pool: Partial<Pick<SshPoolOptions, 'retries' | 'keepaliveIntervalSec'>> = {}): Transport {
   const inv = loaded.inventory;
   const configFor = (settings: SshSettings, name: string, address: string, depth: number): SshHostConfig => {
     const s = { ...inv.ssh, ...settings };
@@ -59,5 +60,6 @@ export function buildTransport(loaded: LoadedInventory, env: NodeJS.ProcessEnv, 
     hosts,
     knownHostsFile: path.join(loaded.stateDir, 'known_hosts'),
     acceptNewHostKeys,
+    ...pool,
   });
 }

@@ -155,6 +155,17 @@ export async function loadOrCreateSecrets(stateDir: string): Promise<{ secrets: 
   throw new InputError(`secrets file ${file} keeps changing while it is being written; is another airflow-ha run using ${stateDir}?`);
 }
 
+/**
+ * Reads `<stateDir>/secrets.yaml` without creating or changing anything (for read-only commands such
+ * as `status`): the secrets, or undefined when the file does not exist or lacks a key.
+ * @throws InputError like {@link loadOrCreateSecrets} for a file that is unsafe or malformed.
+ */
+export async function readSecrets(stateDir: string): Promise<ClusterSecrets | undefined> {
+  const values = await readSecretsFile(path.join(stateDir, SECRETS_FILE));
+  if (!values || SECRET_NAMES.some((n) => values[n] === undefined)) return undefined;
+  return Object.fromEntries(SECRET_NAMES.map((n) => [n, new Secret(values[n]!)])) as unknown as ClusterSecrets;
+}
+
 /** The file's key -> value map, or undefined when it does not exist. */
 async function readSecretsFile(file: string): Promise<Record<string, string> | undefined> {
   let mode: number;

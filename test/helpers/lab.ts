@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { stringify } from 'yaml';
 import { loadInventory, type LoadedInventory } from '../../src/inventory/load.js';
-import { labDown, labUp } from '../../src/lab/lab.js';
+import { labDown, labStart, labStop, labUp } from '../../src/lab/lab.js';
 import type { RunEvent } from '../../src/run/events.js';
 import { tempDir } from './local.js';
 
@@ -22,6 +22,10 @@ export interface TestLab {
   inventoryFile: string;
   loaded: LoadedInventory;
   down(): Promise<void>;
+  /** Powers one host off (its container stopped at once, disk kept), as a failure test's dead VM. */
+  powerOff(host: string): Promise<void>;
+  /** Boots a powered-off host again and waits for its sshd. */
+  powerOn(host: string): Promise<void>;
 }
 
 /**
@@ -66,7 +70,15 @@ export async function bootLab(
     await down().catch(() => undefined);
     throw e;
   }
-  return { dir, inventoryFile, loaded, down };
+  const paths = { stateDir: loaded.stateDir };
+  return {
+    dir,
+    inventoryFile,
+    loaded,
+    down,
+    powerOff: (host) => labStop(loaded.inventory, paths, host, log, { hard: true }),
+    powerOn: (host) => labStart(loaded.inventory, paths, host, log),
+  };
 }
 
 export interface CliResult {

@@ -43,6 +43,9 @@ const RULES: Array<[string, string, string]> = [
   ['src/inventory', 'src/ssh', 'the inventory is offline'],
   ['src/run', 'src/ssh/pool', 'only cli/ builds the real ssh transport'],
   ['src/run', 'src/cli', 'the runner does not know the CLI'],
+  ['src/status', 'src/ssh', 'status checks are commands + parsers; only run/ talks to a transport'],
+  ['src/status', 'src/run', 'status checks do not know the runner'],
+  ['src/status', 'src/cli', 'status checks do not know the CLI'],
 ];
 const PACKAGES: Array<[string, RegExp, string]> = [
   ['src/tasks', /^(ssh2|listr2|chalk|execa|commander)$/, 'no I/O libraries in tasks'],
@@ -50,6 +53,7 @@ const PACKAGES: Array<[string, RegExp, string]> = [
   ['src/components', /^(ssh2|listr2|chalk|execa|commander)$/, 'no I/O libraries in components'],
   ['src/run', /^(ssh2|listr2|chalk|commander)$/, 'the runner reports through events'],
   ['src/core', /^(ssh2|listr2|chalk|execa|commander)$/, 'core is pure'],
+  ['src/status', /^(ssh2|listr2|chalk|execa|commander)$/, 'status checks, parsers and rendering are pure (colour comes in as functions)'],
 ];
 
 test('imports follow the layering', () => {

@@ -1,0 +1,705 @@
+/**
+ * What `airflow-ha status` checks: for each component, the probes each host runs (by its roles) and
+ * the judgement of their outputs into report lines. Pure: probes are commands, judgements are
+ * functions of the outputs; src/run/status.ts runs the probes, one script per host.
+ *
+ * Facts each check relies on: ../shared/reference/ha-stack.md ("Healthy:" lines of each component).
+ */
+import { sh, type Cmd } from '../core/cmd.js';
+import { Secret } from '../core/secret.js';
+import type { FactOutput } from '../facts/fact.js';
+import type { ClusterSecrets } from '../inventory/secrets.js';
+import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
+import { etcdctl } from '../components/etcd.js';
+import { PATRONI_DCS } from '../components/patroni.js';
+import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
+import type { CheckLine, Component, HostReach, Verdict } from './model.js';
+import * as p from './parsers.js';
+import { httpGet, parseHttp, TIMED_OUT, type Probe } from './script.js';
+
+/** Seconds a data-plane probe may take (etcdctl, HTTP to Patroni/RabbitMQ, the HAProxy socket). */
+export const PROBE_TIMEOUT_SEC = 3;
+/** Seconds an Airflow/Celery CLI probe may take: these start Python and import Airflow. */
+export const AIRFLOW_CLI_TIMEOUT_SEC = 20;
+
+/**
+ * Where Airflow lives on its hosts (the layout the Airflow roles install): the virtualenv, AIRFLOW_HOME
+ * and the OS user that runs it, the DAG folder, and the file a DAG sync writes its revision to.
+ */
+export const AIRFLOW_LAYOUT = {
+  venv: '/opt/airflow/venv',
+  home: '/opt/airflow',
+  user: 'airflow',
+  dags: '/opt/airflow/dags',
+  revisionFile: '.airflow-ha-revision',
+} as const;
+
+/** The systemd units of each role whose state is shown when a check fails on that host. */
+export const ROLE_UNITS: Partial<Record<Role, readonly string[]>> = {
+  etcd: ['etcd'],
+  postgresql: ['patroni'],
+  haproxy: ['haproxy', 'keepalived'],
+  rabbitmq: ['rabbitmq-server'],
+  scheduler: ['airflow-scheduler'],
+  webserver: ['airflow-webserver'],
+  triggerer: ['airflow-triggerer'],
+  dag_processor: ['airflow-dag-processor'],
+  worker: ['airflow-worker'],
+  flower: ['airflow-flower'],
+  nfs: ['nfs-server'],
+  ftp: ['vsftpd'],
+};
+
+/** The Airflow roles: hosts that read the DAG folder. */
+const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker'];
+
+/** What the checks are planned and judged from. `secrets` is undefined when the state has no secrets file. */
+export interface StatusContext {
+  inventory: Inventory;
+  secrets?: ClusterSecrets;
+}
+
+/** One host's outcome: reached or not, and each probe's output by probe id. */
+export interface HostResult {
+  reach: HostReach;
+  outputs?: ReadonlyMap<string, FactOutput>;
+  /** Controller time (ms since the epoch) when the host's script was sent: the clock offset's reference. */
+  sentAtMs?: number;
+}
+
+/** Results by host name. */
+export type Results = ReadonlyMap<string, HostResult>;
+
+/** One component's probes (per host, by its roles) and judgement (all hosts' results -> lines). */
+export interface StatusCheck {
+  component: Component;
+  probes(ctx: StatusContext, host: Host): Probe[];
+  judge(ctx: StatusContext, results: Results): CheckLine[];
+}
+
+const has = (h: Host, r: Role) => h.roles.includes(r);
+const hostsOf = (inv: Inventory, r: Role) => inv.hosts.filter((h) => has(h, r));
+const probe = (id: string, cmd: Cmd, timeoutSec = PROBE_TIMEOUT_SEC): Probe => ({ id, cmd, timeoutSec });
+
+/** The output of probe `id` on `host`, or undefined when the host was not reached. */
+function out(results: Results, host: string, id: string): FactOutput | undefined {
+  return results.get(host)?.outputs?.get(id);
+}
+
+/** Why nothing came from `host`: its unreachable reason, or undefined when it was reached. */
+function unreachable(results: Results, host: string): string | undefined {
+  const r = results.get(host);
+  if (!r) return 'not checked';
+  return r.reach.reachable ? undefined : `host unreachable: ${r.reach.reason ?? 'no answer'}`;
+}
+
+/** `unit inactive` notes for the host's units of `role` that are not active (from the `units` probe). */
+function unitNotes(results: Results, host: Host, role: Role): string {
+  const units = ROLE_UNITS[role] ?? [];
+  const o = out(results, host.name, 'units');
+  if (!o) return '';
+  const states = p.parseIsActive(o.stdout, unitsOf(host));
+  const bad = units.filter((u) => states[u] !== 'active').map((u) => `${u}.service ${states[u]}`);
+  return bad.length ? bad.join(', ') : '';
+}
+
+function unitsOf(host: Host): string[] {
+  return [...new Set(host.roles.flatMap((r) => ROLE_UNITS[r] ?? []))];
+}
+
+/** A probe's failure as a reason: timed out, or the exit code and its last line. */
+function failure(o: FactOutput | undefined, what: string): string {
+  if (!o) return `${what}: no output`;
+  if (o.code === TIMED_OUT) return `${what}: timed out`;
+  const last = o.stdout.trim().split('\n').filter(Boolean).pop();
+  return `${what}: exit ${o.code}${last ? ` (${last.slice(0, 120)})` : ''}`;
+}
+
+const join = (...parts: Array<string | undefined | false>) => parts.filter(Boolean).join('; ');
+const line = (component: Component, check: string, verdict: Verdict, extra: Partial<CheckLine> = {}): CheckLine => ({ component, check, verdict, ...extra });
+
+// ---------------------------------------------------------------------------------------------
+// Hosts: reachable, failed units, disk, memory, load, clock.
+
+/** Disk use (percent) from which a data folder's file system degrades its host. */
+export const DISK_USED_PCT = 90;
+/** Available memory share (percent) below which a host is degraded. */
+export const MEM_AVAILABLE_PCT = 10;
+/**
+ * 5-minute load per CPU above which a host is degraded (a sustained queue of runnable tasks, not a
+ * spike). Override per host with `vars.statusLoadPerCpu` (e.g. for containers, which see the load
+ * average of the machine they share).
+ */
+export const LOAD_PER_CPU = 2;
+
+/** The load-per-CPU threshold of `host` (`vars.statusLoadPerCpu`, default {@link LOAD_PER_CPU}). */
+export function loadThreshold(host: Host): number {
+  const v = Number(host.vars?.['statusLoadPerCpu'] ?? LOAD_PER_CPU);
+  return Number.isFinite(v) && v > 0 ? v : LOAD_PER_CPU;
+}
+/** Clock spread between hosts (ms) above which the cluster is degraded (etcd and Patroni leases are time-based). */
+export const CLOCK_SPREAD_MS = 1000;
+
+/** Data folders whose file system is checked, per role (both OS families' paths; missing ones are skipped). */
+const DATA_DIRS: Partial<Record<Role, readonly string[]>> = {
+  etcd: ['/var/lib/etcd'],
+  postgresql: ['/var/lib/postgresql', '/var/lib/pgsql'],
+  rabbitmq: ['/var/lib/rabbitmq'],
+  scheduler: [AIRFLOW_LAYOUT.home],
+  worker: [AIRFLOW_LAYOUT.home],
+  nfs: ['/srv'],
+};
+
+export const hostsCheck: StatusCheck = {
+  component: 'hosts',
+  probes(_ctx, host) {
+    const dirs = [...new Set(['/', ...host.roles.flatMap((r) => DATA_DIRS[r] ?? [])])];
+    const units = unitsOf(host);
+    return [
+      probe('host.clock', sh`date +%s%N`),
+      probe('host.failed', sh`systemctl list-units --state=failed --no-legend --plain`),
+      probe('host.df', sh`for p in ${dirs}; do [ -d "$p" ] && printf '%s ' "$p" && df -Pk "$p" | tail -n 1; done; true`),
+      probe('host.mem', sh`cat /proc/meminfo`),
+      probe('host.load', sh`cat /proc/loadavg; nproc`),
+      ...(units.length ? [probe('units', sh`systemctl is-active ${units}`)] : []),
+    ];
+  },
+  judge(ctx, results) {
+    const lines: CheckLine[] = [];
+    const offsets: Array<[string, number]> = [];
+    for (const h of ctx.inventory.hosts) {
+      const why = unreachable(results, h.name);
+      if (why) {
+        lines.push(line('hosts', h.name, 'down', { host: h.name, reason: why, critical: false }));
+        continue;
+      }
+      const problems: string[] = [];
+      const failed = p.parseFailedUnits(out(results, h.name, 'host.failed')?.stdout ?? '');
+      if (failed.length) problems.push(`failed units: ${failed.join(', ')}`);
+      const disks = p.parseDf(out(results, h.name, 'host.df')?.stdout ?? '');
+      for (const d of disks) if (d.usedPct >= DISK_USED_PCT) problems.push(`disk ${d.path} ${d.usedPct}% used (${Math.round(d.availKiB / 1024)} MiB free)`);
+      const mem = p.parseMeminfo(out(results, h.name, 'host.mem')?.stdout ?? '');
+      const memPct = mem ? Math.round((100 * mem.availableKiB) / mem.totalKiB) : undefined;
+      if (memPct !== undefined && memPct < MEM_AVAILABLE_PCT) problems.push(`memory ${memPct}% available`);
+      const load = p.parseLoad(out(results, h.name, 'host.load')?.stdout ?? '');
+      if (load && load.load5 / load.cpus > loadThreshold(h)) problems.push(`load ${load.load5} (5 min) on ${load.cpus} CPUs, above ${loadThreshold(h)} per CPU`);
+      const clock = p.parseEpochNs(out(results, h.name, 'host.clock')?.stdout ?? '');
+      const sent = results.get(h.name)?.sentAtMs;
+      if (clock !== undefined && sent !== undefined) offsets.push([h.name, clock - sent]);
+      const maxDisk = disks.reduce((m, d) => Math.max(m, d.usedPct), 0);
+      const summary = `load ${load ? `${load.load5}/${load.cpus} CPUs` : '?'}, memory ${memPct ?? '?'}% available, disk ${maxDisk}% used at most`;
+      lines.push(line('hosts', h.name, problems.length ? 'degraded' : 'healthy', { host: h.name, reason: problems.length ? problems.join('; ') : summary }));
+    }
+    if (offsets.length > 1) {
+      const sorted = offsets.map(([, o]) => o).sort((a, b) => a - b);
+      const median = sorted[Math.floor(sorted.length / 2)] as number;
+      const spread = (sorted[sorted.length - 1] as number) - (sorted[0] as number);
+      const [far, off] = offsets.reduce((a, b) => (Math.abs(b[1] - median) > Math.abs(a[1] - median) ? b : a));
+      lines.push(
+        spread > CLOCK_SPREAD_MS
+          ? line('hosts', 'clock', 'degraded', { host: far, reason: `clocks differ by ${spread} ms; ${far} is ${Math.round(off - median)} ms off the others` })
+          : line('hosts', 'clock', 'healthy', { reason: `clocks within ${spread} ms of each other` }),
+      );
+    }
+    return lines;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// etcd: members healthy, one leader, one raft term.
+
+export const etcdCheck: StatusCheck = {
+  component: 'etcd',
+  probes(ctx, host) {
+    if (!has(host, 'etcd')) return [];
+    const ctl = etcdctl(`http://${host.address}:${ctx.inventory.cluster.ports.etcdClient}`);
+    return [
+      probe('etcd.health', sh`${ctl} endpoint health 2>&1`),
+      probe('etcd.status', sh`${ctl} endpoint status -w json 2>&1`),
+      probe('etcd.members', sh`${ctl} member list -w json 2>&1`),
+    ];
+  },
+  judge(ctx, results) {
+    const members = hostsOf(ctx.inventory, 'etcd');
+    if (!members.length) return [];
+    const lines: CheckLine[] = [];
+    const names = new Map<string, string>();
+    const statuses: Array<[Host, p.EtcdEndpointStatus]> = [];
+    for (const h of members) for (const [id, n] of p.parseEtcdMembers(out(results, h.name, 'etcd.members')?.stdout ?? '')) names.set(id, n);
+    for (const h of members) {
+      const why = unreachable(results, h.name);
+      const health = out(results, h.name, 'etcd.health');
+      const st = p.parseEtcdStatus(out(results, h.name, 'etcd.status')?.stdout ?? '');
+      const ok = health ? p.parseEtcdHealth(health.stdout, health.code) : { healthy: false };
+      if (!why && ok.healthy && st) {
+        statuses.push([h, st]);
+        lines.push(line('etcd', `member ${h.name}`, 'healthy', { host: h.name, reason: `${st.leader === st.memberId ? 'leader' : 'follower'}, raft term ${st.raftTerm}, etcd ${st.version}` }));
+      } else {
+        const reason = why ?? join(unitNotes(results, h, 'etcd'), health?.code === TIMED_OUT ? 'endpoint health timed out' : ok.error ? `unhealthy: ${ok.error}` : 'unhealthy');
+        lines.push(line('etcd', `member ${h.name}`, 'down', { host: h.name, reason, critical: false }));
+      }
+    }
+    const quorum = Math.floor(members.length / 2) + 1;
+    const leaders = [...new Set(statuses.map(([, s]) => s.leader).filter((l) => l !== '0'))];
+    const terms = [...new Set(statuses.map(([, s]) => s.raftTerm))];
+    const leaderName = (id: string) => names.get(id) ?? statuses.find(([, s]) => s.memberId === id)?.[0].name ?? id;
+    if (statuses.length < quorum) {
+      lines.push(line('etcd', 'quorum', 'down', { reason: `${statuses.length} of ${members.length} members healthy, ${quorum} needed` }));
+    } else if (leaders.length !== 1) {
+      lines.push(line('etcd', 'leader', 'down', { reason: leaders.length ? `members disagree on the leader: ${leaders.map(leaderName).join(', ')}` : 'no leader' }));
+    } else if (terms.length > 1) {
+      lines.push(line('etcd', 'leader', 'degraded', { reason: `leader ${leaderName(leaders[0] as string)} but raft terms differ: ${statuses.map(([h, s]) => `${h.name} ${s.raftTerm}`).join(', ')}` }));
+    } else {
+      lines.push(line('etcd', 'leader', 'healthy', { host: leaderName(leaders[0] as string), reason: `${leaderName(leaders[0] as string)}, raft term ${terms[0]}, ${statuses.length}/${members.length} healthy` }));
+    }
+    return lines;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Patroni/PostgreSQL: members with role, state, timeline and lag; exactly one leader.
+
+/** Replica states Patroni reports for a working member (`streaming` since Patroni 3.0.?; `running` before). */
+const PATRONI_OK_STATES = new Set(['running', 'streaming']);
+
+export const patroniCheck: StatusCheck = {
+  component: 'patroni',
+  probes(ctx, host) {
+    if (!has(host, 'postgresql')) return [];
+    return [probe('patroni.cluster', httpGet(`http://${host.address}:${ctx.inventory.cluster.ports.patroniApi}/cluster`))];
+  },
+  judge(ctx, results) {
+    const nodes = hostsOf(ctx.inventory, 'postgresql');
+    if (!nodes.length) return [];
+    const views: Array<[Host, p.PatroniMember[]]> = [];
+    for (const h of nodes) {
+      const r = parseHttp(out(results, h.name, 'patroni.cluster')?.stdout ?? '');
+      const m = r.status === 200 ? p.parsePatroniCluster(r.body) : undefined;
+      if (m) views.push([h, m]);
+    }
+    // The leader's own view is the freshest; otherwise any view that knows a leader; otherwise the first.
+    const view =
+      views.find(([h, ms]) => ms.some((m) => m.name === h.name && p.isPatroniLeader(m.role))) ??
+      views.find(([, ms]) => ms.some((m) => p.isPatroniLeader(m.role))) ??
+      views[0];
+    const members = view?.[1] ?? [];
+    const leaders = members.filter((m) => p.isPatroniLeader(m.role));
+    const leaderTl = leaders[0]?.timeline;
+    const lines: CheckLine[] = [];
+    for (const h of nodes) {
+      const m = members.find((x) => x.name === h.name);
+      const why = unreachable(results, h.name);
+      if (!m) {
+        const reason = join(why, !why && unitNotes(results, h, 'postgresql'), view ? 'not in the Patroni cluster' : 'no Patroni REST API answered');
+        lines.push(line('patroni', `member ${h.name}`, 'down', { host: h.name, reason, critical: false }));
+        continue;
+      }
+      const desc = `${m.role}, ${m.state}, timeline ${m.timeline ?? '?'}${p.isPatroniLeader(m.role) ? '' : `, lag ${m.lag === undefined ? '?' : m.lag === 'unknown' ? 'unknown' : `${m.lag} B`}`}`;
+      const problems: string[] = [];
+      if (!PATRONI_OK_STATES.has(m.state)) problems.push(`state ${m.state}`);
+      if (!p.isPatroniLeader(m.role) && (m.lag === 'unknown' || (typeof m.lag === 'number' && m.lag > PATRONI_DCS.maximum_lag_on_failover))) problems.push(`lag ${m.lag}${m.lag === 'unknown' ? '' : ' B'}`);
+      if (leaderTl !== undefined && m.timeline !== undefined && m.timeline !== leaderTl) problems.push(`timeline ${m.timeline}, the leader's is ${leaderTl}`);
+      if (why) problems.unshift(why);
+      const verdict: Verdict = problems.length === 0 ? 'healthy' : PATRONI_OK_STATES.has(m.state) && !why ? 'degraded' : 'down';
+      lines.push(line('patroni', `member ${h.name}`, verdict, { host: h.name, reason: problems.length ? join(...problems, desc) : desc, critical: false }));
+    }
+    if (!view) lines.push(line('patroni', 'leader', 'down', { reason: 'no Patroni REST API answered' }));
+    else if (leaders.length === 1) lines.push(line('patroni', 'leader', 'healthy', { host: leaders[0]?.name, reason: `${leaders[0]?.name} (timeline ${leaderTl ?? '?'})` }));
+    else lines.push(line('patroni', 'leader', 'down', { reason: leaders.length ? `${leaders.length} leaders: ${leaders.map((l) => l.name).join(', ')}` : 'no leader (failover under way, or no quorum in etcd)' }));
+    return lines;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// HAProxy: each listener's servers from `show stat`; the leader port reaching exactly one server.
+
+/** The listeners of templates/haproxy/haproxy.cfg.njk. */
+export const LEADER_LISTENER = 'postgres_leader';
+export const REPLICA_LISTENER = 'postgres_replica';
+
+/** Python (stdlib) reading `show stat` from HAProxy's admin socket (management guide "9.3 Unix Socket commands"). */
+const SHOW_STAT = 'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(2)\ns.connect(sys.argv[1])\ns.sendall(b"show stat\\n")\nb=b""\nwhile True:\n    c=s.recv(65536)\n    if not c: break\n    b+=c\nsys.stdout.write(b.decode())\n';
+
+export const haproxyCheck: StatusCheck = {
+  component: 'haproxy',
+  probes(_ctx, host) {
+    if (!has(host, 'haproxy')) return [];
+    // Debian's socket (/run/haproxy/admin.sock) or RHEL's (/var/lib/haproxy/stats), as rendered by components/haproxy.ts.
+    return [probe('haproxy.stat', sh`for s in /run/haproxy/admin.sock /var/lib/haproxy/stats; do if [ -S "$s" ]; then exec python3 -c ${SHOW_STAT} "$s"; fi; done; exit 1`)];
+  },
+  judge(ctx, results) {
+    const lbs = hostsOf(ctx.inventory, 'haproxy');
+    if (!lbs.length) return [];
+    const lines: CheckLine[] = [];
+    const leaderUp = new Map<string, string[]>();
+    for (const h of lbs) {
+      const why = unreachable(results, h.name);
+      const o = out(results, h.name, 'haproxy.stat');
+      const servers = o?.code === 0 ? p.parseHaproxyStat(o.stdout) : [];
+      if (why || !servers.length) {
+        lines.push(line('haproxy', `haproxy ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(results, h, 'haproxy').split(', ').filter((s) => s.startsWith('haproxy')).join(', '), failure(o, 'stats socket')), critical: false }));
+        continue;
+      }
+      const up = (px: string) => servers.filter((s) => s.proxy === px && s.status.startsWith('UP')).map((s) => s.server);
+      const all = (px: string) => servers.filter((s) => s.proxy === px).map((s) => s.server);
+      const lead = up(LEADER_LISTENER);
+      leaderUp.set(h.name, lead);
+      const replicaDown = all(REPLICA_LISTENER).filter((s) => !up(REPLICA_LISTENER).includes(s) && !lead.includes(s));
+      const desc = `${LEADER_LISTENER} -> ${lead.join(', ') || 'none'}; ${REPLICA_LISTENER} ${up(REPLICA_LISTENER).length}/${all(REPLICA_LISTENER).length} UP`;
+      if (lead.length !== 1) lines.push(line('haproxy', `haproxy ${h.name}`, 'down', { host: h.name, reason: `${LEADER_LISTENER}: ${lead.length} servers UP (${lead.join(', ') || 'none'}); ${desc}`, critical: false }));
+      else if (replicaDown.length) lines.push(line('haproxy', `haproxy ${h.name}`, 'degraded', { host: h.name, reason: `${REPLICA_LISTENER}: ${replicaDown.join(', ')} DOWN; ${desc}` }));
+      else lines.push(line('haproxy', `haproxy ${h.name}`, 'healthy', { host: h.name, reason: desc }));
+    }
+    const port = ctx.inventory.cluster.ports.haproxyLeader;
+    const good = [...leaderUp].filter(([, s]) => s.length === 1);
+    const targets = new Set(good.map(([, s]) => s[0]));
+    if (!good.length) lines.push(line('haproxy', `leader port ${port}`, 'down', { reason: `no HAProxy routes port ${port} to exactly one server` }));
+    else if (targets.size > 1) lines.push(line('haproxy', `leader port ${port}`, 'down', { reason: `HAProxy hosts route port ${port} to different servers: ${good.map(([h, s]) => `${h} -> ${s[0]}`).join(', ')}` }));
+    else lines.push(line('haproxy', `leader port ${port}`, 'healthy', { reason: `-> ${[...targets][0]} on ${good.length}/${lbs.length} HAProxy hosts` }));
+    return lines;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// keepalived: each VIP on exactly one host of its role, and answering.
+
+/** The TCP port a VIP of each role must answer on. */
+export function vipPort(inv: Inventory, vip: Vip): number | undefined {
+  return vip.role === 'haproxy' ? inv.cluster.ports.haproxyLeader : vip.role === 'nfs' ? 2049 : undefined;
+}
+
+export const keepalivedCheck: StatusCheck = {
+  component: 'keepalived',
+  probes(ctx, host) {
+    const vips = ctx.inventory.cluster.vips.filter((v) => has(host, v.role));
+    if (!vips.length) return [];
+    return [
+      probe('keepalived.addr', sh`ip -br -4 addr`),
+      ...vips.flatMap((v) => {
+        const port = vipPort(ctx.inventory, v);
+        return port ? [probe(`keepalived.answer:${v.name}`, sh`timeout 2 bash -c ${`exec 3<>/dev/tcp/${v.address}/${port}`}`)] : [];
+      }),
+    ];
+  },
+  judge(ctx, results) {
+    const lines: CheckLine[] = [];
+    for (const v of ctx.inventory.cluster.vips) {
+      const hosts = hostsOf(ctx.inventory, v.role);
+      const reached = hosts.filter((h) => !unreachable(results, h.name));
+      const holders = reached.filter((h) => p.parseIpBrief(out(results, h.name, 'keepalived.addr')?.stdout ?? '').includes(v.address)).map((h) => h.name);
+      const port = vipPort(ctx.inventory, v);
+      const answers = port ? reached.some((h) => out(results, h.name, `keepalived.answer:${v.name}`)?.code === 0) : true;
+      const unknown = hosts.length - reached.length;
+      const check = `vip ${v.name} ${v.address}`;
+      const noAnswer = port && !answers ? `does not answer on port ${port}` : '';
+      if (holders.length === 1) {
+        const kaDown = reached.filter((h) => !out(results, h.name, 'units') || p.parseIsActive(out(results, h.name, 'units')?.stdout ?? '', unitsOf(h))['keepalived'] !== 'active').map((h) => h.name);
+        const holderIsFirst = holders[0] === hosts[0]?.name;
+        const problems = [noAnswer, unknown ? `${unknown} of its hosts unreachable` : '', kaDown.length ? `keepalived not active on ${kaDown.join(', ')}` : ''].filter(Boolean);
+        lines.push(
+          line('keepalived', check, noAnswer ? 'down' : problems.length ? 'degraded' : 'healthy', {
+            host: holders[0],
+            reason: join(`held by ${holders[0]}${holderIsFirst ? '' : ' (failed over)'}`, ...problems, port && answers ? `answers on ${port}` : ''),
+          }),
+        );
+      } else if (holders.length > 1) {
+        lines.push(line('keepalived', check, 'down', { reason: `held by ${holders.length} hosts: ${holders.join(', ')} (split brain)` }));
+      } else {
+        lines.push(line('keepalived', check, 'down', { reason: join(`held by none of ${hosts.map((h) => h.name).join(', ')}`, unknown ? `${unknown} unreachable` : '', noAnswer) }));
+      }
+    }
+    return lines;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// RabbitMQ: nodes running, partitions, alarms; queue depth per Airflow queue.
+
+/** The Celery queues the inventory's workers consume (`queues`, default `default`: Airflow's [operators] default_queue). */
+export function airflowQueues(inv: Inventory): string[] {
+  return [...new Set(hostsOf(inv, 'worker').flatMap((h) => h.queues ?? ['default']))];
+}
+
+export const rabbitmqCheck: StatusCheck = {
+  component: 'rabbitmq',
+  probes(ctx, host) {
+    if (!has(host, 'rabbitmq') || !ctx.secrets) return [];
+    const auth = new Secret(`Basic ${Buffer.from(`${ADMIN_USER}:${ctx.secrets.rabbitmqAdmin.reveal()}`).toString('base64')}`);
+    const base = `http://127.0.0.1:${ctx.inventory.cluster.ports.rabbitmqManagement}/api`;
+    return [
+      probe('rabbitmq.nodes', httpGet(`${base}/nodes?columns=name,running,partitions,mem_alarm,disk_free_alarm`, auth)),
+      probe('rabbitmq.queues', httpGet(`${base}/queues/${encodeURIComponent(AIRFLOW_VHOST)}?columns=name,messages,consumers,type,state,node,leader`, auth)),
+    ];
+  },
+  judge(ctx, results) {
+    const hosts = hostsOf(ctx.inventory, 'rabbitmq');
+    if (!hosts.length) return [];
+    if (!ctx.secrets) return [line('rabbitmq', 'management API', 'degraded', { reason: 'no secrets file in the state folder: cannot authenticate (run bootstrap first)' })];
+    const nodeViews: p.RabbitNode[][] = [];
+    let queues: p.RabbitQueue[] | undefined;
+    const apiErrors: string[] = [];
+    for (const h of hosts) {
+      const n = parseHttp(out(results, h.name, 'rabbitmq.nodes')?.stdout ?? '');
+      const parsed = n.status === 200 ? p.parseRabbitNodes(n.body) : undefined;
+      if (parsed) nodeViews.push(parsed);
+      else if (!unreachable(results, h.name)) apiErrors.push(`${h.name}: ${n.status ? `HTTP ${n.status}` : 'no answer'}`);
+      const q = parseHttp(out(results, h.name, 'rabbitmq.queues')?.stdout ?? '');
+      if (!queues && q.status === 200) queues = p.parseRabbitQueues(q.body);
+    }
+    const lines: CheckLine[] = [];
+    let running = 0;
+    for (const h of hosts) {
+      const name = nodeName(h);
+      const seen = nodeViews.flatMap((v) => v.filter((n) => n.name === name));
+      const up = seen.find((n) => n.running);
+      const gone = unreachable(results, h.name);
+      if (gone) {
+        // Peers notice a vanished node only after net_ticktime (60 s by default): say what they say.
+        lines.push(line('rabbitmq', `node ${name}`, 'down', { host: h.name, reason: `${gone}; its peers ${up ? 'still list it as running (until net_ticktime passes)' : 'list it as not running'}`, critical: false }));
+        if (up) running++;
+      } else if (up) {
+        running++;
+        const problems = [up.partitions.length ? `partitioned from ${up.partitions.join(', ')}` : '', up.memAlarm ? 'memory alarm' : '', up.diskAlarm ? 'disk alarm' : ''].filter(Boolean);
+        lines.push(line('rabbitmq', `node ${name}`, problems.length ? 'degraded' : 'healthy', { host: h.name, reason: problems.length ? problems.join('; ') : 'running' }));
+      } else {
+        lines.push(line('rabbitmq', `node ${name}`, 'down', { host: h.name, reason: join('not running', unitNotes(results, h, 'rabbitmq')), critical: false }));
+      }
+    }
+    lines.push(
+      running === 0
+        ? line('rabbitmq', 'cluster', 'down', { reason: join('no node running', apiErrors.length ? `management API: ${apiErrors.join(', ')}` : '') })
+        : line('rabbitmq', 'cluster', 'healthy', { reason: `${running}/${hosts.length} nodes running` }),
+    );
+    const expected = airflowQueues(ctx.inventory);
+    const present = (queues ?? []).filter((q) => !p.isCeleryInternalQueue(q.name));
+    for (const name of [...new Set([...expected, ...present.map((q) => q.name)])].sort()) {
+      const q = present.find((x) => x.name === name);
+      const check = `queue ${name}`;
+      if (!q) {
+        if (queues) lines.push(line('rabbitmq', check, 'degraded', { reason: `not declared in vhost ${AIRFLOW_VHOST}: no worker has consumed it yet` }));
+        continue;
+      }
+      const desc = `${q.messages} messages, ${q.consumers} consumers, ${q.type}${q.node ? ` on ${q.node}` : ''}`;
+      if (q.state !== 'running') lines.push(line('rabbitmq', check, 'degraded', { reason: `state ${q.state}; ${desc}` }));
+      else if (q.consumers === 0) lines.push(line('rabbitmq', check, 'degraded', { reason: `no consumer (no worker consumes it); ${desc}` }));
+      else lines.push(line('rabbitmq', check, 'healthy', { reason: desc }));
+    }
+    return lines;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Airflow: scheduler/triggerer/DAG processor heartbeats, webserver /health through the VIP, each
+// Celery worker answering with its queues, Flower. (Not yet proven on a lab.)
+
+/** A command run as the Airflow user with its environment (`runuser`, util-linux). */
+function asAirflow(cmd: Cmd): Cmd {
+  return sh`runuser -u ${AIRFLOW_LAYOUT.user} -- env AIRFLOW_HOME=${AIRFLOW_LAYOUT.home} ${cmd}`;
+}
+
+/** `airflow jobs check --job-type TYPE --local` (Airflow 2.x CLI; exit 0 when this host's job heartbeats). */
+export function jobsCheckCmd(jobType: 'SchedulerJob' | 'TriggererJob' | 'DagProcessorJob'): Cmd {
+  return asAirflow(sh`${`${AIRFLOW_LAYOUT.venv}/bin/airflow`} jobs check --job-type ${jobType} --local 2>&1`);
+}
+
+/** The Celery app of Airflow's CeleryExecutor (apache-airflow-providers-celery). */
+export const CELERY_APP = 'airflow.providers.celery.executors.celery_executor.app';
+
+/** Celery's node name of a worker host: `celery@<hostname>` (the base step sets the hostname to the inventory name). */
+export function celeryNode(host: Pick<Host, 'name'>): string {
+  return `celery@${host.name}`;
+}
+
+const JOBS: Array<[Role, 'SchedulerJob' | 'TriggererJob' | 'DagProcessorJob', string, boolean]> = [
+  ['scheduler', 'SchedulerJob', 'scheduler', true],
+  ['triggerer', 'TriggererJob', 'triggerer', false],
+  ['dag_processor', 'DagProcessorJob', 'dag processor', false],
+];
+
+export const airflowCheck: StatusCheck = {
+  component: 'airflow',
+  probes(ctx, host) {
+    const inv = ctx.inventory;
+    const probes: Probe[] = [];
+    for (const [role, job] of JOBS) if (has(host, role)) probes.push(probe(`airflow.job:${job}`, jobsCheckCmd(job), AIRFLOW_CLI_TIMEOUT_SEC));
+    const vip = inv.cluster.vips.find((v) => v.role === 'haproxy');
+    if (has(host, 'webserver')) {
+      probes.push(probe('airflow.health.direct', httpGet(`http://${host.address}:${inv.cluster.ports.webserver}/health`)));
+      if (vip) probes.push(probe('airflow.health.vip', httpGet(`http://${vip.address}:${inv.cluster.ports.webserverFrontend}/health`)));
+    }
+    if (has(host, 'worker')) {
+      const celery = `${AIRFLOW_LAYOUT.venv}/bin/celery`;
+      probes.push(
+        probe('airflow.worker.ping', asAirflow(sh`${celery} --app ${CELERY_APP} inspect ping -d ${celeryNode(host)} 2>&1`), AIRFLOW_CLI_TIMEOUT_SEC),
+        probe('airflow.worker.queues', asAirflow(sh`${celery} --app ${CELERY_APP} inspect active_queues -d ${celeryNode(host)} --json 2>&1`), AIRFLOW_CLI_TIMEOUT_SEC),
+      );
+    }
+    if (has(host, 'flower')) probes.push(probe('airflow.flower', httpGet(`http://${host.address}:${inv.cluster.ports.flower}/healthcheck`)));
+    return probes;
+  },
+  judge(ctx, results) {
+    return judgeAirflow(ctx, results);
+  },
+};
+
+function judgeAirflow(ctx: StatusContext, results: Results): CheckLine[] {
+  const inv = ctx.inventory;
+  const lines: CheckLine[] = [];
+  for (const [role, job, label, serving] of JOBS) {
+    const hosts = hostsOf(inv, role);
+    if (!hosts.length) continue;
+    let alive = 0;
+    for (const h of hosts) {
+      const o = out(results, h.name, `airflow.job:${job}`);
+      const r = o ? p.parseJobsCheck(o.stdout, o.code) : undefined;
+      if (r?.alive) alive++;
+      const why = unreachable(results, h.name) ?? join(unitNotes(results, h, role), o?.code === TIMED_OUT ? 'airflow jobs check timed out' : r?.message || failure(o, 'airflow jobs check'));
+      lines.push(r?.alive ? line('airflow', `${label} ${h.name}`, 'healthy', { host: h.name, reason: 'heartbeat alive' }) : line('airflow', `${label} ${h.name}`, 'down', { host: h.name, reason: why, critical: false }));
+    }
+    if (!alive) lines.push(line('airflow', `${label}s`, serving ? 'down' : 'degraded', { reason: `no ${label} heartbeats (${hosts.length} hosts)` }));
+  }
+  const webs = hostsOf(inv, 'webserver');
+  if (webs.length) {
+    for (const h of webs) {
+      const r = parseHttp(out(results, h.name, 'airflow.health.direct')?.stdout ?? '');
+      const health = r.status === 200 ? p.parseAirflowHealth(r.body) : undefined;
+      const why = unreachable(results, h.name);
+      lines.push(health ? line('airflow', `webserver ${h.name}`, 'healthy', { host: h.name, reason: 'GET /health answers' }) : line('airflow', `webserver ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(results, h, 'webserver'), r.status ? `GET /health: HTTP ${r.status}` : 'GET /health: no answer'), critical: false }));
+    }
+    const vip = inv.cluster.vips.find((v) => v.role === 'haproxy');
+    if (vip) {
+      const answers = webs.map((h) => parseHttp(out(results, h.name, 'airflow.health.vip')?.stdout ?? '')).find((r) => r.status === 200);
+      const health = answers ? p.parseAirflowHealth(answers.body) : undefined;
+      const check = `webserver /health via ${vip.address}`;
+      if (!health) lines.push(line('airflow', check, 'down', { reason: answers ? 'GET /health: not Airflow health JSON' : 'GET /health through the VIP: no answer' }));
+      else {
+        const bad = Object.entries(health).filter(([, s]) => s !== null && s !== 'healthy');
+        const fatal = bad.some(([k]) => k === 'metadatabase' || k === 'scheduler');
+        lines.push(line('airflow', check, bad.length ? (fatal ? 'down' : 'degraded') : 'healthy', { reason: bad.length ? bad.map(([k, s]) => `${k} ${s}`).join(', ') : Object.entries(health).filter(([, s]) => s).map(([k, s]) => `${k} ${s}`).join(', ') }));
+      }
+    }
+  }
+  for (const h of hostsOf(inv, 'worker')) {
+    const node = celeryNode(h);
+    const ping = out(results, h.name, 'airflow.worker.ping');
+    const why = unreachable(results, h.name);
+    if (why || !ping || !p.parseCeleryPing(ping.stdout, node)) {
+      lines.push(line('airflow', `worker ${node}`, 'down', { host: h.name, reason: why ?? join(unitNotes(results, h, 'worker'), failure(ping, 'celery inspect ping')), critical: false }));
+      continue;
+    }
+    const qs = p.parseActiveQueues(out(results, h.name, 'airflow.worker.queues')?.stdout ?? '', node);
+    const missing = (h.queues ?? ['default']).filter((q) => !qs?.includes(q));
+    lines.push(
+      qs === undefined
+        ? line('airflow', `worker ${node}`, 'degraded', { host: h.name, reason: 'answers ping; its queues could not be read' })
+        : missing.length
+          ? line('airflow', `worker ${node}`, 'degraded', { host: h.name, reason: `does not consume ${missing.join(', ')}; consumes ${qs.join(', ') || 'nothing'}` })
+          : line('airflow', `worker ${node}`, 'healthy', { host: h.name, reason: `pong; queues ${qs.join(', ')}` }),
+    );
+  }
+  for (const h of hostsOf(inv, 'flower')) {
+    const r = parseHttp(out(results, h.name, 'airflow.flower')?.stdout ?? '');
+    const ok = r.status === 200 && r.body.trim() === 'OK';
+    lines.push(ok ? line('airflow', `flower ${h.name}`, 'healthy', { host: h.name, reason: 'GET /healthcheck OK' }) : line('airflow', `flower ${h.name}`, 'degraded', { host: h.name, reason: unreachable(results, h.name) ?? join(unitNotes(results, h, 'flower'), r.status ? `GET /healthcheck: HTTP ${r.status}` : 'GET /healthcheck: no answer') }));
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+// DAG storage, FTP, SSH target. (Not yet proven on a lab.)
+
+export const dagsCheck: StatusCheck = {
+  component: 'dags',
+  probes(_ctx, host) {
+    if (!AIRFLOW_ROLES.some((r) => has(host, r))) return [];
+    const d = AIRFLOW_LAYOUT.dags;
+    // findmnt reads /proc only; the listing may hang on a dead NFS server, hence its own timeout.
+    return [probe('dags.folder', sh`findmnt -n -o FSTYPE,SOURCE --target ${d}; timeout 3 ls -A ${d} >/dev/null && echo readable; r=$(cat ${`${d}/${AIRFLOW_LAYOUT.revisionFile}`} 2>/dev/null) && echo "rev=$r"; true`, 5)];
+  },
+  judge(ctx, results) {
+    const hosts = ctx.inventory.hosts.filter((h) => AIRFLOW_ROLES.some((r) => has(h, r)));
+    const lines: CheckLine[] = [];
+    const revs = new Map<string, string>();
+    let nfs = false;
+    for (const h of hosts) {
+      const why = unreachable(results, h.name);
+      const o = out(results, h.name, 'dags.folder');
+      const f = p.parseDagFolder(o?.stdout ?? '');
+      if (f.fstype?.startsWith('nfs')) nfs = true;
+      if (f.revision) revs.set(h.name, f.revision);
+      lines.push(
+        !why && f.readable
+          ? line('dags', `${AIRFLOW_LAYOUT.dags} on ${h.name}`, 'healthy', { host: h.name, reason: join(`readable, ${f.fstype ?? '?'} ${f.source ?? ''}`.trim(), f.revision && `revision ${f.revision}`) })
+          : line('dags', `${AIRFLOW_LAYOUT.dags} on ${h.name}`, 'down', { host: h.name, reason: why ?? (o?.code === TIMED_OUT ? 'listing timed out (NFS server gone?)' : 'not readable'), critical: false }),
+      );
+    }
+    if (!nfs && revs.size) {
+      const distinct = [...new Set(revs.values())];
+      lines.push(
+        distinct.length === 1 && revs.size === hosts.length
+          ? line('dags', 'synced revision', 'healthy', { reason: `${distinct[0]} on every host` })
+          : line('dags', 'synced revision', 'degraded', { reason: [...revs].map(([h, r]) => `${h} ${r}`).join(', ') + (revs.size < hosts.length ? `; no revision on ${hosts.filter((h) => !revs.has(h.name)).map((h) => h.name).join(', ')}` : '') }),
+      );
+    }
+    return lines;
+  },
+};
+
+export const ftpCheck: StatusCheck = {
+  component: 'ftp',
+  probes(_ctx, host) {
+    if (!has(host, 'ftp')) return [];
+    return [probe('ftp.banner', sh`timeout 2 bash -c ${`exec 3<>/dev/tcp/${host.address}/21 && head -n 1 <&3`}`)];
+  },
+  judge(ctx, results) {
+    return hostsOf(ctx.inventory, 'ftp').map((h) => {
+      const banner = p.firstLine(out(results, h.name, 'ftp.banner')?.stdout ?? '');
+      return banner.startsWith('220')
+        ? line('ftp', `ftp ${h.name}`, 'healthy', { host: h.name, reason: banner.slice(0, 80) })
+        : line('ftp', `ftp ${h.name}`, 'down', { host: h.name, reason: unreachable(results, h.name) ?? join(unitNotes(results, h, 'ftp'), banner ? `greeting: ${banner.slice(0, 80)}` : 'no FTP greeting on port 21') });
+    });
+  },
+};
+
+export const targetCheck: StatusCheck = {
+  component: 'target',
+  probes(ctx, host) {
+    if (!has(host, 'worker')) return [];
+    return hostsOf(ctx.inventory, 'target').map((t) =>
+      probe(
+        `target.ssh:${t.name}`,
+        sh`runuser -u ${AIRFLOW_LAYOUT.user} -- ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=3 -o NumberOfPasswordPrompts=0 ${t.address} true 2>&1`,
+        6,
+      ),
+    );
+  },
+  judge(ctx, results) {
+    const lines: CheckLine[] = [];
+    for (const w of hostsOf(ctx.inventory, 'worker')) {
+      for (const t of hostsOf(ctx.inventory, 'target')) {
+        const o = out(results, w.name, `target.ssh:${t.name}`);
+        const why = unreachable(results, w.name);
+        const r = o ? p.parseSshProbe(o.stdout, o.code) : undefined;
+        const check = `${t.name} from ${w.name}`;
+        if (why || !r) lines.push(line('target', check, 'down', { host: w.name, reason: why ?? 'no output' }));
+        else if (r.outcome === 'ok') lines.push(line('target', check, 'healthy', { host: w.name, reason: 'reached with its pinned host key' }));
+        else if (r.outcome === 'auth-refused') lines.push(line('target', check, 'degraded', { host: w.name, reason: `host key matches, login refused: ${r.message}` }));
+        else lines.push(line('target', check, 'down', { host: w.name, reason: r.message }));
+      }
+    }
+    return lines;
+  },
+};
+
+/** Every check, in report order. */
+export const STATUS_CHECKS: readonly StatusCheck[] = [hostsCheck, etcdCheck, patroniCheck, haproxyCheck, keepalivedCheck, rabbitmqCheck, airflowCheck, dagsCheck, ftpCheck, targetCheck];
+
+/** The probes of one host: every check's, for its roles. */
+export function hostProbes(ctx: StatusContext, host: Host, checks: readonly StatusCheck[] = STATUS_CHECKS): Probe[] {
+  return checks.flatMap((c) => c.probes(ctx, host));
+}
+
+/** Every line of the report from all hosts' results. */
+export function judgeAll(ctx: StatusContext, results: Results, checks: readonly StatusCheck[] = STATUS_CHECKS): CheckLine[] {
+  return checks.flatMap((c) => c.judge(ctx, results));
+}

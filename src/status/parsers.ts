@@ -1,0 +1,304 @@
+/**
+ * Parsers of what the status probes print. Pure functions of text; each names the tool and output
+ * format it reads. None throws: unreadable input gives an empty/undefined result, which the checks
+ * report as "unreadable output".
+ */
+
+/** `systemctl is-active U1 U2 ...` (systemctl(1)): one state per line, in argument order. */
+export function parseIsActive(stdout: string, units: readonly string[]): Record<string, string> {
+  const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  return Object.fromEntries(units.map((u, i) => [u, lines[i] ?? 'unknown']));
+}
+
+/** `systemctl list-units --state=failed --no-legend --plain` (systemctl(1)): the failed unit names. */
+export function parseFailedUnits(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .map((l) => l.trim().replace(/^[●*]\s*/, ''))
+    .filter(Boolean)
+    .map((l) => l.split(/\s+/)[0] as string);
+}
+
+/** One data folder's file system: `df -Pk` (POSIX output format, 1024-byte blocks). */
+export interface DiskUse {
+  path: string;
+  mount: string;
+  usedPct: number;
+  availKiB: number;
+}
+
+/** Lines `PATH FILESYSTEM 1024-BLOCKS USED AVAILABLE CAPACITY% MOUNTED-ON` (the path, then df -Pk's data line). */
+export function parseDf(stdout: string): DiskUse[] {
+  const out: DiskUse[] = [];
+  for (const line of stdout.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 7 || !/^\d+%$/.test(f[5] ?? '')) continue;
+    out.push({ path: f[0] as string, mount: f.slice(6).join(' '), usedPct: Number((f[5] as string).slice(0, -1)), availKiB: Number(f[4]) });
+  }
+  return out;
+}
+
+/** MemTotal and MemAvailable (kB) of /proc/meminfo (proc(5)); undefined when missing. */
+export function parseMeminfo(stdout: string): { totalKiB: number; availableKiB: number } | undefined {
+  const get = (k: string) => {
+    const m = new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(stdout);
+    return m ? Number(m[1]) : undefined;
+  };
+  const total = get('MemTotal');
+  const avail = get('MemAvailable');
+  return total && avail !== undefined ? { totalKiB: total, availableKiB: avail } : undefined;
+}
+
+/** `cat /proc/loadavg; nproc`: the 1- and 5-minute load averages and the CPU count (proc(5), nproc(1)). */
+export function parseLoad(stdout: string): { load1: number; load5: number; cpus: number } | undefined {
+  const [first, second] = stdout.trim().split('\n');
+  const f = (first ?? '').split(/\s+/);
+  const cpus = Number(second);
+  const load1 = Number(f[0]);
+  const load5 = Number(f[1]);
+  if (!Number.isFinite(load1) || !Number.isFinite(load5) || !(cpus > 0)) return undefined;
+  return { load1, load5, cpus };
+}
+
+/** `date +%s%N`: the host's clock in milliseconds since the epoch. */
+export function parseEpochNs(stdout: string): number | undefined {
+  const t = stdout.trim();
+  return /^\d{10,}$/.test(t) ? Number(BigInt(t) / 1_000_000n) : undefined;
+}
+
+/** JSON.parse that keeps etcd's uint64 ids exact: bare integers of 16+ digits become strings. */
+function parseBigIdJson(text: string): unknown {
+  const start = text.search(/[[{]/);
+  if (start < 0) return undefined;
+  try {
+    return JSON.parse(text.slice(start).replace(/([:[,]\s*)(\d{16,})(?=\s*[,}\]])/g, '$1"$2"'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** One member's own view: `etcdctl endpoint status -w json` (etcd 3.4/3.5: `[{Endpoint, Status: {header, leader, raftTerm, version}}]`). */
+export interface EtcdEndpointStatus {
+  memberId: string;
+  leader: string;
+  raftTerm: number;
+  version: string;
+}
+
+export function parseEtcdStatus(stdout: string): EtcdEndpointStatus | undefined {
+  const doc = parseBigIdJson(stdout) as Array<{ Status?: { header?: { member_id?: unknown; raft_term?: unknown }; leader?: unknown; raftTerm?: unknown; version?: unknown } }> | undefined;
+  const s = Array.isArray(doc) ? doc[0]?.Status : undefined;
+  if (!s?.header) return undefined;
+  return {
+    memberId: String(s.header.member_id),
+    leader: String(s.leader),
+    raftTerm: Number(s.raftTerm ?? s.header.raft_term),
+    version: String(s.version ?? ''),
+  };
+}
+
+/** `etcdctl member list -w json`: member id -> name (`{members: [{ID, name, ...}]}`). */
+export function parseEtcdMembers(stdout: string): Map<string, string> {
+  const doc = parseBigIdJson(stdout) as { members?: Array<{ ID?: unknown; name?: unknown }> } | undefined;
+  return new Map((doc?.members ?? []).map((m) => [String(m.ID), String(m.name ?? '')]));
+}
+
+/** `etcdctl endpoint health` (stdout and stderr): whether the endpoint `is healthy`, else the error. */
+export function parseEtcdHealth(text: string, code: number): { healthy: boolean; error?: string } {
+  if (code === 0 && / is healthy/.test(text)) return { healthy: true };
+  const err = /is unhealthy: (.*)/.exec(text)?.[1] ?? text.trim().split('\n').pop();
+  return { healthy: false, ...(err ? { error: err.slice(0, 160) } : {}) };
+}
+
+/** One member of Patroni's `GET /cluster` (REST API, Patroni >= 2.0): role, state, timeline, lag in bytes. */
+export interface PatroniMember {
+  name: string;
+  role: string;
+  state: string;
+  timeline?: number;
+  /** Replication lag in bytes; `unknown` when Patroni cannot tell; absent for the leader. */
+  lag?: number | 'unknown';
+  host?: string;
+}
+
+/** Patroni `GET /cluster` JSON: `{members: [{name, role, state, timeline, lag, host}], scope}`. */
+export function parsePatroniCluster(body: string): PatroniMember[] | undefined {
+  let doc: { members?: Array<Record<string, unknown>> };
+  try {
+    doc = JSON.parse(body) as typeof doc;
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(doc.members)) return undefined;
+  return doc.members.map((m) => ({
+    name: String(m['name']),
+    role: String(m['role']),
+    state: String(m['state']),
+    ...(typeof m['timeline'] === 'number' ? { timeline: m['timeline'] } : {}),
+    ...(typeof m['lag'] === 'number' ? { lag: m['lag'] } : m['lag'] !== undefined && m['role'] !== 'leader' ? { lag: 'unknown' as const } : {}),
+    ...(typeof m['host'] === 'string' ? { host: m['host'] } : {}),
+  }));
+}
+
+/** Whether a Patroni role is the leader's (`leader`; `master` before Patroni 4 in some views; `standby_leader`). */
+export function isPatroniLeader(role: string): boolean {
+  return role === 'leader' || role === 'master' || role === 'primary' || role === 'standby_leader';
+}
+
+/** A server row of HAProxy's `show stat` CSV (management guide "9.1 CSV format"). */
+export interface HaproxyServer {
+  proxy: string;
+  server: string;
+  /** `UP`, `DOWN`, `MAINT`, `NOLB`, `UP 1/2` (going down), `DOWN 1/2` (going up), `no check`. */
+  status: string;
+  /** Last health check's status, e.g. `L7OK`, `L7STS`, `L4CON`. */
+  check: string;
+}
+
+/** The server rows (not FRONTEND/BACKEND) of `show stat` CSV, columns found by the `# pxname,...` header. */
+export function parseHaproxyStat(csv: string): HaproxyServer[] {
+  const lines = csv.split('\n');
+  const header = lines.find((l) => l.startsWith('# '));
+  if (!header) return [];
+  const cols = header.slice(2).split(',');
+  const at = (name: string) => cols.indexOf(name);
+  const [px, sv, st, ck] = [at('pxname'), at('svname'), at('status'), at('check_status')];
+  return lines
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(','))
+    .filter((f) => f[sv] !== 'FRONTEND' && f[sv] !== 'BACKEND' && f.length > st)
+    .map((f) => ({ proxy: f[px] ?? '', server: f[sv] ?? '', status: f[st] ?? '', check: ck >= 0 ? (f[ck] ?? '') : '' }));
+}
+
+/** The IPv4 addresses of `ip -br -4 addr` (ip-address(8) brief output: `IFACE STATE ADDR/PREFIX ...`). */
+export function parseIpBrief(stdout: string): string[] {
+  return [...stdout.matchAll(/\s(\d{1,3}(?:\.\d{1,3}){3})\/\d+/g)].map((m) => m[1] as string);
+}
+
+/** One node of RabbitMQ's management API `GET /api/nodes` (HTTP API reference). */
+export interface RabbitNode {
+  name: string;
+  running: boolean;
+  partitions: string[];
+  memAlarm: boolean;
+  diskAlarm: boolean;
+}
+
+export function parseRabbitNodes(body: string): RabbitNode[] | undefined {
+  try {
+    const doc = JSON.parse(body) as Array<Record<string, unknown>>;
+    if (!Array.isArray(doc)) return undefined;
+    return doc.map((n) => ({
+      name: String(n['name']),
+      running: n['running'] === true,
+      partitions: Array.isArray(n['partitions']) ? (n['partitions'] as unknown[]).map(String) : [],
+      memAlarm: n['mem_alarm'] === true,
+      diskAlarm: n['disk_free_alarm'] === true,
+    }));
+  } catch {
+    return undefined;
+  }
+}
+
+/** One queue of `GET /api/queues/<vhost>`: depth (ready + unacknowledged), consumers, type, state. */
+export interface RabbitQueue {
+  name: string;
+  messages: number;
+  consumers: number;
+  type: string;
+  state: string;
+  node: string;
+}
+
+export function parseRabbitQueues(body: string): RabbitQueue[] | undefined {
+  try {
+    const doc = JSON.parse(body) as Array<Record<string, unknown>>;
+    if (!Array.isArray(doc)) return undefined;
+    return doc.map((q) => ({
+      name: String(q['name']),
+      messages: Number(q['messages'] ?? 0),
+      consumers: Number(q['consumers'] ?? 0),
+      type: String(q['type'] ?? 'classic'),
+      state: String(q['state'] ?? 'running'),
+      node: String(q['node'] ?? q['leader'] ?? ''),
+    }));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a queue is Celery's own plumbing (broadcast/pidbox/events), not a task queue. */
+export function isCeleryInternalQueue(name: string): boolean {
+  return /\.pidbox$/.test(name) || name.startsWith('celeryev.') || name.startsWith('celery@') || name.endsWith('.reply.celery.pidbox');
+}
+
+/**
+ * `airflow jobs check --job-type T --local` (Airflow 2.x CLI): exit 0 and `Found one alive job.`
+ * (or `Found N alive jobs.`) when a job of this host heartbeats; `No alive jobs found.` and exit 1 otherwise.
+ */
+export function parseJobsCheck(text: string, code: number): { alive: boolean; message: string } {
+  const msg = text.trim().split('\n').filter(Boolean).pop() ?? '';
+  return { alive: code === 0 && /Found \w+ alive jobs?/.test(text), message: msg.slice(0, 160) };
+}
+
+/**
+ * The webserver's `GET /health` body (Airflow 2.x "Checking Airflow Health Status"): each of
+ * metadatabase, scheduler, triggerer, dag_processor has `status` healthy/unhealthy (or null when the
+ * component is not used). The HTTP code is 200 either way: only the body tells.
+ */
+export function parseAirflowHealth(body: string): Record<string, string | null> | undefined {
+  try {
+    const doc = JSON.parse(body) as Record<string, { status?: string | null } | null>;
+    if (typeof doc !== 'object' || doc === null || !('metadatabase' in doc)) return undefined;
+    return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, v?.status ?? null]));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `celery inspect ping -d NODE`: `-> NODE: OK` then `pong` when the worker answered (Celery 5 CLI). */
+export function parseCeleryPing(text: string, node: string): boolean {
+  const esc = node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`-> ${esc}: OK[\\s\\S]*?pong`).test(text);
+}
+
+/** `celery inspect active_queues -d NODE --json`: the queue names NODE consumes (undefined without an answer). */
+export function parseActiveQueues(text: string, node: string): string[] | undefined {
+  const start = text.indexOf('{');
+  if (start < 0) return undefined;
+  try {
+    const doc = JSON.parse(text.slice(start)) as Record<string, Array<{ name?: string }>>;
+    const qs = doc[node];
+    return Array.isArray(qs) ? qs.map((q) => String(q.name)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first line a TCP server sent (e.g. an FTP greeting `220 ...`, RFC 959 section 4.2). */
+export function firstLine(text: string): string {
+  return (text.split('\n')[0] ?? '').replace(/\r$/, '');
+}
+
+/** `findmnt -n -o FSTYPE,SOURCE --target DIR` then `readable` when a listing succeeded, then `rev=REVISION`. */
+export function parseDagFolder(stdout: string): { fstype?: string; source?: string; readable: boolean; revision?: string } {
+  const lines = stdout.split('\n').map((l) => l.trim());
+  const [fstype, source] = (lines[0] ?? '').split(/\s+/);
+  const rev = lines.find((l) => l.startsWith('rev='))?.slice(4);
+  return { ...(fstype ? { fstype } : {}), ...(source ? { source } : {}), readable: lines.includes('readable'), ...(rev ? { revision: rev } : {}) };
+}
+
+/**
+ * `ssh -o BatchMode=yes -o StrictHostKeyChecking=yes TARGET true 2>&1` (ssh(1)): reached with a
+ * matching pinned key (exit 0, or refused authentication), a key that does not match (`Host key
+ * verification failed`, `REMOTE HOST IDENTIFICATION HAS CHANGED`), no pinned key, or not reached.
+ */
+export function parseSshProbe(text: string, code: number): { outcome: 'ok' | 'auth-refused' | 'key-mismatch' | 'key-unknown' | 'unreachable'; message: string } {
+  const msg = text.trim().split('\n').filter(Boolean).pop() ?? '';
+  if (code === 0) return { outcome: 'ok', message: msg };
+  if (/IDENTIFICATION HAS CHANGED/.test(text)) return { outcome: 'key-mismatch', message: 'the host key differs from the pinned one' };
+  if (/No \S+ host key is known/.test(text)) return { outcome: 'key-unknown', message: 'no pinned host key for it' };
+  if (/Host key verification failed/.test(text)) return { outcome: 'key-mismatch', message: 'host key verification failed' };
+  if (/Permission denied/.test(text)) return { outcome: 'auth-refused', message: msg };
+  return { outcome: 'unreachable', message: msg.slice(0, 160) || `ssh exit ${code}` };
+}

@@ -1,0 +1,441 @@
+/**
+ * `status`, its pure parts: the per-host probe script (run by this machine's shell), the HTTP probe
+ * (against a local server), each parser on sample outputs of the real tools, the judgement of whole
+ * clusters' results into verdicts and exit codes, the per-role planning of the Airflow checks, and
+ * the rendered table.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sh } from '../../src/core/cmd.js';
+import { Secret } from '../../src/core/secret.js';
+import type { FactOutput } from '../../src/facts/fact.js';
+import { parseInventory } from '../../src/inventory/load.js';
+import type { Inventory } from '../../src/inventory/schema.js';
+import { parseFactOutput } from '../../src/run/facts.js';
+import { collectStatus } from '../../src/run/status.js';
+import { hostProbes, judgeAll, type HostResult } from '../../src/status/checks.js';
+import { buildReport } from '../../src/status/model.js';
+import * as p from '../../src/status/parsers.js';
+import { renderReport } from '../../src/status/render.js';
+import { httpGet, parseHttp, probeScript, TIMED_OUT } from '../../src/status/script.js';
+import { fixedSecrets } from '../helpers/golden.js';
+import { LocalConnection, LocalTransport } from '../helpers/local.js';
+
+// ---- the probe script -------------------------------------------------------------------------
+
+test('probe script: probes run in parallel, each under its own timeout, outputs back in order', async () => {
+  const probes = [
+    { id: 'a', cmd: sh`sleep 1; echo one`, timeoutSec: 3 },
+    { id: 'b', cmd: sh`sleep 1; printf 'two\\nlines'; exit 7`, timeoutSec: 3 },
+    { id: 'c', cmd: sh`sleep 10; echo never`, timeoutSec: 1 },
+    { id: 'd', cmd: sh`echo "@@notthenonce 0 0"; echo err >&2`, timeoutSec: 3 },
+  ];
+  const conn = new LocalConnection();
+  const t0 = Date.now();
+  const res = await conn.exec(probeScript(probes, 'abc123'));
+  const ms = Date.now() - t0;
+  const outs = parseFactOutput(res.stdout, probes.length, 'abc123');
+  assert.deepEqual(outs, [
+    { stdout: 'one\n', code: 0 },
+    { stdout: 'two\nlines', code: 7 },
+    { stdout: '', code: TIMED_OUT },
+    { stdout: '@@notthenonce 0 0\n', code: 0 },
+  ]);
+  assert.ok(ms < 2500, `parallel: ${ms} ms for probes of 1 s, 1 s, 1 s (timeout) and 0 s`);
+  assert.equal(res.code, 0);
+});
+
+test('httpGet: a raw HTTP/1.0 GET with the Authorization header, parsed back into status and body', async () => {
+  const seen: Array<string | undefined> = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(req.url === '/cluster?x=1' ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ url: req.url }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const conn = new LocalConnection();
+    const cmd = httpGet(`http://127.0.0.1:${port}/cluster?x=1`, new Secret('Basic c2VjcmV0'));
+    assert.doesNotMatch(cmd.toString(), /c2VjcmV0/, 'the header value is masked for people');
+    const ok = parseHttp((await conn.exec(cmd)).stdout);
+    assert.deepEqual(ok, { status: 200, body: '{"url":"/cluster?x=1"}' });
+    const missing = parseHttp((await conn.exec(httpGet(`http://127.0.0.1:${port}/nope`))).stdout);
+    assert.equal(missing.status, 404);
+    assert.deepEqual(seen, ['Basic c2VjcmV0', undefined]);
+  } finally {
+    server.close();
+  }
+  assert.deepEqual(parseHttp(''), { status: 0, body: '' });
+});
+
+// ---- parsers on sample outputs ----------------------------------------------------------------
+
+test('parsers: systemctl, df, meminfo, loadavg, date', () => {
+  assert.deepEqual(p.parseIsActive('active\ninactive\n', ['etcd', 'patroni', 'haproxy']), { etcd: 'active', patroni: 'inactive', haproxy: 'unknown' });
+  assert.deepEqual(p.parseFailedUnits('chrony.service loaded failed failed chrony, an NTP client/server\nfoo.mount loaded failed failed /foo\n'), ['chrony.service', 'foo.mount']);
+  assert.deepEqual(p.parseDf('/ /dev/vda 263174212 24000000 226000000 10% /\n/var/lib/etcd overlay 1000 950 50 95% /\n'), [
+    { path: '/', mount: '/', usedPct: 10, availKiB: 226000000 },
+    { path: '/var/lib/etcd', mount: '/', usedPct: 95, availKiB: 50 },
+  ]);
+  assert.deepEqual(p.parseMeminfo('MemTotal:        8000000 kB\nMemFree:  100 kB\nMemAvailable:     400000 kB\n'), { totalKiB: 8000000, availableKiB: 400000 });
+  assert.deepEqual(p.parseLoad('0.52 0.58 0.59 1/467 12345\n2\n'), { load1: 0.52, load5: 0.58, cpus: 2 });
+  assert.equal(p.parseLoad('garbage'), undefined);
+  assert.equal(p.parseEpochNs('1717171717123456789\n'), 1717171717123);
+});
+
+test('parsers: etcdctl endpoint status/member list JSON keep uint64 ids exact; endpoint health', () => {
+  // etcdctl 3.4.23 `endpoint status -w json` and `member list -w json` (ids above 2^53).
+  const status = '[{"Endpoint":"http://10.1.1.11:2379","Status":{"header":{"cluster_id":17237436991929493444,"member_id":9372538179322589801,"revision":12,"raft_term":3},"version":"3.4.23","dbSize":20480,"leader":9372538179322589801,"raftIndex":40,"raftTerm":3,"raftAppliedIndex":40,"dbSizeInUse":16384}}]';
+  assert.deepEqual(p.parseEtcdStatus(status), { memberId: '9372538179322589801', leader: '9372538179322589801', raftTerm: 3, version: '3.4.23' });
+  const members = '{"header":{"cluster_id":17237436991929493444,"member_id":9372538179322589801,"raft_term":3},"members":[{"ID":9372538179322589801,"name":"h1","peerURLs":["http://10.1.1.11:2380"],"clientURLs":["http://10.1.1.11:2379"]},{"ID":10501334649042878790,"name":"h2","peerURLs":["http://10.1.1.12:2380"],"clientURLs":["http://10.1.1.12:2379"]}]}';
+  assert.deepEqual([...p.parseEtcdMembers(members)], [['9372538179322589801', 'h1'], ['10501334649042878790', 'h2']]);
+  assert.deepEqual(p.parseEtcdHealth('http://10.1.1.11:2379 is healthy: successfully committed proposal: took = 2.1ms\n', 0), { healthy: true });
+  assert.deepEqual(p.parseEtcdHealth('http://10.1.1.11:2379 is unhealthy: failed to commit proposal: context deadline exceeded\nError: unhealthy cluster\n', 1), { healthy: false, error: 'failed to commit proposal: context deadline exceeded' });
+  assert.equal(p.parseEtcdStatus('Error: context deadline exceeded'), undefined);
+});
+
+test('parsers: Patroni /cluster, HAProxy show stat, ip -br addr', () => {
+  const cluster = '{"members": [{"name": "h1", "role": "leader", "state": "running", "api_url": "http://10.1.1.11:8008/patroni", "host": "10.1.1.11", "port": 5432, "timeline": 2}, {"name": "h2", "role": "replica", "state": "streaming", "api_url": "http://10.1.1.12:8008/patroni", "host": "10.1.1.12", "port": 5432, "timeline": 2, "lag": 0}, {"name": "h3", "role": "replica", "state": "running", "host": "10.1.1.13", "port": 5432, "timeline": 1, "lag": "unknown"}], "scope": "c"}';
+  assert.deepEqual(p.parsePatroniCluster(cluster), [
+    { name: 'h1', role: 'leader', state: 'running', timeline: 2, host: '10.1.1.11' },
+    { name: 'h2', role: 'replica', state: 'streaming', timeline: 2, lag: 0, host: '10.1.1.12' },
+    { name: 'h3', role: 'replica', state: 'running', timeline: 1, lag: 'unknown', host: '10.1.1.13' },
+  ]);
+  assert.equal(p.parsePatroniCluster('<html>'), undefined);
+  const csv = [
+    '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,',
+    'postgres_leader,FRONTEND,,,0,1,4000,3,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,0,0,1,,,',
+    'postgres_leader,h1,0,0,0,1,4000,3,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,100,0,,1,2,1,,3,,2,0,,1,L7OK,200,',
+    'postgres_leader,h2,0,0,0,0,4000,0,0,0,,0,,0,0,0,0,DOWN,1,1,0,1,1,90,90,,1,2,2,,0,,2,0,,0,L7STS,503,',
+    'postgres_leader,BACKEND,0,0,0,1,4000,3,0,0,0,0,,0,0,0,0,UP,1,1,0,,0,100,0,,1,2,0,,3,,1,0,,1,,,',
+    'postgres_replica,h2,0,0,0,0,4000,0,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,90,0,,1,3,2,,0,,2,0,,0,L7OK,200,',
+    '',
+  ].join('\n');
+  assert.deepEqual(p.parseHaproxyStat(csv), [
+    { proxy: 'postgres_leader', server: 'h1', status: 'UP', check: 'L7OK' },
+    { proxy: 'postgres_leader', server: 'h2', status: 'DOWN', check: 'L7STS' },
+    { proxy: 'postgres_replica', server: 'h2', status: 'UP', check: 'L7OK' },
+  ]);
+  assert.deepEqual(p.parseIpBrief('lo               UNKNOWN        127.0.0.1/8 \nhost0@if12       UP             10.1.1.14/24 10.1.1.200/24 \n'), ['127.0.0.1', '10.1.1.14', '10.1.1.200']);
+});
+
+test('parsers: RabbitMQ management API nodes and queues; Celery internal queues', () => {
+  const nodes = '[{"disk_free_alarm":false,"mem_alarm":false,"name":"rabbit@h1","partitions":[],"running":true},{"disk_free_alarm":true,"mem_alarm":false,"name":"rabbit@h2","partitions":["rabbit@h3"],"running":true},{"name":"rabbit@h3","running":false}]';
+  assert.deepEqual(p.parseRabbitNodes(nodes), [
+    { name: 'rabbit@h1', running: true, partitions: [], memAlarm: false, diskAlarm: false },
+    { name: 'rabbit@h2', running: true, partitions: ['rabbit@h3'], memAlarm: false, diskAlarm: true },
+    { name: 'rabbit@h3', running: false, partitions: [], memAlarm: false, diskAlarm: false },
+  ]);
+  const queues = '[{"consumers":2,"messages":5,"name":"default","node":"rabbit@h1","state":"running","type":"classic"},{"consumers":0,"leader":"rabbit@h2","messages":0,"name":"q","state":"running","type":"quorum"}]';
+  assert.deepEqual(p.parseRabbitQueues(queues), [
+    { name: 'default', messages: 5, consumers: 2, type: 'classic', state: 'running', node: 'rabbit@h1' },
+    { name: 'q', messages: 0, consumers: 0, type: 'quorum', state: 'running', node: 'rabbit@h2' },
+  ]);
+  assert.equal(p.parseRabbitQueues('{"error":"not_authorized"}'), undefined);
+  assert.ok(p.isCeleryInternalQueue('celery@w1.celery.pidbox'));
+  assert.ok(p.isCeleryInternalQueue('celeryev.0f2c1d'));
+  assert.ok(!p.isCeleryInternalQueue('default'));
+});
+
+test('parsers: Airflow jobs check, /health, celery ping and active_queues, FTP, DAG folder, ssh', () => {
+  assert.deepEqual(p.parseJobsCheck('Found one alive job.\n', 0), { alive: true, message: 'Found one alive job.' });
+  assert.deepEqual(p.parseJobsCheck('[2024-05-01] INFO - Loaded...\nNo alive jobs found.\n', 1), { alive: false, message: 'No alive jobs found.' });
+  const health = '{"dag_processor": {"latest_dag_processor_heartbeat": null, "status": null}, "metadatabase": {"status": "healthy"}, "scheduler": {"latest_scheduler_heartbeat": "2024-05-01T10:00:00+00:00", "status": "healthy"}, "triggerer": {"latest_triggerer_heartbeat": null, "status": "unhealthy"}}';
+  assert.deepEqual(p.parseAirflowHealth(health), { dag_processor: null, metadatabase: 'healthy', scheduler: 'healthy', triggerer: 'unhealthy' });
+  assert.equal(p.parseAirflowHealth('<html>login</html>'), undefined);
+  assert.ok(p.parseCeleryPing('->  celery@w1: OK\n        pong\n\n1 node online.\n'.replace('->  ', '-> '), 'celery@w1'));
+  assert.ok(!p.parseCeleryPing('Error: No nodes replied within time constraint\n', 'celery@w1'));
+  assert.deepEqual(p.parseActiveQueues('{"celery@w1": [{"name": "default", "exchange": {"name": "default"}}, {"name": "card"}]}', 'celery@w1'), ['default', 'card']);
+  assert.equal(p.parseActiveQueues('Error: No nodes replied within time constraint', 'celery@w1'), undefined);
+  assert.equal(p.firstLine('220 (vsFTPd 3.0.3)\r\n'), '220 (vsFTPd 3.0.3)');
+  assert.deepEqual(p.parseDagFolder('nfs4 10.1.1.220:/srv/dags\nreadable\nrev=abc123\n'), { fstype: 'nfs4', source: '10.1.1.220:/srv/dags', readable: true, revision: 'abc123' });
+  assert.deepEqual(p.parseDagFolder('ext4 /dev/vda1\n'), { fstype: 'ext4', source: '/dev/vda1', readable: false });
+  assert.equal(p.parseSshProbe('', 0).outcome, 'ok');
+  assert.equal(p.parseSshProbe('No ED25519 host key is known for 10.1.1.30 and you have requested strict checking.\nHost key verification failed.\n', 255).outcome, 'key-unknown');
+  assert.equal(p.parseSshProbe('@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.\n', 255).outcome, 'key-mismatch');
+  assert.equal(p.parseSshProbe('airflow@10.1.1.30: Permission denied (publickey).\n', 255).outcome, 'auth-refused');
+  assert.equal(p.parseSshProbe('ssh: connect to host 10.1.1.30 port 22: Connection timed out\n', 255).outcome, 'unreachable');
+});
+
+// ---- judgement ---------------------------------------------------------------------------------
+
+async function inventory(extraHosts = ''): Promise<Inventory> {
+  const yaml = `cluster:
+  name: t
+  network: 10.1.1.0/24
+  vips: [{ name: db-vip, address: 10.1.1.200, role: haproxy, routerId: 51 }]
+hosts:
+  - { name: h1, address: 10.1.1.11, roles: [etcd, postgresql, rabbitmq] }
+  - { name: h2, address: 10.1.1.12, roles: [etcd, postgresql, rabbitmq] }
+  - { name: h3, address: 10.1.1.13, roles: [etcd, postgresql, rabbitmq] }
+  - { name: h4, address: 10.1.1.14, roles: [haproxy] }
+  - { name: h5, address: 10.1.1.15, roles: [haproxy] }
+${extraHosts}`;
+  return parseInventory(yaml, 't.yaml').inventory;
+}
+
+const ID = { h1: '11111111111111111111', h2: '12222222222222222222', h3: '13333333333333333333' } as const;
+const http = (status: number, body: string) => `HTTP/1.0 ${status} OK\r\nContent-Type: application/json\r\n\r\n${body}`;
+
+/** Sample outputs of a healthy lab (formats as in the parser tests), with `change` applied per host. */
+function healthyOutputs(host: string, leader = 'h1'): Record<string, FactOutput> {
+  const o = (stdout: string, code = 0): FactOutput => ({ stdout, code });
+  const base: Record<string, FactOutput> = {
+    'host.clock': o('1700000000000000000\n'),
+    'host.failed': o(''),
+    'host.df': o('/ /dev/vda 1000000 200000 800000 20% /\n'),
+    'host.mem': o('MemTotal: 4000000 kB\nMemAvailable: 3000000 kB\n'),
+    'host.load': o('0.10 0.20 0.30 1/100 1\n2\n'),
+  };
+  const pgs = ['h1', 'h2', 'h3'];
+  if (pgs.includes(host)) {
+    const id = ID[host as keyof typeof ID];
+    base['units'] = o('active\nactive\nactive\n');
+    base['etcd.health'] = o(`http://x:2379 is healthy: successfully committed proposal: took = 2ms\n`);
+    base['etcd.status'] = o(`[{"Endpoint":"x","Status":{"header":{"member_id":${id},"raft_term":3},"version":"3.4.23","leader":${ID.h1},"raftTerm":3}}]`);
+    base['etcd.members'] = o(`{"members":[${pgs.map((h) => `{"ID":${ID[h as keyof typeof ID]},"name":"${h}"}`).join(',')}]}`);
+    base['patroni.cluster'] = o(http(200, JSON.stringify({ members: pgs.map((h) => (h === leader ? { name: h, role: 'leader', state: 'running', timeline: 2 } : { name: h, role: 'replica', state: 'streaming', timeline: 2, lag: 0 })) })));
+    base['rabbitmq.nodes'] = o(http(200, JSON.stringify(pgs.map((h) => ({ name: `rabbit@${h}`, running: true, partitions: [], mem_alarm: false, disk_free_alarm: false })))));
+    base['rabbitmq.queues'] = o(http(200, '[]'));
+  } else {
+    base['units'] = o('active\nactive\n');
+    const rows = pgs.map((h) => `postgres_leader,${h},${h === leader ? 'UP' : 'DOWN'},L7OK`).concat(pgs.map((h) => `postgres_replica,${h},${h === leader ? 'DOWN' : 'UP'},L7OK`));
+    base['haproxy.stat'] = o(`# pxname,svname,status,check_status\n${rows.join('\n')}\n`);
+    base['keepalived.addr'] = o(host === 'h4' ? 'eth0 UP 10.1.1.14/24 10.1.1.200/24\n' : 'eth0 UP 10.1.1.15/24\n');
+    base['keepalived.answer:db-vip'] = o('');
+  }
+  return base;
+}
+
+function results(inv: Inventory, edit: (host: string, out: Record<string, FactOutput>) => void = () => undefined, down: Record<string, string> = {}): Map<string, HostResult> {
+  return new Map<string, HostResult>(
+    inv.hosts.map((h): [string, HostResult] => {
+      if (down[h.name]) return [h.name, { reach: { name: h.name, address: h.address, reachable: false, reason: down[h.name], ms: 5000 } }];
+      const outs = healthyOutputs(h.name);
+      edit(h.name, outs);
+      return [h.name, { reach: { name: h.name, address: h.address, reachable: true, ms: 50 }, outputs: new Map(Object.entries(outs)), sentAtMs: 1700000000000 }];
+    }),
+  );
+}
+
+const report = (inv: Inventory, r: Map<string, HostResult>) => buildReport('t', new Date(0), 100, judgeAll({ inventory: inv, secrets: fixedSecrets }, r), [...r.values()].map((x) => x.reach));
+
+test('judge: a healthy cluster is healthy on every line, exit 0', async () => {
+  const inv = await inventory();
+  const r = report(inv, results(inv));
+  assert.deepEqual(r.components.map((c) => [c.name, c.verdict]), [['hosts', 'healthy'], ['etcd', 'healthy'], ['patroni', 'healthy'], ['haproxy', 'healthy'], ['keepalived', 'healthy'], ['rabbitmq', 'healthy']]);
+  assert.equal(r.exitCode, 0);
+  const lines = r.components.flatMap((c) => c.checks);
+  assert.ok(lines.every((l) => l.verdict === 'healthy'), JSON.stringify(lines.filter((l) => l.verdict !== 'healthy')));
+  assert.equal(lines.find((l) => l.check === 'leader' && l.component === 'patroni')?.host, 'h1');
+  assert.equal(lines.find((l) => l.component === 'etcd' && l.check === 'leader')?.reason, 'h1, raft term 3, 3/3 healthy');
+  assert.match(lines.find((l) => l.component === 'keepalived')?.reason ?? '', /^held by h4; answers on 5000$/);
+});
+
+test('judge: the Patroni leader stopped, before and after failover', async () => {
+  const inv = await inventory();
+  // Before: h1's Patroni is down and the others see no leader yet: not serving.
+  const before = report(inv, results(inv, (h, o) => {
+    if (h === 'h1') {
+      o['units'] = { stdout: 'active\ninactive\nactive\n', code: 0 };
+      o['patroni.cluster'] = { stdout: '', code: 1 };
+    } else if (['h2', 'h3'].includes(h)) o['patroni.cluster'] = { stdout: http(200, JSON.stringify({ members: [{ name: 'h2', role: 'replica', state: 'running', timeline: 2, lag: 0 }, { name: 'h3', role: 'replica', state: 'streaming', timeline: 2, lag: 0 }] })), code: 0 };
+  }));
+  assert.equal(before.exitCode, 3);
+  assert.equal(before.serving, false);
+  assert.match(before.summary, /^DOWN: .*patroni: member h1: patroni\.service inactive; not in the Patroni cluster.*patroni: leader: no leader/);
+  // After: h2 leads on timeline 3; h1 still out: degraded, serving, both named.
+  const after = report(inv, results(inv, (h, o) => {
+    if (h === 'h1') {
+      o['units'] = { stdout: 'active\ninactive\nactive\n', code: 0 };
+      o['patroni.cluster'] = { stdout: '', code: 1 };
+    } else if (['h2', 'h3'].includes(h)) o['patroni.cluster'] = { stdout: http(200, JSON.stringify({ members: [{ name: 'h2', role: 'leader', state: 'running', timeline: 3 }, { name: 'h3', role: 'replica', state: 'streaming', timeline: 3, lag: 0 }] })), code: 0 };
+    if (h === 'h4' || h === 'h5') o['haproxy.stat'] = { stdout: '# pxname,svname,status\npostgres_leader,h1,DOWN\npostgres_leader,h2,UP\npostgres_leader,h3,DOWN\npostgres_replica,h1,DOWN\npostgres_replica,h2,DOWN\npostgres_replica,h3,UP\n', code: 0 };
+  }));
+  assert.equal(after.exitCode, 1);
+  const patroni = after.components.find((c) => c.name === 'patroni');
+  assert.deepEqual(patroni?.checks.map((l) => [l.check, l.verdict]), [['member h1', 'down'], ['member h2', 'healthy'], ['member h3', 'healthy'], ['leader', 'healthy']]);
+  assert.equal(patroni?.checks.find((l) => l.check === 'leader')?.host, 'h2');
+  assert.equal(patroni?.verdict, 'degraded');
+  const hap = after.components.find((c) => c.name === 'haproxy');
+  assert.deepEqual(hap?.checks.map((l) => [l.check, l.verdict, l.reason]), [
+    ['haproxy h4', 'degraded', 'postgres_replica: h1 DOWN; postgres_leader -> h2; postgres_replica 1/3 UP'],
+    ['haproxy h5', 'degraded', 'postgres_replica: h1 DOWN; postgres_leader -> h2; postgres_replica 1/3 UP'],
+    ['leader port 5000', 'healthy', '-> h2 on 2/2 HAProxy hosts'],
+  ]);
+});
+
+test('judge: an unreachable host is named, every other component is still judged; quorum kept', async () => {
+  const inv = await inventory();
+  const r = report(inv, results(inv, (h, o) => {
+    if (['h1', 'h2'].includes(h)) o['rabbitmq.nodes'] = { stdout: http(200, JSON.stringify(['h1', 'h2', 'h3'].map((n) => ({ name: `rabbit@${n}`, running: n !== 'h3', partitions: [] })))), code: 0 };
+  }, { h3: 'connect EHOSTUNREACH' }));
+  assert.equal(r.exitCode, 1);
+  const all = r.components.flatMap((c) => c.checks);
+  const of = (component: string, check: string) => all.find((l) => l.component === component && l.check === check);
+  assert.deepEqual([of('hosts', 'h3')?.verdict, of('hosts', 'h3')?.reason], ['down', 'host unreachable: connect EHOSTUNREACH']);
+  assert.equal(of('etcd', 'member h3')?.verdict, 'down');
+  assert.equal(of('etcd', 'leader')?.verdict, 'healthy');
+  assert.match(of('patroni', 'member h3')?.reason ?? '', /^host unreachable/);
+  assert.match(of('rabbitmq', 'node rabbit@h3')?.reason ?? '', /host unreachable.*peers list it as not running/);
+  assert.match(of('rabbitmq', 'cluster')?.reason ?? '', /2\/3 nodes running/);
+  assert.deepEqual(r.components.map((c) => c.name), ['hosts', 'etcd', 'patroni', 'haproxy', 'keepalived', 'rabbitmq']);
+});
+
+test('judge: a sustained load degrades a host; vars.statusLoadPerCpu raises the bar (containers share one load average)', async () => {
+  const inv = await inventory('  - { name: x1, address: 10.1.1.40, roles: [haproxy], vars: { statusLoadPerCpu: 20 } }\n');
+  const r = report(inv, results(inv, (h, o) => {
+    if (h === 'h4' || h === 'x1') o['host.load'] = { stdout: '30.00 22.31 20.00 9/900 1\n2\n', code: 0 };
+  }));
+  const hosts = r.components.find((c) => c.name === 'hosts')?.checks ?? [];
+  assert.deepEqual(hosts.find((l) => l.check === 'h4'), { component: 'hosts', check: 'h4', verdict: 'degraded', host: 'h4', reason: 'load 22.31 (5 min) on 2 CPUs, above 2 per CPU' });
+  assert.equal(hosts.find((l) => l.check === 'x1')?.verdict, 'healthy');
+  assert.match(hosts.find((l) => l.check === 'x1')?.reason ?? '', /^load 22\.31\/2 CPUs/);
+});
+
+test('judge: the VIP moved after HAProxy stopped on its holder; no holder or two holders is down', async () => {
+  const inv = await inventory();
+  const moved = report(inv, results(inv, (h, o) => {
+    if (h === 'h4') {
+      o['units'] = { stdout: 'inactive\nactive\n', code: 0 };
+      o['haproxy.stat'] = { stdout: '', code: 1 };
+      o['keepalived.addr'] = { stdout: 'eth0 UP 10.1.1.14/24\n', code: 0 };
+    }
+    if (h === 'h5') o['keepalived.addr'] = { stdout: 'eth0 UP 10.1.1.15/24 10.1.1.200/24\n', code: 0 };
+  }));
+  assert.equal(moved.exitCode, 1);
+  const all = moved.components.flatMap((c) => c.checks);
+  assert.deepEqual(all.filter((l) => l.component === 'haproxy').map((l) => [l.check, l.verdict]), [['haproxy h4', 'down'], ['haproxy h5', 'healthy'], ['leader port 5000', 'healthy']]);
+  assert.match(all.find((l) => l.check === 'haproxy h4')?.reason ?? '', /^haproxy\.service inactive; stats socket: exit 1/);
+  assert.deepEqual(all.filter((l) => l.component === 'keepalived').map((l) => [l.verdict, l.host, l.reason]), [['healthy', 'h5', 'held by h5 (failed over); answers on 5000']]);
+
+  const none = report(inv, results(inv, (h, o) => {
+    if (h === 'h4') o['keepalived.addr'] = { stdout: 'eth0 UP 10.1.1.14/24\n', code: 0 };
+    if (h === 'h4' || h === 'h5') o['keepalived.answer:db-vip'] = { stdout: '', code: 1 };
+  }));
+  assert.equal(none.exitCode, 3);
+  assert.match(none.summary, /keepalived: vip db-vip 10\.1\.1\.200: held by none of h4, h5; does not answer on port 5000/);
+  const two = report(inv, results(inv, (h, o) => {
+    if (h === 'h5') o['keepalived.addr'] = { stdout: 'eth0 UP 10.1.1.15/24 10.1.1.200/24\n', code: 0 };
+  }));
+  assert.equal(two.exitCode, 3);
+  assert.match(two.summary, /held by 2 hosts: h4, h5 \(split brain\)/);
+});
+
+test('judge: RabbitMQ queues: a queue without consumer and an inventory queue never declared are degraded', async () => {
+  const inv = await inventory('  - { name: w1, address: 10.1.1.21, roles: [worker], queues: [default, card] }\n');
+  const r = report(inv, results(inv, (h, o) => {
+    if (h === 'h1') o['rabbitmq.queues'] = { stdout: http(200, '[{"name":"default","messages":3,"consumers":0,"type":"classic","state":"running","node":"rabbit@h1"},{"name":"celery@w1.celery.pidbox","messages":0,"consumers":1}]'), code: 0 };
+  }));
+  const q = r.components.find((c) => c.name === 'rabbitmq')?.checks.filter((l) => l.check.startsWith('queue'));
+  assert.deepEqual(q?.map((l) => [l.check, l.verdict, l.reason]), [
+    ['queue card', 'degraded', 'not declared in vhost airflow_host: no worker has consumed it yet'],
+    ['queue default', 'degraded', 'no consumer (no worker consumes it); 3 messages, 0 consumers, classic on rabbit@h1'],
+  ]);
+});
+
+test('judge: etcd without quorum is down; members disagreeing on raft terms is degraded', async () => {
+  const inv = await inventory();
+  const noQuorum = report(inv, results(inv, (h, o) => {
+    if (h !== 'h1') o['etcd.health'] = { stdout: 'http://x:2379 is unhealthy: failed to commit proposal: context deadline exceeded\n', code: 1 };
+  }));
+  assert.equal(noQuorum.exitCode, 3);
+  assert.match(noQuorum.summary, /etcd: quorum: 1 of 3 members healthy, 2 needed/);
+  const terms = report(inv, results(inv, (h, o) => {
+    if (h === 'h3') o['etcd.status'] = { stdout: `[{"Status":{"header":{"member_id":${ID.h3}},"version":"3.4.23","leader":${ID.h1},"raftTerm":4}}]`, code: 0 };
+  }));
+  assert.equal(terms.exitCode, 1);
+  assert.match(terms.summary, /raft terms differ: h1 3, h2 3, h3 4/);
+});
+
+test('Airflow, DAG, FTP and target checks are planned by role and judged from their tools\' outputs', async () => {
+  const inv = await inventory(
+    [
+      '  - { name: s1, address: 10.1.1.31, roles: [scheduler, webserver, triggerer, dag_processor] }',
+      '  - { name: w1, address: 10.1.1.32, roles: [worker], queues: [default, card] }',
+      '  - { name: f1, address: 10.1.1.33, roles: [flower, ftp] }',
+      '  - { name: t1, address: 10.1.1.34, roles: [target] }',
+      '',
+    ].join('\n'),
+  );
+  const ctx = { inventory: inv, secrets: fixedSecrets };
+  const ids = (name: string) => hostProbes(ctx, inv.hosts.find((h) => h.name === name)!).map((x) => x.id);
+  assert.deepEqual(ids('h4').filter((i) => !i.startsWith('host.')), ['units', 'haproxy.stat', 'keepalived.addr', 'keepalived.answer:db-vip'], 'no Airflow probe on a data-plane host');
+  assert.deepEqual(ids('s1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.job:SchedulerJob', 'airflow.job:TriggererJob', 'airflow.job:DagProcessorJob', 'airflow.health.direct', 'airflow.health.vip', 'dags.folder']);
+  assert.deepEqual(ids('w1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.worker.ping', 'airflow.worker.queues', 'dags.folder', 'target.ssh:t1']);
+  assert.deepEqual(ids('f1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.flower', 'ftp.banner']);
+  const s1 = hostProbes(ctx, inv.hosts.find((h) => h.name === 's1')!);
+  assert.equal(s1.find((x) => x.id === 'airflow.job:SchedulerJob')?.cmd.toString(), 'runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow /opt/airflow/venv/bin/airflow jobs check --job-type SchedulerJob --local 2>&1');
+  assert.match(s1.find((x) => x.id === 'airflow.health.vip')?.cmd.toString() ?? '', /dev\/tcp\/10\.1\.1\.200\/80 .* \/health /);
+  const w1 = hostProbes(ctx, inv.hosts.find((h) => h.name === 'w1')!);
+  assert.equal(w1.find((x) => x.id === 'airflow.worker.ping')?.cmd.toString(), 'runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow /opt/airflow/venv/bin/celery --app airflow.providers.celery.executors.celery_executor.app inspect ping -d celery@w1 2>&1');
+
+  const health = '{"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}, "triggerer": {"status": "healthy"}, "dag_processor": {"status": "unhealthy"}}';
+  const r = report(inv, results(inv, (h, o) => {
+    if (h === 's1') {
+      o['units'] = { stdout: 'active\nactive\nactive\nactive\n', code: 0 };
+      o['airflow.job:SchedulerJob'] = { stdout: 'Found one alive job.\n', code: 0 };
+      o['airflow.job:TriggererJob'] = { stdout: 'Found one alive job.\n', code: 0 };
+      o['airflow.job:DagProcessorJob'] = { stdout: 'No alive jobs found.\n', code: 1 };
+      o['airflow.health.direct'] = { stdout: http(200, health), code: 0 };
+      o['airflow.health.vip'] = { stdout: http(200, health), code: 0 };
+      o['dags.folder'] = { stdout: 'nfs4 10.1.1.220:/dags\nreadable\n', code: 0 };
+    }
+    if (h === 'w1') {
+      o['airflow.worker.ping'] = { stdout: '-> celery@w1: OK\n        pong\n', code: 0 };
+      o['airflow.worker.queues'] = { stdout: '{"celery@w1": [{"name": "default"}]}', code: 0 };
+      o['dags.folder'] = { stdout: 'nfs4 10.1.1.220:/dags\n', code: TIMED_OUT };
+      o['target.ssh:t1'] = { stdout: 'Host key verification failed.\n', code: 255 };
+    }
+    if (h === 'f1') {
+      o['airflow.flower'] = { stdout: 'HTTP/1.1 200 OK\r\n\r\nOK', code: 0 };
+      o['ftp.banner'] = { stdout: '220 (vsFTPd 3.0.3)\r\n', code: 0 };
+    }
+  }));
+  const all = r.components.flatMap((c) => c.checks);
+  const v = (component: string, check: string) => {
+    const l = all.find((x) => x.component === component && x.check === check);
+    return l ? `${l.verdict}: ${l.reason}` : 'missing';
+  };
+  assert.equal(v('airflow', 'scheduler s1'), 'healthy: heartbeat alive');
+  assert.equal(v('airflow', 'dag processor s1'), 'down: No alive jobs found.');
+  assert.equal(v('airflow', 'dag processors'), 'degraded: no dag processor heartbeats (1 hosts)');
+  assert.equal(v('airflow', 'webserver /health via 10.1.1.200'), 'degraded: dag_processor unhealthy');
+  assert.equal(v('airflow', 'worker celery@w1'), 'degraded: does not consume card; consumes default');
+  assert.equal(v('airflow', 'flower f1'), 'healthy: GET /healthcheck OK');
+  assert.equal(v('dags', '/opt/airflow/dags on w1'), 'down: listing timed out (NFS server gone?)');
+  assert.equal(v('ftp', 'ftp f1'), 'healthy: 220 (vsFTPd 3.0.3)');
+  assert.equal(v('target', 't1 from w1'), 'down: host key verification failed');
+  assert.equal(r.exitCode, 1, r.summary);
+});
+
+// ---- runner and rendering ----------------------------------------------------------------------
+
+test('collectStatus: one exec per reachable host, an unreachable host reported with its reason', async () => {
+  const inv = await inventory();
+  const transport = new LocalTransport(new Set(['h5']));
+  const r = await collectStatus({ inventory: inv }, transport, { connectTimeoutSec: 2 });
+  for (const h of ['h1', 'h2', 'h3', 'h4']) assert.equal(transport.conns.get(h)?.calls.length, 1, `${h}: one round trip`);
+  assert.deepEqual(r.hosts.find((h) => h.name === 'h5'), { name: 'h5', address: '10.1.1.15', reachable: false, reason: 'connect ECONNREFUSED (test)', ms: r.hosts.find((h) => h.name === 'h5')?.ms });
+  assert.equal(r.components.find((c) => c.name === 'hosts')?.checks.find((l) => l.check === 'h5')?.reason, 'host unreachable: connect ECONNREFUSED (test)');
+  // This machine is not a cluster member: etcd/Patroni/HAProxy do not answer, which is reported, not thrown.
+  assert.equal(r.exitCode, 3);
+  assert.equal(r.components.find((c) => c.name === 'rabbitmq')?.checks[0]?.check, 'management API', 'without secrets RabbitMQ cannot be asked');
+});
+
+test('render: the overall verdict first, one line per check grouped by component, colour only through paint', async () => {
+  const inv = await inventory();
+  const r = report(inv, results(inv, () => undefined, { h3: 'connect EHOSTUNREACH' }));
+  const text = renderReport(r);
+  const lines = text.split('\n');
+  assert.match(lines[0] ?? '', /^DEGRADED t: serving — hosts: h3: host unreachable: connect EHOSTUNREACH; /);
+  assert.equal(lines[1], 'HOSTS');
+  assert.match(text, /\n {2}down {5}h3 {2,}host unreachable: connect EHOSTUNREACH\n/);
+  assert.match(lines.at(-1) ?? '', /^4\/5 hosts reached, 0\.10 s, 1970-01-01T00:00:00\.000Z$/);
+  assert.doesNotMatch(text, /\x1b/);
+  const painted = renderReport(r, { verdict: (v, t) => `<${v}>${t}</>`, dim: (t) => t });
+  assert.match(painted, /^<degraded>DEGRADED<\/> t/);
+});
