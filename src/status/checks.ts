@@ -24,14 +24,12 @@ export const AIRFLOW_CLI_TIMEOUT_SEC = 20;
 
 /**
  * Where Airflow lives on its hosts (the layout the Airflow roles install): the virtualenv, AIRFLOW_HOME
- * and the OS user that runs it, the DAG folder, and the file a DAG sync writes its revision to.
+ * and the OS user that runs it.
  */
 export const AIRFLOW_LAYOUT = {
   venv: '/opt/airflow/venv',
   home: '/opt/airflow',
   user: 'airflow',
-  dags: '/opt/airflow/dags',
-  revisionFile: '.airflow-ha-revision',
 } as const;
 
 /** The systemd units of each role whose state is shown when a check fails on that host. */
@@ -610,11 +608,12 @@ function judgeAirflow(ctx: StatusContext, results: Results): CheckLine[] {
 
 export const dagsCheck: StatusCheck = {
   component: 'dags',
-  probes(_ctx, host) {
+  probes(ctx, host) {
     if (!AIRFLOW_ROLES.some((r) => has(host, r))) return [];
-    const d = AIRFLOW_LAYOUT.dags;
+    const d = ctx.inventory.cluster.dags.path;
     // findmnt reads /proc only; the listing may hang on a dead NFS server, hence its own timeout.
-    return [probe('dags.folder', sh`findmnt -n -o FSTYPE,SOURCE --target ${d}; timeout 3 ls -A ${d} >/dev/null && echo readable; r=$(cat ${`${d}/${AIRFLOW_LAYOUT.revisionFile}`} 2>/dev/null) && echo "rev=$r"; true`, 5)];
+    // A synced folder is a symlink to <path>-releases/<revision> (src/tasks/release.ts).
+    return [probe('dags.folder', sh`findmnt -n -o FSTYPE,SOURCE --target ${d}; timeout 3 ls -A ${`${d}/`} >/dev/null && echo readable; r=$(readlink ${d} 2>/dev/null) && echo "rev=\${r##*/}"; true`, 5)];
   },
   judge(ctx, results) {
     const hosts = ctx.inventory.hosts.filter((h) => AIRFLOW_ROLES.some((r) => has(h, r)));
@@ -629,8 +628,8 @@ export const dagsCheck: StatusCheck = {
       if (f.revision) revs.set(h.name, f.revision);
       lines.push(
         !why && f.readable
-          ? line('dags', `${AIRFLOW_LAYOUT.dags} on ${h.name}`, 'healthy', { host: h.name, reason: join(`readable, ${f.fstype ?? '?'} ${f.source ?? ''}`.trim(), f.revision && `revision ${f.revision}`) })
-          : line('dags', `${AIRFLOW_LAYOUT.dags} on ${h.name}`, 'down', { host: h.name, reason: why ?? (o?.code === TIMED_OUT ? 'listing timed out (NFS server gone?)' : 'not readable'), critical: false }),
+          ? line('dags', `${ctx.inventory.cluster.dags.path} on ${h.name}`, 'healthy', { host: h.name, reason: join(`readable, ${f.fstype ?? '?'} ${f.source ?? ''}`.trim(), f.revision && `revision ${f.revision}`) })
+          : line('dags', `${ctx.inventory.cluster.dags.path} on ${h.name}`, 'down', { host: h.name, reason: why ?? (o?.code === TIMED_OUT ? 'listing timed out (NFS server gone?)' : 'not readable'), critical: false }),
       );
     }
     if (!nfs && revs.size) {
