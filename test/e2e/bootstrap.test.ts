@@ -200,5 +200,6 @@ test('a host down at the start: bootstrap names it and changes nothing; --limit 
   assert.equal(limited.exitCode, 0, limited.stdout.slice(-3000) + limited.stderr);
   assert.deepEqual(runEnd(limited.stdout).hosts.map((h) => h.changed), [0, 0, 0, 0, 0]);
   const after = await cli(['exec', ...inv(), '--limit', 'pg1,lb1,mq1', '--json', '--', 'stat -c %Y /etc/patroni/config.yml /etc/haproxy/haproxy.cfg /etc/rabbitmq/rabbitmq.conf 2>/dev/null; ls /var/lib/airflow-ha']);
-  assert.deepEqual(events(after.stdout).map((e) => e['stdout']), events(before.stdout).map((e) => e['stdout']));
+  const byHost = (out: string) => events(out).map((e) => `${String(e['host'])}: ${String(e['stdout'])}`).sort();
+  assert.deepEqual(byHost(after.stdout), byHost(before.stdout));
 });
