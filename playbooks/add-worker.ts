@@ -4,6 +4,7 @@
  * Patroni nodes learn its address (pg_hba, applied by a reload), and only the new host runs the
  * Airflow steps; nothing else is touched.
  */
+import { airflowStopTasks, workerDrainTasks } from '../src/components/airflow.js';
 import type { Inventory } from '../src/inventory/schema.js';
 import { selectHosts, type Playbook, type Step } from '../src/run/playbook.js';
 import { baseStep } from './base.js';
@@ -33,7 +34,24 @@ export function addWorkerPlaybook(inv: Inventory, name: string, hostSteps: reado
   };
 }
 
-/** After remove-worker took the host out of `inv`: the other hosts forget it. */
+/**
+ * remove-worker, first part (the host still in the inventory): drain worker `name` (it stops
+ * consuming its queues; running tasks finish, at most `drainTimeoutSec` seconds), then stop and
+ * disable its Airflow services.
+ */
+export function drainWorkerPlaybook(name: string, drainTimeoutSec: number): Playbook {
+  return {
+    name: 'remove-worker',
+    description: `remove worker ${name}: drain it, then stop its services`,
+    requiredRoles: [],
+    steps: [
+      { name: 'drain worker', hosts: { names: [name] }, tasks: ({ inventory, host }) => workerDrainTasks(inventory, host, drainTimeoutSec) },
+      { name: 'stop worker', hosts: { names: [name] }, tasks: ({ inventory, host }) => airflowStopTasks(inventory, host) },
+    ],
+  };
+}
+
+/** remove-worker, second part (the host out of the inventory): the other hosts forget it. */
 export function forgetWorkerPlaybook(name: string): Playbook {
   return {
     name: 'remove-worker',

@@ -5,11 +5,11 @@
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { InputError } from '../core/errors.js';
-import { addHostToInventory } from '../inventory/edit.js';
+import { ExitCode, InputError } from '../core/errors.js';
+import { addHostToInventory, removeHostFromInventory } from '../inventory/edit.js';
 import { loadInventory, parseInventory } from '../inventory/load.js';
-import { addWorkerPlaybook } from '../../playbooks/add-worker.js';
-import { playbooks } from '../../playbooks/index.js';
+import { addWorkerPlaybook, drainWorkerPlaybook, forgetWorkerPlaybook, learnSteps } from '../../playbooks/add-worker.js';
+import { bootstrap } from '../../playbooks/bootstrap.js';
 import { operatorInputs } from './operator.js';
 import { runPlaybookCli, type Io } from './run.js';
 
@@ -23,9 +23,12 @@ async function writeAtomically(file: string, text: string): Promise<void> {
 
 const queueList = (v: string) => v.split(',').map((q) => q.trim()).filter(Boolean);
 
-/** The steps that set up a worker host: the Airflow playbook's, limited to the new host by add-worker. */
+/**
+ * The steps that set up a worker host: every bootstrap step but the ones every host runs anyway
+ * (add-worker limits them to the new host, so the data-plane steps select nothing there).
+ */
 function workerSteps() {
-  return playbooks['airflow']?.steps ?? [];
+  return bootstrap.steps.filter((s) => !learnSteps.includes(s));
 }
 
 /**
@@ -38,7 +41,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
     .requiredOption('-i, --inventory <file>', 'inventory YAML file')
     .argument('<name>', 'host name of the new worker (a DNS label)')
     .requiredOption('--address <ipv4>', 'its address inside cluster.network')
-    .option('--queues <q1,q2>', 'Celery queues it consumes (default: default)', 'default')
+    .option('--queues <q1,q2>', 'Celery queues it consumes', 'default')
     .option('--check', 'show what would change (inventory and hosts), change nothing')
     .option('--json', 'one JSON event per line on stdout')
     .option('--diff', 'show diffs of changed files')
@@ -72,5 +75,47 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
         }),
       );
     });
-}
 
+  program
+    .command('remove-worker')
+    .description('remove a Celery worker host: drain it, stop its services, take it out of the inventory and of the other hosts')
+    .requiredOption('-i, --inventory <file>', 'inventory YAML file')
+    .argument('<name>', 'host name of the worker')
+    .option('--drain-timeout <seconds>', 'how long running tasks may take to finish', '600')
+    .option('--json', 'one JSON event per line on stdout')
+    .option('--diff', 'show diffs of changed files')
+    .option('-v, --verbose', 'also list tasks that were already in the desired state')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
+    .action(async (name: string, o: { inventory: string; drainTimeout: string; json?: boolean; diff?: boolean; verbose?: boolean; acceptNewHostKeys?: boolean }) => {
+      const file = path.resolve(io.cwd, o.inventory);
+      const timeout = Number(o.drainTimeout);
+      if (!Number.isInteger(timeout) || timeout < 0) throw new InputError(`--drain-timeout: a whole number of seconds, not "${o.drainTimeout}"`);
+      const say = (t: string) => (o.json ? io.err(t) : io.out(t));
+      const command = ['airflow-ha', ...argv.slice(2)].join(' ');
+      const flags = { json: o.json, diff: o.diff, verbose: o.verbose, acceptNewHostKeys: o.acceptNewHostKeys, command };
+      const loaded = await loadInventory(file);
+      const host = loaded.inventory.hosts.find((h) => h.name === name);
+      if (host) {
+        const others = host.roles.filter((r) => r !== 'worker');
+        if (others.length > 0 || !host.roles.includes('worker')) {
+          throw new InputError(`${file}: remove-worker removes hosts whose only role is worker; ${name} has roles ${host.roles.join(', ')}`);
+        }
+        // 1. Drain and stop it while it is still in the inventory (nothing else is touched).
+        const drained = await runPlaybookCli(io, loaded, drainWorkerPlaybook(name, timeout), { ...flags, check: false, limit: { names: [name] } });
+        if (drained !== ExitCode.ok) {
+          say(`inventory: ${name} kept (its drain or stop did not finish; nothing else changed)\n`);
+          setExit(drained);
+          return;
+        }
+        // 2. Out of the inventory file (every other byte kept), written atomically.
+        const edit = removeHostFromInventory(await readFile(file, 'utf8'), file, name);
+        await writeAtomically(file, edit.text);
+        say(`inventory: removed ${name} from ${file}\n`);
+      } else {
+        say(`inventory: ${name} is not there (already removed); making sure no host still knows it\n`);
+      }
+      // 3. The other hosts forget it (/etc/hosts, pg_hba).
+      const after = await loadInventory(file);
+      setExit(await runPlaybookCli(io, after, forgetWorkerPlaybook(name), { ...flags, check: false, limit: { all: true } }));
+    });
+}

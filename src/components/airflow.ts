@@ -496,3 +496,41 @@ export function workerPingCheck(inv: Inventory, host: Host): Cmd {
   const p = airflowPaths(inv);
   return sh`cd ${p.home} && runuser -u ${inv.cluster.airflow.user} -- env ${`AIRFLOW_HOME=${p.home}`} ${`${p.venv}/bin/celery`} --app ${CELERY_APP} inspect ping --timeout 5 --destination ${`celery@${host.name}`} >/dev/null`;
 }
+
+/**
+ * `celery ARGS` from the Airflow virtualenv against the cluster's app, as the Airflow user with
+ * AIRFLOW_HOME set (Celery reads the broker from airflow.cfg through the app).
+ */
+function celeryCli(inv: Inventory, args: Cmd): Cmd {
+  const p = airflowPaths(inv);
+  return sh`runuser -u ${inv.cluster.airflow.user} -- env ${`AIRFLOW_HOME=${p.home}`} ${`${p.venv}/bin/celery`} --app ${CELERY_APP} ${args}`;
+}
+
+/**
+ * Tasks that drain the worker of `host` before it is removed: it stops consuming each of its
+ * queues (`celery control cancel_consumer`, Celery docs "Workers Guide: Queues"), then the task
+ * waits until `celery inspect active` lists no running task on it, at most `timeoutSec` seconds
+ * (then it fails, naming how many are still running; nothing is stopped). A worker that is not
+ * running has nothing to drain: the task is then a no-op.
+ */
+export function workerDrainTasks(inv: Inventory, host: Host, timeoutSec: number): Task[] {
+  const dest = `celery@${host.name}`;
+  const unitName = AIRFLOW_LAYOUTS[2].units.worker;
+  const cancel = workerQueues(host).map((q) => sh`${celeryCli(inv, sh`control cancel_consumer ${q} --destination ${dest}`)} >/dev/null`);
+  const countPy = 'import json,sys\ntry:\n d=json.load(sys.stdin)\nexcept Exception:\n d={}\nprint(sum(len(v or []) for v in d.values()))';
+  const active = sh`${celeryCli(inv, sh`inspect active --timeout 5 --destination ${dest} --json`)} 2>/dev/null | python3 -c ${countPy}`;
+  const p = airflowPaths(inv);
+  return [
+    command({
+      name: `drain ${dest}: stop consuming ${workerQueues(host).join(',')}, wait for running tasks (at most ${timeoutSec} s)`,
+      cmd: sh`cd ${p.home} && ${cancel.reduce((a, c) => sh`${a} && ${c}`)} && end=$(( $(date +%s) + ${timeoutSec} )) && while n=$(${active}); [ "$n" != 0 ]; do if [ "$(date +%s)" -ge "$end" ]; then echo ${`${dest} still runs`} "$n" ${`task(s) after ${timeoutSec} s: not stopped (raise --drain-timeout, or wait and run again)`} >&2; exit 1; fi; sleep 2; done`,
+      unless: sh`! systemctl -q is-active ${unitName}`,
+      timeoutSec: timeoutSec + 60,
+    }),
+  ];
+}
+
+/** Tasks that stop and disable every Airflow service of `host` (after {@link workerDrainTasks}). */
+export function airflowStopTasks(inv: Inventory, host: Host): Task[] {
+  return airflowServices(inv, host).map((svc) => service({ name: svc.unit, enabled: false, state: 'stopped' }));
+}

@@ -2,6 +2,7 @@
  * `airflow-ha bootstrap` with the Airflow services, end to end, on a 4-host lab: 3 hosts with etcd,
  * PostgreSQL and RabbitMQ, 1 host with every Airflow role; HAProxy + the VIP on that host and on pg3
  * (keepalived needs a peer; the replica port moves off RabbitMQ's stream range 6000-6500 there).
+ * A fifth host is booted outside the inventory: `add-worker` brings it in, `remove-worker` out.
  *
  * The lab cannot install Airflow (it has the Debian archive only), so the Airflow installed here is
  * the STAND-IN of test/standin/ (not Airflow): built by this test as a real wheel into a temporary
@@ -21,6 +22,8 @@ import { tempDir } from '../helpers/local.js';
 
 const VERSION = '2.9.0';
 const HOSTS = ['pg1', 'pg2', 'pg3', 'af1'];
+/** Booted with the lab but left out of the inventory until add-worker writes it in. */
+const NEW_WORKER = 'w2';
 const DATA = ['etcd', 'postgresql', 'rabbitmq'];
 const AIRFLOW = ['haproxy', 'scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker', 'flower'];
 const QUEUES = ['default', 'etl'];
@@ -33,7 +36,7 @@ const wheelhouse = tempDir('ah-wheelhouse-');
 before(async () => {
   await mkdir(wheelhouse, { recursive: true });
   execFileSync('python3', [path.join(ROOT, 'test', 'standin', 'build_wheel.py'), VERSION, wheelhouse], { stdio: 'pipe' });
-  lab = await bootLab('af', HOSTS, [DATA, DATA, [...DATA, 'haproxy'], AIRFLOW], (net) => {
+  lab = await bootLab('af', [...HOSTS, NEW_WORKER], [DATA, DATA, [...DATA, 'haproxy'], AIRFLOW, ['worker']], (net) => {
     vip = `${net}.200`;
     return {
       vips: [{ name: 'airflow-vip', address: vip, role: 'haproxy', routerId: 71 }],
@@ -50,7 +53,8 @@ before(async () => {
   // The worker's queues (bootLab writes hosts with name, address and roles only).
   const doc = parse(await readFile(lab.inventoryFile, 'utf8')) as { hosts: Array<{ name: string; queues?: string[] }> };
   doc.hosts.find((h) => h.name === 'af1')!.queues = QUEUES;
-  await writeFile(lab.inventoryFile, stringify(doc));
+  doc.hosts = doc.hosts.filter((h) => h.name !== NEW_WORKER);
+  await writeFile(lab.inventoryFile, `# The Airflow lab: ${HOSTS.join(', ')}; ${NEW_WORKER} joins through add-worker.\n${stringify(doc)}`);
 });
 
 after(async () => {
@@ -178,4 +182,52 @@ print(json.dumps(r.get(timeout=60)))
   assert.equal(events(second.stdout).filter((e) => e.type === 'handler').length, 0);
   assert.equal(await starts(), before);
   assert.equal(await migrations(secrets.airflowDb.reveal()), 1);
+});
+
+/** Sends `standin.echo` on `queue` from af1 and returns what the worker that ran it says (hostname, queue). */
+async function echoOn(queue: string): Promise<{ code: number; result?: { hostname: string; queue: string }; stderr: string }> {
+  const send = `
+import json, sys
+from airflow.providers.celery.executors.celery_executor import app
+r = app.send_task("standin.echo", args=[sys.argv[1]], queue=sys.argv[1])
+print(json.dumps(r.get(timeout=60)))
+`;
+  const r = await py('af1', send, [queue], `${asAirflow} /opt/airflow/venv/bin/python`);
+  return { code: r.code, stderr: r.stderr, ...(r.code === 0 ? { result: JSON.parse(r.stdout.trim()) as { hostname: string; queue: string } } : {}) };
+}
+
+test('add-worker brings a new host in: it consumes its queue and every host knows it; remove-worker drains it and takes it out; the inventory file keeps every other byte', async () => {
+  const original = await readFile(lab.inventoryFile, 'utf8');
+  const w2 = lab.loaded.inventory.hosts.find((h) => h.name === NEW_WORKER)!;
+  const add = await cli(['add-worker', ...inv(), NEW_WORKER, '--address', w2.address, '--queues', 'etl2', '--json', '--accept-new-host-keys']);
+  if (add.exitCode !== 0) {
+    const diag = await on(NEW_WORKER, `journalctl -u 'airflow-*' --no-pager | tail -40`);
+    assert.fail(`add-worker exit ${add.exitCode}\n${add.stdout.slice(-4000)}${add.stderr}\n${diag.stdout}`);
+  }
+  const added = await readFile(lab.inventoryFile, 'utf8');
+  assert.ok(added.startsWith(original), 'the file is the old one plus the new entry');
+  assert.match(added.slice(original.length), /^ {2}- name: w2\n {4}address: [0-9.]+\n {4}roles: \[worker\]\n {4}queues: \[etl2\]\n$/);
+
+  // The new worker consumes its queue on the real broker; the others resolve its name; PostgreSQL lets it in.
+  const echo = await echoOn('etl2');
+  assert.equal(echo.code, 0, echo.stderr);
+  assert.deepEqual(echo.result, { hostname: NEW_WORKER, tag: 'etl2', queue: 'etl2' });
+  for (const h of ['pg1', 'af1']) assert.match((await on(h, `getent hosts ${NEW_WORKER}`)).stdout, new RegExp(`^${w2.address.replace(/\./g, '\\.')}\\s`));
+  assert.match((await on('pg2', 'cat /etc/patroni/config.yml')).stdout, new RegExp(`host airflow airflow ${w2.address.replace(/\./g, '\\.')}/32`));
+
+  // Re-running add-worker changes nothing anywhere.
+  const again = await cli(['add-worker', ...inv(), NEW_WORKER, '--address', w2.address, '--queues', 'etl2', '--json']);
+  assert.equal(again.exitCode, 0, again.stdout.slice(-3000) + again.stderr);
+  assert.deepEqual(runEnd(again.stdout).hosts.filter((h) => h.changed !== 0), []);
+  assert.equal(await readFile(lab.inventoryFile, 'utf8'), added);
+
+  // remove-worker: drained and stopped, out of the inventory (back to the same bytes) and of /etc/hosts.
+  const removed = await cli(['remove-worker', ...inv(), NEW_WORKER, '--json', '--drain-timeout', '60']);
+  assert.equal(removed.exitCode, 0, removed.stdout.slice(-4000) + removed.stderr);
+  const drained = events(removed.stdout).find((e) => e.type === 'task' && String(e['task']).startsWith('drain celery@w2'));
+  assert.equal(drained?.['status'], 'changed');
+  assert.equal(await readFile(lab.inventoryFile, 'utf8'), original);
+  assert.equal((await on(NEW_WORKER, 'systemctl is-active airflow-worker.service; systemctl is-enabled airflow-worker.service')).stdout.split('\n').slice(0, 2).join(' '), 'inactive disabled');
+  assert.notEqual((await on('pg1', `getent hosts ${NEW_WORKER}`)).code, 0);
+  assert.doesNotMatch((await on('pg2', 'cat /etc/patroni/config.yml')).stdout, new RegExp(`${w2.address.replace(/\./g, '\\.')}/32`));
 });
