@@ -15,13 +15,8 @@ for tool in hyperfine:hyperfine ansible-playbook:ansible-core; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}" >/dev/null; }
 done
 
-lab_was_up=0
-if ./bin/airflow-ha lab status -i "$inv" >/dev/null 2>&1; then lab_was_up=1; fi
-teardown() {
-  if [ "$lab_was_up" = 0 ] && [ "${KEEP_LAB:-0}" != 1 ]; then ./bin/airflow-ha lab down -i "$inv" || true; fi
-}
-trap teardown EXIT
-./bin/airflow-ha lab up -i "$inv"
+# shellcheck source=bench/lab.sh
+. bench/lab.sh
 
 out=bench/out
 rm -rf "$out"

@@ -23,13 +23,8 @@ else
 fi
 command -v hyperfine >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null; }
 
-lab_was_up=0
-if ./bin/airflow-ha lab status -i "$inv" >/dev/null 2>&1; then lab_was_up=1; fi
-teardown() {
-  if [ "$lab_was_up" = 0 ] && [ "${KEEP_LAB:-0}" != 1 ]; then ./bin/airflow-ha lab down -i "$inv" || true; fi
-}
-trap teardown EXIT
-./bin/airflow-ha lab up -i "$inv"
+# shellcheck source=bench/lab.sh
+. bench/lab.sh
 if [ "${SKIP_BOOTSTRAP:-0}" != 1 ]; then
   ./bin/airflow-ha bootstrap -i "$inv" --accept-new-host-keys >/dev/null
 fi

@@ -57,11 +57,7 @@ export async function loadOrCreateKeypair(stateDir: string, name: string, commen
   return { privateKey: new Secret(privateText), publicKey, created };
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = (file: string): Promise<boolean> => stat(file).then(
+  () => true,
+  () => false,
+);
