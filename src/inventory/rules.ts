@@ -338,9 +338,10 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
     fixed('stream replication range', 6000, 6500),
     { label: 'CLI tools distribution range', range: (p) => [p.rabbitmqDist + 10000, p.rabbitmqDist + 10010] },
   ],
-  scheduler: [],
+  // Scheduler hosts run the triggerer when no host has the role triggerer (src/components/airflow.ts).
+  scheduler: [setting('triggererLogs')],
   webserver: [setting('webserver')],
-  triggerer: [],
+  triggerer: [setting('triggererLogs')],
   dag_processor: [],
   worker: [setting('workerLogs')],
   flower: [setting('flower')],
@@ -390,6 +391,9 @@ const ports: Rule = (inv, ctx) => {
         const a = claims[i]!;
         const b = claims[j]!;
         if (a.role === b.role && a.label === b.label) continue;
+        // One setting claimed by two roles of a host is one listener (the triggerer's log server
+        // on a host with both the scheduler and the triggerer role).
+        if (a.setting !== undefined && a.setting === b.setting) continue;
         if (a.from > b.to || b.from > a.to) continue;
         const id = [`${a.role}/${a.label}`, `${b.role}/${b.label}`].sort().join('|');
         const g = groups.get(id) ?? { a, b, hosts: [] };

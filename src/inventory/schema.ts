@@ -90,6 +90,8 @@ export const Ports = z.strictObject({
   webserverFrontend: port.default(80),
   flower: port.default(5555),
   workerLogs: port.default(8793),
+  /** Airflow's triggerer log server (`[logging] trigger_log_server_port`, Airflow >= 2.6): webservers fetch deferred tasks' logs from it. */
+  triggererLogs: port.default(8794),
   /** First port of vsftpd's passive data range (`pasv_min_port`), opened to the cluster network only. */
   ftpPassiveMin: port.default(30000),
   /** Last port of that range (`pasv_max_port`); must not be below `ftpPassiveMin`. */

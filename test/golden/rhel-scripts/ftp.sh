@@ -138,7 +138,7 @@ set -e
 # task: file /etc/airflow-ha/airflow.env
 # write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
 # task: template /opt/airflow/airflow.cfg
-# write /opt/airflow/airflow.cfg (2010 bytes, root:airflow 0640)
+# write /opt/airflow/airflow.cfg (2041 bytes, root:airflow 0640)
 # handler: restart the running Airflow services
 ( if systemctl -q is-active airflow-dag-processor.service; then systemctl restart airflow-dag-processor.service; fi )
 

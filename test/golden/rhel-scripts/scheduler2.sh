@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-c58172396d9807e8 (750 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-c58172396d9807e8 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-c58172396d9807e8; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (750 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-b972236b480d1135 (823 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-b972236b480d1135 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-b972236b480d1135; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (823 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )
@@ -60,7 +60,7 @@ set -e
 # task: file /etc/airflow-ha/airflow.env
 # write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
 # task: template /opt/airflow/airflow.cfg
-# write /opt/airflow/airflow.cfg (2010 bytes, root:airflow 0640)
+# write /opt/airflow/airflow.cfg (2041 bytes, root:airflow 0640)
 # handler: restart the running Airflow services
 ( if systemctl -q is-active airflow-scheduler.service; then systemctl restart airflow-scheduler.service; fi )
 ( if systemctl -q is-active airflow-triggerer.service; then systemctl restart airflow-triggerer.service; fi )
