@@ -97,7 +97,10 @@ export class TaskFailedError extends AirflowHaError {
     readonly stderrTail: string,
   ) {
     super(
-      `task failed on ${host}: step "${step}", task "${task}"\n  command: ${command}\n  exit code: ${commandExit ?? 'none (connection lost)'}\n  stderr:\n${indent(stderrTail)}`,
+      command === ''
+        ? // Failed while its tasks were built from the inventory and facts (a template error, a refused state): nothing ran.
+          `task failed on ${host}: step "${step}", task "${task}" (before any command ran)\n${indent(stderrTail)}`
+        : `task failed on ${host}: step "${step}", task "${task}"\n  command: ${command}\n  exit code: ${commandExit ?? 'none (connection lost)'}\n  stderr:\n${indent(stderrTail)}`,
       ExitCode.taskFailed,
     );
   }

@@ -246,3 +246,29 @@ test('a failing gate fails the step with the gate named', async () => {
     await rm(dir, { recursive: true, force: true });
   });
 });
+
+test('a task that cannot be built (a template error) fails before any command runs, and says so', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    const pb: Playbook = {
+      name: 'b',
+      description: '',
+      requiredRoles: [],
+      steps: [
+        {
+          name: 'config',
+          hosts: { names: ['h1'] },
+          tasks: () => {
+            throw new Error('template x.njk: [Line 3, Column 7] attempted to output null or undefined value');
+          },
+        },
+      ],
+    };
+    const res = await runPlaybook(options({ playbook: pb }));
+    assert.equal(res.exitCode, ExitCode.taskFailed);
+    const msg = res.error?.message ?? '';
+    assert.match(msg, /^task failed on h1: step "config", task "\(build tasks\)" \(before any command ran\)\n {4}template x\.njk: \[Line 3, Column 7\]/);
+    assert.doesNotMatch(msg, /connection lost/);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
