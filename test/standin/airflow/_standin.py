@@ -117,6 +117,41 @@ def users(args):
     return usage()
 
 
+CONNECTION_TABLE = """
+create table if not exists connection (conn_id text primary key, conn_type text, host text, login text,
+  port integer, schema text, extra text)
+"""
+
+
+def connections(args):
+    """`connections import [--overwrite] FILE` (Airflow's JSON: {conn_id: {conn_type, host, ...}}) and `connections list -o json`."""
+    if args[:1] == ["import"]:
+        files = [a for a in args[1:] if not a.startswith("-")]
+        with open(files[0]) as f:
+            conns = json.load(f)
+        query(CONNECTION_TABLE, fetch=False)
+        for cid, c in conns.items():
+            exists = query("select 1 from connection where conn_id = %s", (cid,))
+            if exists and "--overwrite" not in args:
+                print(f"Could not import connection {cid}: connection already exists.")
+                continue
+            query(
+                "insert into connection (conn_id, conn_type, host, login, port, schema, extra) values (%s, %s, %s, %s, %s, %s, %s) "
+                "on conflict (conn_id) do update set conn_type = excluded.conn_type, host = excluded.host, login = excluded.login, "
+                "port = excluded.port, schema = excluded.schema, extra = excluded.extra",
+                (cid, c.get("conn_type"), c.get("host"), c.get("login"), c.get("port"), c.get("schema"), c.get("extra")),
+                fetch=False,
+            )
+            print(f"Imported connection {cid}")
+        return 0
+    if args[:1] == ["list"]:
+        query(CONNECTION_TABLE, fetch=False)
+        rows = query("select conn_id, conn_type, host, login, port from connection order by conn_id")
+        print(json.dumps([dict(zip(["conn_id", "conn_type", "host", "login", "port"], r)) for r in rows]))
+        return 0
+    return usage()
+
+
 def alive(job_type, host=None):
     sql = "select hostname, latest_heartbeat from job where job_type = %s and state = 'running' and latest_heartbeat > now() - make_interval(secs => %s)"
     rows = query(sql + (" and hostname = %s" if host else "") + " order by latest_heartbeat desc", (job_type, ALIVE) + ((host,) if host else ()))
@@ -269,7 +304,7 @@ def celery(args):
 
 
 def usage():
-    print("usage: airflow {version|db|users|jobs|scheduler|triggerer|dag-processor|webserver|celery} ... (airflow-ha stand-in)", file=sys.stderr)
+    print("usage: airflow {version|db|users|connections|jobs|scheduler|triggerer|dag-processor|webserver|celery} ... (airflow-ha stand-in)", file=sys.stderr)
     return 2
 
 
@@ -284,6 +319,7 @@ def main(argv=None):
     table = {
         "db": db,
         "users": users,
+        "connections": connections,
         "jobs": jobs,
         "scheduler": lambda _a: heartbeat("SchedulerJob"),
         "triggerer": lambda _a: heartbeat("TriggererJob"),
