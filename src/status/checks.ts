@@ -13,6 +13,8 @@ import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { etcdctl } from '../components/etcd.js';
 import { PATRONI_DCS } from '../components/patroni.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
+import { FLOWER_USER } from '../components/airflow.js';
+import { dagsMode } from '../inventory/rules.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
 import * as p from './parsers.js';
 import { httpGet, parseHttp, TIMED_OUT, type Probe } from './script.js';
@@ -366,10 +368,15 @@ export function vipPort(inv: Inventory, vip: Vip): number | undefined {
   return vip.role === 'haproxy' ? inv.cluster.ports.haproxyLeader : vip.role === 'nfs' ? 2049 : undefined;
 }
 
+/** The VIPs keepalived holds: an nfs VIP only when the DAGs are on NFS (in mode sync nothing holds it). */
+function vipsInUse(inv: Inventory): Vip[] {
+  return inv.cluster.vips.filter((v) => v.role !== 'nfs' || dagsMode(inv) === 'nfs');
+}
+
 export const keepalivedCheck: StatusCheck = {
   component: 'keepalived',
   probes(ctx, host) {
-    const vips = ctx.inventory.cluster.vips.filter((v) => has(host, v.role));
+    const vips = vipsInUse(ctx.inventory).filter((v) => has(host, v.role));
     if (!vips.length) return [];
     return [
       probe('keepalived.addr', sh`ip -br -4 addr`),
@@ -381,7 +388,7 @@ export const keepalivedCheck: StatusCheck = {
   },
   judge(ctx, results) {
     const lines: CheckLine[] = [];
-    for (const v of ctx.inventory.cluster.vips) {
+    for (const v of vipsInUse(ctx.inventory)) {
       const hosts = hostsOf(ctx.inventory, v.role);
       const reached = hosts.filter((h) => !unreachable(results, h.name));
       const holders = reached.filter((h) => p.parseIpBrief(out(results, h.name, 'keepalived.addr')?.stdout ?? '').includes(v.address)).map((h) => h.name);
@@ -532,7 +539,11 @@ export const airflowCheck: StatusCheck = {
         probe('airflow.worker.queues', asAirflow(sh`${celery} --app ${CELERY_APP} inspect active_queues -d ${celeryNode(host)} --json 2>&1`), AIRFLOW_CLI_TIMEOUT_SEC),
       );
     }
-    if (has(host, 'flower')) probes.push(probe('airflow.flower', httpGet(`http://${host.address}:${inv.cluster.ports.flower}/healthcheck`)));
+    if (has(host, 'flower')) {
+      // Flower runs with --basic-auth (src/components/airflow.ts): the check logs in like an operator.
+      const auth = ctx.secrets ? new Secret(`Basic ${Buffer.from(`${FLOWER_USER}:${ctx.secrets.flowerBasicAuth.reveal()}`).toString('base64')}`) : undefined;
+      probes.push(probe('airflow.flower', httpGet(`http://${host.address}:${inv.cluster.ports.flower}/healthcheck`, auth)));
+    }
     return probes;
   },
   judge(ctx, results) {
@@ -553,6 +564,14 @@ function judgeAirflow(ctx: StatusContext, results: Results): CheckLine[] {
       if (r?.alive) alive++;
       const why = unreachable(results, h.name) ?? join(unitNotes(results, h, role), o?.code === TIMED_OUT ? 'airflow jobs check timed out' : r?.message || failure(o, 'airflow jobs check'));
       lines.push(r?.alive ? line('airflow', `${label} ${h.name}`, 'healthy', { host: h.name, reason: 'heartbeat alive' }) : line('airflow', `${label} ${h.name}`, 'down', { host: h.name, reason: why, critical: false }));
+    }
+    // DAG processors are active/standby (one holds the etcd lock): a reachable one without a
+    // heartbeat, while another heartbeats, is the standby.
+    if (job === 'DagProcessorJob' && alive > 0) {
+      for (const l of lines) {
+        const h = hosts.find((x) => l.check === `${label} ${x.name}`);
+        if (h && l.verdict === 'down' && !unreachable(results, h.name)) Object.assign(l, line('airflow', l.check, 'healthy', { host: h.name, reason: 'standby (waits for the etcd lock the active one holds)' }));
+      }
     }
     if (!alive) lines.push(line('airflow', `${label}s`, serving ? 'down' : 'degraded', { reason: `no ${label} heartbeats (${hosts.length} hosts)` }));
   }

@@ -259,7 +259,8 @@ export function parseAirflowHealth(body: string): Record<string, string | null> 
 /** `celery inspect ping -d NODE`: `-> NODE: OK` then `pong` when the worker answered (Celery 5 CLI). */
 export function parseCeleryPing(text: string, node: string): boolean {
   const esc = node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`-> ${esc}: OK[\\s\\S]*?pong`).test(text);
+  // Celery prints `->  celery@host: OK` (two spaces) then `pong` on the next line.
+  return new RegExp(`->\\s+${esc}: OK[\\s\\S]*?pong`).test(text);
 }
 
 /** `celery inspect active_queues -d NODE --json`: the queue names NODE consumes (undefined without an answer). */

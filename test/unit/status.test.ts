@@ -146,7 +146,10 @@ test('parsers: Airflow jobs check, /health, celery ping and active_queues, FTP, 
   const health = '{"dag_processor": {"latest_dag_processor_heartbeat": null, "status": null}, "metadatabase": {"status": "healthy"}, "scheduler": {"latest_scheduler_heartbeat": "2024-05-01T10:00:00+00:00", "status": "healthy"}, "triggerer": {"latest_triggerer_heartbeat": null, "status": "unhealthy"}}';
   assert.deepEqual(p.parseAirflowHealth(health), { dag_processor: null, metadatabase: 'healthy', scheduler: 'healthy', triggerer: 'unhealthy' });
   assert.equal(p.parseAirflowHealth('<html>login</html>'), undefined);
-  assert.ok(p.parseCeleryPing('->  celery@w1: OK\n        pong\n\n1 node online.\n'.replace('->  ', '-> '), 'celery@w1'));
+  // As Celery 5.2 prints it (two spaces after the arrow), and with one.
+  assert.ok(p.parseCeleryPing('->  celery@w1: OK\n        pong\n\n1 node online.\n', 'celery@w1'));
+  assert.ok(p.parseCeleryPing('-> celery@w1: OK\n        pong\n', 'celery@w1'));
+  assert.ok(!p.parseCeleryPing('->  celery@w2: OK\n        pong\n', 'celery@w1'));
   assert.ok(!p.parseCeleryPing('Error: No nodes replied within time constraint\n', 'celery@w1'));
   assert.deepEqual(p.parseActiveQueues('{"celery@w1": [{"name": "default", "exchange": {"name": "default"}}, {"name": "card"}]}', 'celery@w1'), ['default', 'card']);
   assert.equal(p.parseActiveQueues('Error: No nodes replied within time constraint', 'celery@w1'), undefined);
