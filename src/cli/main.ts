@@ -2,7 +2,7 @@
  * The command line. The only module that reads argv, the environment and the working directory,
  * builds the real SSH transport, and decides exit codes (see README "Exit codes").
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { raw } from '../core/cmd.js';
@@ -17,6 +17,7 @@ import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
 import { parseLimit, selectHosts, type OperatorInputs, type Playbook } from '../run/playbook.js';
 import { playbooks } from '../../playbooks/index.js';
 import { buildTransport } from './transport.js';
+import { writeFileAtomic } from './files.js';
 import { renderFiles } from './render.js';
 import { runPlaybookCli, type Io } from './run.js';
 import { registerWorkerCommands } from './workers.js';
@@ -125,9 +126,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       for (const f of files) {
         const target = path.join(outDir, f.host, f.path);
         await mkdir(path.dirname(target), { recursive: true });
-        const tmp = `${target}.tmp-${process.pid}`;
-        await writeFile(tmp, f.content, { mode: 0o600 });
-        await rename(tmp, target);
+        await writeFileAtomic(target, f.content, 0o600);
       }
       io.out(`rendered ${files.length} file(s) for ${new Set(files.map((f) => f.host)).size} host(s) into ${outDir}\n`);
     });

@@ -2,24 +2,17 @@
  * `airflow-ha add-worker` and `airflow-ha remove-worker`: edit the inventory file (keeping its
  * comments and layout; written to a temp file, then renamed) and run the steps the change needs.
  */
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, InputError } from '../core/errors.js';
 import { addHostToInventory, removeHostFromInventory } from '../inventory/edit.js';
-import { loadInventory, parseInventory } from '../inventory/load.js';
+import { loadInventory } from '../inventory/load.js';
 import { addWorkerPlaybook, drainWorkerPlaybook, forgetWorkerPlaybook, learnSteps } from '../../playbooks/add-worker.js';
 import { bootstrap } from '../../playbooks/bootstrap.js';
+import { writeFileAtomic } from './files.js';
 import { operatorInputs } from './operator.js';
 import { runPlaybookCli, type Io } from './run.js';
-
-/** Writes `text` to `file` atomically (temp file in the same folder, then rename), keeping its mode. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const mode = (await stat(file)).mode & 0o777;
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.airflow-ha-${process.pid}.tmp`);
-  await writeFile(tmp, text, { mode });
-  await rename(tmp, file);
-}
 
 const queueList = (v: string) => v.split(',').map((q) => q.trim()).filter(Boolean);
 
@@ -57,10 +50,11 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
       if (!edit.changed) say(`inventory: ${name} is already there\n`);
       else if (o.check) say(`inventory: would add ${name} (${o.address}, queues ${queueList(o.queues).join(',')}) to ${file}\n`);
       else {
-        await writeAtomically(file, edit.text);
+        await writeFileAtomic(file, edit.text);
         say(`inventory: added ${name} (${o.address}) to ${file}\n`);
       }
-      const loaded = o.check && edit.changed ? { ...(await loadInventory(file)), inventory: parseInventory(edit.text, file).inventory } : await loadInventory(file);
+      // The inventory as written (in check mode: as it would be).
+      const loaded = edit.loaded;
       const pb = addWorkerPlaybook(loaded.inventory, name, workerSteps());
       setExit(
         await runPlaybookCli(io, loaded, pb, {
@@ -94,10 +88,10 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
       const command = ['airflow-ha', ...argv.slice(2)].join(' ');
       const flags = { json: o.json, diff: o.diff, verbose: o.verbose, acceptNewHostKeys: o.acceptNewHostKeys, command };
       const loaded = await loadInventory(file);
+      let after = loaded;
       const host = loaded.inventory.hosts.find((h) => h.name === name);
       if (host) {
-        const others = host.roles.filter((r) => r !== 'worker');
-        if (others.length > 0 || !host.roles.includes('worker')) {
+        if (host.roles.some((r) => r !== 'worker')) {
           throw new InputError(`${file}: remove-worker removes hosts whose only role is worker; ${name} has roles ${host.roles.join(', ')}`);
         }
         // 1. Drain and stop it while it is still in the inventory (nothing else is touched).
@@ -107,15 +101,16 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
           setExit(drained);
           return;
         }
-        // 2. Out of the inventory file (every other byte kept), written atomically.
+        // 2. Out of the inventory file (every other byte kept), written atomically. Read again: the
+        // drain may have taken minutes, and an edit made meanwhile is kept.
         const edit = removeHostFromInventory(await readFile(file, 'utf8'), file, name);
-        await writeAtomically(file, edit.text);
+        await writeFileAtomic(file, edit.text);
         say(`inventory: removed ${name} from ${file}\n`);
+        after = edit.loaded;
       } else {
         say(`inventory: ${name} is not there (already removed); making sure no host still knows it\n`);
       }
       // 3. The other hosts forget it (/etc/hosts, pg_hba).
-      const after = await loadInventory(file);
       setExit(await runPlaybookCli(io, after, forgetWorkerPlaybook(name), { ...flags, check: false, limit: { all: true } }));
     });
 }

@@ -493,8 +493,7 @@ export function webserverHealthCheck(inv: Inventory): Cmd {
 
 /** Gate: the worker on `host` answers a Celery ping on the broker (`celery inspect ping`). */
 export function workerPingCheck(inv: Inventory, host: Host): Cmd {
-  const p = airflowPaths(inv);
-  return sh`cd ${p.home} && runuser -u ${inv.cluster.airflow.user} -- env ${`AIRFLOW_HOME=${p.home}`} ${`${p.venv}/bin/celery`} --app ${CELERY_APP} inspect ping --timeout 5 --destination ${`celery@${host.name}`} >/dev/null`;
+  return sh`cd ${airflowPaths(inv).home} && ${celeryCli(inv, sh`inspect ping --timeout 5 --destination ${`celery@${host.name}`}`)} >/dev/null`;
 }
 
 /**
@@ -506,6 +505,7 @@ function celeryCli(inv: Inventory, args: Cmd): Cmd {
   return sh`runuser -u ${inv.cluster.airflow.user} -- env ${`AIRFLOW_HOME=${p.home}`} ${`${p.venv}/bin/celery`} --app ${CELERY_APP} ${args}`;
 }
 
+
 /**
  * Tasks that drain the worker of `host` before it is removed: it stops consuming each of its
  * queues (`celery control cancel_consumer`, Celery docs "Workers Guide: Queues"), then the task
@@ -515,7 +515,7 @@ function celeryCli(inv: Inventory, args: Cmd): Cmd {
  */
 export function workerDrainTasks(inv: Inventory, host: Host, timeoutSec: number): Task[] {
   const dest = `celery@${host.name}`;
-  const unitName = AIRFLOW_LAYOUTS[2].units.worker;
+  const unitName = airflowLayout(inv.cluster.versions.airflow).units.worker;
   const cancel = workerQueues(host).map((q) => sh`${celeryCli(inv, sh`control cancel_consumer ${q} --destination ${dest}`)} >/dev/null`);
   const countPy = 'import json,sys\ntry:\n d=json.load(sys.stdin)\nexcept Exception:\n d={}\nprint(sum(len(v or []) for v in d.values()))';
   const active = sh`${celeryCli(inv, sh`inspect active --timeout 5 --destination ${dest} --json`)} 2>/dev/null | python3 -c ${countPy}`;

@@ -22,10 +22,10 @@ import { compileCheck, release, type FileTree } from '../tasks/release.js';
 import { restartHandler, service, unit } from '../tasks/systemd.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import type { Handler, Task } from '../tasks/task.js';
+import { airflowPaths } from './airflow.js';
 
-/** Airflow's home and virtualenv (the Airflow component installs there; its Python compiles the DAGs). */
+/** Airflow's default home (the SSH target's worker files live under it; see src/components/target.ts). */
 export const AIRFLOW_HOME = '/opt/airflow';
-export const AIRFLOW_PYTHON = `${AIRFLOW_HOME}/venv/bin/python`;
 
 /** The exports file of the DAG folder (exports(5): /etc/exports.d/*.exports are read by exportfs). */
 export const EXPORTS_FILE = '/etc/exports.d/airflow-ha-dags.exports';
@@ -161,7 +161,7 @@ function tree(dags: (() => FileTree) | undefined): FileTree {
 export function dagsCompileTasks(inv: Inventory, host: Host, dags: (() => FileTree) | undefined): Task[] {
   if (dagsMode(inv) !== 'sync' || dagHosts(inv)[0]?.name !== host.name || !dags) return [];
   const t = tree(dags);
-  return [compileCheck({ link: inv.cluster.dags.path, releasesDir: releasesDir(inv), tree: t, keep: inv.cluster.dags.keep, pythons: [AIRFLOW_PYTHON, 'python3'] })];
+  return [compileCheck({ link: inv.cluster.dags.path, releasesDir: releasesDir(inv), tree: t, keep: inv.cluster.dags.keep, pythons: [`${airflowPaths(inv).venv}/bin/python`, 'python3'] })];
 }
 
 /** Mode sync, on every Airflow host: the release of the operator's DAG folder, the DAG folder switched to it (without a folder: an empty DAG folder). */

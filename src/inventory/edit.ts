@@ -2,18 +2,19 @@
  * Edits of an inventory file that keep its comments, key order and layout (`add-worker`,
  * `remove-worker`): the document is parsed only to find where an entry starts and ends (the `yaml`
  * package's node ranges), then lines are inserted or cut; the rest of the text is never
- * re-serialised. Pure: text in, text out; the caller writes the file
- * (atomically) after validating the result with {@link parseInventory}.
+ * re-serialised. Pure: text in, text out (validated with {@link parseInventory}); the caller writes
+ * the file atomically.
  */
 import { isMap, isSeq, parse, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { InputError } from '../core/errors.js';
-import { parseInventory } from './load.js';
+import { parseInventory, type LoadedInventory } from './load.js';
 import type { Host } from './schema.js';
 
-/** The result of an edit: the new text, and whether it differs from the old one. */
+/** The result of an edit: the new text, whether it differs from the old one, and the new text parsed and validated. */
 export interface InventoryEdit {
   text: string;
   changed: boolean;
+  loaded: LoadedInventory;
 }
 
 function hostsSeq(doc: Document, file: string): YAMLSeq {
@@ -59,10 +60,10 @@ function lineEnd(text: string, offset: number): number {
  *   already used): its diagnostics give file:line:col and the rule.
  */
 export function addHostToInventory(text: string, file: string, host: Pick<Host, 'name' | 'address' | 'roles' | 'queues'>): InventoryEdit {
-  const current = parseInventory(text, file).inventory;
-  const existing = current.hosts.find((h) => h.name === host.name);
+  const current = parseInventory(text, file);
+  const existing = current.inventory.hosts.find((h) => h.name === host.name);
   if (existing) {
-    if (sameHost(existing, host)) return { text, changed: false };
+    if (sameHost(existing, host)) return { text, changed: false, loaded: current };
     throw new InputError(
       `${file}: host ${host.name} is already in the inventory with other settings (address ${existing.address}, roles ${existing.roles.join(',')}${existing.queues ? `, queues ${existing.queues.join(',')}` : ''}): remove it first, or pick another name`,
     );
@@ -87,8 +88,8 @@ export function addHostToInventory(text: string, file: string, host: Pick<Host, 
   const at = lineEnd(text, last.range[1] > 0 ? last.range[1] - 1 : last.range[1]);
   const head = text.slice(0, at);
   const out = `${head}${head.endsWith('\n') ? '' : '\n'}${entry}${text.slice(at)}`;
-  parseInventory(out, file); // throws with file:line:col if the new host breaks a rule
-  return { text: out, changed: true };
+  // Throws with file:line:col if the new host breaks a rule.
+  return { text: out, changed: true, loaded: parseInventory(out, file) };
 }
 
 /**
@@ -101,7 +102,7 @@ export function removeHostFromInventory(text: string, file: string, name: string
   const doc = parseDocument(text);
   const seq = hostsSeq(doc, file);
   const i = hostIndex(seq, name);
-  if (i < 0) return { text, changed: false };
+  if (i < 0) return { text, changed: false, loaded: parseInventory(text, file) };
   const item = seq.items[i] as YAMLMap;
   if (seq.flow || !item.range) throw new InputError(`${file}: \`hosts\` must be a block list to remove a host from it`);
   let from = lineStart(text, item.range[0]);
@@ -114,6 +115,5 @@ export function removeHostFromInventory(text: string, file: string, name: string
   }
   const to = lineEnd(text, item.range[1] > 0 ? item.range[1] - 1 : item.range[1]);
   const out = text.slice(0, from) + text.slice(to);
-  parseInventory(out, file);
-  return { text: out, changed: true };
+  return { text: out, changed: true, loaded: parseInventory(out, file) };
 }

@@ -13,8 +13,8 @@ import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { etcdctl } from '../components/etcd.js';
 import { PATRONI_DCS } from '../components/patroni.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
-import { FLOWER_USER } from '../components/airflow.js';
-import { dagsMode } from '../inventory/rules.js';
+import { CELERY_APP, FLOWER_USER } from '../components/airflow.js';
+import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
 import * as p from './parsers.js';
 import { httpGet, parseHttp, TIMED_OUT, type Probe } from './script.js';
@@ -49,9 +49,6 @@ export const ROLE_UNITS: Partial<Record<Role, readonly string[]>> = {
   nfs: ['nfs-server'],
   ftp: ['vsftpd'],
 };
-
-/** The Airflow roles: hosts that read the DAG folder. */
-const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker'];
 
 /** What the checks are planned and judged from. `secrets` is undefined when the state has no secrets file. */
 export interface StatusContext {
@@ -507,9 +504,6 @@ export function jobsCheckCmd(jobType: 'SchedulerJob' | 'TriggererJob' | 'DagProc
   return asAirflow(sh`${`${AIRFLOW_LAYOUT.venv}/bin/airflow`} jobs check --job-type ${jobType} --local 2>&1`);
 }
 
-/** The Celery app of Airflow's CeleryExecutor (apache-airflow-providers-celery). */
-export const CELERY_APP = 'airflow.providers.celery.executors.celery_executor.app';
-
 /** Celery's node name of a worker host: `celery@<hostname>` (the base step sets the hostname to the inventory name). */
 export function celeryNode(host: Pick<Host, 'name'>): string {
   return `celery@${host.name}`;
@@ -628,14 +622,14 @@ function judgeAirflow(ctx: StatusContext, results: Results): CheckLine[] {
 export const dagsCheck: StatusCheck = {
   component: 'dags',
   probes(ctx, host) {
-    if (!AIRFLOW_ROLES.some((r) => has(host, r))) return [];
+    if (!DAG_READER_ROLES.some((r) => has(host, r))) return [];
     const d = ctx.inventory.cluster.dags.path;
     // findmnt reads /proc only; the listing may hang on a dead NFS server, hence its own timeout.
     // A synced folder is a symlink to <path>-releases/<revision> (src/tasks/release.ts).
     return [probe('dags.folder', sh`findmnt -n -o FSTYPE,SOURCE --target ${d}; timeout 3 ls -A ${`${d}/`} >/dev/null && echo readable; r=$(readlink ${d} 2>/dev/null) && echo "rev=\${r##*/}"; true`, 5)];
   },
   judge(ctx, results) {
-    const hosts = ctx.inventory.hosts.filter((h) => AIRFLOW_ROLES.some((r) => has(h, r)));
+    const hosts = ctx.inventory.hosts.filter((h) => DAG_READER_ROLES.some((r) => has(h, r)));
     const lines: CheckLine[] = [];
     const revs = new Map<string, string>();
     let nfs = false;

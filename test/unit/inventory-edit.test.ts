@@ -28,7 +28,11 @@ test('add-worker appends one line in the style of a flow-map inventory; removing
   const host = parseInventory(added.text, SEED).inventory.hosts.find((h) => h.name === 'worker2');
   assert.deepEqual(host, { name: 'worker2', address: '192.168.83.160', roles: ['worker'], queues: ['card', 'default'] });
   // Re-running add-worker changes nothing; removing the host restores the file exactly.
-  assert.deepEqual(addHostToInventory(added.text, SEED, worker2), { text: added.text, changed: false });
+  const again = addHostToInventory(added.text, SEED, worker2);
+  assert.deepEqual({ text: again.text, changed: again.changed }, { text: added.text, changed: false });
+  // Each edit hands back its text parsed: the CLI runs on it without reading the file again.
+  assert.deepEqual(again.loaded.inventory, added.loaded.inventory);
+  assert.equal(added.loaded.inventory.hosts.at(-1)?.name, 'worker2');
   assert.equal(removeHostFromInventory(added.text, SEED, 'worker2').text, text);
 });
 
@@ -41,7 +45,9 @@ test('remove-worker cuts the entry and the comment above it, and nothing else', 
   assert.equal(r.text.split('\n').length, text.split('\n').length - 5);
   assert.match(r.text, /# VM3: the card-processing target system/);
   assert.equal(parseInventory(r.text, SEED).inventory.hosts.some((h) => h.name === 'worker1'), false);
-  assert.deepEqual(removeHostFromInventory(r.text, SEED, 'worker1'), { text: r.text, changed: false });
+  const again = removeHostFromInventory(r.text, SEED, 'worker1');
+  assert.deepEqual({ text: again.text, changed: again.changed }, { text: r.text, changed: false });
+  assert.deepEqual(again.loaded.inventory, r.loaded.inventory);
 });
 
 test('a block-style inventory gets a block entry at the same indentation', () => {
