@@ -507,6 +507,23 @@ function celeryCli(inv: Inventory, args: Cmd): Cmd {
 
 
 /**
+ * `celery inspect COMMAND --destination celery@HOST --json` run on a worker host WITHOUT importing
+ * Airflow: Celery's default app, its broker read on the host from airflow.cfg's `[celery] broker_url`
+ * line into CELERY_BROKER_URL, which Celery's `Settings.broker_url` reads first
+ * (celery/app/utils.py). `--app` of Airflow's executor would import all of Airflow first (seconds of
+ * CPU on every call); this starts in a fraction of a second. The password never leaves the host and
+ * is in no argv (only in celery's environment). Inspect and control messages go through Celery's
+ * `celery` pidbox exchange in the broker's vhost, which Airflow does not rename. Waits at most
+ * `replyTimeoutSec` for the reply; prints Celery's `Error: No nodes replied within time constraint`
+ * when none came (exit code 69).
+ */
+export function celeryInspectCmd(inv: Inventory, host: Host, command: 'active_queues' | 'ping' | 'active', replyTimeoutSec: number): Cmd {
+  const p = airflowPaths(inv);
+  const url = sh`u=$(sed -n 's/^broker_url = //p' ${p.cfg}) && [ -n "$u" ] || { echo ${`no broker_url in ${p.cfg}`}; exit 1; }`;
+  return sh`${url}; CELERY_BROKER_URL=$u ${`${p.venv}/bin/celery`} inspect ${command} --timeout ${replyTimeoutSec} --destination ${`celery@${host.name}`} --json`;
+}
+
+/**
  * Tasks that drain the worker of `host` before it is removed: it stops consuming each of its
  * queues (`celery control cancel_consumer`, Celery docs "Workers Guide: Queues"), then the task
  * waits until `celery inspect active` lists no running task on it, at most `timeoutSec` seconds

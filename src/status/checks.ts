@@ -11,9 +11,9 @@ import type { FactOutput } from '../facts/fact.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { etcdctl } from '../components/etcd.js';
-import { PATRONI_DCS } from '../components/patroni.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
-import { CELERY_APP, FLOWER_USER } from '../components/airflow.js';
+import { airflowLayout, airflowServices, celeryInspectCmd, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
+import { AIRFLOW_DB, PATRONI_DCS, psql } from '../components/patroni.js';
 import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
 import * as p from './parsers.js';
@@ -21,33 +21,31 @@ import { httpGet, parseHttp, TIMED_OUT, type Probe } from './script.js';
 
 /** Seconds a data-plane probe may take (etcdctl, HTTP to Patroni/RabbitMQ, the HAProxy socket). */
 export const PROBE_TIMEOUT_SEC = 3;
-/** Seconds an Airflow/Celery CLI probe may take: these start Python and import Airflow. */
-export const AIRFLOW_CLI_TIMEOUT_SEC = 20;
+/** Seconds a Celery CLI probe may take (it starts Python and waits for the worker's reply). */
+export const AIRFLOW_CLI_TIMEOUT_SEC = 10;
 
 /**
- * Where Airflow lives on its hosts (the layout the Airflow roles install): the virtualenv, AIRFLOW_HOME
- * and the OS user that runs it.
+ * The systemd units of each data-plane role whose state is shown when a check fails on that host.
+ * Airflow's units come from the Airflow component ({@link airflowServices}): a scheduler host also
+ * runs the triggerer and the DAG processor when no host has those roles.
  */
-export const AIRFLOW_LAYOUT = {
-  venv: '/opt/airflow/venv',
-  home: '/opt/airflow',
-  user: 'airflow',
-} as const;
-
-/** The systemd units of each role whose state is shown when a check fails on that host. */
 export const ROLE_UNITS: Partial<Record<Role, readonly string[]>> = {
-  etcd: ['etcd'],
-  postgresql: ['patroni'],
-  haproxy: ['haproxy', 'keepalived'],
-  rabbitmq: ['rabbitmq-server'],
-  scheduler: ['airflow-scheduler'],
-  webserver: ['airflow-webserver'],
-  triggerer: ['airflow-triggerer'],
-  dag_processor: ['airflow-dag-processor'],
-  worker: ['airflow-worker'],
-  flower: ['airflow-flower'],
-  nfs: ['nfs-server'],
-  ftp: ['vsftpd'],
+  etcd: ['etcd.service'],
+  postgresql: ['patroni.service'],
+  haproxy: ['haproxy.service', 'keepalived.service'],
+  rabbitmq: ['rabbitmq-server.service'],
+  nfs: ['nfs-server.service'],
+  ftp: ['vsftpd.service'],
+};
+
+/** The Airflow service kinds whose units a check of `role` names (the triggerer/DAG processor ones too for a scheduler). */
+const AIRFLOW_KINDS: Partial<Record<Role, readonly AirflowServiceKind[]>> = {
+  scheduler: ['scheduler', 'triggerer', 'dag-processor'],
+  triggerer: ['triggerer'],
+  dag_processor: ['dag-processor'],
+  webserver: ['webserver'],
+  worker: ['worker'],
+  flower: ['flower'],
 };
 
 /** What the checks are planned and judged from. `secrets` is undefined when the state has no secrets file. */
@@ -90,18 +88,25 @@ function unreachable(results: Results, host: string): string | undefined {
   return r.reach.reachable ? undefined : `host unreachable: ${r.reach.reason ?? 'no answer'}`;
 }
 
-/** `unit inactive` notes for the host's units of `role` that are not active (from the `units` probe). */
-function unitNotes(results: Results, host: Host, role: Role): string {
-  const units = ROLE_UNITS[role] ?? [];
-  const o = out(results, host.name, 'units');
-  if (!o) return '';
-  const states = p.parseIsActive(o.stdout, unitsOf(host));
-  const bad = units.filter((u) => states[u] !== 'active').map((u) => `${u}.service ${states[u]}`);
-  return bad.length ? bad.join(', ') : '';
+/** The units of `host` that `role`'s checks name: {@link ROLE_UNITS}, or the Airflow services it runs. */
+function roleUnits(inv: Inventory, host: Host, role: Role): string[] {
+  const kinds = AIRFLOW_KINDS[role];
+  if (!kinds) return [...(ROLE_UNITS[role] ?? [])];
+  return airflowServices(inv, host).filter((s) => kinds.includes(s.kind)).map((s) => s.unit);
 }
 
-function unitsOf(host: Host): string[] {
-  return [...new Set(host.roles.flatMap((r) => ROLE_UNITS[r] ?? []))];
+/** Every unit of `host` whose state the `units` probe reads, in a fixed order. */
+export function unitsOf(inv: Inventory, host: Host): string[] {
+  return [...new Set(host.roles.flatMap((r) => roleUnits(inv, host, r)))];
+}
+
+/** `unit inactive` notes for the host's units of `role` that are not active (from the `units` probe). */
+function unitNotes(ctx: StatusContext, results: Results, host: Host, role: Role): string {
+  const o = out(results, host.name, 'units');
+  if (!o) return '';
+  const states = p.parseIsActive(o.stdout, unitsOf(ctx.inventory, host));
+  const bad = roleUnits(ctx.inventory, host, role).filter((u) => states[u] !== 'active').map((u) => `${u} ${states[u]}`);
+  return bad.length ? bad.join(', ') : '';
 }
 
 /** A probe's failure as a reason: timed out, or the exit code and its last line. */
@@ -142,16 +147,17 @@ const DATA_DIRS: Partial<Record<Role, readonly string[]>> = {
   etcd: ['/var/lib/etcd'],
   postgresql: ['/var/lib/postgresql', '/var/lib/pgsql'],
   rabbitmq: ['/var/lib/rabbitmq'],
-  scheduler: [AIRFLOW_LAYOUT.home],
-  worker: [AIRFLOW_LAYOUT.home],
   nfs: ['/srv'],
 };
+/** Roles whose data folder is AIRFLOW_HOME (`cluster.airflow.home`: logs, the virtualenv). */
+const AIRFLOW_DATA_ROLES: readonly Role[] = ['scheduler', 'worker'];
 
 export const hostsCheck: StatusCheck = {
   component: 'hosts',
-  probes(_ctx, host) {
-    const dirs = [...new Set(['/', ...host.roles.flatMap((r) => DATA_DIRS[r] ?? [])])];
-    const units = unitsOf(host);
+  probes(ctx, host) {
+    const home = ctx.inventory.cluster.airflow.home;
+    const dirs = [...new Set(['/', ...host.roles.flatMap((r) => (AIRFLOW_DATA_ROLES.includes(r) ? [home] : (DATA_DIRS[r] ?? [])))])];
+    const units = unitsOf(ctx.inventory, host);
     return [
       probe('host.clock', sh`date +%s%N`),
       probe('host.failed', sh`systemctl list-units --state=failed --no-legend --plain`),
@@ -232,7 +238,7 @@ export const etcdCheck: StatusCheck = {
         statuses.push([h, st]);
         lines.push(line('etcd', `member ${h.name}`, 'healthy', { host: h.name, reason: `${st.leader === st.memberId ? 'leader' : 'follower'}, raft term ${st.raftTerm}, etcd ${st.version}` }));
       } else {
-        const reason = why ?? join(unitNotes(results, h, 'etcd'), health?.code === TIMED_OUT ? 'endpoint health timed out' : ok.error ? `unhealthy: ${ok.error}` : 'unhealthy');
+        const reason = why ?? join(unitNotes(ctx, results, h, 'etcd'), health?.code === TIMED_OUT ? 'endpoint health timed out' : ok.error ? `unhealthy: ${ok.error}` : 'unhealthy');
         lines.push(line('etcd', `member ${h.name}`, 'down', { host: h.name, reason, critical: false }));
       }
     }
@@ -287,7 +293,7 @@ export const patroniCheck: StatusCheck = {
       const m = members.find((x) => x.name === h.name);
       const why = unreachable(results, h.name);
       if (!m) {
-        const reason = join(why, !why && unitNotes(results, h, 'postgresql'), view ? 'not in the Patroni cluster' : 'no Patroni REST API answered');
+        const reason = join(why, !why && unitNotes(ctx, results, h, 'postgresql'), view ? 'not in the Patroni cluster' : 'no Patroni REST API answered');
         lines.push(line('patroni', `member ${h.name}`, 'down', { host: h.name, reason, critical: false }));
         continue;
       }
@@ -334,7 +340,7 @@ export const haproxyCheck: StatusCheck = {
       const o = out(results, h.name, 'haproxy.stat');
       const servers = o?.code === 0 ? p.parseHaproxyStat(o.stdout) : [];
       if (why || !servers.length) {
-        lines.push(line('haproxy', `haproxy ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(results, h, 'haproxy').split(', ').filter((s) => s.startsWith('haproxy')).join(', '), failure(o, 'stats socket')), critical: false }));
+        lines.push(line('haproxy', `haproxy ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(ctx, results, h, 'haproxy').split(', ').filter((s) => s.startsWith('haproxy')).join(', '), failure(o, 'stats socket')), critical: false }));
         continue;
       }
       const up = (px: string) => servers.filter((s) => s.proxy === px && s.status.startsWith('UP')).map((s) => s.server);
@@ -395,7 +401,7 @@ export const keepalivedCheck: StatusCheck = {
       const check = `vip ${v.name} ${v.address}`;
       const noAnswer = port && !answers ? `does not answer on port ${port}` : '';
       if (holders.length === 1) {
-        const kaDown = reached.filter((h) => !out(results, h.name, 'units') || p.parseIsActive(out(results, h.name, 'units')?.stdout ?? '', unitsOf(h))['keepalived'] !== 'active').map((h) => h.name);
+        const kaDown = reached.filter((h) => !out(results, h.name, 'units') || p.parseIsActive(out(results, h.name, 'units')?.stdout ?? '', unitsOf(ctx.inventory, h))['keepalived.service'] !== 'active').map((h) => h.name);
         const holderIsFirst = holders[0] === hosts[0]?.name;
         const problems = [noAnswer, unknown ? `${unknown} of its hosts unreachable` : '', kaDown.length ? `keepalived not active on ${kaDown.join(', ')}` : ''].filter(Boolean);
         lines.push(
@@ -464,7 +470,7 @@ export const rabbitmqCheck: StatusCheck = {
         const problems = [up.partitions.length ? `partitioned from ${up.partitions.join(', ')}` : '', up.memAlarm ? 'memory alarm' : '', up.diskAlarm ? 'disk alarm' : ''].filter(Boolean);
         lines.push(line('rabbitmq', `node ${name}`, problems.length ? 'degraded' : 'healthy', { host: h.name, reason: problems.length ? problems.join('; ') : 'running' }));
       } else {
-        lines.push(line('rabbitmq', `node ${name}`, 'down', { host: h.name, reason: join('not running', unitNotes(results, h, 'rabbitmq')), critical: false }));
+        lines.push(line('rabbitmq', `node ${name}`, 'down', { host: h.name, reason: join('not running', unitNotes(ctx, results, h, 'rabbitmq')), critical: false }));
       }
     }
     lines.push(
@@ -491,47 +497,79 @@ export const rabbitmqCheck: StatusCheck = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Airflow: scheduler/triggerer/DAG processor heartbeats, webserver /health through the VIP, each
-// Celery worker answering with its queues, Flower. (Not yet proven on a lab.)
+// Airflow: scheduler/triggerer/DAG processor heartbeats (from the metadata database), webserver
+// /health directly and through the VIP, each Celery worker answering with its queues, Flower.
 
-/** A command run as the Airflow user with its environment (`runuser`, util-linux). */
-function asAirflow(cmd: Cmd): Cmd {
-  return sh`runuser -u ${AIRFLOW_LAYOUT.user} -- env AIRFLOW_HOME=${AIRFLOW_LAYOUT.home} ${cmd}`;
+/** The Airflow jobs whose heartbeats status reads, with the hosts that run each and their label. */
+type JobType = 'SchedulerJob' | 'TriggererJob' | 'DagProcessorJob';
+
+/**
+ * Seconds since its last heartbeat within which Airflow 2.x counts a job alive (`Job.is_alive`,
+ * airflow/jobs/job.py): `[scheduler] scheduler_health_check_threshold` (default 30) for the
+ * scheduler, `job_heartbeat_sec` (default 5) x 2.1 for the others. airflow.cfg of airflow-ha keeps
+ * those defaults (templates/airflow/airflow.cfg.njk).
+ * https://airflow.apache.org/docs/apache-airflow/2.9.0/configurations-ref.html
+ */
+export const HEARTBEAT_ALIVE_SEC: Readonly<Record<JobType, number>> = { SchedulerJob: 30, TriggererJob: 10.5, DagProcessorJob: 10.5 };
+
+interface JobKind {
+  job: JobType;
+  label: string;
+  /** Role whose unit state is named when the job is not alive. */
+  role: Role;
+  /** Whether the cluster stops serving without any live job of this kind. */
+  serving: boolean;
+  hosts(inv: Inventory): Host[];
 }
 
-/** `airflow jobs check --job-type TYPE --local` (Airflow 2.x CLI; exit 0 when this host's job heartbeats). */
-export function jobsCheckCmd(jobType: 'SchedulerJob' | 'TriggererJob' | 'DagProcessorJob'): Cmd {
-  return asAirflow(sh`${`${AIRFLOW_LAYOUT.venv}/bin/airflow`} jobs check --job-type ${jobType} --local 2>&1`);
-}
+const JOBS: readonly JobKind[] = [
+  { job: 'SchedulerJob', label: 'scheduler', role: 'scheduler', serving: true, hosts: (inv) => hostsOf(inv, 'scheduler') },
+  { job: 'TriggererJob', label: 'triggerer', role: 'triggerer', serving: false, hosts: triggererHosts },
+  { job: 'DagProcessorJob', label: 'dag processor', role: 'dag_processor', serving: false, hosts: dagProcessorHosts },
+];
+
+/**
+ * The heartbeat query, run with psql on each PostgreSQL node (one query answers for every Airflow
+ * host, instead of an `airflow jobs check` start per host and job): first whether this node is the
+ * primary, then per running job type and host the seconds since its latest heartbeat. The `job`
+ * table and its columns are Airflow's (airflow/jobs/job.py, `Job.__tablename__ = "job"`).
+ */
+export const HEARTBEAT_SQL = [
+  "select case when pg_is_in_recovery() then 'replica' else 'primary' end",
+  `select job_type, hostname, round(extract(epoch from now() - max(latest_heartbeat))::numeric, 1) from job where state = 'running' and job_type in (${JOBS.map((j) => `'${j.job}'`).join(', ')}) group by job_type, hostname`,
+] as const;
 
 /** Celery's node name of a worker host: `celery@<hostname>` (the base step sets the hostname to the inventory name). */
 export function celeryNode(host: Pick<Host, 'name'>): string {
   return `celery@${host.name}`;
 }
 
-const JOBS: Array<[Role, 'SchedulerJob' | 'TriggererJob' | 'DagProcessorJob', string, boolean]> = [
-  ['scheduler', 'SchedulerJob', 'scheduler', true],
-  ['triggerer', 'TriggererJob', 'triggerer', false],
-  ['dag_processor', 'DagProcessorJob', 'dag processor', false],
-];
+/** Seconds the worker check waits for a worker's reply (`celery inspect --timeout`; it returns as soon as the worker answers). */
+export const CELERY_REPLY_TIMEOUT_SEC = 2;
+
+/** Whether the heartbeats of {@link JOBS} are read: some host runs a scheduler, triggerer or DAG processor. */
+function hasJobs(inv: Inventory): boolean {
+  return JOBS.some((k) => k.hosts(inv).length > 0);
+}
 
 export const airflowCheck: StatusCheck = {
   component: 'airflow',
   probes(ctx, host) {
     const inv = ctx.inventory;
     const probes: Probe[] = [];
-    for (const [role, job] of JOBS) if (has(host, role)) probes.push(probe(`airflow.job:${job}`, jobsCheckCmd(job), AIRFLOW_CLI_TIMEOUT_SEC));
+    if (has(host, 'postgresql') && hasJobs(inv)) {
+      // From / : psql as postgres warns on stderr when it cannot enter the login user's folder.
+      probes.push(probe('airflow.heartbeats', sh`cd / && ${psql(inv, AIRFLOW_DB)} ${HEARTBEAT_SQL.flatMap((q) => ['-c', q])} 2>&1`));
+    }
     const vip = inv.cluster.vips.find((v) => v.role === 'haproxy');
+    const healthPath = airflowLayout(inv.cluster.versions.airflow).healthPath;
     if (has(host, 'webserver')) {
-      probes.push(probe('airflow.health.direct', httpGet(`http://${host.address}:${inv.cluster.ports.webserver}/health`)));
-      if (vip) probes.push(probe('airflow.health.vip', httpGet(`http://${vip.address}:${inv.cluster.ports.webserverFrontend}/health`)));
+      probes.push(probe('airflow.health.direct', httpGet(`http://${host.address}:${inv.cluster.ports.webserver}${healthPath}`)));
+      if (vip) probes.push(probe('airflow.health.vip', httpGet(`http://${vip.address}:${inv.cluster.ports.webserverFrontend}${healthPath}`)));
     }
     if (has(host, 'worker')) {
-      const celery = `${AIRFLOW_LAYOUT.venv}/bin/celery`;
-      probes.push(
-        probe('airflow.worker.ping', asAirflow(sh`${celery} --app ${CELERY_APP} inspect ping -d ${celeryNode(host)} 2>&1`), AIRFLOW_CLI_TIMEOUT_SEC),
-        probe('airflow.worker.queues', asAirflow(sh`${celery} --app ${CELERY_APP} inspect active_queues -d ${celeryNode(host)} --json 2>&1`), AIRFLOW_CLI_TIMEOUT_SEC),
-      );
+      // One reply proves the worker answers and says which queues it consumes (no separate ping).
+      probes.push(probe('airflow.worker.queues', sh`${celeryInspectCmd(inv, host, 'active_queues', CELERY_REPLY_TIMEOUT_SEC)} 2>&1`, AIRFLOW_CLI_TIMEOUT_SEC));
     }
     if (has(host, 'flower')) {
       // Flower runs with --basic-auth (src/components/airflow.ts): the check logs in like an operator.
@@ -545,44 +583,78 @@ export const airflowCheck: StatusCheck = {
   },
 };
 
+/** The heartbeat table from the primary's answer (else a replica's), or why none could be read. */
+function heartbeats(ctx: StatusContext, results: Results): { rows: p.JobHeartbeat[]; from: string } | { error: string } {
+  const answers: Array<[string, p.Heartbeats]> = [];
+  const errors: string[] = [];
+  for (const h of hostsOf(ctx.inventory, 'postgresql')) {
+    const o = out(results, h.name, 'airflow.heartbeats');
+    const hb = o && o.code === 0 ? p.parseHeartbeats(o.stdout) : undefined;
+    if (hb) answers.push([h.name, hb]);
+    else if (!unreachable(results, h.name)) errors.push(`${h.name}: ${failure(o, 'psql')}`);
+  }
+  const best = answers.find(([, a]) => a.node === 'primary') ?? answers[0];
+  if (best) return { rows: best[1].rows, from: best[0] };
+  return { error: errors.length ? `metadata database not readable (${errors.join('; ')})` : 'no PostgreSQL node reached' };
+}
+
 function judgeAirflow(ctx: StatusContext, results: Results): CheckLine[] {
   const inv = ctx.inventory;
   const lines: CheckLine[] = [];
-  for (const [role, job, label, serving] of JOBS) {
-    const hosts = hostsOf(inv, role);
+  const beats = hasJobs(inv) ? heartbeats(ctx, results) : { rows: [] };
+  for (const kind of JOBS) {
+    const hosts = kind.hosts(inv);
     if (!hosts.length) continue;
+    const limit = HEARTBEAT_ALIVE_SEC[kind.job];
+    const kindLines: CheckLine[] = [];
     let alive = 0;
     for (const h of hosts) {
-      const o = out(results, h.name, `airflow.job:${job}`);
-      const r = o ? p.parseJobsCheck(o.stdout, o.code) : undefined;
-      if (r?.alive) alive++;
-      const why = unreachable(results, h.name) ?? join(unitNotes(results, h, role), o?.code === TIMED_OUT ? 'airflow jobs check timed out' : r?.message || failure(o, 'airflow jobs check'));
-      lines.push(r?.alive ? line('airflow', `${label} ${h.name}`, 'healthy', { host: h.name, reason: 'heartbeat alive' }) : line('airflow', `${label} ${h.name}`, 'down', { host: h.name, reason: why, critical: false }));
-    }
-    // DAG processors are active/standby (one holds the etcd lock): a reachable one without a
-    // heartbeat, while another heartbeats, is the standby.
-    if (job === 'DagProcessorJob' && alive > 0) {
-      for (const l of lines) {
-        const h = hosts.find((x) => l.check === `${label} ${x.name}`);
-        if (h && l.verdict === 'down' && !unreachable(results, h.name)) Object.assign(l, line('airflow', l.check, 'healthy', { host: h.name, reason: 'standby (waits for the etcd lock the active one holds)' }));
+      const check = `${kind.label} ${h.name}`;
+      const why = unreachable(results, h.name);
+      if ('error' in beats) {
+        // Unknown is not down: the webserver's /health (judged below) still speaks for the scheduler.
+        const notes = why ?? unitNotes(ctx, results, h, kind.role);
+        kindLines.push(line('airflow', check, notes ? 'down' : 'degraded', { host: h.name, reason: join(notes, `heartbeat unknown: ${beats.error}`), critical: false }));
+        continue;
+      }
+      const age = p.heartbeatAge(beats.rows, kind.job, h.name);
+      if (age !== undefined && age < limit) {
+        alive++;
+        kindLines.push(line('airflow', check, 'healthy', { host: h.name, reason: `heartbeat ${Math.max(0, age)} s ago` }));
+      } else {
+        const last = age === undefined ? `no running ${kind.job} from ${h.name}` : `last heartbeat ${age} s ago (alive within ${limit} s)`;
+        kindLines.push(line('airflow', check, 'down', { host: h.name, reason: join(why ?? unitNotes(ctx, results, h, kind.role), last), critical: false }));
       }
     }
-    if (!alive) lines.push(line('airflow', `${label}s`, serving ? 'down' : 'degraded', { reason: `no ${label} heartbeats (${hosts.length} hosts)` }));
+    // DAG processors are active/standby (one holds the etcd lock): a reachable one without a
+    // heartbeat whose unit runs, while another heartbeats, is the standby.
+    if (kind.job === 'DagProcessorJob' && alive > 0) {
+      for (const l of kindLines) {
+        const h = hosts.find((x) => x.name === l.host);
+        if (h && l.verdict === 'down' && !unreachable(results, h.name) && !unitNotes(ctx, results, h, kind.role)) Object.assign(l, line('airflow', l.check, 'healthy', { host: h.name, reason: 'standby (waits for the etcd lock the active one holds)' }));
+      }
+    }
+    lines.push(...kindLines);
+    if (!alive) {
+      if ('error' in beats) lines.push(line('airflow', `${kind.label}s`, 'degraded', { reason: `heartbeats unknown: ${beats.error}` }));
+      else lines.push(line('airflow', `${kind.label}s`, kind.serving ? 'down' : 'degraded', { reason: `no ${kind.label} heartbeat on any of ${hosts.length} hosts` }));
+    }
   }
   const webs = hostsOf(inv, 'webserver');
+  const healthPath = airflowLayout(inv.cluster.versions.airflow).healthPath;
   if (webs.length) {
     for (const h of webs) {
       const r = parseHttp(out(results, h.name, 'airflow.health.direct')?.stdout ?? '');
       const health = r.status === 200 ? p.parseAirflowHealth(r.body) : undefined;
       const why = unreachable(results, h.name);
-      lines.push(health ? line('airflow', `webserver ${h.name}`, 'healthy', { host: h.name, reason: 'GET /health answers' }) : line('airflow', `webserver ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(results, h, 'webserver'), r.status ? `GET /health: HTTP ${r.status}` : 'GET /health: no answer'), critical: false }));
+      lines.push(health ? line('airflow', `webserver ${h.name}`, 'healthy', { host: h.name, reason: `GET ${healthPath} answers` }) : line('airflow', `webserver ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(ctx, results, h, 'webserver'), r.status ? `GET ${healthPath}: HTTP ${r.status}` : `GET ${healthPath}: no answer`), critical: false }));
     }
     const vip = inv.cluster.vips.find((v) => v.role === 'haproxy');
     if (vip) {
       const answers = webs.map((h) => parseHttp(out(results, h.name, 'airflow.health.vip')?.stdout ?? '')).find((r) => r.status === 200);
       const health = answers ? p.parseAirflowHealth(answers.body) : undefined;
-      const check = `webserver /health via ${vip.address}`;
-      if (!health) lines.push(line('airflow', check, 'down', { reason: answers ? 'GET /health: not Airflow health JSON' : 'GET /health through the VIP: no answer' }));
+      const check = `webserver ${healthPath} via ${vip.address}`;
+      if (!health) lines.push(line('airflow', check, 'down', { reason: answers ? `GET ${healthPath}: not Airflow health JSON` : `GET ${healthPath} through the VIP: no answer` }));
       else {
         const bad = Object.entries(health).filter(([, s]) => s !== null && s !== 'healthy');
         const fatal = bad.some(([k]) => k === 'metadatabase' || k === 'scheduler');
@@ -592,32 +664,31 @@ function judgeAirflow(ctx: StatusContext, results: Results): CheckLine[] {
   }
   for (const h of hostsOf(inv, 'worker')) {
     const node = celeryNode(h);
-    const ping = out(results, h.name, 'airflow.worker.ping');
+    const o = out(results, h.name, 'airflow.worker.queues');
+    const qs = o && o.code === 0 ? p.parseActiveQueues(o.stdout, node) : undefined;
     const why = unreachable(results, h.name);
-    if (why || !ping || !p.parseCeleryPing(ping.stdout, node)) {
-      lines.push(line('airflow', `worker ${node}`, 'down', { host: h.name, reason: why ?? join(unitNotes(results, h, 'worker'), failure(ping, 'celery inspect ping')), critical: false }));
+    if (why || qs === undefined) {
+      const noReply = o && /No nodes replied|Error: .*time/i.test(o.stdout) ? `no reply within ${CELERY_REPLY_TIMEOUT_SEC} s` : failure(o, 'celery inspect active_queues');
+      lines.push(line('airflow', `worker ${node}`, 'down', { host: h.name, reason: why ?? join(unitNotes(ctx, results, h, 'worker'), noReply), critical: false }));
       continue;
     }
-    const qs = p.parseActiveQueues(out(results, h.name, 'airflow.worker.queues')?.stdout ?? '', node);
-    const missing = (h.queues ?? ['default']).filter((q) => !qs?.includes(q));
+    const missing = workerQueues(h).filter((q) => !qs.includes(q));
     lines.push(
-      qs === undefined
-        ? line('airflow', `worker ${node}`, 'degraded', { host: h.name, reason: 'answers ping; its queues could not be read' })
-        : missing.length
-          ? line('airflow', `worker ${node}`, 'degraded', { host: h.name, reason: `does not consume ${missing.join(', ')}; consumes ${qs.join(', ') || 'nothing'}` })
-          : line('airflow', `worker ${node}`, 'healthy', { host: h.name, reason: `pong; queues ${qs.join(', ')}` }),
+      missing.length
+        ? line('airflow', `worker ${node}`, 'degraded', { host: h.name, reason: `does not consume ${missing.join(', ')}; consumes ${qs.join(', ') || 'nothing'}` })
+        : line('airflow', `worker ${node}`, 'healthy', { host: h.name, reason: `answers; queues ${qs.join(', ')}` }),
     );
   }
   for (const h of hostsOf(inv, 'flower')) {
     const r = parseHttp(out(results, h.name, 'airflow.flower')?.stdout ?? '');
     const ok = r.status === 200 && r.body.trim() === 'OK';
-    lines.push(ok ? line('airflow', `flower ${h.name}`, 'healthy', { host: h.name, reason: 'GET /healthcheck OK' }) : line('airflow', `flower ${h.name}`, 'degraded', { host: h.name, reason: unreachable(results, h.name) ?? join(unitNotes(results, h, 'flower'), r.status ? `GET /healthcheck: HTTP ${r.status}` : 'GET /healthcheck: no answer') }));
+    lines.push(ok ? line('airflow', `flower ${h.name}`, 'healthy', { host: h.name, reason: 'GET /healthcheck OK' }) : line('airflow', `flower ${h.name}`, 'degraded', { host: h.name, reason: unreachable(results, h.name) ?? join(unitNotes(ctx, results, h, 'flower'), r.status ? `GET /healthcheck: HTTP ${r.status}` : 'GET /healthcheck: no answer') }));
   }
   return lines;
 }
 
 // ---------------------------------------------------------------------------------------------
-// DAG storage, FTP, SSH target. (Not yet proven on a lab.)
+// DAG storage, FTP, SSH target.
 
 export const dagsCheck: StatusCheck = {
   component: 'dags',
@@ -668,7 +739,7 @@ export const ftpCheck: StatusCheck = {
       const banner = p.firstLine(out(results, h.name, 'ftp.banner')?.stdout ?? '');
       return banner.startsWith('220')
         ? line('ftp', `ftp ${h.name}`, 'healthy', { host: h.name, reason: banner.slice(0, 80) })
-        : line('ftp', `ftp ${h.name}`, 'down', { host: h.name, reason: unreachable(results, h.name) ?? join(unitNotes(results, h, 'ftp'), banner ? `greeting: ${banner.slice(0, 80)}` : 'no FTP greeting on port 21') });
+        : line('ftp', `ftp ${h.name}`, 'down', { host: h.name, reason: unreachable(results, h.name) ?? join(unitNotes(ctx, results, h, 'ftp'), banner ? `greeting: ${banner.slice(0, 80)}` : 'no FTP greeting on port 21') });
     });
   },
 };
@@ -680,7 +751,7 @@ export const targetCheck: StatusCheck = {
     return hostsOf(ctx.inventory, 'target').map((t) =>
       probe(
         `target.ssh:${t.name}`,
-        sh`runuser -u ${AIRFLOW_LAYOUT.user} -- ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=3 -o NumberOfPasswordPrompts=0 ${t.address} true 2>&1`,
+        sh`runuser -u ${ctx.inventory.cluster.airflow.user} -- ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=3 -o NumberOfPasswordPrompts=0 ${t.address} true 2>&1`,
         6,
       ),
     );

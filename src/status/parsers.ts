@@ -232,13 +232,48 @@ export function isCeleryInternalQueue(name: string): boolean {
   return /\.pidbox$/.test(name) || name.startsWith('celeryev.') || name.startsWith('celery@') || name.endsWith('.reply.celery.pidbox');
 }
 
+/** One row of the heartbeat query (src/status/checks.ts `HEARTBEAT_SQL`). */
+export interface JobHeartbeat {
+  /** Airflow's `job.job_type`, e.g. `SchedulerJob`. */
+  jobType: string;
+  /** `job.hostname`: what the job's host called itself (`[core] hostname_callable`). */
+  hostname: string;
+  /** Seconds since the job's latest heartbeat, by the database server's clock (negative when the host's clock is ahead). */
+  ageSec: number;
+}
+
+/** The heartbeat query's answer: the node's role, then the rows. */
+export interface Heartbeats {
+  node: 'primary' | 'replica';
+  rows: JobHeartbeat[];
+}
+
 /**
- * `airflow jobs check --job-type T --local` (Airflow 2.x CLI): exit 0 and `Found one alive job.`
- * (or `Found N alive jobs.`) when a job of this host heartbeats; `No alive jobs found.` and exit 1 otherwise.
+ * psql's unaligned tuples-only output (`-A -t`, fields joined by `|`) of the heartbeat query: the
+ * line `primary` or `replica`, then `job_type|hostname|seconds` rows. Undefined when the first line
+ * is anything else (an error such as `relation "job" does not exist`).
  */
-export function parseJobsCheck(text: string, code: number): { alive: boolean; message: string } {
-  const msg = text.trim().split('\n').filter(Boolean).pop() ?? '';
-  return { alive: code === 0 && /Found \w+ alive jobs?/.test(text), message: msg.slice(0, 160) };
+export function parseHeartbeats(stdout: string): Heartbeats | undefined {
+  const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const node = lines.shift();
+  if (node !== 'primary' && node !== 'replica') return undefined;
+  const rows: JobHeartbeat[] = [];
+  for (const l of lines) {
+    const f = l.split('|');
+    const age = Number(f[2]);
+    if (f.length !== 3 || !f[0] || !f[1] || f[2] === '' || !Number.isFinite(age)) return undefined;
+    rows.push({ jobType: f[0], hostname: f[1], ageSec: age });
+  }
+  return { node, rows };
+}
+
+/**
+ * Seconds since the freshest heartbeat of a running `jobType` from `host` (its `job.hostname` is
+ * the host's name, or a fully qualified name starting with it), or undefined when it has none.
+ */
+export function heartbeatAge(rows: readonly JobHeartbeat[], jobType: string, host: string): number | undefined {
+  const ages = rows.filter((r) => r.jobType === jobType && (r.hostname === host || r.hostname.startsWith(`${host}.`))).map((r) => r.ageSec);
+  return ages.length ? Math.min(...ages) : undefined;
 }
 
 /**
@@ -256,14 +291,11 @@ export function parseAirflowHealth(body: string): Record<string, string | null> 
   }
 }
 
-/** `celery inspect ping -d NODE`: `-> NODE: OK` then `pong` when the worker answered (Celery 5 CLI). */
-export function parseCeleryPing(text: string, node: string): boolean {
-  const esc = node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  // Celery prints `->  celery@host: OK` (two spaces) then `pong` on the next line.
-  return new RegExp(`->\\s+${esc}: OK[\\s\\S]*?pong`).test(text);
-}
-
-/** `celery inspect active_queues -d NODE --json`: the queue names NODE consumes (undefined without an answer). */
+/**
+ * `celery inspect active_queues --destination NODE --json`: the queue names NODE consumes, or
+ * undefined when NODE did not answer (Celery then prints `Error: No nodes replied within time
+ * constraint`, not JSON). An answer proves the worker is alive: it replies from its own process.
+ */
 export function parseActiveQueues(text: string, node: string): string[] | undefined {
   const start = text.indexOf('{');
   if (start < 0) return undefined;

@@ -140,17 +140,19 @@ test('parsers: RabbitMQ management API nodes and queues; Celery internal queues'
   assert.ok(!p.isCeleryInternalQueue('default'));
 });
 
-test('parsers: Airflow jobs check, /health, celery ping and active_queues, FTP, DAG folder, ssh', () => {
-  assert.deepEqual(p.parseJobsCheck('Found one alive job.\n', 0), { alive: true, message: 'Found one alive job.' });
-  assert.deepEqual(p.parseJobsCheck('[2024-05-01] INFO - Loaded...\nNo alive jobs found.\n', 1), { alive: false, message: 'No alive jobs found.' });
+test('parsers: Airflow heartbeats, /health, celery active_queues, FTP, DAG folder, ssh', () => {
+  const beats = p.parseHeartbeats('primary\nSchedulerJob|s1|2.4\nSchedulerJob|s1.example.org|40.0\nTriggererJob|s2|-0.3\n');
+  assert.deepEqual(beats, { node: 'primary', rows: [{ jobType: 'SchedulerJob', hostname: 's1', ageSec: 2.4 }, { jobType: 'SchedulerJob', hostname: 's1.example.org', ageSec: 40 }, { jobType: 'TriggererJob', hostname: 's2', ageSec: -0.3 }] });
+  assert.deepEqual(p.parseHeartbeats('replica\n'), { node: 'replica', rows: [] });
+  assert.equal(p.parseHeartbeats('ERROR:  relation "job" does not exist\nLINE 1: ...\n'), undefined, 'Airflow not migrated yet');
+  assert.equal(p.parseHeartbeats('primary\nSchedulerJob|s1\n'), undefined, 'a row without its age');
+  assert.equal(p.heartbeatAge(beats!.rows, 'SchedulerJob', 's1'), 2.4, 'the freshest of the short and the qualified name');
+  assert.equal(p.heartbeatAge(beats!.rows, 'SchedulerJob', 's2'), undefined);
+  assert.equal(p.heartbeatAge(beats!.rows, 'SchedulerJob', 's'), undefined, 'a prefix of another name is not the host');
+  assert.equal(p.heartbeatAge(beats!.rows, 'TriggererJob', 's2'), -0.3);
   const health = '{"dag_processor": {"latest_dag_processor_heartbeat": null, "status": null}, "metadatabase": {"status": "healthy"}, "scheduler": {"latest_scheduler_heartbeat": "2024-05-01T10:00:00+00:00", "status": "healthy"}, "triggerer": {"latest_triggerer_heartbeat": null, "status": "unhealthy"}}';
   assert.deepEqual(p.parseAirflowHealth(health), { dag_processor: null, metadatabase: 'healthy', scheduler: 'healthy', triggerer: 'unhealthy' });
   assert.equal(p.parseAirflowHealth('<html>login</html>'), undefined);
-  // As Celery 5.2 prints it (two spaces after the arrow), and with one.
-  assert.ok(p.parseCeleryPing('->  celery@w1: OK\n        pong\n\n1 node online.\n', 'celery@w1'));
-  assert.ok(p.parseCeleryPing('-> celery@w1: OK\n        pong\n', 'celery@w1'));
-  assert.ok(!p.parseCeleryPing('->  celery@w2: OK\n        pong\n', 'celery@w1'));
-  assert.ok(!p.parseCeleryPing('Error: No nodes replied within time constraint\n', 'celery@w1'));
   assert.deepEqual(p.parseActiveQueues('{"celery@w1": [{"name": "default", "exchange": {"name": "default"}}, {"name": "card"}]}', 'celery@w1'), ['default', 'card']);
   assert.equal(p.parseActiveQueues('Error: No nodes replied within time constraint', 'celery@w1'), undefined);
   assert.equal(p.firstLine('220 (vsFTPd 3.0.3)\r\n'), '220 (vsFTPd 3.0.3)');
@@ -367,28 +369,35 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
   const ctx = { inventory: inv, secrets: fixedSecrets };
   const ids = (name: string) => hostProbes(ctx, inv.hosts.find((h) => h.name === name)!).map((x) => x.id);
   assert.deepEqual(ids('h4').filter((i) => !i.startsWith('host.')), ['units', 'haproxy.stat', 'keepalived.addr', 'keepalived.answer:db-vip'], 'no Airflow probe on a data-plane host');
-  assert.deepEqual(ids('s1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.job:SchedulerJob', 'airflow.job:TriggererJob', 'airflow.job:DagProcessorJob', 'airflow.health.direct', 'airflow.health.vip', 'dags.folder']);
-  assert.deepEqual(ids('w1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.worker.ping', 'airflow.worker.queues', 'dags.folder', 'target.ssh:t1']);
+  assert.deepEqual(ids('h1').filter((i) => i.startsWith('airflow.')), ['airflow.heartbeats'], 'heartbeats are read once per PostgreSQL node, not per Airflow host');
+  assert.deepEqual(ids('s1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.health.direct', 'airflow.health.vip', 'dags.folder']);
+  assert.deepEqual(ids('w1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.worker.queues', 'dags.folder', 'target.ssh:t1']);
   assert.deepEqual(ids('f1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.flower', 'ftp.banner']);
-  const s1 = hostProbes(ctx, inv.hosts.find((h) => h.name === 's1')!);
-  assert.equal(s1.find((x) => x.id === 'airflow.job:SchedulerJob')?.cmd.toString(), 'runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow /opt/airflow/venv/bin/airflow jobs check --job-type SchedulerJob --local 2>&1');
-  assert.match(s1.find((x) => x.id === 'airflow.health.vip')?.cmd.toString() ?? '', /dev\/tcp\/10\.1\.1\.200\/80 .* \/health /);
-  const w1 = hostProbes(ctx, inv.hosts.find((h) => h.name === 'w1')!);
-  assert.equal(w1.find((x) => x.id === 'airflow.worker.ping')?.cmd.toString(), 'runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow /opt/airflow/venv/bin/celery --app airflow.providers.celery.executors.celery_executor.app inspect ping -d celery@w1 2>&1');
+  const probeOf = (host: string, id: string) => hostProbes(ctx, inv.hosts.find((h) => h.name === host)!).find((x) => x.id === id);
+  assert.equal(
+    probeOf('h1', 'airflow.heartbeats')?.cmd.toString(),
+    "cd / && runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d airflow -c 'select case when pg_is_in_recovery() then '\\''replica'\\'' else '\\''primary'\\'' end' -c 'select job_type, hostname, round(extract(epoch from now() - max(latest_heartbeat))::numeric, 1) from job where state = '\\''running'\\'' and job_type in ('\\''SchedulerJob'\\'', '\\''TriggererJob'\\'', '\\''DagProcessorJob'\\'') group by job_type, hostname' 2>&1",
+  );
+  assert.equal(probeOf('s1', 'units')?.cmd.toString(), 'systemctl is-active airflow-scheduler.service airflow-triggerer.service airflow-dag-processor.service airflow-webserver.service');
+  assert.match(probeOf('s1', 'airflow.health.vip')?.cmd.toString() ?? '', /dev\/tcp\/10\.1\.1\.200\/80 .* \/health /);
+  // Celery's own app with the broker from airflow.cfg: no Airflow import, no password on the controller or in argv.
+  assert.equal(
+    probeOf('w1', 'airflow.worker.queues')?.cmd.toString(),
+    `u=$(sed -n 's/^broker_url = //p' /opt/airflow/airflow.cfg) && [ -n "$u" ] || { echo 'no broker_url in /opt/airflow/airflow.cfg'; exit 1; }; CELERY_BROKER_URL=$u /opt/airflow/venv/bin/celery inspect active_queues --timeout 2 --destination celery@w1 --json 2>&1`,
+  );
 
   const health = '{"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}, "triggerer": {"status": "healthy"}, "dag_processor": {"status": "unhealthy"}}';
   const r = report(inv, results(inv, (h, o) => {
+    // h1 is the primary; h2, a replica, lags behind with an older view, which is not used.
+    if (h === 'h1') o['airflow.heartbeats'] = { stdout: 'primary\nSchedulerJob|s1|3.2\nTriggererJob|s1|4.0\nDagProcessorJob|s1|25.0\n', code: 0 };
+    if (h === 'h2') o['airflow.heartbeats'] = { stdout: 'replica\nSchedulerJob|s1|90.0\n', code: 0 };
     if (h === 's1') {
       o['units'] = { stdout: 'active\nactive\nactive\nactive\n', code: 0 };
-      o['airflow.job:SchedulerJob'] = { stdout: 'Found one alive job.\n', code: 0 };
-      o['airflow.job:TriggererJob'] = { stdout: 'Found one alive job.\n', code: 0 };
-      o['airflow.job:DagProcessorJob'] = { stdout: 'No alive jobs found.\n', code: 1 };
       o['airflow.health.direct'] = { stdout: http(200, health), code: 0 };
       o['airflow.health.vip'] = { stdout: http(200, health), code: 0 };
       o['dags.folder'] = { stdout: 'nfs4 10.1.1.220:/dags\nreadable\n', code: 0 };
     }
     if (h === 'w1') {
-      o['airflow.worker.ping'] = { stdout: '-> celery@w1: OK\n        pong\n', code: 0 };
       o['airflow.worker.queues'] = { stdout: '{"celery@w1": [{"name": "default"}]}', code: 0 };
       o['dags.folder'] = { stdout: 'nfs4 10.1.1.220:/dags\n', code: TIMED_OUT };
       o['target.ssh:t1'] = { stdout: 'Host key verification failed.\n', code: 255 };
@@ -403,16 +412,77 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
     const l = all.find((x) => x.component === component && x.check === check);
     return l ? `${l.verdict}: ${l.reason}` : 'missing';
   };
-  assert.equal(v('airflow', 'scheduler s1'), 'healthy: heartbeat alive');
-  assert.equal(v('airflow', 'dag processor s1'), 'down: No alive jobs found.');
-  assert.equal(v('airflow', 'dag processors'), 'degraded: no dag processor heartbeats (1 hosts)');
+  assert.equal(v('airflow', 'scheduler s1'), 'healthy: heartbeat 3.2 s ago');
+  assert.equal(v('airflow', 'triggerer s1'), 'healthy: heartbeat 4 s ago');
+  assert.equal(v('airflow', 'dag processor s1'), 'down: last heartbeat 25 s ago (alive within 10.5 s)');
+  assert.equal(v('airflow', 'dag processors'), 'degraded: no dag processor heartbeat on any of 1 hosts');
   assert.equal(v('airflow', 'webserver /health via 10.1.1.200'), 'degraded: dag_processor unhealthy');
   assert.equal(v('airflow', 'worker celery@w1'), 'degraded: does not consume card; consumes default');
+  assert.equal(v('airflow', 'webserver s1'), 'healthy: GET /health answers');
   assert.equal(v('airflow', 'flower f1'), 'healthy: GET /healthcheck OK');
   assert.equal(v('dags', '/opt/airflow/dags on w1'), 'down: listing timed out (NFS server gone?)');
   assert.equal(v('ftp', 'ftp f1'), 'healthy: 220 (vsFTPd 3.0.3)');
   assert.equal(v('target', 't1 from w1'), 'down: host key verification failed');
   assert.equal(r.exitCode, 1, r.summary);
+});
+
+test('judge: Airflow heartbeats unreadable, a stale scheduler, a DAG processor standby, a silent worker', async () => {
+  const inv = await inventory(
+    [
+      '  - { name: s1, address: 10.1.1.31, roles: [scheduler, webserver] }',
+      '  - { name: s2, address: 10.1.1.32, roles: [scheduler, webserver] }',
+      '  - { name: d1, address: 10.1.1.33, roles: [dag_processor] }',
+      '  - { name: d2, address: 10.1.1.34, roles: [dag_processor] }',
+      '  - { name: w1, address: 10.1.1.35, roles: [worker] }',
+      '',
+    ].join('\n'),
+  );
+  const lineOf = (r: ReturnType<typeof report>, check: string) => {
+    const l = r.components.flatMap((c) => c.checks).find((x) => x.component === 'airflow' && x.check === check);
+    return l ? `${l.verdict}: ${l.reason}` : 'missing';
+  };
+  // Triggerers fall back to the scheduler hosts (no host has the role): their heartbeats are read too.
+  const units = (h: string, o: Record<string, FactOutput>) => {
+    if (h === 's1' || h === 's2') {
+      o['units'] = { stdout: h === 's2' ? 'inactive\nactive\nactive\n' : 'active\nactive\nactive\n', code: h === 's2' ? 3 : 0 };
+      o['airflow.health.direct'] = o['airflow.health.vip'] = { stdout: http(200, '{"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}}'), code: 0 };
+    }
+    if (h === 'd1' || h === 'd2' || h === 'w1') o['units'] = { stdout: 'active\n', code: 0 };
+  };
+  const rows = 'SchedulerJob|s1|1.5\nSchedulerJob|s2|31.0\nTriggererJob|s1|2.0\nTriggererJob|s2|2.5\nDagProcessorJob|d2|1.0\n';
+  const live = report(inv, results(inv, (h, o) => {
+    units(h, o);
+    if (h === 'h1') o['airflow.heartbeats'] = { stdout: `primary\n${rows}`, code: 0 };
+    if (h === 'w1') o['airflow.worker.queues'] = { stdout: 'Error: No nodes replied within time constraint\n', code: 69 };
+  }));
+  assert.equal(lineOf(live, 'scheduler s1'), 'healthy: heartbeat 1.5 s ago');
+  assert.equal(lineOf(live, 'scheduler s2'), 'down: airflow-scheduler.service inactive; last heartbeat 31 s ago (alive within 30 s)');
+  assert.equal(lineOf(live, 'schedulers'), 'missing', 'one live scheduler serves');
+  assert.equal(lineOf(live, 'triggerer s2'), 'healthy: heartbeat 2.5 s ago');
+  assert.equal(lineOf(live, 'dag processor d2'), 'healthy: heartbeat 1 s ago');
+  assert.equal(lineOf(live, 'dag processor d1'), 'healthy: standby (waits for the etcd lock the active one holds)');
+  assert.equal(lineOf(live, 'worker celery@w1'), 'down: no reply within 2 s');
+  assert.equal(live.exitCode, 1, live.summary);
+
+  // The DAG processor d1 stopped (unit inactive) is no standby; the database has no job table yet.
+  const unread = report(inv, results(inv, (h, o) => {
+    units(h, o);
+    if (h === 'd1') o['units'] = { stdout: 'failed\n', code: 3 };
+    if (h === 'h1' || h === 'h2' || h === 'h3') o['airflow.heartbeats'] = { stdout: 'ERROR:  relation "job" does not exist\n', code: 1 };
+    if (h === 'w1') o['airflow.worker.queues'] = { stdout: '{"celery@w1": [{"name": "default"}]}', code: 0 };
+  }));
+  assert.equal(lineOf(unread, 'scheduler s1'), 'degraded: heartbeat unknown: metadata database not readable (h1: psql: exit 1 (ERROR:  relation "job" does not exist); h2: psql: exit 1 (ERROR:  relation "job" does not exist); h3: psql: exit 1 (ERROR:  relation "job" does not exist))');
+  assert.match(lineOf(unread, 'schedulers'), /^degraded: heartbeats unknown: metadata database not readable/);
+  assert.match(lineOf(unread, 'dag processor d1'), /^down: airflow-dag-processor.service failed; heartbeat unknown/);
+  assert.equal(lineOf(unread, 'worker celery@w1'), 'healthy: answers; queues default');
+  assert.equal(unread.exitCode, 1, 'unknown is not down: /health through the VIP still reports the scheduler healthy');
+
+  // A replica's answer is used when the primary is unreachable.
+  const replica = report(inv, results(inv, (h, o) => {
+    units(h, o);
+    if (h === 'h2') o['airflow.heartbeats'] = { stdout: `replica\n${rows}`, code: 0 };
+  }, { h1: 'connect ETIMEDOUT' }));
+  assert.equal(lineOf(replica, 'scheduler s1'), 'healthy: heartbeat 1.5 s ago');
 });
 
 // ---- runner and rendering ----------------------------------------------------------------------
