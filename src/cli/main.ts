@@ -331,17 +331,18 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .command('status')
     .description('is the cluster serving, what is degraded, on which host, and why (read-only; takes no lock)')
     .addOption(inventoryOpt())
-    .option('--json', 'one JSON document (fields in README "status")')
+    .option('--json', 'one JSON document (fields in README "status"; every check)')
+    .option('--all', 'every check of every component (by default a healthy component takes one line)')
     .option('--watch [seconds]', 'refresh in place every SECONDS (default 2) until interrupted')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
-    .action(async (o: { inventory: string; json?: boolean; watch?: boolean | string; acceptNewHostKeys?: boolean }) => {
+    .action(async (o: { inventory: string; json?: boolean; all?: boolean; watch?: boolean | string; acceptNewHostKeys?: boolean }) => {
       const loaded = await load(io, o.inventory);
       const watch = o.watch === undefined ? undefined : o.watch === true ? 2 : Number(o.watch);
       if (watch !== undefined && !(watch > 0)) throw new InputError(`--watch takes a number of seconds > 0, got "${String(o.watch)}"`);
       const secrets = await readSecrets(loaded.stateDir);
       const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys), { retries: 0, keepaliveIntervalSec: 5 });
       try {
-        exitCode = await statusCommand({ inventory: loaded.inventory, ...(secrets ? { secrets } : {}) }, transport, io, { json: Boolean(o.json), ...(watch ? { watchSec: watch } : {}) });
+        exitCode = await statusCommand({ inventory: loaded.inventory, ...(secrets ? { secrets } : {}) }, transport, io, { json: Boolean(o.json), all: Boolean(o.all), ...(watch ? { watchSec: watch } : {}) });
       } finally {
         await transport.close();
       }

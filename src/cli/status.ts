@@ -20,11 +20,11 @@ function paintFor(isTTY: boolean): Paint {
 /** ANSI: cursor home and clear the screen (ECMA-48 CUP, ED). */
 const CLEAR = '\x1b[H\x1b[2J';
 
-export async function statusCommand(ctx: StatusContext, transport: Transport, io: Streams, opts: { json: boolean; watchSec?: number }): Promise<number> {
+export async function statusCommand(ctx: StatusContext, transport: Transport, io: Streams, opts: { json: boolean; watchSec?: number; all?: boolean }): Promise<number> {
   const paint = paintFor(io.isTTY);
   const show = (r: StatusReport, first: boolean) => {
     if (opts.json) io.out(`${JSON.stringify(r)}\n`);
-    else io.out(`${opts.watchSec && io.isTTY ? CLEAR : first ? '' : '\n'}${renderReport(r, paint)}\n`);
+    else io.out(`${opts.watchSec && io.isTTY ? CLEAR : first ? '' : '\n'}${renderReport(r, paint, { all: Boolean(opts.all) })}\n`);
   };
   let report = await collectStatus(ctx, transport);
   show(report, true);

@@ -68,7 +68,7 @@ export interface StatusReport {
   serving: boolean;
   /** The process exit code: 0 healthy, 1 degraded, 3 down. */
   exitCode: 0 | 1 | 3;
-  /** One line, e.g. `DEGRADED: patroni: member pg1 (pg1): not in the cluster; ...`. */
+  /** One line, e.g. `DEGRADED: patroni: member pg1: not in the cluster; ...` (alike problems grouped, see {@link summarizeProblems}). */
   summary: string;
   components: Array<{ name: Component; verdict: Verdict; checks: CheckLine[] }>;
   hosts: HostReach[];
@@ -84,6 +84,40 @@ export function statusExitCode(v: Verdict): 0 | 1 | 3 {
   return v === 'healthy' ? 0 : v === 'degraded' ? 1 : 3;
 }
 
+/** How many checks a group names before `and N more`. */
+const GROUP_NAMES = 4;
+
+/** A check as the summary names it: `check`, with ` (host)` when the check does not name its host. */
+function label(l: CheckLine): string {
+  return `${l.check}${l.host && !l.check.includes(l.host) ? ` (${l.host})` : ''}`;
+}
+
+/**
+ * The problems as one line: `component: check: reason` joined by `; `. Checks of one component with
+ * the same verdict and alike reasons (equal once numbers are masked: the same load on every container
+ * of one machine, the same unreadable database behind every heartbeat) are one group,
+ * `component: c1, c2, c3 and N more: reason` (the first check's reason, marked when the others
+ * differ in their numbers), so a problem shared by 13 hosts takes one clause, not 13.
+ */
+export function summarizeProblems(bad: readonly CheckLine[]): string {
+  const groups = new Map<string, CheckLine[]>();
+  for (const l of bad) {
+    const key = `${l.component}\0${l.verdict}\0${(l.reason ?? '').replace(/\d+(?:\.\d+)?/g, '#')}`;
+    const g = groups.get(key);
+    if (g) g.push(l);
+    else groups.set(key, [l]);
+  }
+  return [...groups.values()]
+    .map((g) => {
+      const first = g[0] as CheckLine;
+      const names = g.map(label);
+      const list = names.length > GROUP_NAMES + 1 ? `${names.slice(0, GROUP_NAMES).join(', ')} and ${names.length - GROUP_NAMES} more` : names.join(', ');
+      const alike = g.some((l) => l.reason !== first.reason) ? ` (${first.host ?? first.check}; alike on the others)` : '';
+      return `${first.component}: ${list}${first.reason ? `: ${first.reason}${alike}` : ''}`;
+    })
+    .join('; ');
+}
+
 /**
  * Builds the report from the lines: components in {@link COMPONENTS} order (only those with lines),
  * the overall verdict (`down` when a serving component is down, else the worst line, a down line of
@@ -95,9 +129,7 @@ export function buildReport(cluster: string, checkedAt: Date, durationMs: number
     return checks.length ? [{ name, verdict: componentVerdict(checks), checks }] : [];
   });
   const verdict = worst(components.map((c) => (c.verdict === 'down' && !SERVING_COMPONENTS.has(c.name) ? 'degraded' : c.verdict)));
-  const bad = lines.filter((l) => l.verdict !== 'healthy');
-  const what = bad.map((l) => `${l.component}: ${l.check}${l.host && !l.check.includes(l.host) ? ` (${l.host})` : ''}${l.reason ? `: ${l.reason}` : ''}`);
-  const summary = verdict === 'healthy' ? `HEALTHY: ${lines.length} checks on ${hosts.length} hosts` : `${verdict.toUpperCase()}: ${what.join('; ')}`;
+  const summary = verdict === 'healthy' ? `HEALTHY: ${lines.length} checks on ${hosts.length} hosts` : `${verdict.toUpperCase()}: ${summarizeProblems(lines.filter((l) => l.verdict !== 'healthy'))}`;
   return {
     schema: 1,
     cluster,

@@ -16,7 +16,7 @@ import type { Inventory } from '../../src/inventory/schema.js';
 import { parseFactOutput } from '../../src/run/facts.js';
 import { collectStatus } from '../../src/run/status.js';
 import { hostProbes, judgeAll, type HostResult } from '../../src/status/checks.js';
-import { buildReport } from '../../src/status/model.js';
+import { buildReport, summarizeProblems, type CheckLine } from '../../src/status/model.js';
 import * as p from '../../src/status/parsers.js';
 import { renderReport } from '../../src/status/render.js';
 import { httpGet, parseHttp, probeScript, TIMED_OUT } from '../../src/status/script.js';
@@ -499,16 +499,40 @@ test('collectStatus: one exec per reachable host, an unreachable host reported w
   assert.equal(r.components.find((c) => c.name === 'rabbitmq')?.checks[0]?.check, 'management API', 'without secrets RabbitMQ cannot be asked');
 });
 
-test('render: the overall verdict first, one line per check grouped by component, colour only through paint', async () => {
+test('render: the verdict first; a healthy component on one line, a component with a problem with every check; --all shows all', async () => {
   const inv = await inventory();
   const r = report(inv, results(inv, () => undefined, { h3: 'connect EHOSTUNREACH' }));
   const text = renderReport(r);
   const lines = text.split('\n');
   assert.match(lines[0] ?? '', /^DEGRADED t: serving — hosts: h3: host unreachable: connect EHOSTUNREACH; /);
-  assert.equal(lines[1], 'HOSTS');
+  assert.equal(lines[1], 'HOSTS       degraded  1 of 6 checks not healthy');
   assert.match(text, /\n {2}down {5}h3 {2,}host unreachable: connect EHOSTUNREACH\n/);
-  assert.match(lines.at(-1) ?? '', /^4\/5 hosts reached, 0\.10 s, 1970-01-01T00:00:00\.000Z$/);
+  assert.match(text, /\n {2}healthy {2}h1 {2,}load 0\.2\/2 CPUs, memory 75% available, disk 20% used at most\n/, 'the healthy hosts next to the one with a problem');
+  // Components are degraded by h3 (a member each): every check shown. HAProxy and keepalived are healthy: one line.
+  assert.equal(lines.find((l) => l.startsWith('HAPROXY')), 'HAPROXY     healthy  3 checks — leader port 5000: -> h1 on 2/2 HAProxy hosts');
+  assert.equal(lines.find((l) => l.startsWith('KEEPALIVED')), 'KEEPALIVED  healthy  1 check — vip db-vip 10.1.1.200: held by h4; answers on 5000');
+  assert.ok(!text.includes('haproxy h4'), 'the healthy component\'s own checks are not listed');
+  assert.match(lines.at(-1) ?? '', /^4\/5 hosts reached, 0\.10 s, 1970-01-01T00:00:00\.000Z \(--all: every check\)$/);
+  const all = renderReport(r, undefined, { all: true });
+  assert.match(all, /\nHAPROXY {5}healthy\n {2}healthy {2}haproxy h4 /);
+  assert.equal(all.split('\n').length, 1 + r.components.length + r.components.reduce((n, c) => n + c.checks.length, 0) + 1);
   assert.doesNotMatch(text, /\x1b/);
   const painted = renderReport(r, { verdict: (v, t) => `<${v}>${t}</>`, dim: (t) => t });
   assert.match(painted, /^<degraded>DEGRADED<\/> t/);
+});
+
+test('summary: alike problems of one component are one clause naming its checks', () => {
+  const load = (h: string, l: string): CheckLine => ({ component: 'hosts', check: h, verdict: 'degraded', host: h, reason: `load ${l} (5 min) on 2 CPUs, above 2 per CPU` });
+  const hosts = ['a', 'b', 'c', 'd', 'e', 'f'];
+  assert.equal(summarizeProblems(hosts.map((h) => load(h, '7.5'))), 'hosts: a, b, c, d and 2 more: load 7.5 (5 min) on 2 CPUs, above 2 per CPU');
+  assert.equal(summarizeProblems(hosts.slice(0, 5).map((h) => load(h, '7.5'))), 'hosts: a, b, c, d, e: load 7.5 (5 min) on 2 CPUs, above 2 per CPU', 'five names are shorter than "4 and 1 more"');
+  assert.equal(summarizeProblems([load('a', '7.5'), load('b', '6.1')]), 'hosts: a, b: load 7.5 (5 min) on 2 CPUs, above 2 per CPU (a; alike on the others)');
+  // Different verdicts, components or reasons stay apart; a check that does not name its host gets it in brackets.
+  const mixed: CheckLine[] = [
+    load('a', '7.5'),
+    { component: 'hosts', check: 'b', verdict: 'down', host: 'b', reason: 'host unreachable: connect ETIMEDOUT' },
+    { component: 'etcd', check: 'member b', verdict: 'down', host: 'b', reason: 'host unreachable: connect ETIMEDOUT' },
+    { component: 'patroni', check: 'leader', verdict: 'down', host: 'b', reason: 'no leader' },
+  ];
+  assert.equal(summarizeProblems(mixed), 'hosts: a: load 7.5 (5 min) on 2 CPUs, above 2 per CPU; hosts: b: host unreachable: connect ETIMEDOUT; etcd: member b: host unreachable: connect ETIMEDOUT; patroni: leader (b): no leader');
 });
