@@ -24,9 +24,6 @@ import { renderTemplate, template } from '../tasks/template.js';
 import type { Handler, Task } from '../tasks/task.js';
 import { airflowPaths } from './airflow.js';
 
-/** Airflow's default home (the SSH target's worker files live under it; see src/components/target.ts). */
-export const AIRFLOW_HOME = '/opt/airflow';
-
 /** The exports file of the DAG folder (exports(5): /etc/exports.d/*.exports are read by exportfs). */
 export const EXPORTS_FILE = '/etc/exports.d/airflow-ha-dags.exports';
 /** The rsync daemon's config (rsyncd.conf(5); Debian's rsync.service starts only when it exists). */

@@ -19,19 +19,26 @@ import { command } from '../tasks/command.js';
 import { directory, file } from '../tasks/file.js';
 import { group, user } from '../tasks/system.js';
 import type { ManagedFile, Task, TaskPlan } from '../tasks/task.js';
-import { AIRFLOW_HOME } from './dags.js';
-import { airflowAccountTasks } from './airflow.js';
+import { airflowAccountTasks, airflowCli, airflowPaths } from './airflow.js';
 import type { OsFamily } from '../facts/host.js';
 
-/** The account Airflow runs as (created by the Airflow component too; whichever step runs first creates it). */
-export const AIRFLOW_USER = 'airflow';
-/** The airflow CLI of the Airflow component's virtualenv. */
-export const AIRFLOW_BIN = `${AIRFLOW_HOME}/venv/bin/airflow`;
-/** The workers' private key for the targets, its known_hosts and ssh_config (airflow's ~/.ssh). */
-export const WORKER_SSH_DIR = `${AIRFLOW_HOME}/.ssh`;
-export const WORKER_KEY = `${WORKER_SSH_DIR}/target_ed25519`;
-export const WORKER_KNOWN_HOSTS = `${WORKER_SSH_DIR}/known_hosts`;
-export const WORKER_SSH_CONFIG = `${WORKER_SSH_DIR}/config`;
+/** Where a worker keeps what reaches the targets: the Airflow account's ~/.ssh. */
+export interface WorkerSshPaths {
+  /** `<cluster.airflow.home>/.ssh` (the account's home is AIRFLOW_HOME). */
+  dir: string;
+  /** The workers' private key for the targets. */
+  key: string;
+  /** The targets' pinned host keys. */
+  knownHosts: string;
+  /** ssh_config naming each target. */
+  config: string;
+}
+
+/** The worker's SSH files under the Airflow account's home (`cluster.airflow.home`). */
+export function workerSshPaths(inv: Inventory): WorkerSshPaths {
+  const dir = `${airflowPaths(inv).home}/.ssh`;
+  return { dir, key: `${dir}/target_ed25519`, knownHosts: `${dir}/known_hosts`, config: `${dir}/config` };
+}
 /** The connections file `airflow connections import` reads, and the copy of it last imported. */
 export const CONNECTIONS_FILE = '/etc/airflow-ha/airflow-connections.json';
 export const CONNECTIONS_IMPORTED = '/var/lib/airflow-ha/airflow-connections.imported.json';
@@ -78,7 +85,7 @@ export function connectionsJson(inv: Inventory, hostKeys: (h: Host) => readonly 
   const out: Record<string, unknown> = {};
   for (const t of targetHosts(inv)) {
     const key = hostKeys(t)[0];
-    const extra: Record<string, string> = { key_file: WORKER_KEY, no_host_key_check: 'false', allow_host_key_change: 'false' };
+    const extra: Record<string, string> = { key_file: workerSshPaths(inv).key, no_host_key_check: 'false', allow_host_key_change: 'false' };
     if (key) extra['host_key'] = key;
     out[targetConnId(inv, t)] = {
       conn_type: 'ssh',
@@ -94,16 +101,17 @@ export function connectionsJson(inv: Inventory, hostKeys: (h: Host) => readonly 
 
 /** airflow's ssh_config: each target by name, as the service user, with the key and the pinned known_hosts only. */
 export function workerSshConfig(inv: Inventory): string {
+  const paths = workerSshPaths(inv);
   const blocks = targetHosts(inv).map((t) =>
     [
       `Host ${t.name} ${t.address}`,
       `    HostName ${t.address}`,
       `    Port ${sshPort(inv, t)}`,
       `    User ${inv.cluster.target.user}`,
-      `    IdentityFile ${WORKER_KEY}`,
+      `    IdentityFile ${paths.key}`,
       '    IdentitiesOnly yes',
       '    StrictHostKeyChecking yes',
-      `    UserKnownHostsFile ${WORKER_KNOWN_HOSTS}`,
+      `    UserKnownHostsFile ${paths.knownHosts}`,
       '    GlobalKnownHostsFile /dev/null',
       '',
     ].join('\n'),
@@ -156,14 +164,14 @@ function blocked(name: string, why: string): Task {
  * the copy last imported, run `airflow connections import --overwrite` as the airflow user (the
  * import is idempotent, `connections add` is not) and keep a copy. Compared with that copy rather
  * than run by a handler, so an import that failed, or was skipped because Airflow was not installed
- * yet, is done by the next run. Skipped (no change) while AIRFLOW_BIN does not exist.
+ * yet, is done by the next run. Skipped (no change) while the virtualenv's `airflow` does not exist.
  * For the Airflow component's steps to include after Airflow is installed.
  */
-export function connectionsImportTask(): Task {
+export function connectionsImportTask(inv: Inventory): Task {
   return command({
     name: 'airflow connections import (SSH targets)',
-    cmd: sh`runuser -u ${AIRFLOW_USER} -- env AIRFLOW_HOME=${AIRFLOW_HOME} ${AIRFLOW_BIN} connections import --overwrite ${CONNECTIONS_FILE} && install -D -m 0600 ${CONNECTIONS_FILE} ${CONNECTIONS_IMPORTED}`,
-    unless: sh`test ! -x ${AIRFLOW_BIN} || cmp -s ${CONNECTIONS_FILE} ${CONNECTIONS_IMPORTED}`,
+    cmd: sh`${airflowCli(inv, ['connections', 'import', '--overwrite', CONNECTIONS_FILE])} && install -D -m 0600 ${CONNECTIONS_FILE} ${CONNECTIONS_IMPORTED}`,
+    unless: sh`test ! -x ${airflowPaths(inv).bin} || cmp -s ${CONNECTIONS_FILE} ${CONNECTIONS_IMPORTED}`,
     timeoutSec: 300,
   });
 }
@@ -180,20 +188,22 @@ export function workerTargetTasks(inv: Inventory, family: OsFamily, key: SshKeyp
   const keysOf = (h: Host) => hostKeys?.(h) ?? [];
   const unknown = targetHosts(inv).filter((t) => keysOf(t).length === 0);
   const lines = targetHosts(inv).flatMap((t) => knownHostsLines(inv, t, keysOf(t)));
-  const own = { owner: AIRFLOW_USER, group: AIRFLOW_USER };
+  const account = inv.cluster.airflow.user;
+  const own = { owner: account, group: account };
+  const paths = workerSshPaths(inv);
   return [
     ...airflowAccountTasks(inv, family),
-    directory({ path: WORKER_SSH_DIR, mode: '0700', ...own }),
-    secretFile({ path: WORKER_KEY, content: key.privateKey, mode: '0600', ...own }),
+    directory({ path: paths.dir, mode: '0700', ...own }),
+    secretFile({ path: paths.key, content: key.privateKey, mode: '0600', ...own }),
     unknown.length > 0
       ? blocked(
-          `file ${WORKER_KNOWN_HOSTS}`,
+          `file ${paths.knownHosts}`,
           `no host key of target ${unknown.map((t) => t.name).join(', ')} in the inventory's known_hosts: airflow-ha pins the key it verified itself; connect to the target once (e.g. \`airflow-ha facts -i FILE --limit ${unknown[0]?.name} --accept-new-host-keys\`, checking the fingerprint it records), then run again`,
         )
-      : file({ path: WORKER_KNOWN_HOSTS, content: `${lines.join('\n')}\n`, mode: '0644', ...own }),
-    file({ path: WORKER_SSH_CONFIG, content: workerSshConfig(inv), mode: '0600', ...own }),
+      : file({ path: paths.knownHosts, content: `${lines.join('\n')}\n`, mode: '0644', ...own }),
+    file({ path: paths.config, content: workerSshConfig(inv), mode: '0600', ...own }),
     directory({ path: '/etc/airflow-ha' }),
-    file({ path: CONNECTIONS_FILE, content: connectionsJson(inv, keysOf), mode: '0640', owner: 'root', group: AIRFLOW_USER }),
-    connectionsImportTask(),
+    file({ path: CONNECTIONS_FILE, content: connectionsJson(inv, keysOf), mode: '0640', owner: 'root', group: account }),
+    connectionsImportTask(inv),
   ];
 }

@@ -23,6 +23,7 @@ import { loadOrCreateKeypair } from '../../src/ssh/keypair.js';
 import { compileCheck, fileTree, release, tarGz, treeRevision, type FileTree, type TreeFile } from '../../src/tasks/release.js';
 import type { Task } from '../../src/tasks/task.js';
 import { dags } from '../../playbooks/dags.js';
+import { hostProbes } from '../../src/status/checks.js';
 import { FIXED_HOST_KEY, assertGolden, fixedOperator as operator, fixedSecrets, seedInventory } from '../helpers/golden.js';
 import { LocalConnection, tempDir } from '../helpers/local.js';
 import { assertShellcheck, firstRunScripts } from '../helpers/scripts.js';
@@ -289,4 +290,24 @@ test('readTree: regular files only, caches and VCS skipped, a symlink refused', 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a non-default cluster.airflow.home and user reach the worker\'s target files, the connection import and the status probes', async () => {
+  const inv = await seedInventory();
+  inv.cluster.airflow.home = '/srv/af';
+  inv.cluster.airflow.user = 'af';
+  for (const h of inv.hosts) h.vars = { ...h.vars, interface: 'eth0' };
+  const files = renderFiles(dags, inv, fixedSecrets, 'debian', operator).filter((f) => f.host === 'worker1');
+  const config = files.find((f) => f.path === '/srv/af/.ssh/config');
+  assert.ok(config, files.map((f) => f.path).join(', '));
+  assert.match(String(config.content), /IdentityFile \/srv\/af\/\.ssh\/target_ed25519\n {4}IdentitiesOnly yes\n {4}StrictHostKeyChecking yes\n {4}UserKnownHostsFile \/srv\/af\/\.ssh\/known_hosts\n/);
+  const conn = JSON.parse(String(files.find((f) => f.path === '/etc/airflow-ha/airflow-connections.json')?.content)) as Record<string, { extra: string }>;
+  assert.equal(JSON.parse(conn['target_ssh']?.extra ?? '{}').key_file, '/srv/af/.ssh/target_ed25519');
+  const scripts = firstRunScripts(dags, inv, debian, fixedSecrets, 'dags with a non-default Airflow home', operator).get('worker1') ?? '';
+  assert.match(scripts, /cd \/srv\/af && runuser -u af -- env AIRFLOW_HOME=\/srv\/af \/srv\/af\/venv\/bin\/airflow connections import/);
+  const probes = hostProbes({ inventory: inv }, inv.hosts.find((h) => h.name === 'worker1')!).map((x) => x.cmd.toString()).join('\n');
+  assert.match(probes, /runuser -u af -- ssh -o BatchMode=yes/);
+  assert.match(probes, /sed -n 's\/\^broker_url = \/\/p' \/srv\/af\/airflow\.cfg\) .* \/srv\/af\/venv\/bin\/celery inspect active_queues/);
+  assert.match(probes, /for p in \/ \/srv\/af; do/, 'the data folder whose disk use is checked');
+  assert.doesNotMatch(`${scripts}\n${probes}\n${files.map((f) => `${f.path}\n${String(f.content)}`).join('\n')}`, /\/opt\/airflow\/(venv|\.ssh|airflow\.cfg)|runuser -u airflow /);
 });

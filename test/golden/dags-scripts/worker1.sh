@@ -40,4 +40,4 @@ set -e
 # task: file /etc/airflow-ha/airflow-connections.json
 # write /etc/airflow-ha/airflow-connections.json (411 bytes, root:airflow 0640)
 # task: airflow connections import (SSH targets)
-( runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow /opt/airflow/venv/bin/airflow connections import --overwrite /etc/airflow-ha/airflow-connections.json && install -D -m 0600 /etc/airflow-ha/airflow-connections.json /var/lib/airflow-ha/airflow-connections.imported.json )
+( cd /opt/airflow && runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow /opt/airflow/venv/bin/airflow connections import --overwrite /etc/airflow-ha/airflow-connections.json && install -D -m 0600 /etc/airflow-ha/airflow-connections.json /var/lib/airflow-ha/airflow-connections.imported.json )
