@@ -17,8 +17,10 @@ import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { quote } from '../../src/core/cmd.js';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
+import type { CheckLine } from '../../src/status/model.js';
 import { bootLab, cli, events, onHost, ROOT, runEnd, type TestLab } from '../helpers/lab.js';
 import { tempDir } from '../helpers/local.js';
+import { checkOf, checksOf, statusUntil as untilStatus, type Status } from '../helpers/status.js';
 
 const VERSION = '2.9.0';
 const HOSTS = ['pg1', 'pg2', 'pg3', 'af1'];
@@ -182,6 +184,46 @@ print(json.dumps(r.get(timeout=60)))
   assert.equal(events(second.stdout).filter((e) => e.type === 'handler').length, 0);
   assert.equal(await starts(), before);
   assert.equal(await migrations(secrets.airflowDb.reveal()), 1);
+});
+
+const statusUntil = (what: string, pred: (s: Status) => boolean, timeoutMs: number) => untilStatus(lab.inventoryFile, what, pred, timeoutMs);
+/** Every line healthy except host load (the lab's containers see this shared machine's load average). */
+const healthyBut = (s: Status, except: (l: CheckLine) => boolean = () => false) =>
+  checksOf(s).filter((l) => l.verdict !== 'healthy' && !(l.component === 'hosts' && /^load /.test(l.reason ?? '')) && !except(l));
+
+test('status on the Airflow lab: every Airflow check healthy; a stopped worker is named with its unconsumed queues, a hung scheduler by its stale heartbeat, a stopped one by its unit', async () => {
+  const healthy = await statusUntil('healthy', (s) => healthyBut(s).length === 0, 120_000);
+  const airflow = healthy.report.components.find((c) => c.name === 'airflow')?.checks.map((l) => l.check);
+  assert.deepEqual(airflow, ['scheduler af1', 'triggerer af1', 'dag processor af1', 'webserver af1', `webserver /health via ${vip}`, 'worker celery@af1', 'flower af1']);
+  assert.match(checkOf(healthy, 'airflow', 'scheduler af1')?.reason ?? '', /^heartbeat \d+(\.\d)? s ago$/);
+  assert.match(checkOf(healthy, 'airflow', 'worker celery@af1')?.reason ?? '', /^answers; queues (default, etl|etl, default)$/);
+  assert.equal(checkOf(healthy, 'airflow', 'flower af1')?.reason, 'GET /healthcheck OK');
+
+  try {
+    // The worker stopped: it no longer answers, and RabbitMQ names its queues without a consumer. Still serving.
+    assert.equal((await on('af1', 'systemctl stop airflow-worker')).code, 0);
+    const noWorker = await statusUntil('worker down', (s) => checkOf(s, 'airflow', 'worker celery@af1')?.verdict === 'down' && checkOf(s, 'rabbitmq', 'queue etl')?.verdict === 'degraded', 60_000);
+    assert.match(checkOf(noWorker, 'airflow', 'worker celery@af1')?.reason ?? '', /^airflow-worker\.service inactive; no reply within 2 s$/);
+    for (const q of QUEUES) assert.match(checkOf(noWorker, 'rabbitmq', `queue ${q}`)?.reason ?? '', /^no consumer/);
+    assert.equal(noWorker.exitCode, 1, noWorker.report.summary);
+    assert.match(noWorker.report.summary, /airflow: worker celery@af1: airflow-worker\.service inactive/);
+
+    // The scheduler hangs (SIGSTOP: its unit stays active, its heartbeat stops): the heartbeat goes
+    // stale after Airflow's 30 s scheduler_health_check_threshold, and the cluster is not serving.
+    assert.equal((await on('af1', 'systemctl kill -s STOP airflow-scheduler')).code, 0);
+    const hung = await statusUntil('scheduler heartbeat stale', (s) => checkOf(s, 'airflow', 'schedulers')?.verdict === 'down', 90_000);
+    assert.match(checkOf(hung, 'airflow', 'scheduler af1')?.reason ?? '', /^last heartbeat \d+(\.\d)? s ago \(alive within 30 s\)$/, 'the unit is active: only the heartbeat tells');
+    assert.equal(checkOf(hung, 'airflow', 'schedulers')?.reason, 'no scheduler heartbeat on any of 1 hosts');
+    assert.equal(hung.exitCode, 3, hung.report.summary);
+
+    // The scheduler stopped cleanly: it ends its job, and the unit's state is named with it.
+    assert.equal((await on('af1', 'systemctl kill -s CONT airflow-scheduler && systemctl stop airflow-scheduler')).code, 0);
+    const stopped = await statusUntil('scheduler stopped', (s) => /inactive/.test(checkOf(s, 'airflow', 'scheduler af1')?.reason ?? ''), 60_000);
+    assert.match(checkOf(stopped, 'airflow', 'scheduler af1')?.reason ?? '', /^airflow-scheduler\.service inactive; (no running SchedulerJob from af1|last heartbeat \d+(\.\d)? s ago \(alive within 30 s\))$/);
+  } finally {
+    await on('af1', 'systemctl kill -s CONT airflow-scheduler; systemctl start airflow-scheduler airflow-worker');
+  }
+  await statusUntil('healthy again', (s) => healthyBut(s).length === 0, 120_000);
 });
 
 /** Sends `standin.echo` on `queue` from af1 and returns what the worker that ran it says (hostname, queue). */

@@ -11,9 +11,9 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
 import { PATRONI_DCS } from '../../src/components/patroni.js';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
-import type { CheckLine, StatusReport } from '../../src/status/model.js';
 import { bootLab, cli, onHost, type TestLab } from '../helpers/lab.js';
 import { rabbitApi } from '../helpers/rabbitmq.js';
+import { checkOf, checksOf, statusJson, statusUntil, type Status } from '../helpers/status.js';
 
 let lab: TestLab;
 let vip = '';
@@ -45,35 +45,10 @@ after(async () => {
 const on = (host: string, cmd: string) => onHost(lab.inventoryFile, host, cmd);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Status {
-  exitCode: number;
-  report: StatusReport;
-  ms: number;
-}
-
-/** `airflow-ha status --json` through the real CLI. */
-async function status(): Promise<Status> {
-  const t0 = Date.now();
-  const r = await cli(['status', '-i', lab.inventoryFile, '--json']);
-  const ms = Date.now() - t0;
-  assert.ok(r.stdout.trim().startsWith('{'), `status --json printed a document (exit ${r.exitCode}): ${r.stdout.slice(0, 500)}${r.stderr}`);
-  return { exitCode: r.exitCode, report: JSON.parse(r.stdout) as StatusReport, ms };
-}
-
-/** Polls status until `pred` holds (returns that status) or `timeoutMs` passes (fails with the last one). */
-async function waitStatus(what: string, pred: (s: Status) => boolean, timeoutMs: number): Promise<Status> {
-  const t0 = Date.now();
-  let s = await status();
-  while (!pred(s)) {
-    if (Date.now() - t0 > timeoutMs) assert.fail(`${what}: not reached in ${timeoutMs} ms; last status:\n${JSON.stringify(s.report, null, 1).slice(0, 6000)}`);
-    await sleep(2000);
-    s = await status();
-  }
-  return s;
-}
-
-const lines = (s: Status): CheckLine[] => s.report.components.flatMap((c) => c.checks);
-const find = (s: Status, component: string, check: string) => lines(s).find((l) => l.component === component && l.check === check);
+const status = () => statusJson(lab.inventoryFile);
+const waitStatus = (what: string, pred: (s: Status) => boolean, timeoutMs: number) => statusUntil(lab.inventoryFile, what, pred, timeoutMs);
+const lines = checksOf;
+const find = checkOf;
 const allHealthy = (s: Status) => s.exitCode === 0 && lines(s).every((l) => l.verdict === 'healthy');
 
 test('a healthy lab: every line healthy, exit 0, and the table starts with the overall verdict', async () => {
