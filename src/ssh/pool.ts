@@ -648,6 +648,13 @@ function note(stderr: string, text: string): string {
  * with `sh -c` as root (`sudo -n sh -c` when the login user is not root); uploads go over one lazily
  * opened SFTP session.
  */
+/**
+ * What runs a command sent on stdin (see {@link SshConnection.exec}): read all of stdin (a `.` after
+ * it keeps its trailing newlines, which command substitution would drop), then `eval` it in this
+ * shell, the variable unset first. POSIX.1-2017 XCU 2.6.3 (command substitution), 2.14 (eval).
+ */
+export const STDIN_SCRIPT = '__ah_script=$(cat; echo .); eval "unset __ah_script; ${__ah_script%.}"';
+
 export class SshConnection implements Connection {
   readonly host: string;
   readonly address: string;
@@ -694,13 +701,20 @@ export class SshConnection implements Connection {
    * collects stdout/stderr (UTF-8) and the exit code. `code` is null when the command ended without
    * an exit status (killed by a signal — noted at the end of stderr) or was abandoned after
    * `timeoutSec` (also noted).
+   *
+   * A command that carries a {@link Secret} (and has no stdin of its own) goes in on stdin instead:
+   * {@link STDIN_SCRIPT} reads it whole, then runs it in that shell, its stdin then at EOF as with
+   * any command here. sshd starts the login shell with `-c COMMAND`, and any local user can
+   * read a process's argv (/proc/PID/cmdline, ps(1)) while it runs; stdin is not visible there.
    * @throws ConnectionLostError when the connection drops before the command finished;
    *   SudoRefusedError when sudo wants a password or refuses the user.
    */
   async exec(cmd: Cmd, opts: ExecOptions = {}): Promise<ExecResult> {
     const root = this.user === 'root';
-    const wrapped = root ? sh`sh -c ${cmd.asWord()}` : sh`sudo -n sh -c ${cmd.asWord()}`;
-    const res = await this.#run(wrapped.render(), opts, 'running a command');
+    const viaStdin = opts.stdin === undefined && cmd.secrets().length > 0;
+    const body = viaStdin ? sh`sh -c ${STDIN_SCRIPT}` : sh`sh -c ${cmd.asWord()}`;
+    const wrapped = root ? body : sh`sudo -n ${body}`;
+    const res = await this.#run(wrapped.render(), viaStdin ? { ...opts, stdin: cmd.render() } : opts, 'running a command');
     if (!root && res.code === 1) {
       const r = sudoRefusal(res.stderr);
       if (r) throw new SudoRefusedError(this.host, this.address, this.user, r.kind, r.line);

@@ -17,7 +17,7 @@ import { AIRFLOW_DB, PATRONI_DCS, psql } from '../components/patroni.js';
 import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
 import * as p from './parsers.js';
-import { httpGet, parseHttp, TIMED_OUT, type Probe } from './script.js';
+import { HTTP_AUTH_ENV, httpGet, parseHttp, TIMED_OUT, type Probe } from './script.js';
 
 /** Seconds a data-plane probe may take (etcdctl, HTTP to Patroni/RabbitMQ, the HAProxy socket). */
 export const PROBE_TIMEOUT_SEC = 3;
@@ -75,6 +75,11 @@ export interface StatusCheck {
 const has = (h: Host, r: Role) => h.roles.includes(r);
 const hostsOf = (inv: Inventory, r: Role) => inv.hosts.filter((h) => has(h, r));
 const probe = (id: string, cmd: Cmd, timeoutSec = PROBE_TIMEOUT_SEC): Probe => ({ id, cmd, timeoutSec });
+/** An HTTP GET with HTTP basic auth (RFC 7617), the credentials in the probe's environment, never in an argv. */
+const basicAuthGet = (id: string, url: string, user: string, password: Secret): Probe => ({
+  ...probe(id, httpGet(url, true)),
+  env: { [HTTP_AUTH_ENV]: new Secret(`Basic ${Buffer.from(`${user}:${password.reveal()}`).toString('base64')}`) },
+});
 
 /** The output of probe `id` on `host`, or undefined when the host was not reached. */
 function out(results: Results, host: string, id: string): FactOutput | undefined {
@@ -432,11 +437,11 @@ export const rabbitmqCheck: StatusCheck = {
   component: 'rabbitmq',
   probes(ctx, host) {
     if (!has(host, 'rabbitmq') || !ctx.secrets) return [];
-    const auth = new Secret(`Basic ${Buffer.from(`${ADMIN_USER}:${ctx.secrets.rabbitmqAdmin.reveal()}`).toString('base64')}`);
+    const pw = ctx.secrets.rabbitmqAdmin;
     const base = `http://127.0.0.1:${ctx.inventory.cluster.ports.rabbitmqManagement}/api`;
     return [
-      probe('rabbitmq.nodes', httpGet(`${base}/nodes?columns=name,running,partitions,mem_alarm,disk_free_alarm`, auth)),
-      probe('rabbitmq.queues', httpGet(`${base}/queues/${encodeURIComponent(AIRFLOW_VHOST)}?columns=name,messages,consumers,type,state,node,leader`, auth)),
+      basicAuthGet('rabbitmq.nodes', `${base}/nodes?columns=name,running,partitions,mem_alarm,disk_free_alarm`, ADMIN_USER, pw),
+      basicAuthGet('rabbitmq.queues', `${base}/queues/${encodeURIComponent(AIRFLOW_VHOST)}?columns=name,messages,consumers,type,state,node,leader`, ADMIN_USER, pw),
     ];
   },
   judge(ctx, results) {
@@ -573,8 +578,8 @@ export const airflowCheck: StatusCheck = {
     }
     if (has(host, 'flower')) {
       // Flower runs with --basic-auth (src/components/airflow.ts): the check logs in like an operator.
-      const auth = ctx.secrets ? new Secret(`Basic ${Buffer.from(`${FLOWER_USER}:${ctx.secrets.flowerBasicAuth.reveal()}`).toString('base64')}`) : undefined;
-      probes.push(probe('airflow.flower', httpGet(`http://${host.address}:${inv.cluster.ports.flower}/healthcheck`, auth)));
+      const url = `http://${host.address}:${inv.cluster.ports.flower}/healthcheck`;
+      probes.push(ctx.secrets ? basicAuthGet('airflow.flower', url, FLOWER_USER, ctx.secrets.flowerBasicAuth) : probe('airflow.flower', httpGet(url)));
     }
     return probes;
   },

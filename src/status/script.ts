@@ -15,6 +15,13 @@ export interface Probe {
   id: string;
   cmd: Cmd;
   timeoutSec: number;
+  /**
+   * Secrets the command reads from its environment (e.g. {@link HTTP_AUTH_ENV} for
+   * {@link httpGet}): assigned by the script in front of the probe's job, so they reach the
+   * command's environment and never an argv (the script itself travels on stdin, see
+   * src/ssh/pool.ts `exec`).
+   */
+  env?: Readonly<Record<string, Secret>>;
 }
 
 /** Exit code of a command killed by timeout(1). */
@@ -28,10 +35,22 @@ export const TIMED_OUT = 124;
  */
 export function probeScript(probes: readonly Probe[], nonce: string): Cmd {
   const head = raw(`d=$(mktemp -d) || exit 1\ntrap 'rm -rf "$d"' EXIT`);
-  const start = probes.map((p, i) => sh`{ timeout -k 1 ${p.timeoutSec} sh -c ${p.cmd.asWord()} </dev/null >"$d/"${i} 2>/dev/null; echo $? >"$d/"${i}.rc; } &`);
+  const start = probes.map((p, i) => sh`{ ${envAssignments(p.env)}timeout -k 1 ${p.timeoutSec} sh -c ${p.cmd.asWord()} </dev/null >"$d/"${i} 2>/dev/null; echo $? >"$d/"${i}.rc; } &`);
   const collect = probes.map((_, i) => sh`cat "$d/"${i}; printf ${`\n@@${nonce} ${i} %s\n`} "$(cat "$d/"${i}.rc)"`);
   return Cmd.join([head, ...start, raw('wait'), ...collect], '\n');
 }
+
+/** `NAME=VALUE ` for each variable (names checked: a POSIX shell name), or nothing. */
+function envAssignments(env: Readonly<Record<string, Secret>> | undefined): Cmd {
+  const parts = Object.entries(env ?? {}).map(([name, value]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`probe env: "${name}" is not a shell variable name`);
+    return sh`${raw(name)}=${value} `;
+  });
+  return Cmd.join(parts, '');
+}
+
+/** The environment variable {@link httpGet} takes the Authorization header's value from. */
+export const HTTP_AUTH_ENV = 'AH_AUTH';
 
 /** A parsed HTTP response: status code (0 when nothing answered) and body. */
 export interface HttpResponse {
@@ -41,17 +60,18 @@ export interface HttpResponse {
 
 /**
  * A raw HTTP/1.0 GET of an `http://` URL over bash's /dev/tcp (no curl on minimal hosts), printing
- * the whole response. With `authorization`, the header `Authorization: <value>` is sent; the value is
- * a secret (passed in the environment of bash, masked in logs). RFC 9112 (message syntax).
+ * the whole response. With `withAuth`, the header `Authorization: <value>` is sent, the value read
+ * from the environment variable {@link HTTP_AUTH_ENV} (a probe's `env`: never in an argv). RFC 9112
+ * (message syntax).
  */
-export function httpGet(url: string, authorization?: Secret): Cmd {
+export function httpGet(url: string, withAuth = false): Cmd {
   const u = new URL(url);
   if (u.protocol !== 'http:') throw new Error(`httpGet: only http:// URLs, got ${url}`);
   const port = u.port || '80';
-  const auth = authorization ? 'Authorization: %s\\r\\n' : '%s';
-  const script = `exec 3<>/dev/tcp/${u.hostname}/${port} && printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\nConnection: close\\r\\n${auth}\\r\\n' "$1" "$2" "$AH_AUTH" >&3 && cat <&3`;
-  const env = authorization ? sh`AH_AUTH=${authorization} ` : raw('AH_AUTH= ');
-  return sh`${env}bash -c ${script} http ${`${u.pathname}${u.search}`} ${u.host}`;
+  const head = 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\nConnection: close\\r\\n';
+  const request = withAuth ? `printf '${head}Authorization: %s\\r\\n\\r\\n' "$1" "$2" "$${HTTP_AUTH_ENV}"` : `printf '${head}\\r\\n' "$1" "$2"`;
+  const script = `exec 3<>/dev/tcp/${u.hostname}/${port} && ${request} >&3 && cat <&3`;
+  return sh`bash -c ${script} http ${`${u.pathname}${u.search}`} ${u.host}`;
 }
 
 /** Splits a raw HTTP response into status and body (status 0 when the text is not one). */

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sh } from '../../src/core/cmd.js';
 import { UnreachableError } from '../../src/core/errors.js';
-import { ConnectionLostError, SudoRefusedError } from '../../src/ssh/pool.js';
+import { Secret } from '../../src/core/secret.js';
+import { ConnectionLostError, STDIN_SCRIPT, SudoRefusedError } from '../../src/ssh/pool.js';
 import { trustedServer, type Fixture } from './helpers/fixture.js';
 import { knownHostsLine, type TestSshServer } from './helpers/server.js';
 
@@ -45,6 +46,30 @@ describe('exec', () => {
       Array.from({ length: 20 }, (_, i) => `${i}\n`),
     );
     assert.equal(server.tcpConnections, 1);
+  });
+
+  it('sends a command that carries a secret on stdin, never in the exec request or any argv; exit codes and trailing newlines survive', async () => {
+    const pool = f.pool([f.host(server, { name: 'h5' })]);
+    const conn = await pool.connect('h5');
+    const pw = new Secret("s3cr3t 'value'");
+    const before = server.commands.length;
+    // The shell that runs it reports its own argv; a here-document ends the script (its last newline matters).
+    const r = await conn.exec(sh`printf '%s\n' ${pw}; tr '\0' ' ' </proc/$$/cmdline; echo; cat; echo "stdin at EOF"; cat <<'END'
+last line
+END
+exit 5`);
+    assert.equal(r.code, 5, r.stderr);
+    const [value, argv, ...rest] = r.stdout.split('\n');
+    assert.equal(value, "s3cr3t 'value'");
+    assert.doesNotMatch(argv ?? '', /s3cr3t/, `the running shell's argv: ${argv}`);
+    assert.deepEqual(rest, ['stdin at EOF', 'last line', '']);
+    const sent = server.commands.slice(before);
+    assert.deepEqual(sent, [`sh -c '${STDIN_SCRIPT.replace(/'/g, `'\\''`)}'`]);
+    // Without a secret, the command is the exec request itself (one `sh -c WORD`, stdin free for the command).
+    assert.equal((await conn.exec(sh`echo plain`)).stdout, 'plain\n');
+    assert.equal(server.commands.at(-1), "sh -c 'echo plain'");
+    // A secret-bearing command that has stdin of its own keeps it (and the old way).
+    assert.equal((await conn.exec(sh`cat; printf '%s' ${pw} >/dev/null`, { stdin: 'own input' })).stdout, 'own input');
   });
 
   it('abandons a command after timeoutSec with code null and keeps the connection usable', async () => {

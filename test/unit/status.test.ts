@@ -19,7 +19,7 @@ import { hostProbes, judgeAll, type HostResult } from '../../src/status/checks.j
 import { buildReport, summarizeProblems, type CheckLine } from '../../src/status/model.js';
 import * as p from '../../src/status/parsers.js';
 import { renderReport } from '../../src/status/render.js';
-import { httpGet, parseHttp, probeScript, TIMED_OUT } from '../../src/status/script.js';
+import { HTTP_AUTH_ENV, httpGet, parseHttp, probeScript, TIMED_OUT } from '../../src/status/script.js';
 import { fixedSecrets } from '../helpers/golden.js';
 import { LocalConnection, LocalTransport } from '../helpers/local.js';
 
@@ -58,13 +58,20 @@ test('httpGet: a raw HTTP/1.0 GET with the Authorization header, parsed back int
   const port = (server.address() as AddressInfo).port;
   try {
     const conn = new LocalConnection();
-    const cmd = httpGet(`http://127.0.0.1:${port}/cluster?x=1`, new Secret('Basic c2VjcmV0'));
-    assert.doesNotMatch(cmd.toString(), /c2VjcmV0/, 'the header value is masked for people');
-    const ok = parseHttp((await conn.exec(cmd)).stdout);
+    const probes = [
+      { id: 'auth', cmd: httpGet(`http://127.0.0.1:${port}/cluster?x=1`, true), timeoutSec: 3, env: { [HTTP_AUTH_ENV]: new Secret('Basic c2VjcmV0') } },
+      { id: 'plain', cmd: httpGet(`http://127.0.0.1:${port}/nope`), timeoutSec: 3 },
+    ];
+    const script = probeScript(probes, 'n0nce');
+    assert.doesNotMatch(script.toString(), /c2VjcmV0/, 'the header value is masked for people');
+    // The value is assigned in front of the probe's job, outside the `sh -c` word (an argv).
+    assert.match(script.render(), /\{ AH_AUTH='Basic c2VjcmV0' timeout -k 1 3 sh -c '[^']*bash -c/);
+    assert.equal(script.render().split('c2VjcmV0').length, 2, 'the value appears once');
+    const [ok, missing] = parseFactOutput((await conn.exec(script)).stdout, 2, 'n0nce').map((o) => parseHttp(o?.stdout ?? ''));
     assert.deepEqual(ok, { status: 200, body: '{"url":"/cluster?x=1"}' });
-    const missing = parseHttp((await conn.exec(httpGet(`http://127.0.0.1:${port}/nope`))).stdout);
-    assert.equal(missing.status, 404);
-    assert.deepEqual(seen, ['Basic c2VjcmV0', undefined]);
+    assert.equal(missing?.status, 404);
+    assert.deepEqual(seen.sort(), ['Basic c2VjcmV0', undefined].sort());
+    assert.throws(() => probeScript([{ ...probes[1]!, env: { 'A B': new Secret('x') } }], 'n'), /not a shell variable name/);
   } finally {
     server.close();
   }
