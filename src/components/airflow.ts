@@ -62,9 +62,6 @@ export const AIRFLOW_ADMIN_USER = 'admin';
 /** The Flower basic-auth user (its password: secret `flowerBasicAuth`). */
 export const FLOWER_USER = 'admin';
 
-/** What runs Airflow's Celery app (for `celery --app`): the Celery provider's module, Airflow 2.7+. */
-export const CELERY_APP = 'airflow.providers.celery.executors.celery_executor.app';
-
 /** The kinds of Airflow service airflow-ha runs. */
 export type AirflowServiceKind = 'scheduler' | 'triggerer' | 'webserver' | 'dag-processor' | 'worker' | 'flower';
 
@@ -265,6 +262,11 @@ export interface AirflowService {
   argv: string[];
 }
 
+/** Celery's node name of a worker host: `celery@<name>` (its `--celery-hostname`; the base step also sets the hostname to the inventory name). */
+export function celeryNode(host: Pick<Host, 'name'>): string {
+  return `celery@${host.name}`;
+}
+
 /** Queues of a worker host (`queues`, default Celery's `default`). */
 export function workerQueues(host: Host): string[] {
   return host.queues ?? ['default'];
@@ -297,7 +299,7 @@ export function airflowServices(inv: Inventory, host: Host): AirflowService[] {
       '--queues',
       workerQueues(host).join(','),
       '--celery-hostname',
-      `celery@${host.name}`,
+      celeryNode(host),
       ...(conc ? ['--concurrency', String(conc)] : []),
     ]);
   }
@@ -493,34 +495,34 @@ export function webserverHealthCheck(inv: Inventory): Cmd {
 
 /** Gate: the worker on `host` answers a Celery ping on the broker (`celery inspect ping`). */
 export function workerPingCheck(inv: Inventory, host: Host): Cmd {
-  return sh`cd ${airflowPaths(inv).home} && ${celeryCli(inv, sh`inspect ping --timeout 5 --destination ${`celery@${host.name}`}`)} >/dev/null`;
+  return sh`${celeryInspectCmd(inv, host, 'ping', 5)} >/dev/null`;
 }
 
 /**
- * `celery ARGS` from the Airflow virtualenv against the cluster's app, as the Airflow user with
- * AIRFLOW_HOME set (Celery reads the broker from airflow.cfg through the app).
+ * `celery ARGS` from the Airflow virtualenv, run on an Airflow host WITHOUT importing Airflow:
+ * Celery's default app, its broker read on the host from airflow.cfg's `[celery] broker_url` line
+ * into CELERY_BROKER_URL, which Celery's `Settings.broker_url` reads first (celery/app/utils.py).
+ * `--app` of Airflow's executor would import all of Airflow first (seconds of CPU on every call).
+ * The password never leaves the host and is in no argv (only in celery's environment). Inspect and
+ * control messages go through Celery's `celery` pidbox exchange in the broker's vhost, which Airflow
+ * does not rename. A simple command (`sh -c SCRIPT ...`), so it composes with `&&`, `|` and `$(...)`;
+ * exit 1 (and a line on stderr) when airflow.cfg has no broker_url.
  */
 function celeryCli(inv: Inventory, args: Cmd): Cmd {
   const p = airflowPaths(inv);
-  return sh`runuser -u ${inv.cluster.airflow.user} -- env ${`AIRFLOW_HOME=${p.home}`} ${`${p.venv}/bin/celery`} --app ${CELERY_APP} ${args}`;
+  return sh`sh -c ${CELERY_WITH_BROKER} celery ${p.cfg} ${`${p.venv}/bin/celery`} ${args}`;
 }
 
+/** `sh -c` script of {@link celeryCli}: $1 airflow.cfg, then the celery command and its arguments. */
+const CELERY_WITH_BROKER = 'u=$(sed -n "s/^broker_url = //p" "$1") && [ -n "$u" ] || { echo "no broker_url in $1" >&2; exit 1; }; shift; CELERY_BROKER_URL=$u exec "$@"';
 
 /**
- * `celery inspect COMMAND --destination celery@HOST --json` run on a worker host WITHOUT importing
- * Airflow: Celery's default app, its broker read on the host from airflow.cfg's `[celery] broker_url`
- * line into CELERY_BROKER_URL, which Celery's `Settings.broker_url` reads first
- * (celery/app/utils.py). `--app` of Airflow's executor would import all of Airflow first (seconds of
- * CPU on every call); this starts in a fraction of a second. The password never leaves the host and
- * is in no argv (only in celery's environment). Inspect and control messages go through Celery's
- * `celery` pidbox exchange in the broker's vhost, which Airflow does not rename. Waits at most
- * `replyTimeoutSec` for the reply; prints Celery's `Error: No nodes replied within time constraint`
- * when none came (exit code 69).
+ * `celery inspect COMMAND --destination celery@HOST --json` through {@link celeryCli}. Waits at most
+ * `replyTimeoutSec` for the reply (it returns as soon as the worker answers); prints Celery's
+ * `Error: No nodes replied within time constraint` when none came (exit code 69).
  */
 export function celeryInspectCmd(inv: Inventory, host: Host, command: 'active_queues' | 'ping' | 'active', replyTimeoutSec: number): Cmd {
-  const p = airflowPaths(inv);
-  const url = sh`u=$(sed -n 's/^broker_url = //p' ${p.cfg}) && [ -n "$u" ] || { echo ${`no broker_url in ${p.cfg}`}; exit 1; }`;
-  return sh`${url}; CELERY_BROKER_URL=$u ${`${p.venv}/bin/celery`} inspect ${command} --timeout ${replyTimeoutSec} --destination ${`celery@${host.name}`} --json`;
+  return celeryCli(inv, sh`inspect ${command} --timeout ${replyTimeoutSec} --destination ${celeryNode(host)} --json`);
 }
 
 /**
@@ -531,16 +533,15 @@ export function celeryInspectCmd(inv: Inventory, host: Host, command: 'active_qu
  * running has nothing to drain: the task is then a no-op.
  */
 export function workerDrainTasks(inv: Inventory, host: Host, timeoutSec: number): Task[] {
-  const dest = `celery@${host.name}`;
+  const dest = celeryNode(host);
   const unitName = airflowLayout(inv.cluster.versions.airflow).units.worker;
   const cancel = workerQueues(host).map((q) => sh`${celeryCli(inv, sh`control cancel_consumer ${q} --destination ${dest}`)} >/dev/null`);
   const countPy = 'import json,sys\ntry:\n d=json.load(sys.stdin)\nexcept Exception:\n d={}\nprint(sum(len(v or []) for v in d.values()))';
-  const active = sh`${celeryCli(inv, sh`inspect active --timeout 5 --destination ${dest} --json`)} 2>/dev/null | python3 -c ${countPy}`;
-  const p = airflowPaths(inv);
+  const active = sh`${celeryInspectCmd(inv, host, 'active', 5)} 2>/dev/null | python3 -c ${countPy}`;
   return [
     command({
       name: `drain ${dest}: stop consuming ${workerQueues(host).join(',')}, wait for running tasks (at most ${timeoutSec} s)`,
-      cmd: sh`cd ${p.home} && ${cancel.reduce((a, c) => sh`${a} && ${c}`)} && end=$(( $(date +%s) + ${timeoutSec} )) && while n=$(${active}); [ "$n" != 0 ]; do if [ "$(date +%s)" -ge "$end" ]; then echo ${`${dest} still runs`} "$n" ${`task(s) after ${timeoutSec} s: not stopped (raise --drain-timeout, or wait and run again)`} >&2; exit 1; fi; sleep 2; done`,
+      cmd: sh`${cancel.reduce((a, c) => sh`${a} && ${c}`)} && end=$(( $(date +%s) + ${timeoutSec} )) && while n=$(${active}); [ "$n" != 0 ]; do if [ "$(date +%s)" -ge "$end" ]; then echo ${`${dest} still runs`} "$n" ${`task(s) after ${timeoutSec} s: not stopped (raise --drain-timeout, or wait and run again)`} >&2; exit 1; fi; sleep 2; done`,
       unless: sh`! systemctl -q is-active ${unitName}`,
       timeoutSec: timeoutSec + 60,
     }),

@@ -13,20 +13,23 @@ import {
   airflowLayout,
   airflowMigrateTasks,
   airflowServices,
+  celeryInspectCmd,
   dagProcessorHosts,
   pipInstallCmd,
   renderAirflowConfig,
   renderAirflowUnit,
   triggererHosts,
   wheelhouseFiles,
+  workerPingCheck,
 } from '../../src/components/airflow.js';
+import { sh } from '../../src/core/cmd.js';
 import { InputError } from '../../src/core/errors.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import type { Inventory } from '../../src/inventory/schema.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { airflow } from '../../playbooks/airflow.js';
 import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
-import { tempDir } from '../helpers/local.js';
+import { LocalConnection, tempDir } from '../helpers/local.js';
 
 const host = (inv: Inventory, name: string) => {
   const h = inv.hosts.find((x) => x.name === name);
@@ -200,4 +203,32 @@ test('inventory rules: 2.x warns end of life, 3.x and unsupported versions are r
   assert.throws(() => parseInventory(wh, 'x.yaml'), (e: unknown) => e instanceof InputError && e.diagnostics.some((d) => d.rule === 'airflow:install'));
   const rel = parseInventory(wh.replace('source: wheelhouse', 'source: wheelhouse, wheelhouse: wheels'), '/srv/inv/x.yaml');
   assert.equal(rel.inventory.cluster.airflow.install.wheelhouse, '/srv/inv/wheels', 'relative to the inventory file');
+});
+
+test('celery commands (status check, ping gate, drain) take the broker from airflow.cfg into the environment, never from Airflow or argv', async () => {
+  const inv = await seedInventory();
+  const home = tempDir('ah-celery-');
+  inv.cluster.airflow.home = home;
+  const w = host(inv, 'worker1');
+  // A stand-in `celery` that reports its environment's broker and its arguments, and fails for `inspect active`.
+  await mkdir(path.join(home, 'venv', 'bin'), { recursive: true });
+  await writeFile(path.join(home, 'venv', 'bin', 'celery'), '#!/bin/sh\necho "broker=$CELERY_BROKER_URL args=$*"\n[ "$2" = active ] && exit 69\nexit 0\n');
+  await chmod(path.join(home, 'venv', 'bin', 'celery'), 0o755);
+  await writeFile(path.join(home, 'airflow.cfg'), '[celery]\nbroker_url = amqp://airflow:pw@10.0.0.1:5672/v;amqp://airflow:pw@10.0.0.2:5672/v\n');
+  const conn = new LocalConnection();
+  try {
+    const q = await conn.exec(celeryInspectCmd(inv, w, 'active_queues', 2));
+    assert.deepEqual(q, { code: 0, stdout: 'broker=amqp://airflow:pw@10.0.0.1:5672/v;amqp://airflow:pw@10.0.0.2:5672/v args=inspect active_queues --timeout 2 --destination celery@worker1 --json\n', stderr: '' });
+    assert.doesNotMatch(q.stdout, /--app/, 'Celery\'s own app: Airflow is not imported');
+    // A simple command: it composes with && and $(...), and its exit code is celery's.
+    assert.equal((await conn.exec(sh`${workerPingCheck(inv, w)} && echo gate-passed`)).stdout, 'gate-passed\n');
+    assert.equal((await conn.exec(sh`n=$(${celeryInspectCmd(inv, w, 'active', 5)}); echo "rc=$? $n"`)).stdout, `rc=69 broker=amqp://airflow:pw@10.0.0.1:5672/v;amqp://airflow:pw@10.0.0.2:5672/v args=inspect active --timeout 5 --destination celery@worker1 --json\n`);
+    assert.doesNotMatch(celeryInspectCmd(inv, w, 'ping', 5).render(), /pw@/, 'the password is read on the host, not sent');
+    // No broker_url: exit 1 with the reason on stderr; celery never runs (it would fall back to localhost).
+    await writeFile(path.join(home, 'airflow.cfg'), '[celery]\n');
+    const none = await conn.exec(sh`${workerPingCheck(inv, w)} && echo gate-passed`);
+    assert.deepEqual(none, { code: 1, stdout: '', stderr: `no broker_url in ${home}/airflow.cfg\n` });
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
 });

@@ -390,7 +390,7 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
   // Celery's own app with the broker from airflow.cfg: no Airflow import, no password on the controller or in argv.
   assert.equal(
     probeOf('w1', 'airflow.worker.queues')?.cmd.toString(),
-    `u=$(sed -n 's/^broker_url = //p' /opt/airflow/airflow.cfg) && [ -n "$u" ] || { echo 'no broker_url in /opt/airflow/airflow.cfg'; exit 1; }; CELERY_BROKER_URL=$u /opt/airflow/venv/bin/celery inspect active_queues --timeout 2 --destination celery@w1 --json 2>&1`,
+    `sh -c 'u=$(sed -n "s/^broker_url = //p" "$1") && [ -n "$u" ] || { echo "no broker_url in $1" >&2; exit 1; }; shift; CELERY_BROKER_URL=$u exec "$@"' celery /opt/airflow/airflow.cfg /opt/airflow/venv/bin/celery inspect active_queues --timeout 2 --destination celery@w1 --json 2>&1`,
   );
 
   const health = '{"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}, "triggerer": {"status": "healthy"}, "dag_processor": {"status": "unhealthy"}}';
