@@ -12,7 +12,7 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { etcdctl } from '../components/etcd.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
-import { airflowLayout, airflowServices, celeryInspectCmd, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
+import { airflowLayout, airflowServices, celeryInspectCmd, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_DCS, psql } from '../components/patroni.js';
 import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
@@ -22,7 +22,7 @@ import { HTTP_AUTH_ENV, httpGet, parseHttp, TIMED_OUT, type Probe } from './scri
 /** Seconds a data-plane probe may take (etcdctl, HTTP to Patroni/RabbitMQ, the HAProxy socket). */
 export const PROBE_TIMEOUT_SEC = 3;
 /** Seconds a Celery CLI probe may take (it starts Python and waits for the worker's reply). */
-export const AIRFLOW_CLI_TIMEOUT_SEC = 10;
+export const CELERY_CLI_TIMEOUT_SEC = 10;
 
 /**
  * The systemd units of each data-plane role whose state is shown when a check fails on that host.
@@ -430,7 +430,7 @@ export const keepalivedCheck: StatusCheck = {
 
 /** The Celery queues the inventory's workers consume (`queues`, default `default`: Airflow's [operators] default_queue). */
 export function airflowQueues(inv: Inventory): string[] {
-  return [...new Set(hostsOf(inv, 'worker').flatMap((h) => h.queues ?? ['default']))];
+  return [...new Set(hostsOf(inv, 'worker').flatMap(workerQueues))];
 }
 
 export const rabbitmqCheck: StatusCheck = {
@@ -544,11 +544,6 @@ export const HEARTBEAT_SQL = [
   `select job_type, hostname, round(extract(epoch from now() - max(latest_heartbeat))::numeric, 1) from job where state = 'running' and job_type in (${JOBS.map((j) => `'${j.job}'`).join(', ')}) group by job_type, hostname`,
 ] as const;
 
-/** Celery's node name of a worker host: `celery@<hostname>` (the base step sets the hostname to the inventory name). */
-export function celeryNode(host: Pick<Host, 'name'>): string {
-  return `celery@${host.name}`;
-}
-
 /** Seconds the worker check waits for a worker's reply (`celery inspect --timeout`; it returns as soon as the worker answers). */
 export const CELERY_REPLY_TIMEOUT_SEC = 2;
 
@@ -574,7 +569,7 @@ export const airflowCheck: StatusCheck = {
     }
     if (has(host, 'worker')) {
       // One reply proves the worker answers and says which queues it consumes (no separate ping).
-      probes.push(probe('airflow.worker.queues', sh`${celeryInspectCmd(inv, host, 'active_queues', CELERY_REPLY_TIMEOUT_SEC)} 2>&1`, AIRFLOW_CLI_TIMEOUT_SEC));
+      probes.push(probe('airflow.worker.queues', sh`${celeryInspectCmd(inv, host, 'active_queues', CELERY_REPLY_TIMEOUT_SEC)} 2>&1`, CELERY_CLI_TIMEOUT_SEC));
     }
     if (has(host, 'flower')) {
       // Flower runs with --basic-auth (src/components/airflow.ts): the check logs in like an operator.
@@ -589,17 +584,17 @@ export const airflowCheck: StatusCheck = {
 };
 
 /** The heartbeat table from the primary's answer (else a replica's), or why none could be read. */
-function heartbeats(ctx: StatusContext, results: Results): { rows: p.JobHeartbeat[]; from: string } | { error: string } {
-  const answers: Array<[string, p.Heartbeats]> = [];
+function heartbeats(ctx: StatusContext, results: Results): { rows: p.JobHeartbeat[] } | { error: string } {
+  const answers: p.Heartbeats[] = [];
   const errors: string[] = [];
   for (const h of hostsOf(ctx.inventory, 'postgresql')) {
     const o = out(results, h.name, 'airflow.heartbeats');
     const hb = o && o.code === 0 ? p.parseHeartbeats(o.stdout) : undefined;
-    if (hb) answers.push([h.name, hb]);
+    if (hb) answers.push(hb);
     else if (!unreachable(results, h.name)) errors.push(`${h.name}: ${failure(o, 'psql')}`);
   }
-  const best = answers.find(([, a]) => a.node === 'primary') ?? answers[0];
-  if (best) return { rows: best[1].rows, from: best[0] };
+  const best = answers.find((a) => a.node === 'primary') ?? answers[0];
+  if (best) return { rows: best.rows };
   return { error: errors.length ? `metadata database not readable (${errors.join('; ')})` : 'no PostgreSQL node reached' };
 }
 

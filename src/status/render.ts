@@ -35,15 +35,15 @@ export function renderReport(r: StatusReport, paint: Paint = PLAIN, opts: Render
   const width = Math.max(10, ...r.components.flatMap((c) => c.checks.map((l) => l.check.length)));
   const nameWidth = Math.max(...r.components.map((c) => c.name.length));
   for (const c of r.components) {
-    const name = c.name.toUpperCase();
+    const head = `${paint.verdict(c.verdict, c.name.toUpperCase().padEnd(nameWidth))}  ${paint.verdict(c.verdict, c.verdict)}`;
     if (c.verdict === 'healthy' && !opts.all) {
       const h = headline(c.checks);
       const what = `${c.checks.length} check${c.checks.length === 1 ? '' : 's'}${h ? ` — ${h.check}: ${h.reason ?? 'ok'}` : ''}`;
-      lines.push(`${paint.verdict(c.verdict, name.padEnd(nameWidth))}  ${paint.verdict(c.verdict, 'healthy')}  ${paint.dim(what)}`.trimEnd());
+      lines.push(`${head}  ${paint.dim(what)}`);
       continue;
     }
     const bad = c.checks.filter((l) => l.verdict !== 'healthy').length;
-    lines.push(`${paint.verdict(c.verdict, name.padEnd(nameWidth))}  ${paint.verdict(c.verdict, c.verdict)}${bad ? `  ${bad} of ${c.checks.length} checks not healthy` : ''}`);
+    lines.push(`${head}${bad ? `  ${bad} of ${c.checks.length} checks not healthy` : ''}`);
     for (const l of c.checks) {
       const word = l.verdict.padEnd(8);
       const text = `  ${paint.verdict(l.verdict, word)} ${l.check.padEnd(width)}  `;
