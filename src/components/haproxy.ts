@@ -45,6 +45,9 @@ export function haproxyBinds(inv: Inventory, host: Host): string[] {
   return [host.address, ...haproxyVips(inv).map((v) => v.address)];
 }
 
+/** The user of HAProxy's stats page (`stats auth`), which `status` reads as CSV. */
+export const HAPROXY_STATS_USER = 'admin';
+
 /** The variables of templates/haproxy/haproxy.cfg.njk for `host`. */
 export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily): Record<string, unknown> {
   const maxconn = Number(host.vars?.['haproxyMaxconn'] ?? DEFAULT_MAXCONN);
@@ -60,6 +63,7 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
     timeout: String(host.vars?.['haproxyTimeout'] ?? DEFAULT_TIMEOUT),
     // Debian's package ships /run/haproxy (RuntimeDirectory); RHEL's config uses /var/lib/haproxy/stats.
     stats_socket: family === 'debian' ? '/run/haproxy/admin.sock' : '/var/lib/haproxy/stats',
+    stats_user: HAPROXY_STATS_USER,
     stats_password: secrets.haproxyStats,
   };
 }

@@ -4,12 +4,11 @@
  * An unreachable host is recorded with its reason; the others are still judged.
  */
 import { randomBytes } from 'node:crypto';
-import { hostProbes, judgeAll, type HostResult, type StatusContext } from '../status/checks.js';
+import { hostProbes, judgeAll, type HostResult, type ProbeResult, type StatusContext } from '../status/checks.js';
 import { buildReport, type StatusReport } from '../status/model.js';
-import { probeScript } from '../status/script.js';
+import { parseProbeOutput, probeScript } from '../status/script.js';
 import type { FactOutput } from '../facts/fact.js';
 import type { Transport } from '../ssh/transport.js';
-import { parseFactOutput } from './facts.js';
 
 /** Seconds allowed for connecting to one host (TCP + SSH handshake) before it is reported unreachable. */
 export const STATUS_CONNECT_TIMEOUT_SEC = 5;
@@ -39,9 +38,12 @@ export async function collectStatus(ctx: StatusContext, transport: Transport, op
         const conn = await deadline(transport.connect(h.name), opts.connectTimeoutSec ?? STATUS_CONNECT_TIMEOUT_SEC, 'SSH connect');
         const nonce = randomBytes(8).toString('hex');
         const sentAtMs = now();
-        const res = await deadline(conn.exec(probeScript(probes, nonce), { timeoutSec: execTimeout }), execTimeout + 1, 'status script');
-        const outputs = parseFactOutput(res.stdout, probes.length, nonce);
-        const map = new Map<string, FactOutput>(probes.map((p, i) => [p.id, outputs[i] as FactOutput]));
+        // The script prints each probe as it ends; at the deadline the channel is abandoned and what
+        // arrived is kept: the host is reached, and a probe without its output is its own
+        // "no answer" line, never the host's.
+        const res = await deadline(conn.exec(probeScript(probes, nonce), { timeoutSec: execTimeout }), execTimeout + 2, 'status script');
+        const outputs = parseProbeOutput(res.stdout, probes.length, nonce);
+        const map = new Map<string, ProbeResult>(probes.map((p, i) => [p.id, { ...(outputs[i] as FactOutput), waitedSec: execTimeout }]));
         results.set(h.name, { reach: { name: h.name, address: h.address, reachable: true, ms: now() - t0 }, outputs: map, sentAtMs });
       } catch (e) {
         const reason = ((e as { reason?: string }).reason ?? (e as Error).message).split('\n')[0] ?? 'failed';

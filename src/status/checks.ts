@@ -10,19 +10,17 @@ import { Secret } from '../core/secret.js';
 import type { FactOutput } from '../facts/fact.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
-import { etcdctl } from '../components/etcd.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
-import { airflowLayout, airflowServices, celeryInspectCmd, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
+import { HAPROXY_STATS_USER } from '../components/haproxy.js';
+import { airflowLayout, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_DCS, psql } from '../components/patroni.js';
 import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
 import * as p from './parsers.js';
-import { HTTP_AUTH_ENV, httpGet, parseHttp, TIMED_OUT, type Probe } from './script.js';
+import { HTTP_AUTH_ENV, httpGet, httpPost, NO_ANSWER, parseHttp, tcpProbe, TIMED_OUT, type Probe } from './script.js';
 
-/** Seconds a data-plane probe may take (etcdctl, HTTP to Patroni/RabbitMQ, the HAProxy socket). */
+/** Seconds a data-plane probe may take (HTTP to etcd, Patroni, RabbitMQ and HAProxy; a TCP connect). */
 export const PROBE_TIMEOUT_SEC = 3;
-/** Seconds a Celery CLI probe may take (it starts Python and waits for the worker's reply). */
-export const CELERY_CLI_TIMEOUT_SEC = 10;
 
 /**
  * The systemd units of each data-plane role whose state is shown when a check fails on that host.
@@ -54,10 +52,19 @@ export interface StatusContext {
   secrets?: ClusterSecrets;
 }
 
+/**
+ * One probe's output as judged: stdout and exit code ({@link NO_ANSWER} when the host's script was
+ * cut off before the probe ended, {@link TIMED_OUT} when its own timeout killed it), with the
+ * seconds the controller waited for the host's script (`waitedSec`), for the "no answer" line.
+ */
+export interface ProbeResult extends FactOutput {
+  waitedSec?: number;
+}
+
 /** One host's outcome: reached or not, and each probe's output by probe id. */
 export interface HostResult {
   reach: HostReach;
-  outputs?: ReadonlyMap<string, FactOutput>;
+  outputs?: ReadonlyMap<string, ProbeResult>;
   /** Controller time (ms since the epoch) when the host's script was sent: the clock offset's reference. */
   sentAtMs?: number;
 }
@@ -82,7 +89,7 @@ const basicAuthGet = (id: string, url: string, user: string, password: Secret): 
 });
 
 /** The output of probe `id` on `host`, or undefined when the host was not reached. */
-function out(results: Results, host: string, id: string): FactOutput | undefined {
+function out(results: Results, host: string, id: string): ProbeResult | undefined {
   return results.get(host)?.outputs?.get(id);
 }
 
@@ -114,9 +121,20 @@ function unitNotes(ctx: StatusContext, results: Results, host: Host, role: Role)
   return bad.length ? bad.join(', ') : '';
 }
 
-/** A probe's failure as a reason: timed out, or the exit code and its last line. */
-function failure(o: FactOutput | undefined, what: string): string {
+/** Whether probe `id` of a reached `host` had not ended when the controller stopped waiting. */
+function silent(results: Results, host: string, id: string): boolean {
+  return out(results, host, id)?.code === NO_ANSWER;
+}
+
+/** `what: no answer within N s` for a probe cut off at the host's deadline. */
+function noAnswer(o: ProbeResult | undefined, what: string): string {
+  return `${what}: no answer within ${o?.waitedSec ?? '?'} s`;
+}
+
+/** A probe's failure as a reason: no answer in time, timed out, or the exit code and its last line. */
+function failure(o: ProbeResult | undefined, what: string): string {
   if (!o) return `${what}: no output`;
+  if (o.code === NO_ANSWER) return noAnswer(o, what);
   if (o.code === TIMED_OUT) return `${what}: timed out`;
   const last = o.stdout.trim().split('\n').filter(Boolean).pop();
   return `${what}: exit ${o.code}${last ? ` (${last.slice(0, 120)})` : ''}`;
@@ -182,6 +200,10 @@ export const hostsCheck: StatusCheck = {
         continue;
       }
       const problems: string[] = [];
+      // Reached, but some probes had not ended at the deadline: each is judged "no answer" by its
+      // own check; the host's line names them all.
+      const mute = [...(results.get(h.name)?.outputs ?? [])].filter(([, o]) => o.code === NO_ANSWER);
+      if (mute.length) problems.push(`${noAnswer(mute[0]?.[1], `${mute.length} of ${results.get(h.name)?.outputs?.size} probes`)} (${mute.map(([id]) => id).join(', ')})`);
       const failed = p.parseFailedUnits(out(results, h.name, 'host.failed')?.stdout ?? '');
       if (failed.length) problems.push(`failed units: ${failed.join(', ')}`);
       const disks = p.parseDf(out(results, h.name, 'host.df')?.stdout ?? '');
@@ -216,15 +238,22 @@ export const hostsCheck: StatusCheck = {
 // ---------------------------------------------------------------------------------------------
 // etcd: members healthy, one leader, one raft term.
 
+/** etcd's v3 JSON gateway paths (https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/): POSTs with a JSON body. */
+const ETCD_STATUS_PATH = '/v3/maintenance/status';
+const ETCD_MEMBERS_PATH = '/v3/cluster/member/list';
+
 export const etcdCheck: StatusCheck = {
   component: 'etcd',
   probes(ctx, host) {
     if (!has(host, 'etcd')) return [];
-    const ctl = etcdctl(`http://${host.address}:${ctx.inventory.cluster.ports.etcdClient}`);
+    // The member's own HTTP endpoints (no etcdctl start): /health commits a proposal through the
+    // leader (https://etcd.io/docs/v3.4/op-guide/monitoring/#health-check); the status and member
+    // list come from the v3 gateway.
+    const base = `http://${host.address}:${ctx.inventory.cluster.ports.etcdClient}`;
     return [
-      probe('etcd.health', sh`${ctl} endpoint health 2>&1`),
-      probe('etcd.status', sh`${ctl} endpoint status -w json 2>&1`),
-      probe('etcd.members', sh`${ctl} member list -w json 2>&1`),
+      probe('etcd.health', httpGet(`${base}/health`)),
+      probe('etcd.status', httpPost(`${base}${ETCD_STATUS_PATH}`, '{}')),
+      probe('etcd.members', httpPost(`${base}${ETCD_MEMBERS_PATH}`, '{}')),
     ];
   },
   judge(ctx, results) {
@@ -233,17 +262,23 @@ export const etcdCheck: StatusCheck = {
     const lines: CheckLine[] = [];
     const names = new Map<string, string>();
     const statuses: Array<[Host, p.EtcdEndpointStatus]> = [];
-    for (const h of members) for (const [id, n] of p.parseEtcdMembers(out(results, h.name, 'etcd.members')?.stdout ?? '')) names.set(id, n);
+    const body = (h: Host, id: string) => parseHttp(out(results, h.name, id)?.stdout ?? '');
+    for (const h of members) for (const [id, n] of p.parseEtcdMembers(body(h, 'etcd.members').body)) names.set(id, n);
+    let unknown = 0;
     for (const h of members) {
       const why = unreachable(results, h.name);
-      const health = out(results, h.name, 'etcd.health');
-      const st = p.parseEtcdStatus(out(results, h.name, 'etcd.status')?.stdout ?? '');
-      const ok = health ? p.parseEtcdHealth(health.stdout, health.code) : { healthy: false };
+      const health = body(h, 'etcd.health');
+      const st = p.parseEtcdStatus(body(h, 'etcd.status').body);
+      const ok = p.parseEtcdHealth(health.status, health.body);
       if (!why && ok.healthy && st) {
         statuses.push([h, st]);
         lines.push(line('etcd', `member ${h.name}`, 'healthy', { host: h.name, reason: `${st.leader === st.memberId ? 'leader' : 'follower'}, raft term ${st.raftTerm}, etcd ${st.version}` }));
+      } else if (!why && (silent(results, h.name, 'etcd.health') || (ok.healthy && silent(results, h.name, 'etcd.status')))) {
+        unknown++;
+        lines.push(line('etcd', `member ${h.name}`, 'degraded', { host: h.name, reason: failure(out(results, h.name, silent(results, h.name, 'etcd.health') ? 'etcd.health' : 'etcd.status'), 'GET /health') }));
       } else {
-        const reason = why ?? join(unitNotes(ctx, results, h, 'etcd'), health?.code === TIMED_OUT ? 'endpoint health timed out' : ok.error ? `unhealthy: ${ok.error}` : 'unhealthy');
+        const o = out(results, h.name, 'etcd.health');
+        const reason = why ?? join(unitNotes(ctx, results, h, 'etcd'), o?.code === TIMED_OUT ? 'GET /health timed out' : ok.error ? `unhealthy: ${ok.error}` : 'unhealthy');
         lines.push(line('etcd', `member ${h.name}`, 'down', { host: h.name, reason, critical: false }));
       }
     }
@@ -252,7 +287,9 @@ export const etcdCheck: StatusCheck = {
     const terms = [...new Set(statuses.map(([, s]) => s.raftTerm))];
     const leaderName = (id: string) => names.get(id) ?? statuses.find(([, s]) => s.memberId === id)?.[0].name ?? id;
     if (statuses.length < quorum) {
-      lines.push(line('etcd', 'quorum', 'down', { reason: `${statuses.length} of ${members.length} members healthy, ${quorum} needed` }));
+      // Members that did not answer in time may still be healthy: quorum is unknown, not lost.
+      const reason = `${statuses.length} of ${members.length} members healthy, ${quorum} needed`;
+      lines.push(statuses.length + unknown >= quorum ? line('etcd', 'quorum', 'degraded', { reason: `unknown: ${reason}, ${unknown} did not answer in time` }) : line('etcd', 'quorum', 'down', { reason }));
     } else if (leaders.length !== 1) {
       lines.push(line('etcd', 'leader', 'down', { reason: leaders.length ? `members disagree on the leader: ${leaders.map(leaderName).join(', ')}` : 'no leader' }));
     } else if (terms.length > 1) {
@@ -294,10 +331,16 @@ export const patroniCheck: StatusCheck = {
     const leaders = members.filter((m) => p.isPatroniLeader(m.role));
     const leaderTl = leaders[0]?.timeline;
     const lines: CheckLine[] = [];
+    // No view and some member silent (not refused): the cluster's state is unknown, not down.
+    const mute = nodes.filter((h) => silent(results, h.name, 'patroni.cluster'));
     for (const h of nodes) {
       const m = members.find((x) => x.name === h.name);
       const why = unreachable(results, h.name);
       if (!m) {
+        if (!view && mute.includes(h)) {
+          lines.push(line('patroni', `member ${h.name}`, 'degraded', { host: h.name, reason: failure(out(results, h.name, 'patroni.cluster'), 'GET /cluster') }));
+          continue;
+        }
         const reason = join(why, !why && unitNotes(ctx, results, h, 'postgresql'), view ? 'not in the Patroni cluster' : 'no Patroni REST API answered');
         lines.push(line('patroni', `member ${h.name}`, 'down', { host: h.name, reason, critical: false }));
         continue;
@@ -311,7 +354,8 @@ export const patroniCheck: StatusCheck = {
       const verdict: Verdict = problems.length === 0 ? 'healthy' : PATRONI_OK_STATES.has(m.state) && !why ? 'degraded' : 'down';
       lines.push(line('patroni', `member ${h.name}`, verdict, { host: h.name, reason: problems.length ? join(...problems, desc) : desc, critical: false }));
     }
-    if (!view) lines.push(line('patroni', 'leader', 'down', { reason: 'no Patroni REST API answered' }));
+    if (!view && mute.length) lines.push(line('patroni', 'leader', 'degraded', { reason: `unknown: no Patroni REST API answered in time (${mute.map((h) => h.name).join(', ')} silent)` }));
+    else if (!view) lines.push(line('patroni', 'leader', 'down', { reason: 'no Patroni REST API answered' }));
     else if (leaders.length === 1) lines.push(line('patroni', 'leader', 'healthy', { host: leaders[0]?.name, reason: `${leaders[0]?.name} (timeline ${leaderTl ?? '?'})` }));
     else lines.push(line('patroni', 'leader', 'down', { reason: leaders.length ? `${leaders.length} leaders: ${leaders.map((l) => l.name).join(', ')}` : 'no leader (failover under way, or no quorum in etcd)' }));
     return lines;
@@ -328,24 +372,57 @@ export const REPLICA_LISTENER = 'postgres_replica';
 /** Python (stdlib) reading `show stat` from HAProxy's admin socket (management guide "9.3 Unix Socket commands"). */
 const SHOW_STAT = 'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(2)\ns.connect(sys.argv[1])\ns.sendall(b"show stat\\n")\nb=b""\nwhile True:\n    c=s.recv(65536)\n    if not c: break\n    b+=c\nsys.stdout.write(b.decode())\n';
 
+/**
+ * PostgreSQL's SSLRequest message (protocol "Message Formats": length 8, code 80877103), as printf
+ * bytes: a server answers one byte, `N` or `S`, before any authentication, so the write path is
+ * proven to end at a PostgreSQL primary without a password or a session (a client that then closes
+ * is not logged: postmaster "no data at all" case).
+ * https://www.postgresql.org/docs/15/protocol-message-formats.html
+ */
+const PG_SSL_REQUEST = '\\x00\\x00\\x00\\x08\\x04\\xd2\\x16\\x2f';
+
+/** Roles whose hosts check the write path through the VIP: the load balancers and the schedulers (the database's clients). */
+const WRITE_PATH_ROLES: readonly Role[] = ['haproxy', 'scheduler'];
+
+/** Where the write path is checked: the haproxy VIP's leader port, or (no VIP) the first HAProxy host's. */
+function writePathTarget(inv: Inventory): { address: string; port: number } | undefined {
+  const vip = inv.cluster.vips.find((v) => v.role === 'haproxy');
+  const address = vip?.address ?? hostsOf(inv, 'haproxy')[0]?.address;
+  return address ? { address, port: inv.cluster.ports.haproxyLeader } : undefined;
+}
+
 export const haproxyCheck: StatusCheck = {
   component: 'haproxy',
-  probes(_ctx, host) {
-    if (!has(host, 'haproxy')) return [];
-    // Debian's socket (/run/haproxy/admin.sock) or RHEL's (/var/lib/haproxy/stats), as rendered by components/haproxy.ts.
-    return [probe('haproxy.stat', sh`for s in /run/haproxy/admin.sock /var/lib/haproxy/stats; do if [ -S "$s" ]; then exec python3 -c ${SHOW_STAT} "$s"; fi; done; exit 1`)];
+  probes(ctx, host) {
+    const probes: Probe[] = [];
+    const target = writePathTarget(ctx.inventory);
+    if (target && WRITE_PATH_ROLES.some((r) => has(host, r))) probes.push(probe('haproxy.write', tcpProbe(target.address, target.port, 2, PG_SSL_REQUEST)));
+    if (!has(host, 'haproxy')) return probes;
+    // The stats page in CSV (HAProxy management guide "9.1 CSV format"), the same table as the
+    // admin socket's `show stat`; without the secrets file, the socket (Debian's or RHEL's path).
+    const stats = `http://${host.address}:${ctx.inventory.cluster.ports.haproxyStats}/;csv`;
+    probes.push(
+      ctx.secrets
+        ? basicAuthGet('haproxy.stat', stats, HAPROXY_STATS_USER, ctx.secrets.haproxyStats)
+        : probe('haproxy.stat', sh`for s in /run/haproxy/admin.sock /var/lib/haproxy/stats; do if [ -S "$s" ]; then exec python3 -c ${SHOW_STAT} "$s"; fi; done; exit 1`),
+    );
+    return probes;
   },
   judge(ctx, results) {
     const lbs = hostsOf(ctx.inventory, 'haproxy');
     if (!lbs.length) return [];
-    const lines: CheckLine[] = [];
+    const lines: CheckLine[] = [writePathLine(ctx, results)];
     const leaderUp = new Map<string, string[]>();
     for (const h of lbs) {
       const why = unreachable(results, h.name);
       const o = out(results, h.name, 'haproxy.stat');
-      const servers = o?.code === 0 ? p.parseHaproxyStat(o.stdout) : [];
+      const servers = o?.code === 0 ? p.parseHaproxyStat(ctx.secrets ? parseHttp(o.stdout).body : o.stdout) : [];
+      if (!why && o?.code === NO_ANSWER) {
+        lines.push(line('haproxy', `haproxy ${h.name}`, 'degraded', { host: h.name, reason: failure(o, 'stats') }));
+        continue;
+      }
       if (why || !servers.length) {
-        lines.push(line('haproxy', `haproxy ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(ctx, results, h, 'haproxy').split(', ').filter((s) => s.startsWith('haproxy')).join(', '), failure(o, 'stats socket')), critical: false }));
+        lines.push(line('haproxy', `haproxy ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(ctx, results, h, 'haproxy').split(', ').filter((s) => s.startsWith('haproxy')).join(', '), failure(o, 'stats')), critical: false }));
         continue;
       }
       const up = (px: string) => servers.filter((s) => s.proxy === px && s.status.startsWith('UP')).map((s) => s.server);
@@ -361,12 +438,30 @@ export const haproxyCheck: StatusCheck = {
     const port = ctx.inventory.cluster.ports.haproxyLeader;
     const good = [...leaderUp].filter(([, s]) => s.length === 1);
     const targets = new Set(good.map(([, s]) => s[0]));
-    if (!good.length) lines.push(line('haproxy', `leader port ${port}`, 'down', { reason: `no HAProxy routes port ${port} to exactly one server` }));
+    const mute = lbs.filter((h) => silent(results, h.name, 'haproxy.stat'));
+    if (!good.length && mute.length) lines.push(line('haproxy', `leader port ${port}`, 'degraded', { reason: `unknown: ${mute.map((h) => h.name).join(', ')} did not answer in time` }));
+    else if (!good.length) lines.push(line('haproxy', `leader port ${port}`, 'down', { reason: `no HAProxy routes port ${port} to exactly one server` }));
     else if (targets.size > 1) lines.push(line('haproxy', `leader port ${port}`, 'down', { reason: `HAProxy hosts route port ${port} to different servers: ${good.map(([h, s]) => `${h} -> ${s[0]}`).join(', ')}` }));
     else lines.push(line('haproxy', `leader port ${port}`, 'healthy', { reason: `-> ${[...targets][0]} on ${good.length}/${lbs.length} HAProxy hosts` }));
     return lines;
   },
 };
+
+/**
+ * The write path, a serving path: a PostgreSQL primary answers through the VIP's leader port, seen
+ * from any checking host (`healthy`); `down` only when a host observed it fail and none succeeded;
+ * `degraded` (unknown) when no checking host answered in time or was reached.
+ */
+function writePathLine(ctx: StatusContext, results: Results): CheckLine {
+  const target = writePathTarget(ctx.inventory) as { address: string; port: number };
+  const check = `write path ${target.address}:${target.port}`;
+  const from = ctx.inventory.hosts.filter((h) => WRITE_PATH_ROLES.some((r) => has(h, r)));
+  const ok = from.filter((h) => /^(4e|53)$/.test(out(results, h.name, 'haproxy.write')?.stdout.trim() ?? ''));
+  const failed = from.filter((h) => !ok.includes(h) && !unreachable(results, h.name) && !silent(results, h.name, 'haproxy.write'));
+  if (ok.length) return line('haproxy', check, 'healthy', { servingPath: true, reason: `a PostgreSQL primary answers (from ${ok.map((h) => h.name).join(', ')})` });
+  if (failed.length) return line('haproxy', check, 'down', { servingPath: true, reason: `no PostgreSQL answers through ${target.address}:${target.port} (from ${failed.map((h) => h.name).join(', ')})` });
+  return line('haproxy', check, 'degraded', { servingPath: true, reason: `unknown: none of ${from.map((h) => h.name).join(', ')} answered in time or was reached` });
+}
 
 // ---------------------------------------------------------------------------------------------
 // keepalived: each VIP on exactly one host of its role, and answering.
@@ -401,10 +496,14 @@ export const keepalivedCheck: StatusCheck = {
       const reached = hosts.filter((h) => !unreachable(results, h.name));
       const holders = reached.filter((h) => p.parseIpBrief(out(results, h.name, 'keepalived.addr')?.stdout ?? '').includes(v.address)).map((h) => h.name);
       const port = vipPort(ctx.inventory, v);
-      const answers = port ? reached.some((h) => out(results, h.name, `keepalived.answer:${v.name}`)?.code === 0) : true;
+      const answer = (h: Host) => out(results, h.name, `keepalived.answer:${v.name}`);
+      const answers = port ? reached.some((h) => answer(h)?.code === 0) : true;
+      // "Does not answer" is said only when a host saw the port refuse or time out; silent probes say nothing.
+      const refused = reached.some((h) => answer(h) !== undefined && answer(h)?.code !== 0 && answer(h)?.code !== NO_ANSWER);
+      const mute = reached.filter((h) => silent(results, h.name, 'keepalived.addr')).map((h) => h.name);
       const unknown = hosts.length - reached.length;
       const check = `vip ${v.name} ${v.address}`;
-      const noAnswer = port && !answers ? `does not answer on port ${port}` : '';
+      const noAnswer = port && !answers && refused ? `does not answer on port ${port}` : '';
       if (holders.length === 1) {
         const kaDown = reached.filter((h) => !out(results, h.name, 'units') || p.parseIsActive(out(results, h.name, 'units')?.stdout ?? '', unitsOf(ctx.inventory, h))['keepalived.service'] !== 'active').map((h) => h.name);
         const holderIsFirst = holders[0] === hosts[0]?.name;
@@ -417,6 +516,8 @@ export const keepalivedCheck: StatusCheck = {
         );
       } else if (holders.length > 1) {
         lines.push(line('keepalived', check, 'down', { reason: `held by ${holders.length} hosts: ${holders.join(', ')} (split brain)` }));
+      } else if (mute.length) {
+        lines.push(line('keepalived', check, 'degraded', { reason: join(`unknown: held by none of the hosts that answered; ${mute.join(', ')} did not answer in time`, unknown ? `${unknown} unreachable` : '') }));
       } else {
         lines.push(line('keepalived', check, 'down', { reason: join(`held by none of ${hosts.map((h) => h.name).join(', ')}`, unknown ? `${unknown} unreachable` : '', noAnswer) }));
       }
@@ -433,33 +534,65 @@ export function airflowQueues(inv: Inventory): string[] {
   return [...new Set(hostsOf(inv, 'worker').flatMap(workerQueues))];
 }
 
+/**
+ * How many RabbitMQ hosts (the first ones of the inventory) ask the management API for the
+ * cluster-wide views (nodes, queues, consumers): each answers for the whole cluster, so two suffice
+ * (one to spare when a node is down), instead of every node paying for the same answer.
+ */
+export const RABBITMQ_VIEW_HOSTS = 2;
+
+/** The cluster-wide views of the management API, asked on the first {@link RABBITMQ_VIEW_HOSTS} RabbitMQ hosts. */
+function rabbitViewHosts(inv: Inventory): Host[] {
+  return hostsOf(inv, 'rabbitmq').slice(0, RABBITMQ_VIEW_HOSTS);
+}
+
+/** The consumers of the Airflow vhost (queue, the client's address) from the first view that answered; undefined when none did. */
+function rabbitConsumers(ctx: StatusContext, results: Results): p.RabbitConsumer[] | undefined {
+  for (const h of rabbitViewHosts(ctx.inventory)) {
+    const r = parseHttp(out(results, h.name, 'rabbitmq.consumers')?.stdout ?? '');
+    const c = r.status === 200 ? p.parseRabbitConsumers(r.body) : undefined;
+    if (c) return c;
+  }
+  return undefined;
+}
+
 export const rabbitmqCheck: StatusCheck = {
   component: 'rabbitmq',
   probes(ctx, host) {
-    if (!has(host, 'rabbitmq') || !ctx.secrets) return [];
+    if (!has(host, 'rabbitmq')) return [];
+    // Every node: does it accept AMQP connections (a TCP connect, no login, nothing logged)?
+    const probes = [probe('rabbitmq.listener', tcpProbe(host.address, ctx.inventory.cluster.ports.rabbitmqAmqp, 2))];
+    if (!ctx.secrets || !rabbitViewHosts(ctx.inventory).includes(host)) return probes;
     const pw = ctx.secrets.rabbitmqAdmin;
     const base = `http://127.0.0.1:${ctx.inventory.cluster.ports.rabbitmqManagement}/api`;
+    const vhost = encodeURIComponent(AIRFLOW_VHOST);
     return [
+      ...probes,
       basicAuthGet('rabbitmq.nodes', `${base}/nodes?columns=name,running,partitions,mem_alarm,disk_free_alarm`, ADMIN_USER, pw),
-      basicAuthGet('rabbitmq.queues', `${base}/queues/${encodeURIComponent(AIRFLOW_VHOST)}?columns=name,messages,consumers,type,state,node,leader`, ADMIN_USER, pw),
+      basicAuthGet('rabbitmq.queues', `${base}/queues/${vhost}?columns=name,messages,consumers,type,state,node,leader`, ADMIN_USER, pw),
+      basicAuthGet('rabbitmq.consumers', `${base}/consumers/${vhost}`, ADMIN_USER, pw),
     ];
   },
   judge(ctx, results) {
     const hosts = hostsOf(ctx.inventory, 'rabbitmq');
     if (!hosts.length) return [];
-    if (!ctx.secrets) return [line('rabbitmq', 'management API', 'degraded', { reason: 'no secrets file in the state folder: cannot authenticate (run bootstrap first)' })];
+    const broker = brokerLine(ctx, results, hosts);
+    if (!ctx.secrets) return [broker, line('rabbitmq', 'management API', 'degraded', { reason: 'no secrets file in the state folder: cannot authenticate (run bootstrap first)' })];
     const nodeViews: p.RabbitNode[][] = [];
     let queues: p.RabbitQueue[] | undefined;
     const apiErrors: string[] = [];
-    for (const h of hosts) {
+    const viewHosts = rabbitViewHosts(ctx.inventory);
+    for (const h of viewHosts) {
       const n = parseHttp(out(results, h.name, 'rabbitmq.nodes')?.stdout ?? '');
       const parsed = n.status === 200 ? p.parseRabbitNodes(n.body) : undefined;
       if (parsed) nodeViews.push(parsed);
-      else if (!unreachable(results, h.name)) apiErrors.push(`${h.name}: ${n.status ? `HTTP ${n.status}` : 'no answer'}`);
+      else if (!unreachable(results, h.name)) apiErrors.push(`${h.name}: ${n.status ? `HTTP ${n.status}` : silent(results, h.name, 'rabbitmq.nodes') ? failure(out(results, h.name, 'rabbitmq.nodes'), 'GET /api/nodes') : 'no answer'}`);
       const q = parseHttp(out(results, h.name, 'rabbitmq.queues')?.stdout ?? '');
       if (!queues && q.status === 200) queues = p.parseRabbitQueues(q.body);
     }
-    const lines: CheckLine[] = [];
+    const lines: CheckLine[] = [broker];
+    // Without any cluster view (the view hosts silent or unreachable), a node's state is unknown.
+    const viewless = nodeViews.length === 0;
     let running = 0;
     for (const h of hosts) {
       const name = nodeName(h);
@@ -474,10 +607,13 @@ export const rabbitmqCheck: StatusCheck = {
         running++;
         const problems = [up.partitions.length ? `partitioned from ${up.partitions.join(', ')}` : '', up.memAlarm ? 'memory alarm' : '', up.diskAlarm ? 'disk alarm' : ''].filter(Boolean);
         lines.push(line('rabbitmq', `node ${name}`, problems.length ? 'degraded' : 'healthy', { host: h.name, reason: problems.length ? problems.join('; ') : 'running' }));
+      } else if (viewless) {
+        lines.push(line('rabbitmq', `node ${name}`, 'degraded', { host: h.name, reason: join('unknown: no management API view', apiErrors.join(', '), unitNotes(ctx, results, h, 'rabbitmq')) }));
       } else {
         lines.push(line('rabbitmq', `node ${name}`, 'down', { host: h.name, reason: join('not running', unitNotes(ctx, results, h, 'rabbitmq')), critical: false }));
       }
     }
+    if (viewless) return lines;
     lines.push(
       running === 0
         ? line('rabbitmq', 'cluster', 'down', { reason: join('no node running', apiErrors.length ? `management API: ${apiErrors.join(', ')}` : '') })
@@ -500,6 +636,20 @@ export const rabbitmqCheck: StatusCheck = {
     return lines;
   },
 };
+
+/**
+ * The broker, a serving path: some RabbitMQ node accepts AMQP connections (`healthy`); `down` only
+ * when every node that answered refused and none accepted; `degraded` (unknown) when none answered.
+ */
+function brokerLine(ctx: StatusContext, results: Results, hosts: readonly Host[]): CheckLine {
+  const port = ctx.inventory.cluster.ports.rabbitmqAmqp;
+  const code = (h: Host) => out(results, h.name, 'rabbitmq.listener')?.code;
+  const accepting = hosts.filter((h) => code(h) === 0);
+  const refusing = hosts.filter((h) => !unreachable(results, h.name) && code(h) !== undefined && code(h) !== 0 && code(h) !== NO_ANSWER);
+  if (accepting.length) return line('rabbitmq', 'broker', 'healthy', { servingPath: true, reason: `${accepting.length}/${hosts.length} nodes accept connections on ${port}` });
+  if (refusing.length) return line('rabbitmq', 'broker', 'down', { servingPath: true, reason: `no node accepts connections on ${port} (${refusing.map((h) => h.name).join(', ')} refused${refusing.length < hosts.length ? `; the others unknown` : ''})` });
+  return line('rabbitmq', 'broker', 'degraded', { servingPath: true, reason: `unknown: no RabbitMQ node answered in time or was reached` });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Airflow: scheduler/triggerer/DAG processor heartbeats (from the metadata database), webserver
@@ -544,9 +694,6 @@ export const HEARTBEAT_SQL = [
   `select job_type, hostname, round(extract(epoch from now() - max(latest_heartbeat))::numeric, 1) from job where state = 'running' and job_type in (${JOBS.map((j) => `'${j.job}'`).join(', ')}) group by job_type, hostname`,
 ] as const;
 
-/** Seconds the worker check waits for a worker's reply (`celery inspect --timeout`; it returns as soon as the worker answers). */
-export const CELERY_REPLY_TIMEOUT_SEC = 2;
-
 /** Whether the heartbeats of {@link JOBS} are read: some host runs a scheduler, triggerer or DAG processor. */
 function hasJobs(inv: Inventory): boolean {
   return JOBS.some((k) => k.hosts(inv).length > 0);
@@ -566,10 +713,6 @@ export const airflowCheck: StatusCheck = {
     if (has(host, 'webserver')) {
       probes.push(probe('airflow.health.direct', httpGet(`http://${host.address}:${inv.cluster.ports.webserver}${healthPath}`)));
       if (vip) probes.push(probe('airflow.health.vip', httpGet(`http://${vip.address}:${inv.cluster.ports.webserverFrontend}${healthPath}`)));
-    }
-    if (has(host, 'worker')) {
-      // One reply proves the worker answers and says which queues it consumes (no separate ping).
-      probes.push(probe('airflow.worker.queues', sh`${celeryInspectCmd(inv, host, 'active_queues', CELERY_REPLY_TIMEOUT_SEC)} 2>&1`, CELERY_CLI_TIMEOUT_SEC));
     }
     if (has(host, 'flower')) {
       // Flower runs with --basic-auth (src/components/airflow.ts): the check logs in like an operator.
@@ -647,37 +790,41 @@ function judgeAirflow(ctx: StatusContext, results: Results): CheckLine[] {
       const r = parseHttp(out(results, h.name, 'airflow.health.direct')?.stdout ?? '');
       const health = r.status === 200 ? p.parseAirflowHealth(r.body) : undefined;
       const why = unreachable(results, h.name);
-      lines.push(health ? line('airflow', `webserver ${h.name}`, 'healthy', { host: h.name, reason: `GET ${healthPath} answers` }) : line('airflow', `webserver ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(ctx, results, h, 'webserver'), r.status ? `GET ${healthPath}: HTTP ${r.status}` : `GET ${healthPath}: no answer`), critical: false }));
+      if (!why && silent(results, h.name, 'airflow.health.direct')) lines.push(line('airflow', `webserver ${h.name}`, 'degraded', { host: h.name, reason: failure(out(results, h.name, 'airflow.health.direct'), `GET ${healthPath}`) }));
+      else lines.push(health ? line('airflow', `webserver ${h.name}`, 'healthy', { host: h.name, reason: `GET ${healthPath} answers` }) : line('airflow', `webserver ${h.name}`, 'down', { host: h.name, reason: why ?? join(unitNotes(ctx, results, h, 'webserver'), r.status ? `GET ${healthPath}: HTTP ${r.status}` : `GET ${healthPath}: no answer`), critical: false }));
     }
     const vip = inv.cluster.vips.find((v) => v.role === 'haproxy');
     if (vip) {
       const answers = webs.map((h) => parseHttp(out(results, h.name, 'airflow.health.vip')?.stdout ?? '')).find((r) => r.status === 200);
       const health = answers ? p.parseAirflowHealth(answers.body) : undefined;
       const check = `webserver ${healthPath} via ${vip.address}`;
-      if (!health) lines.push(line('airflow', check, 'down', { reason: answers ? `GET ${healthPath}: not Airflow health JSON` : `GET ${healthPath} through the VIP: no answer` }));
+      // Observed: some webserver host asked through the VIP and its probe ended (not cut off).
+      const asked = webs.filter((h) => !unreachable(results, h.name) && out(results, h.name, 'airflow.health.vip') && !silent(results, h.name, 'airflow.health.vip'));
+      if (!health && !answers && !asked.length) lines.push(line('airflow', check, 'degraded', { servingPath: true, reason: `unknown: no webserver host answered in time or was reached` }));
+      else if (!health) lines.push(line('airflow', check, 'down', { servingPath: true, reason: answers ? `GET ${healthPath}: not Airflow health JSON` : `GET ${healthPath} through the VIP: no answer` }));
       else {
         const bad = Object.entries(health).filter(([, s]) => s !== null && s !== 'healthy');
         const fatal = bad.some(([k]) => k === 'metadatabase' || k === 'scheduler');
-        lines.push(line('airflow', check, bad.length ? (fatal ? 'down' : 'degraded') : 'healthy', { reason: bad.length ? bad.map(([k, s]) => `${k} ${s}`).join(', ') : Object.entries(health).filter(([, s]) => s).map(([k, s]) => `${k} ${s}`).join(', ') }));
+        lines.push(line('airflow', check, bad.length ? (fatal ? 'down' : 'degraded') : 'healthy', { servingPath: true, reason: bad.length ? bad.map(([k, s]) => `${k} ${s}`).join(', ') : Object.entries(health).filter(([, s]) => s).map(([k, s]) => `${k} ${s}`).join(', ') }));
       }
     }
   }
+  // Workers: each expected queue consumed by a client from the worker's address, as the broker's
+  // management API lists its consumers (no Celery or Python start per worker).
+  const consumers = rabbitConsumers(ctx, results);
   for (const h of hostsOf(inv, 'worker')) {
     const node = celeryNode(h);
-    const o = out(results, h.name, 'airflow.worker.queues');
-    const qs = o && o.code === 0 ? p.parseActiveQueues(o.stdout, node) : undefined;
     const why = unreachable(results, h.name);
-    if (why || qs === undefined) {
-      const noReply = o && /No nodes replied|Error: .*time/i.test(o.stdout) ? `no reply within ${CELERY_REPLY_TIMEOUT_SEC} s` : failure(o, 'celery inspect active_queues');
-      lines.push(line('airflow', `worker ${node}`, 'down', { host: h.name, reason: why ?? join(unitNotes(ctx, results, h, 'worker'), noReply), critical: false }));
+    const units = why ? '' : unitNotes(ctx, results, h, 'worker');
+    if (!consumers) {
+      lines.push(line('airflow', `worker ${node}`, units ? 'down' : 'degraded', { host: h.name, reason: join(why, units, 'queues unknown: no RabbitMQ management API view'), critical: false }));
       continue;
     }
+    const qs = [...new Set(consumers.filter((c) => c.peerHost === h.address && !p.isCeleryInternalQueue(c.queue)).map((c) => c.queue))].sort();
     const missing = workerQueues(h).filter((q) => !qs.includes(q));
-    lines.push(
-      missing.length
-        ? line('airflow', `worker ${node}`, 'degraded', { host: h.name, reason: `does not consume ${missing.join(', ')}; consumes ${qs.join(', ') || 'nothing'}` })
-        : line('airflow', `worker ${node}`, 'healthy', { host: h.name, reason: `answers; queues ${qs.join(', ')}` }),
-    );
+    if (!qs.length) lines.push(line('airflow', `worker ${node}`, 'down', { host: h.name, reason: join(why, units, `consumes no queue on the broker (expected ${workerQueues(h).join(', ')})`), critical: false }));
+    else if (missing.length) lines.push(line('airflow', `worker ${node}`, 'degraded', { host: h.name, reason: `does not consume ${missing.join(', ')}; consumes ${qs.join(', ')}` }));
+    else lines.push(line('airflow', `worker ${node}`, 'healthy', { host: h.name, reason: join(`consumes ${qs.join(', ')}`, why) }));
   }
   for (const h of hostsOf(inv, 'flower')) {
     const r = parseHttp(out(results, h.name, 'airflow.flower')?.stdout ?? '');
@@ -713,7 +860,9 @@ export const dagsCheck: StatusCheck = {
       lines.push(
         !why && f.readable
           ? line('dags', `${ctx.inventory.cluster.dags.path} on ${h.name}`, 'healthy', { host: h.name, reason: join(`readable, ${f.fstype ?? '?'} ${f.source ?? ''}`.trim(), f.revision && `revision ${f.revision}`) })
-          : line('dags', `${ctx.inventory.cluster.dags.path} on ${h.name}`, 'down', { host: h.name, reason: why ?? (o?.code === TIMED_OUT ? 'listing timed out (NFS server gone?)' : 'not readable'), critical: false }),
+          : !why && o?.code === NO_ANSWER
+            ? line('dags', `${ctx.inventory.cluster.dags.path} on ${h.name}`, 'degraded', { host: h.name, reason: failure(o, 'listing') })
+            : line('dags', `${ctx.inventory.cluster.dags.path} on ${h.name}`, 'down', { host: h.name, reason: why ?? (o?.code === TIMED_OUT ? 'listing timed out (NFS server gone?)' : 'not readable'), critical: false }),
       );
     }
     if (!nfs && revs.size) {
@@ -736,7 +885,9 @@ export const ftpCheck: StatusCheck = {
   },
   judge(ctx, results) {
     return hostsOf(ctx.inventory, 'ftp').map((h) => {
-      const banner = p.firstLine(out(results, h.name, 'ftp.banner')?.stdout ?? '');
+      const o = out(results, h.name, 'ftp.banner');
+      const banner = p.firstLine(o?.stdout ?? '');
+      if (o?.code === NO_ANSWER) return line('ftp', `ftp ${h.name}`, 'degraded', { host: h.name, reason: failure(o, 'greeting') });
       return banner.startsWith('220')
         ? line('ftp', `ftp ${h.name}`, 'healthy', { host: h.name, reason: banner.slice(0, 80) })
         : line('ftp', `ftp ${h.name}`, 'down', { host: h.name, reason: unreachable(results, h.name) ?? join(unitNotes(ctx, results, h, 'ftp'), banner ? `greeting: ${banner.slice(0, 80)}` : 'no FTP greeting on port 21') });
@@ -764,7 +915,8 @@ export const targetCheck: StatusCheck = {
         const why = unreachable(results, w.name);
         const r = o ? p.parseSshProbe(o.stdout, o.code) : undefined;
         const check = `${t.name} from ${w.name}`;
-        if (why || !r) lines.push(line('target', check, 'down', { host: w.name, reason: why ?? 'no output' }));
+        if (!why && o?.code === NO_ANSWER) lines.push(line('target', check, 'degraded', { host: w.name, reason: failure(o, 'ssh') }));
+        else if (why || !r) lines.push(line('target', check, 'down', { host: w.name, reason: why ?? 'no output' }));
         else if (r.outcome === 'ok') lines.push(line('target', check, 'healthy', { host: w.name, reason: 'reached with its pinned host key' }));
         else if (r.outcome === 'auth-refused') lines.push(line('target', check, 'degraded', { host: w.name, reason: `host key matches, login refused: ${r.message}` }));
         else lines.push(line('target', check, 'down', { host: w.name, reason: r.message }));

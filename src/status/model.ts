@@ -19,13 +19,6 @@ export function worst(verdicts: Iterable<Verdict>): Verdict {
 export const COMPONENTS = ['hosts', 'etcd', 'patroni', 'haproxy', 'keepalived', 'rabbitmq', 'airflow', 'dags', 'ftp', 'target'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
-/**
- * Components without which the cluster does not serve: a `down` line of one of these makes the
- * overall verdict `down` (exit 3). `hosts` is not one: an unreachable host degrades the cluster, and
- * what it ran is judged by its own component (e.g. etcd keeps quorum with 2 of 3 members).
- */
-export const SERVING_COMPONENTS: ReadonlySet<Component> = new Set(['etcd', 'patroni', 'haproxy', 'keepalived', 'rabbitmq', 'airflow']);
-
 /** One line of the report. */
 export interface CheckLine {
   component: Component;
@@ -41,6 +34,12 @@ export interface CheckLine {
    * three down): the component is then at worst `degraded`. Default true.
    */
   critical?: boolean;
+  /**
+   * A serving path: the write path through the VIP, the UI through the VIP, a broker node accepting
+   * connections. The cluster is `NOT serving` (verdict `down`, exit 3) only when one of these lines
+   * is `down`, i.e. was observed down, never for a probe that did not answer.
+   */
+  servingPath?: boolean;
 }
 
 /** One host's connection outcome. */
@@ -120,16 +119,21 @@ export function summarizeProblems(bad: readonly CheckLine[]): string {
 
 /**
  * Builds the report from the lines: components in {@link COMPONENTS} order (only those with lines),
- * the overall verdict (`down` when a serving component is down, else the worst line, a down line of
- * another component counting as degraded) and a one-line summary naming what is not healthy.
+ * the overall verdict and a one-line summary naming what is not healthy. The cluster is NOT serving
+ * (verdict `down`, exit 3) only when a serving path ({@link CheckLine.servingPath}) was observed
+ * down; the summary then names those paths first. Any other problem, a component's own `down`
+ * included (etcd without quorum while the primary still takes writes), makes it `degraded`.
  */
 export function buildReport(cluster: string, checkedAt: Date, durationMs: number, lines: readonly CheckLine[], hosts: readonly HostReach[]): StatusReport {
   const components = COMPONENTS.flatMap((name) => {
     const checks = lines.filter((l) => l.component === name);
     return checks.length ? [{ name, verdict: componentVerdict(checks), checks }] : [];
   });
-  const verdict = worst(components.map((c) => (c.verdict === 'down' && !SERVING_COMPONENTS.has(c.name) ? 'degraded' : c.verdict)));
-  const summary = verdict === 'healthy' ? `HEALTHY: ${lines.length} checks on ${hosts.length} hosts` : `${verdict.toUpperCase()}: ${summarizeProblems(lines.filter((l) => l.verdict !== 'healthy'))}`;
+  const pathsDown = lines.filter((l) => l.servingPath && l.verdict === 'down');
+  const verdict: Verdict = pathsDown.length ? 'down' : lines.some((l) => l.verdict !== 'healthy') ? 'degraded' : 'healthy';
+  const others = lines.filter((l) => l.verdict !== 'healthy' && !pathsDown.includes(l));
+  const problems = [pathsDown.length ? summarizeProblems(pathsDown) : '', others.length ? summarizeProblems(others) : ''].filter(Boolean).join('; ');
+  const summary = verdict === 'healthy' ? `HEALTHY: ${lines.length} checks on ${hosts.length} hosts` : `${verdict.toUpperCase()}: ${problems}`;
   return {
     schema: 1,
     cluster,

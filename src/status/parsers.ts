@@ -77,7 +77,10 @@ function parseBigIdJson(text: string): unknown {
   }
 }
 
-/** One member's own view: `etcdctl endpoint status -w json` (etcd 3.4/3.5: `[{Endpoint, Status: {header, leader, raftTerm, version}}]`). */
+/**
+ * One member's own view, from `POST /v3/maintenance/status` of etcd's v3 JSON gateway (etcd 3.4/3.5:
+ * `{header: {member_id, raft_term}, leader, raftTerm, version}`; uint64 ids as decimal strings).
+ */
 export interface EtcdEndpointStatus {
   memberId: string;
   leader: string;
@@ -85,29 +88,38 @@ export interface EtcdEndpointStatus {
   version: string;
 }
 
-export function parseEtcdStatus(stdout: string): EtcdEndpointStatus | undefined {
-  const doc = parseBigIdJson(stdout) as Array<{ Status?: { header?: { member_id?: unknown; raft_term?: unknown }; leader?: unknown; raftTerm?: unknown; version?: unknown } }> | undefined;
-  const s = Array.isArray(doc) ? doc[0]?.Status : undefined;
-  if (!s?.header) return undefined;
+export function parseEtcdStatus(body: string): EtcdEndpointStatus | undefined {
+  const s = parseBigIdJson(body) as { header?: { member_id?: unknown; raft_term?: unknown }; leader?: unknown; raftTerm?: unknown; version?: unknown } | undefined;
+  if (!s?.header || s.header.member_id === undefined) return undefined;
   return {
     memberId: String(s.header.member_id),
-    leader: String(s.leader),
+    leader: String(s.leader ?? '0'),
     raftTerm: Number(s.raftTerm ?? s.header.raft_term),
     version: String(s.version ?? ''),
   };
 }
 
-/** `etcdctl member list -w json`: member id -> name (`{members: [{ID, name, ...}]}`). */
-export function parseEtcdMembers(stdout: string): Map<string, string> {
-  const doc = parseBigIdJson(stdout) as { members?: Array<{ ID?: unknown; name?: unknown }> } | undefined;
+/** `POST /v3/cluster/member/list` of etcd's v3 JSON gateway: member id -> name (`{members: [{ID, name, ...}]}`). */
+export function parseEtcdMembers(body: string): Map<string, string> {
+  const doc = parseBigIdJson(body) as { members?: Array<{ ID?: unknown; name?: unknown }> } | undefined;
   return new Map((doc?.members ?? []).map((m) => [String(m.ID), String(m.name ?? '')]));
 }
 
-/** `etcdctl endpoint health` (stdout and stderr): whether the endpoint `is healthy`, else the error. */
-export function parseEtcdHealth(text: string, code: number): { healthy: boolean; error?: string } {
-  if (code === 0 && / is healthy/.test(text)) return { healthy: true };
-  const err = /is unhealthy: (.*)/.exec(text)?.[1] ?? text.trim().split('\n').pop();
-  return { healthy: false, ...(err ? { error: err.slice(0, 160) } : {}) };
+/**
+ * etcd's `GET /health` (https://etcd.io/docs/v3.4/op-guide/monitoring/#health-check): HTTP 200 with
+ * `{"health":"true"}` when the member can commit through a leader; else 503 and `"false"` with a
+ * `reason` (etcd 3.5). `status` 0 means nothing answered.
+ */
+export function parseEtcdHealth(status: number, body: string): { healthy: boolean; error?: string } {
+  let doc: { health?: unknown; reason?: unknown } | undefined;
+  try {
+    doc = JSON.parse(body) as typeof doc;
+  } catch {
+    doc = undefined;
+  }
+  if (status === 200 && doc?.health === 'true') return { healthy: true };
+  const error = status === 0 ? 'no answer on the client port' : `HTTP ${status}${doc?.reason ? `: ${String(doc.reason).slice(0, 160)}` : doc?.health !== undefined ? `, health ${String(doc.health)}` : ''}`;
+  return { healthy: false, error };
 }
 
 /** One member of Patroni's `GET /cluster` (REST API, Patroni >= 2.0): role, state, timeline, lag in bytes. */
@@ -227,6 +239,24 @@ export function parseRabbitQueues(body: string): RabbitQueue[] | undefined {
   }
 }
 
+/** One consumer of `GET /api/consumers/<vhost>`: its queue and the address of the client that consumes it. */
+export interface RabbitConsumer {
+  queue: string;
+  /** `channel_details.peer_host`: the consuming client's address as the broker sees it. */
+  peerHost: string;
+}
+
+/** `GET /api/consumers/<vhost>` of RabbitMQ's management API (HTTP API reference, "/api/consumers/vhost"). */
+export function parseRabbitConsumers(body: string): RabbitConsumer[] | undefined {
+  try {
+    const doc = JSON.parse(body) as Array<{ queue?: { name?: unknown }; channel_details?: { peer_host?: unknown } }>;
+    if (!Array.isArray(doc)) return undefined;
+    return doc.map((c) => ({ queue: String(c.queue?.name ?? ''), peerHost: String(c.channel_details?.peer_host ?? '') }));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether a queue is Celery's own plumbing (broadcast/pidbox/events), not a task queue. */
 export function isCeleryInternalQueue(name: string): boolean {
   return /\.pidbox$/.test(name) || name.startsWith('celeryev.') || name.startsWith('celery@') || name.endsWith('.reply.celery.pidbox');
@@ -286,23 +316,6 @@ export function parseAirflowHealth(body: string): Record<string, string | null> 
     const doc = JSON.parse(body) as Record<string, { status?: string | null } | null>;
     if (typeof doc !== 'object' || doc === null || !('metadatabase' in doc)) return undefined;
     return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, v?.status ?? null]));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * `celery inspect active_queues --destination NODE --json`: the queue names NODE consumes, or
- * undefined when NODE did not answer (Celery then prints `Error: No nodes replied within time
- * constraint`, not JSON). An answer proves the worker is alive: it replies from its own process.
- */
-export function parseActiveQueues(text: string, node: string): string[] | undefined {
-  const start = text.indexOf('{');
-  if (start < 0) return undefined;
-  try {
-    const doc = JSON.parse(text.slice(start)) as Record<string, Array<{ name?: string }>>;
-    const qs = doc[node];
-    return Array.isArray(qs) ? qs.map((q) => String(q.name)) : undefined;
   } catch {
     return undefined;
   }

@@ -5,6 +5,7 @@
  */
 import { Cmd, raw, sh } from '../core/cmd.js';
 import type { Secret } from '../core/secret.js';
+import type { FactOutput } from '../facts/fact.js';
 
 /**
  * A read-only command on one host and the seconds it may take. Exit code 124 means it timed out
@@ -28,16 +29,58 @@ export interface Probe {
 export const TIMED_OUT = 124;
 
 /**
+ * Exit code given to a probe that had not finished when the host's script was cut off at the
+ * controller's deadline (never a real exit code: those are 0-255). Its line says "no answer within
+ * N s"; the host's other probes are judged as usual.
+ */
+export const NO_ANSWER = -1;
+
+/** Seconds between two looks of the script's collector for finished probes. */
+const COLLECT_INTERVAL_SEC = 0.05;
+
+/**
  * The script: a private temp folder (mktemp -d, removed on exit), each probe started in the
- * background as `timeout -k 1 N sh -c CMD` with stdin closed and stderr dropped, its stdout and exit
- * code kept in that folder; after `wait`, each output then its marker. The longest probe bounds the
- * host's time, not their sum.
+ * background as `timeout -k 1 N sh -c CMD` with stdin closed and stderr dropped, its stdout kept in
+ * that folder and its exit code written (then renamed, so it appears whole) when it ends. A collector
+ * loop prints each probe as soon as it has ended — its output, then its marker line
+ * (`@@<nonce> <index> <exit code>`, split by {@link parseProbeOutput}) — so a slow probe never holds
+ * back the others: when the controller stops waiting, every finished probe's output is already on
+ * the wire. The longest probe bounds the host's time, not their sum. POSIX sh (dash, bash).
  */
 export function probeScript(probes: readonly Probe[], nonce: string): Cmd {
   const head = raw(`d=$(mktemp -d) || exit 1\ntrap 'rm -rf "$d"' EXIT`);
-  const start = probes.map((p, i) => sh`{ ${envAssignments(p.env)}timeout -k 1 ${p.timeoutSec} sh -c ${p.cmd.asWord()} </dev/null >"$d/"${i} 2>/dev/null; echo $? >"$d/"${i}.rc; } &`);
-  const collect = probes.map((_, i) => sh`cat "$d/"${i}; printf ${`\n@@${nonce} ${i} %s\n`} "$(cat "$d/"${i}.rc)"`);
-  return Cmd.join([head, ...start, raw('wait'), ...collect], '\n');
+  const start = probes.map(
+    (p, i) => sh`{ ${envAssignments(p.env)}timeout -k 1 ${p.timeoutSec} sh -c ${p.cmd.asWord()} </dev/null >"$d/"${i} 2>/dev/null; echo $? >"$d/"${i}.t; mv "$d/"${i}.t "$d/"${i}.rc; } &`,
+  );
+  const marker = `\n@@${nonce} %s %s\n`;
+  const collect = sh`left=${probes.map((_, i) => String(i)).join(' ')}
+while [ -n "$left" ]; do
+  rest=
+  for i in $left; do
+    if [ -e "$d/$i.rc" ]; then read -r rc <"$d/$i.rc"; cat "$d/$i"; printf ${marker} "$i" "$rc"; else rest="$rest $i"; fi
+  done
+  left=$rest
+  [ -n "$left" ] && sleep ${String(COLLECT_INTERVAL_SEC)}
+done
+true`;
+  return Cmd.join([head, ...start, collect], '\n');
+}
+
+/**
+ * Splits the output of {@link probeScript} into one output per probe (by index). A probe without its
+ * marker (the script was cut off before it ended) gets `{ stdout: '', code: NO_ANSWER }`; so does
+ * every probe when the script printed nothing. Never throws.
+ */
+export function parseProbeOutput(stdout: string, count: number, nonce: string): FactOutput[] {
+  const outputs: FactOutput[] = Array.from({ length: count }, () => ({ stdout: '', code: NO_ANSWER }));
+  const re = new RegExp(`\\n@@${nonce} (\\d+) (\\d+)\\n`, 'g');
+  let start = 0;
+  for (const m of stdout.matchAll(re)) {
+    const i = Number(m[1]);
+    if (i < count) outputs[i] = { stdout: stdout.slice(start, m.index), code: Number(m[2]) };
+    start = (m.index ?? 0) + m[0].length;
+  }
+  return outputs;
 }
 
 /** `NAME=VALUE ` for each variable (names checked: a POSIX shell name), or nothing. */
@@ -65,13 +108,43 @@ export interface HttpResponse {
  * (message syntax).
  */
 export function httpGet(url: string, withAuth = false): Cmd {
+  return httpRequest('GET', url, { withAuth });
+}
+
+/**
+ * A raw HTTP/1.0 POST of `body` (JSON, `Content-Length` in bytes) to an `http://` URL, printing the
+ * whole response: for APIs whose reads are POSTs, such as etcd's v3 JSON gateway
+ * (https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/).
+ */
+export function httpPost(url: string, body: string): Cmd {
+  return httpRequest('POST', url, { body });
+}
+
+function httpRequest(method: 'GET' | 'POST', url: string, opts: { withAuth?: boolean; body?: string }): Cmd {
   const u = new URL(url);
-  if (u.protocol !== 'http:') throw new Error(`httpGet: only http:// URLs, got ${url}`);
+  if (u.protocol !== 'http:') throw new Error(`http${method === 'GET' ? 'Get' : 'Post'}: only http:// URLs, got ${url}`);
   const port = u.port || '80';
-  const head = 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\nConnection: close\\r\\n';
-  const request = withAuth ? `printf '${head}Authorization: %s\\r\\n\\r\\n' "$1" "$2" "$${HTTP_AUTH_ENV}"` : `printf '${head}\\r\\n' "$1" "$2"`;
-  const script = `exec 3<>/dev/tcp/${u.hostname}/${port} && ${request} >&3 && cat <&3`;
-  return sh`bash -c ${script} http ${`${u.pathname}${u.search}`} ${u.host}`;
+  const path = `${u.pathname}${u.search}`;
+  const head = `${method} %s HTTP/1.0\\r\\nHost: %s\\r\\nConnection: close\\r\\n`;
+  // The body's byte length: printf writes it as given (%s, no escapes interpreted).
+  const request =
+    opts.body !== undefined
+      ? `printf '${head}Content-Type: application/json\\r\\nContent-Length: ${Buffer.byteLength(opts.body, 'utf8')}\\r\\n\\r\\n%s' "$1" "$2" "$3"`
+      : opts.withAuth
+        ? `printf '${head}Authorization: %s\\r\\n\\r\\n' "$1" "$2" "$${HTTP_AUTH_ENV}"`
+        : `printf '${head}\\r\\n' "$1" "$2"`;
+  const args = [path, u.host, ...(opts.body !== undefined ? [opts.body] : [])];
+  return sh`bash -c ${`exec 3<>/dev/tcp/${u.hostname}/${port} && ${request} >&3 && cat <&3`} http ${args}`;
+}
+
+/**
+ * A TCP connect to `address:port` within `timeoutSec` over bash's /dev/tcp; with `send` (a printf
+ * format of bytes, e.g. `\\x00`) written after connecting, the first byte of the answer is printed
+ * as two hex digits (od). Exit 0 when the connection opened (and, with `send`, a byte came back).
+ */
+export function tcpProbe(address: string, port: number, timeoutSec: number, send?: string): Cmd {
+  const script = send === undefined ? `exec 3<>/dev/tcp/${address}/${port}` : `exec 3<>/dev/tcp/${address}/${port} && printf '${send}' >&3 && b=$(head -c 1 <&3 | od -An -tx1) && [ -n "$b" ] && echo $b`;
+  return sh`timeout ${timeoutSec} bash -c ${script}`;
 }
 
 /** Splits a raw HTTP response into status and body (status 0 when the text is not one). */

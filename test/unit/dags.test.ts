@@ -307,7 +307,6 @@ test('a non-default cluster.airflow.home and user reach the worker\'s target fil
   assert.match(scripts, /cd \/srv\/af && runuser -u af -- env AIRFLOW_HOME=\/srv\/af \/srv\/af\/venv\/bin\/airflow connections import/);
   const probes = hostProbes({ inventory: inv }, inv.hosts.find((h) => h.name === 'worker1')!).map((x) => x.cmd.toString()).join('\n');
   assert.match(probes, /runuser -u af -- ssh -o BatchMode=yes/);
-  assert.match(probes, /' celery \/srv\/af\/airflow\.cfg \/srv\/af\/venv\/bin\/celery inspect active_queues /);
   assert.match(probes, /for p in \/ \/srv\/af; do/, 'the data folder whose disk use is checked');
   assert.doesNotMatch(`${scripts}\n${probes}\n${files.map((f) => `${f.path}\n${String(f.content)}`).join('\n')}`, /\/opt\/airflow\/(venv|\.ssh|airflow\.cfg)|runuser -u airflow /);
 });

@@ -13,13 +13,12 @@ import { Secret } from '../../src/core/secret.js';
 import type { FactOutput } from '../../src/facts/fact.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import type { Inventory } from '../../src/inventory/schema.js';
-import { parseFactOutput } from '../../src/run/facts.js';
 import { collectStatus } from '../../src/run/status.js';
 import { hostProbes, judgeAll, type HostResult } from '../../src/status/checks.js';
 import { buildReport, summarizeProblems, type CheckLine } from '../../src/status/model.js';
 import * as p from '../../src/status/parsers.js';
 import { renderReport } from '../../src/status/render.js';
-import { HTTP_AUTH_ENV, httpGet, parseHttp, probeScript, TIMED_OUT } from '../../src/status/script.js';
+import { HTTP_AUTH_ENV, httpGet, httpPost, NO_ANSWER, parseHttp, parseProbeOutput, probeScript, TIMED_OUT } from '../../src/status/script.js';
 import { fixedSecrets } from '../helpers/golden.js';
 import { LocalConnection, LocalTransport } from '../helpers/local.js';
 
@@ -36,7 +35,7 @@ test('probe script: probes run in parallel, each under its own timeout, outputs 
   const t0 = Date.now();
   const res = await conn.exec(probeScript(probes, 'abc123'));
   const ms = Date.now() - t0;
-  const outs = parseFactOutput(res.stdout, probes.length, 'abc123');
+  const outs = parseProbeOutput(res.stdout, probes.length, 'abc123');
   assert.deepEqual(outs, [
     { stdout: 'one\n', code: 0 },
     { stdout: 'two\nlines', code: 7 },
@@ -47,12 +46,32 @@ test('probe script: probes run in parallel, each under its own timeout, outputs 
   assert.equal(res.code, 0);
 });
 
+test('probe script: each probe is printed as it ends; cut off at the deadline, the finished ones are kept and the rest have no answer', async () => {
+  const probes = [
+    { id: 'slow', cmd: sh`sleep 4; echo late`, timeoutSec: 6 },
+    { id: 'fast', cmd: sh`echo one`, timeoutSec: 6 },
+    { id: 'quick-fail', cmd: sh`echo no; exit 3`, timeoutSec: 6 },
+  ];
+  const res = await new LocalConnection().exec(probeScript(probes, 'n1'), { timeoutSec: 1.5 });
+  // The first probe in order has not ended: the later ones were printed anyway.
+  assert.deepEqual(parseProbeOutput(res.stdout, probes.length, 'n1'), [
+    { stdout: '', code: NO_ANSWER },
+    { stdout: 'one\n', code: 0 },
+    { stdout: 'no\n', code: 3 },
+  ]);
+  assert.deepEqual(parseProbeOutput('', 2, 'n1'), [{ stdout: '', code: NO_ANSWER }, { stdout: '', code: NO_ANSWER }], 'nothing printed: no probe answered');
+});
+
 test('httpGet: a raw HTTP/1.0 GET with the Authorization header, parsed back into status and body', async () => {
   const seen: Array<string | undefined> = [];
   const server = createServer((req, res) => {
-    seen.push(req.headers.authorization);
-    res.writeHead(req.url === '/cluster?x=1' ? 200 : 404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ url: req.url }));
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('end', () => {
+      seen.push(req.headers.authorization);
+      res.writeHead(req.url === '/cluster?x=1' || req.method === 'POST' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.method === 'POST' ? { method: req.method, url: req.url, body, length: req.headers['content-length'] } : { url: req.url }));
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
@@ -67,10 +86,13 @@ test('httpGet: a raw HTTP/1.0 GET with the Authorization header, parsed back int
     // The value is assigned in front of the probe's job, outside the `sh -c` word (an argv).
     assert.match(script.render(), /\{ AH_AUTH='Basic c2VjcmV0' timeout -k 1 3 sh -c '[^']*bash -c/);
     assert.equal(script.render().split('c2VjcmV0').length, 2, 'the value appears once');
-    const [ok, missing] = parseFactOutput((await conn.exec(script)).stdout, 2, 'n0nce').map((o) => parseHttp(o?.stdout ?? ''));
+    const [ok, missing] = parseProbeOutput((await conn.exec(script)).stdout, 2, 'n0nce').map((o) => parseHttp(o?.stdout ?? ''));
     assert.deepEqual(ok, { status: 200, body: '{"url":"/cluster?x=1"}' });
     assert.equal(missing?.status, 404);
     assert.deepEqual(seen.sort(), ['Basic c2VjcmV0', undefined].sort());
+    // A POST with a JSON body (etcd's v3 gateway): the length counts bytes, not characters.
+    const post = await conn.exec(probeScript([{ id: 'post', cmd: httpPost(`http://127.0.0.1:${port}/v3/maintenance/status`, '{"k":"é"}'), timeoutSec: 3 }], 'p0'));
+    assert.deepEqual(JSON.parse(parseHttp(parseProbeOutput(post.stdout, 1, 'p0')[0]?.stdout ?? '').body), { method: 'POST', url: '/v3/maintenance/status', body: '{"k":"é"}', length: '10' });
     assert.throws(() => probeScript([{ ...probes[1]!, env: { 'A B': new Secret('x') } }], 'n'), /not a shell variable name/);
   } finally {
     server.close();
@@ -93,15 +115,19 @@ test('parsers: systemctl, df, meminfo, loadavg, date', () => {
   assert.equal(p.parseEpochNs('1717171717123456789\n'), 1717171717123);
 });
 
-test('parsers: etcdctl endpoint status/member list JSON keep uint64 ids exact; endpoint health', () => {
-  // etcdctl 3.4.23 `endpoint status -w json` and `member list -w json` (ids above 2^53).
-  const status = '[{"Endpoint":"http://10.1.1.11:2379","Status":{"header":{"cluster_id":17237436991929493444,"member_id":9372538179322589801,"revision":12,"raft_term":3},"version":"3.4.23","dbSize":20480,"leader":9372538179322589801,"raftIndex":40,"raftTerm":3,"raftAppliedIndex":40,"dbSizeInUse":16384}}]';
-  assert.deepEqual(p.parseEtcdStatus(status), { memberId: '9372538179322589801', leader: '9372538179322589801', raftTerm: 3, version: '3.4.23' });
-  const members = '{"header":{"cluster_id":17237436991929493444,"member_id":9372538179322589801,"raft_term":3},"members":[{"ID":9372538179322589801,"name":"h1","peerURLs":["http://10.1.1.11:2380"],"clientURLs":["http://10.1.1.11:2379"]},{"ID":10501334649042878790,"name":"h2","peerURLs":["http://10.1.1.12:2380"],"clientURLs":["http://10.1.1.12:2379"]}]}';
-  assert.deepEqual([...p.parseEtcdMembers(members)], [['9372538179322589801', 'h1'], ['10501334649042878790', 'h2']]);
-  assert.deepEqual(p.parseEtcdHealth('http://10.1.1.11:2379 is healthy: successfully committed proposal: took = 2.1ms\n', 0), { healthy: true });
-  assert.deepEqual(p.parseEtcdHealth('http://10.1.1.11:2379 is unhealthy: failed to commit proposal: context deadline exceeded\nError: unhealthy cluster\n', 1), { healthy: false, error: 'failed to commit proposal: context deadline exceeded' });
-  assert.equal(p.parseEtcdStatus('Error: context deadline exceeded'), undefined);
+test('parsers: etcd v3 gateway status/member list keep uint64 ids exact; GET /health', () => {
+  // etcd 3.4.23 `POST /v3/maintenance/status` and `POST /v3/cluster/member/list` (ids above 2^53, as strings).
+  const status = '{"header":{"cluster_id":"13739466468852821241","member_id":"14838212808054067213","revision":"143","raft_term":"2"},"version":"3.4.23","dbSize":"65536","leader":"6691454474244790334","raftIndex":"156","raftTerm":"2","raftAppliedIndex":"156","dbSizeInUse":"65536"}';
+  assert.deepEqual(p.parseEtcdStatus(status), { memberId: '14838212808054067213', leader: '6691454474244790334', raftTerm: 2, version: '3.4.23' });
+  const members = '{"header":{"cluster_id":"13739466468852821241","member_id":"14838212808054067213","raft_term":"2"},"members":[{"ID":"6326158232382260830","name":"h3","peerURLs":["http://10.1.1.13:2380"],"clientURLs":["http://10.1.1.13:2379"]},{"ID":"14838212808054067213","name":"h1","peerURLs":["http://10.1.1.11:2380"]}]}';
+  assert.deepEqual([...p.parseEtcdMembers(members)], [['6326158232382260830', 'h3'], ['14838212808054067213', 'h1']]);
+  // Numbers (as etcdctl prints them) stay exact too.
+  assert.deepEqual([...p.parseEtcdMembers('{"members":[{"ID":10501334649042878790,"name":"h2"}]}')], [['10501334649042878790', 'h2']]);
+  assert.deepEqual(p.parseEtcdHealth(200, '{"health":"true"}'), { healthy: true });
+  assert.deepEqual(p.parseEtcdHealth(503, '{"health":"false","reason":"RAFT NO LEADER"}'), { healthy: false, error: 'HTTP 503: RAFT NO LEADER' });
+  assert.deepEqual(p.parseEtcdHealth(503, '{"health":"false"}'), { healthy: false, error: 'HTTP 503, health false' });
+  assert.deepEqual(p.parseEtcdHealth(0, ''), { healthy: false, error: 'no answer on the client port' });
+  assert.equal(p.parseEtcdStatus('{"error":"context deadline exceeded","code":14}'), undefined);
 });
 
 test('parsers: Patroni /cluster, HAProxy show stat, ip -br addr', () => {
@@ -160,8 +186,9 @@ test('parsers: Airflow heartbeats, /health, celery active_queues, FTP, DAG folde
   const health = '{"dag_processor": {"latest_dag_processor_heartbeat": null, "status": null}, "metadatabase": {"status": "healthy"}, "scheduler": {"latest_scheduler_heartbeat": "2024-05-01T10:00:00+00:00", "status": "healthy"}, "triggerer": {"latest_triggerer_heartbeat": null, "status": "unhealthy"}}';
   assert.deepEqual(p.parseAirflowHealth(health), { dag_processor: null, metadatabase: 'healthy', scheduler: 'healthy', triggerer: 'unhealthy' });
   assert.equal(p.parseAirflowHealth('<html>login</html>'), undefined);
-  assert.deepEqual(p.parseActiveQueues('{"celery@w1": [{"name": "default", "exchange": {"name": "default"}}, {"name": "card"}]}', 'celery@w1'), ['default', 'card']);
-  assert.equal(p.parseActiveQueues('Error: No nodes replied within time constraint', 'celery@w1'), undefined);
+  const consumers = '[{"queue":{"name":"default","vhost":"airflow_host"},"channel_details":{"peer_host":"10.1.1.40","connection_name":"10.1.1.40:38948 -> 10.1.1.20:5672"},"active":true},{"queue":{"name":"celery@w1.celery.pidbox"},"channel_details":{"peer_host":"10.1.1.40"}}]';
+  assert.deepEqual(p.parseRabbitConsumers(consumers), [{ queue: 'default', peerHost: '10.1.1.40' }, { queue: 'celery@w1.celery.pidbox', peerHost: '10.1.1.40' }]);
+  assert.equal(p.parseRabbitConsumers('{"error":"not_authorized"}'), undefined);
   assert.equal(p.firstLine('220 (vsFTPd 3.0.3)\r\n'), '220 (vsFTPd 3.0.3)');
   assert.deepEqual(p.parseDagFolder('nfs4 10.1.1.220:/srv/dags\nreadable\nrev=abc123\n'), { fstype: 'nfs4', source: '10.1.1.220:/srv/dags', readable: true, revision: 'abc123' });
   assert.deepEqual(p.parseDagFolder('ext4 /dev/vda1\n'), { fstype: 'ext4', source: '/dev/vda1', readable: false });
@@ -174,7 +201,8 @@ test('parsers: Airflow heartbeats, /health, celery active_queues, FTP, DAG folde
 
 // ---- judgement ---------------------------------------------------------------------------------
 
-async function inventory(extraHosts = ''): Promise<Inventory> {
+/** The test inventory; `net` is its /24 (a loopback one where probes really run: they connect only there). */
+async function inventory(extraHosts = '', net = '10.1.1'): Promise<Inventory> {
   const yaml = `cluster:
   name: t
   network: 10.1.1.0/24
@@ -186,7 +214,7 @@ hosts:
   - { name: h4, address: 10.1.1.14, roles: [haproxy] }
   - { name: h5, address: 10.1.1.15, roles: [haproxy] }
 ${extraHosts}`;
-  return parseInventory(yaml, 't.yaml').inventory;
+  return parseInventory(yaml.replaceAll('10.1.1.', `${net}.`), 't.yaml').inventory;
 }
 
 const ID = { h1: '11111111111111111111', h2: '12222222222222222222', h3: '13333333333333333333' } as const;
@@ -206,16 +234,19 @@ function healthyOutputs(host: string, leader = 'h1'): Record<string, FactOutput>
   if (pgs.includes(host)) {
     const id = ID[host as keyof typeof ID];
     base['units'] = o('active\nactive\nactive\n');
-    base['etcd.health'] = o(`http://x:2379 is healthy: successfully committed proposal: took = 2ms\n`);
-    base['etcd.status'] = o(`[{"Endpoint":"x","Status":{"header":{"member_id":${id},"raft_term":3},"version":"3.4.23","leader":${ID.h1},"raftTerm":3}}]`);
-    base['etcd.members'] = o(`{"members":[${pgs.map((h) => `{"ID":${ID[h as keyof typeof ID]},"name":"${h}"}`).join(',')}]}`);
+    base['etcd.health'] = o(http(200, '{"health":"true"}'));
+    base['etcd.status'] = o(http(200, `{"header":{"member_id":"${id}","raft_term":"3"},"version":"3.4.23","leader":"${ID.h1}","raftTerm":"3"}`));
+    base['etcd.members'] = o(http(200, `{"members":[${pgs.map((h) => `{"ID":"${ID[h as keyof typeof ID]}","name":"${h}"}`).join(',')}]}`));
     base['patroni.cluster'] = o(http(200, JSON.stringify({ members: pgs.map((h) => (h === leader ? { name: h, role: 'leader', state: 'running', timeline: 2 } : { name: h, role: 'replica', state: 'streaming', timeline: 2, lag: 0 })) })));
     base['rabbitmq.nodes'] = o(http(200, JSON.stringify(pgs.map((h) => ({ name: `rabbit@${h}`, running: true, partitions: [], mem_alarm: false, disk_free_alarm: false })))));
     base['rabbitmq.queues'] = o(http(200, '[]'));
+    base['rabbitmq.consumers'] = o(http(200, '[]'));
+    base['rabbitmq.listener'] = o('');
   } else {
     base['units'] = o('active\nactive\n');
     const rows = pgs.map((h) => `postgres_leader,${h},${h === leader ? 'UP' : 'DOWN'},L7OK`).concat(pgs.map((h) => `postgres_replica,${h},${h === leader ? 'DOWN' : 'UP'},L7OK`));
-    base['haproxy.stat'] = o(`# pxname,svname,status,check_status\n${rows.join('\n')}\n`);
+    base['haproxy.stat'] = o(http(200, `# pxname,svname,status,check_status\n${rows.join('\n')}\n`));
+    base['haproxy.write'] = o('4e\n');
     base['keepalived.addr'] = o(host === 'h4' ? 'eth0 UP 10.1.1.14/24 10.1.1.200/24\n' : 'eth0 UP 10.1.1.15/24\n');
     base['keepalived.answer:db-vip'] = o('');
   }
@@ -255,17 +286,19 @@ test('judge: the Patroni leader stopped, before and after failover', async () =>
       o['units'] = { stdout: 'active\ninactive\nactive\n', code: 0 };
       o['patroni.cluster'] = { stdout: '', code: 1 };
     } else if (['h2', 'h3'].includes(h)) o['patroni.cluster'] = { stdout: http(200, JSON.stringify({ members: [{ name: 'h2', role: 'replica', state: 'running', timeline: 2, lag: 0 }, { name: 'h3', role: 'replica', state: 'streaming', timeline: 2, lag: 0 }] })), code: 0 };
+    // HAProxy has no server to route to: the connection through the VIP closes without an answer.
+    if (h === 'h4' || h === 'h5') o['haproxy.write'] = { stdout: '', code: 1 };
   }));
   assert.equal(before.exitCode, 3);
   assert.equal(before.serving, false);
-  assert.match(before.summary, /^DOWN: .*patroni: member h1: patroni\.service inactive; not in the Patroni cluster.*patroni: leader: no leader/);
+  assert.match(before.summary, /^DOWN: haproxy: write path 10\.1\.1\.200:5000: no PostgreSQL answers through 10\.1\.1\.200:5000 \(from h4, h5\); .*patroni: member h1: patroni\.service inactive; not in the Patroni cluster.*patroni: leader: no leader/);
   // After: h2 leads on timeline 3; h1 still out: degraded, serving, both named.
   const after = report(inv, results(inv, (h, o) => {
     if (h === 'h1') {
       o['units'] = { stdout: 'active\ninactive\nactive\n', code: 0 };
       o['patroni.cluster'] = { stdout: '', code: 1 };
     } else if (['h2', 'h3'].includes(h)) o['patroni.cluster'] = { stdout: http(200, JSON.stringify({ members: [{ name: 'h2', role: 'leader', state: 'running', timeline: 3 }, { name: 'h3', role: 'replica', state: 'streaming', timeline: 3, lag: 0 }] })), code: 0 };
-    if (h === 'h4' || h === 'h5') o['haproxy.stat'] = { stdout: '# pxname,svname,status\npostgres_leader,h1,DOWN\npostgres_leader,h2,UP\npostgres_leader,h3,DOWN\npostgres_replica,h1,DOWN\npostgres_replica,h2,DOWN\npostgres_replica,h3,UP\n', code: 0 };
+    if (h === 'h4' || h === 'h5') o['haproxy.stat'] = { stdout: http(200, '# pxname,svname,status\npostgres_leader,h1,DOWN\npostgres_leader,h2,UP\npostgres_leader,h3,DOWN\npostgres_replica,h1,DOWN\npostgres_replica,h2,DOWN\npostgres_replica,h3,UP\n'), code: 0 };
   }));
   assert.equal(after.exitCode, 1);
   const patroni = after.components.find((c) => c.name === 'patroni');
@@ -274,6 +307,7 @@ test('judge: the Patroni leader stopped, before and after failover', async () =>
   assert.equal(patroni?.verdict, 'degraded');
   const hap = after.components.find((c) => c.name === 'haproxy');
   assert.deepEqual(hap?.checks.map((l) => [l.check, l.verdict, l.reason]), [
+    ['write path 10.1.1.200:5000', 'healthy', 'a PostgreSQL primary answers (from h4, h5)'],
     ['haproxy h4', 'degraded', 'postgres_replica: h1 DOWN; postgres_leader -> h2; postgres_replica 1/3 UP'],
     ['haproxy h5', 'degraded', 'postgres_replica: h1 DOWN; postgres_leader -> h2; postgres_replica 1/3 UP'],
     ['leader port 5000', 'healthy', '-> h2 on 2/2 HAProxy hosts'],
@@ -297,6 +331,40 @@ test('judge: an unreachable host is named, every other component is still judged
   assert.deepEqual(r.components.map((c) => c.name), ['hosts', 'etcd', 'patroni', 'haproxy', 'keepalived', 'rabbitmq']);
 });
 
+test('judge: probes cut off at the deadline are "no answer" on their own lines; the host is reached; unknown is never down', async () => {
+  const inv = await inventory();
+  const silence = (o: Record<string, FactOutput>, ids: string[]) => {
+    for (const id of ids) o[id] = { stdout: '', code: NO_ANSWER, waitedSec: 6 } as FactOutput;
+  };
+  // h2 answered its host probes but none of its component probes.
+  const one = report(inv, results(inv, (h, o) => {
+    if (h === 'h2') silence(o, ['etcd.health', 'etcd.status', 'etcd.members', 'patroni.cluster', 'rabbitmq.nodes', 'rabbitmq.queues', 'rabbitmq.consumers', 'rabbitmq.listener']);
+  }));
+  const of = (r: typeof one, component: string, check: string) => {
+    const l = r.components.flatMap((c) => c.checks).find((x) => x.component === component && x.check === check);
+    return l ? `${l.verdict}: ${l.reason}` : 'missing';
+  };
+  assert.equal(one.hosts.find((h) => h.name === 'h2')?.reachable, true);
+  assert.equal(of(one, 'hosts', 'h2'), 'degraded: 8 of 14 probes: no answer within 6 s (etcd.health, etcd.status, etcd.members, patroni.cluster, rabbitmq.nodes, rabbitmq.queues, rabbitmq.consumers, rabbitmq.listener)');
+  assert.equal(of(one, 'etcd', 'member h2'), 'degraded: GET /health: no answer within 6 s');
+  assert.equal(of(one, 'etcd', 'leader'), 'healthy: h1, raft term 3, 2/3 healthy');
+  assert.equal(of(one, 'patroni', 'member h2'), 'healthy: replica, streaming, timeline 2, lag 0 B', 'the leader\'s view still speaks for h2');
+  assert.equal(of(one, 'rabbitmq', 'node rabbit@h2'), 'healthy: running');
+  assert.equal(one.exitCode, 1);
+  // Every data-plane probe silent everywhere (a machine too busy to answer in time): unknown, degraded, exit 1.
+  const all = report(inv, results(inv, (h, o) => {
+    silence(o, Object.keys(o).filter((id) => !id.startsWith('host.')));
+  }));
+  assert.equal(all.exitCode, 1, all.summary);
+  assert.equal(all.serving, true);
+  assert.match(of(all, 'haproxy', 'write path 10.1.1.200:5000'), /^degraded: unknown: none of h4, h5 answered in time/);
+  assert.match(of(all, 'patroni', 'leader'), /^degraded: unknown: no Patroni REST API answered in time/);
+  assert.match(of(all, 'etcd', 'quorum'), /^degraded: unknown: 0 of 3 members healthy, 2 needed, 3 did not answer in time/);
+  assert.match(of(all, 'rabbitmq', 'broker'), /^degraded: unknown/);
+  assert.match(of(all, 'keepalived', 'vip db-vip 10.1.1.200'), /^degraded: unknown/);
+  assert.ok(all.components.flatMap((c) => c.checks).every((l) => l.verdict !== 'down'), 'nothing observed down');
+});
+
 test('judge: a sustained load degrades a host; vars.statusLoadPerCpu raises the bar (containers share one load average)', async () => {
   const inv = await inventory('  - { name: x1, address: 10.1.1.40, roles: [haproxy], vars: { statusLoadPerCpu: 20 } }\n');
   const r = report(inv, results(inv, (h, o) => {
@@ -314,26 +382,30 @@ test('judge: the VIP moved after HAProxy stopped on its holder; no holder or two
     if (h === 'h4') {
       o['units'] = { stdout: 'inactive\nactive\n', code: 0 };
       o['haproxy.stat'] = { stdout: '', code: 1 };
+      o['haproxy.write'] = { stdout: '', code: 1 };
       o['keepalived.addr'] = { stdout: 'eth0 UP 10.1.1.14/24\n', code: 0 };
     }
     if (h === 'h5') o['keepalived.addr'] = { stdout: 'eth0 UP 10.1.1.15/24 10.1.1.200/24\n', code: 0 };
   }));
   assert.equal(moved.exitCode, 1);
   const all = moved.components.flatMap((c) => c.checks);
-  assert.deepEqual(all.filter((l) => l.component === 'haproxy').map((l) => [l.check, l.verdict]), [['haproxy h4', 'down'], ['haproxy h5', 'healthy'], ['leader port 5000', 'healthy']]);
-  assert.match(all.find((l) => l.check === 'haproxy h4')?.reason ?? '', /^haproxy\.service inactive; stats socket: exit 1/);
+  assert.deepEqual(all.filter((l) => l.component === 'haproxy').map((l) => [l.check, l.verdict]), [['write path 10.1.1.200:5000', 'healthy'], ['haproxy h4', 'down'], ['haproxy h5', 'healthy'], ['leader port 5000', 'healthy']]);
+  assert.match(all.find((l) => l.check === 'haproxy h4')?.reason ?? '', /^haproxy\.service inactive; stats: exit 1/);
   assert.deepEqual(all.filter((l) => l.component === 'keepalived').map((l) => [l.verdict, l.host, l.reason]), [['healthy', 'h5', 'held by h5 (failed over); answers on 5000']]);
 
   const none = report(inv, results(inv, (h, o) => {
     if (h === 'h4') o['keepalived.addr'] = { stdout: 'eth0 UP 10.1.1.14/24\n', code: 0 };
-    if (h === 'h4' || h === 'h5') o['keepalived.answer:db-vip'] = { stdout: '', code: 1 };
+    if (h === 'h4' || h === 'h5') o['keepalived.answer:db-vip'] = o['haproxy.write'] = { stdout: '', code: 1 };
   }));
   assert.equal(none.exitCode, 3);
-  assert.match(none.summary, /keepalived: vip db-vip 10\.1\.1\.200: held by none of h4, h5; does not answer on port 5000/);
+  assert.match(none.summary, /^DOWN: haproxy: write path 10\.1\.1\.200:5000: no PostgreSQL answers .*keepalived: vip db-vip 10\.1\.1\.200: held by none of h4, h5; does not answer on port 5000/);
+  // Two holders while writes still pass: a component down, the cluster serving (exit 1), both said.
   const two = report(inv, results(inv, (h, o) => {
     if (h === 'h5') o['keepalived.addr'] = { stdout: 'eth0 UP 10.1.1.15/24 10.1.1.200/24\n', code: 0 };
   }));
-  assert.equal(two.exitCode, 3);
+  assert.equal(two.exitCode, 1);
+  assert.equal(two.serving, true);
+  assert.equal(two.components.find((c) => c.name === 'keepalived')?.verdict, 'down');
   assert.match(two.summary, /held by 2 hosts: h4, h5 \(split brain\)/);
 });
 
@@ -349,15 +421,17 @@ test('judge: RabbitMQ queues: a queue without consumer and an inventory queue ne
   ]);
 });
 
-test('judge: etcd without quorum is down; members disagreeing on raft terms is degraded', async () => {
+test('judge: etcd without quorum is down (the cluster still serves while the primary takes writes); raft terms differing is degraded', async () => {
   const inv = await inventory();
   const noQuorum = report(inv, results(inv, (h, o) => {
-    if (h !== 'h1') o['etcd.health'] = { stdout: 'http://x:2379 is unhealthy: failed to commit proposal: context deadline exceeded\n', code: 1 };
+    if (h !== 'h1') o['etcd.health'] = { stdout: http(503, '{"health":"false"}'), code: 0 };
   }));
-  assert.equal(noQuorum.exitCode, 3);
+  assert.equal(noQuorum.exitCode, 1);
+  assert.equal(noQuorum.components.find((c) => c.name === 'etcd')?.verdict, 'down');
   assert.match(noQuorum.summary, /etcd: quorum: 1 of 3 members healthy, 2 needed/);
+  assert.match(noQuorum.summary, /etcd: member h2, member h3: unhealthy: HTTP 503, health false/);
   const terms = report(inv, results(inv, (h, o) => {
-    if (h === 'h3') o['etcd.status'] = { stdout: `[{"Status":{"header":{"member_id":${ID.h3}},"version":"3.4.23","leader":${ID.h1},"raftTerm":4}}]`, code: 0 };
+    if (h === 'h3') o['etcd.status'] = { stdout: http(200, `{"header":{"member_id":"${ID.h3}"},"version":"3.4.23","leader":"${ID.h1}","raftTerm":"4"}`), code: 0 };
   }));
   assert.equal(terms.exitCode, 1);
   assert.match(terms.summary, /raft terms differ: h1 3, h2 3, h3 4/);
@@ -375,10 +449,13 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
   );
   const ctx = { inventory: inv, secrets: fixedSecrets };
   const ids = (name: string) => hostProbes(ctx, inv.hosts.find((h) => h.name === name)!).map((x) => x.id);
-  assert.deepEqual(ids('h4').filter((i) => !i.startsWith('host.')), ['units', 'haproxy.stat', 'keepalived.addr', 'keepalived.answer:db-vip'], 'no Airflow probe on a data-plane host');
+  assert.deepEqual(ids('h4').filter((i) => !i.startsWith('host.')), ['units', 'haproxy.write', 'haproxy.stat', 'keepalived.addr', 'keepalived.answer:db-vip'], 'no Airflow probe on a data-plane host');
+  // The cluster-wide management API views on the first two RabbitMQ nodes only; every node's listener.
+  assert.deepEqual(ids('h1').filter((i) => i.startsWith('rabbitmq.')), ['rabbitmq.listener', 'rabbitmq.nodes', 'rabbitmq.queues', 'rabbitmq.consumers']);
+  assert.deepEqual(ids('h3').filter((i) => i.startsWith('rabbitmq.')), ['rabbitmq.listener']);
   assert.deepEqual(ids('h1').filter((i) => i.startsWith('airflow.')), ['airflow.heartbeats'], 'heartbeats are read once per PostgreSQL node, not per Airflow host');
-  assert.deepEqual(ids('s1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.health.direct', 'airflow.health.vip', 'dags.folder']);
-  assert.deepEqual(ids('w1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.worker.queues', 'dags.folder', 'target.ssh:t1']);
+  assert.deepEqual(ids('s1').filter((i) => !i.startsWith('host.')), ['units', 'haproxy.write', 'airflow.health.direct', 'airflow.health.vip', 'dags.folder']);
+  assert.deepEqual(ids('w1').filter((i) => !i.startsWith('host.')), ['units', 'dags.folder', 'target.ssh:t1'], 'no Celery start on a worker: the broker lists its consumers');
   assert.deepEqual(ids('f1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.flower', 'ftp.banner']);
   const probeOf = (host: string, id: string) => hostProbes(ctx, inv.hosts.find((h) => h.name === host)!).find((x) => x.id === id);
   assert.equal(
@@ -387,12 +464,6 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
   );
   assert.equal(probeOf('s1', 'units')?.cmd.toString(), 'systemctl is-active airflow-scheduler.service airflow-triggerer.service airflow-dag-processor.service airflow-webserver.service');
   assert.match(probeOf('s1', 'airflow.health.vip')?.cmd.toString() ?? '', /dev\/tcp\/10\.1\.1\.200\/80 .* \/health /);
-  // Celery's own app with the broker from airflow.cfg: no Airflow import, no password on the controller or in argv.
-  assert.equal(
-    probeOf('w1', 'airflow.worker.queues')?.cmd.toString(),
-    `sh -c 'u=$(sed -n "s/^broker_url = //p" "$1") && [ -n "$u" ] || { echo "no broker_url in $1" >&2; exit 1; }; shift; CELERY_BROKER_URL=$u exec "$@"' celery /opt/airflow/airflow.cfg /opt/airflow/venv/bin/celery inspect active_queues --timeout 2 --destination celery@w1 --json 2>&1`,
-  );
-
   const health = '{"metadatabase": {"status": "healthy"}, "scheduler": {"status": "healthy"}, "triggerer": {"status": "healthy"}, "dag_processor": {"status": "unhealthy"}}';
   const r = report(inv, results(inv, (h, o) => {
     // h1 is the primary; h2, a replica, lags behind with an older view, which is not used.
@@ -404,8 +475,8 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
       o['airflow.health.vip'] = { stdout: http(200, health), code: 0 };
       o['dags.folder'] = { stdout: 'nfs4 10.1.1.220:/dags\nreadable\n', code: 0 };
     }
+    if (h === 'h1') o['rabbitmq.consumers'] = { stdout: http(200, '[{"queue":{"name":"default"},"channel_details":{"peer_host":"10.1.1.32"}},{"queue":{"name":"celery@w1.celery.pidbox"},"channel_details":{"peer_host":"10.1.1.32"}},{"queue":{"name":"card"},"channel_details":{"peer_host":"10.1.1.99"}}]'), code: 0 };
     if (h === 'w1') {
-      o['airflow.worker.queues'] = { stdout: '{"celery@w1": [{"name": "default"}]}', code: 0 };
       o['dags.folder'] = { stdout: 'nfs4 10.1.1.220:/dags\n', code: TIMED_OUT };
       o['target.ssh:t1'] = { stdout: 'Host key verification failed.\n', code: 255 };
     }
@@ -460,7 +531,7 @@ test('judge: Airflow heartbeats unreadable, a stale scheduler, a DAG processor s
   const live = report(inv, results(inv, (h, o) => {
     units(h, o);
     if (h === 'h1') o['airflow.heartbeats'] = { stdout: `primary\n${rows}`, code: 0 };
-    if (h === 'w1') o['airflow.worker.queues'] = { stdout: 'Error: No nodes replied within time constraint\n', code: 69 };
+
   }));
   assert.equal(lineOf(live, 'scheduler s1'), 'healthy: heartbeat 1.5 s ago');
   assert.equal(lineOf(live, 'scheduler s2'), 'down: airflow-scheduler.service inactive; last heartbeat 31 s ago (alive within 30 s)');
@@ -468,7 +539,7 @@ test('judge: Airflow heartbeats unreadable, a stale scheduler, a DAG processor s
   assert.equal(lineOf(live, 'triggerer s2'), 'healthy: heartbeat 2.5 s ago');
   assert.equal(lineOf(live, 'dag processor d2'), 'healthy: heartbeat 1 s ago');
   assert.equal(lineOf(live, 'dag processor d1'), 'healthy: standby (waits for the etcd lock the active one holds)');
-  assert.equal(lineOf(live, 'worker celery@w1'), 'down: no reply within 2 s');
+  assert.equal(lineOf(live, 'worker celery@w1'), 'down: consumes no queue on the broker (expected default)');
   assert.equal(live.exitCode, 1, live.summary);
 
   // The DAG processor d1 stopped (unit inactive) is no standby; the database has no job table yet.
@@ -476,12 +547,12 @@ test('judge: Airflow heartbeats unreadable, a stale scheduler, a DAG processor s
     units(h, o);
     if (h === 'd1') o['units'] = { stdout: 'failed\n', code: 3 };
     if (h === 'h1' || h === 'h2' || h === 'h3') o['airflow.heartbeats'] = { stdout: 'ERROR:  relation "job" does not exist\n', code: 1 };
-    if (h === 'w1') o['airflow.worker.queues'] = { stdout: '{"celery@w1": [{"name": "default"}]}', code: 0 };
+    if (h === 'h1') o['rabbitmq.consumers'] = { stdout: http(200, '[{"queue":{"name":"default"},"channel_details":{"peer_host":"10.1.1.35"}}]'), code: 0 };
   }));
   assert.equal(lineOf(unread, 'scheduler s1'), 'degraded: heartbeat unknown: metadata database not readable (h1: psql: exit 1 (ERROR:  relation "job" does not exist); h2: psql: exit 1 (ERROR:  relation "job" does not exist); h3: psql: exit 1 (ERROR:  relation "job" does not exist))');
   assert.match(lineOf(unread, 'schedulers'), /^degraded: heartbeats unknown: metadata database not readable/);
   assert.match(lineOf(unread, 'dag processor d1'), /^down: airflow-dag-processor.service failed; heartbeat unknown/);
-  assert.equal(lineOf(unread, 'worker celery@w1'), 'healthy: answers; queues default');
+  assert.equal(lineOf(unread, 'worker celery@w1'), 'healthy: consumes default');
   assert.equal(unread.exitCode, 1, 'unknown is not down: /health through the VIP still reports the scheduler healthy');
 
   // A replica's answer is used when the primary is unreachable.
@@ -495,15 +566,18 @@ test('judge: Airflow heartbeats unreadable, a stale scheduler, a DAG processor s
 // ---- runner and rendering ----------------------------------------------------------------------
 
 test('collectStatus: one exec per reachable host, an unreachable host reported with its reason', async () => {
-  const inv = await inventory();
+  // The probes run on this machine: the inventory's addresses are loopback ones, where nothing listens.
+  const inv = await inventory('', '127.0.9');
   const transport = new LocalTransport(new Set(['h5']));
   const r = await collectStatus({ inventory: inv }, transport, { connectTimeoutSec: 2 });
   for (const h of ['h1', 'h2', 'h3', 'h4']) assert.equal(transport.conns.get(h)?.calls.length, 1, `${h}: one round trip`);
-  assert.deepEqual(r.hosts.find((h) => h.name === 'h5'), { name: 'h5', address: '10.1.1.15', reachable: false, reason: 'connect ECONNREFUSED (test)', ms: r.hosts.find((h) => h.name === 'h5')?.ms });
+  assert.deepEqual(r.hosts.find((h) => h.name === 'h5'), { name: 'h5', address: '127.0.9.15', reachable: false, reason: 'connect ECONNREFUSED (test)', ms: r.hosts.find((h) => h.name === 'h5')?.ms });
   assert.equal(r.components.find((c) => c.name === 'hosts')?.checks.find((l) => l.check === 'h5')?.reason, 'host unreachable: connect ECONNREFUSED (test)');
-  // This machine is not a cluster member: etcd/Patroni/HAProxy do not answer, which is reported, not thrown.
+  // This machine is not a cluster member: etcd/Patroni/HAProxy refuse, which is reported, not thrown;
+  // the write path and the broker were observed refusing: not serving.
   assert.equal(r.exitCode, 3);
-  assert.equal(r.components.find((c) => c.name === 'rabbitmq')?.checks[0]?.check, 'management API', 'without secrets RabbitMQ cannot be asked');
+  assert.match(r.summary, /^DOWN: haproxy: write path 127\.0\.9\.200:5000: no PostgreSQL answers .*; rabbitmq: broker: no node accepts connections on 5672/);
+  assert.ok(r.components.find((c) => c.name === 'rabbitmq')?.checks.some((l) => l.check === 'management API'), 'without secrets RabbitMQ cannot be asked');
 });
 
 test('render: the verdict first; a healthy component on one line, a component with a problem with every check; --all shows all', async () => {
@@ -516,12 +590,12 @@ test('render: the verdict first; a healthy component on one line, a component wi
   assert.match(text, /\n {2}down {5}h3 {2,}host unreachable: connect EHOSTUNREACH\n/);
   assert.match(text, /\n {2}healthy {2}h1 {2,}load 0\.2\/2 CPUs, memory 75% available, disk 20% used at most\n/, 'the healthy hosts next to the one with a problem');
   // Components are degraded by h3 (a member each): every check shown. HAProxy and keepalived are healthy: one line.
-  assert.equal(lines.find((l) => l.startsWith('HAPROXY')), 'HAPROXY     healthy  3 checks — leader port 5000: -> h1 on 2/2 HAProxy hosts');
+  assert.equal(lines.find((l) => l.startsWith('HAPROXY')), 'HAPROXY     healthy  4 checks — write path 10.1.1.200:5000: a PostgreSQL primary answers (from h4, h5)');
   assert.equal(lines.find((l) => l.startsWith('KEEPALIVED')), 'KEEPALIVED  healthy  1 check — vip db-vip 10.1.1.200: held by h4; answers on 5000');
   assert.ok(!text.includes('haproxy h4'), 'the healthy component\'s own checks are not listed');
   assert.match(lines.at(-1) ?? '', /^4\/5 hosts reached, 0\.10 s, 1970-01-01T00:00:00\.000Z \(--all: every check\)$/);
   const all = renderReport(r, undefined, { all: true });
-  assert.match(all, /\nHAPROXY {5}healthy\n {2}healthy {2}haproxy h4 /);
+  assert.match(all, /\nHAPROXY {5}healthy\n {2}healthy {2}write path 10\.1\.1\.200:5000 +a PostgreSQL primary answers \(from h4, h5\)\n {2}healthy {2}haproxy h4 /);
   assert.equal(all.split('\n').length, 1 + r.components.length + r.components.reduce((n, c) => n + c.checks.length, 0) + 1);
   assert.doesNotMatch(text, /\x1b/);
   const painted = renderReport(r, { verdict: (v, t) => `<${v}>${t}</>`, dim: (t) => t });
