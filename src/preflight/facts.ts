@@ -134,16 +134,17 @@ export interface PackageOffers {
  * `etcd`). Debian: `apt-cache madison` (apt-cache(8): every version of the configured sources),
  * `dpkg-query -W`, the sources of `apt-cache policy`. RHEL: `dnf list --showduplicates` with
  * `--cacheonly` (dnf(8): no metadata download; a host without a cache reports `indexed: false`),
- * `rpm -q`, the `baseurl` lines of /etc/yum.repos.d.
+ * `rpm -q`, the `baseurl` lines of /etc/yum.repos.d. apt-cache runs with `Dir::Cache::pkgcache` and
+ * `srcpkgcache` empty (apt.conf(5): no cache file), else it rewrites /var/cache/apt/*.bin.
  */
 export function packageOffersFact(names: Readonly<Record<OsFamily, readonly string[]>>): Fact<PackageOffers> {
   const deb = [...names.debian].sort();
   const rpm = [...names.rhel].sort();
   const cmd = sh`if command -v apt-cache >/dev/null 2>&1; then
 echo manager apt; echo lists $(ls /var/lib/apt/lists/ 2>/dev/null | grep -c '_Packages')
-apt-cache madison ${deb} 2>/dev/null | awk -F'|' '$3 ~ /Packages/ {gsub(/ /, "", $1); gsub(/ /, "", $2); print "offer " $1 " " $2}'
+apt-cache -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= madison ${deb} 2>/dev/null | awk -F'|' '$3 ~ /Packages/ {gsub(/ /, "", $1); gsub(/ /, "", $2); print "offer " $1 " " $2}'
 dpkg-query -W -f '\${Package} \${Status} \${Version}\\n' ${deb} 2>/dev/null | awk '$4 == "installed" {print "installed " $1 " " $5}'
-apt-cache policy 2>/dev/null | awk '$2 ~ /^[a-z]+:\\/\\// {print "source " $2}' | sort -u
+apt-cache -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= policy 2>/dev/null | awk '$2 ~ /^[a-z]+:\\/\\// {print "source " $2}' | sort -u
 elif command -v dnf >/dev/null 2>&1; then
 echo manager dnf
 echo lists $(ls -d /var/cache/dnf/*/repodata 2>/dev/null | grep -c .)
