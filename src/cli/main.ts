@@ -77,8 +77,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
 
   const inventoryOpt = () => new Option('-i, --inventory <file>', 'inventory YAML file').makeOptionMandatory();
 
-  /** Runs `pb` (check mode for `plan`) with the real transport; returns the exit code. */
-  const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, inputs: OperatorInputs): Promise<number> => {
+  /** Runs `pb` (check mode for `plan`) with the real transport, after the preflight unless `preflight` is false; returns the exit code. */
+  const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, inputs: OperatorInputs, preflight = true): Promise<number> => {
     let limit;
     try {
       limit = parseLimit(loaded.inventory, o.limit);
@@ -93,6 +93,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       verbose: o.verbose,
       acceptNewHostKeys: o.acceptNewHostKeys,
       inputs,
+      preflight,
       command: ['airflow-ha', ...argv.slice(2)].join(' '),
     });
   };
@@ -176,7 +177,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       if (dagSource(loaded, io.cwd, o.source) === undefined) throw new InputError('deploy-dags needs a DAG folder: --source DIR or cluster.dags.source');
       // Read now: a missing or unusable folder is bad input (exit 2) before anything connects.
       const inputs = await operatorInputs(loaded, io.cwd, { ...(o.source ? { source: o.source } : {}), eagerDags: true });
-      exitCode = await run('apply', pb, loaded, o, inputs);
+      // No preflight: deploy-dags ships files to a cluster bootstrap already set up.
+      exitCode = await run('apply', pb, loaded, o, inputs, false);
     });
 
   program

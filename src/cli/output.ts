@@ -59,6 +59,10 @@ export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean },
     case 'connect':
       // Unreachable hosts are listed once, in the run's closing error.
       return [];
+    case 'preflight': {
+      const label = e.severity === 'refuse' ? c.red('refuse ') : c.yellow('warn   ');
+      return [`  ${label} ${e.host}: [${e.rule}] ${e.message}`, `           fix: ${e.fix}`];
+    }
     case 'step_start':
       return [c.bold(`== ${e.step} [${e.hosts.join(', ')}]`)];
     case 'task': {
@@ -86,8 +90,8 @@ export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean },
       const verdict = e.ok
         ? c.green(`OK: ${total} ${opts.check ? 'change(s) to make' : 'change(s)'} on ${e.hosts.length} host(s) in ${e.seconds.toFixed(2)} s`)
         : c.red(`FAILED (exit ${e.exitCode}) after ${e.seconds.toFixed(2)} s`);
-      // Nothing ran when a host was unreachable or the lock was held: no table of zeros.
-      const ran = e.exitCode !== 3 && e.exitCode !== 4;
+      // Nothing ran when a host was unreachable, the lock was held or the preflight refused: no table of zeros.
+      const ran = ![2, 3, 4].includes(e.exitCode) || e.hosts.some((h) => h.ok + h.changed + h.failed > 0);
       return ['', ...(ran ? [...recapLines(e.hosts, c), ''] : []), ...(e.error ? [c.red(e.error)] : []), verdict];
     }
   }

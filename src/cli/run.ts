@@ -46,6 +46,8 @@ export interface CliRunOptions {
   inputs?: OperatorInputs;
   /** The command line, for the lock and the journal. */
   command: string;
+  /** Check the hosts first (src/preflight/rules.ts): plan, apply, bootstrap, add-worker. */
+  preflight?: boolean;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function runPlaybookCli(io: Io, loaded: LoadedInventory, pb: Playbo
       check: opts.check,
       limit: opts.limit,
       command: opts.command,
+      preflight: Boolean(opts.preflight),
       operator: operator(io),
       runId,
     });

@@ -65,6 +65,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
           verbose: o.verbose,
           acceptNewHostKeys: o.acceptNewHostKeys,
           inputs: await operatorInputs(loaded, io.cwd),
+          preflight: true,
           command: ['airflow-ha', ...argv.slice(2)].join(' '),
         }),
       );

@@ -1,6 +1,6 @@
 /**
  * Exit codes of the CLI (documented in README.md "Exit codes").
- * 0 ok · 1 a task failed · 2 bad input · 3 a host unreachable · 4 the run lock is held.
+ * 0 ok · 1 a task failed · 2 bad input or a refused preflight · 3 a host unreachable · 4 the run lock is held.
  */
 export const ExitCode = {
   ok: 0,
@@ -54,6 +54,30 @@ export class InputError extends AirflowHaError {
     readonly diagnostics: readonly Diagnostic[] = [],
   ) {
     super(message, ExitCode.badInput);
+  }
+}
+
+/** A preflight refusal as the error carries it: host, rule, what is missing, the fix. */
+export interface Refusal {
+  host: string;
+  rule: string;
+  message: string;
+  fix: string;
+}
+
+/**
+ * The preflight refused the run (src/preflight/rules.ts): exit code 2, nothing was touched (no lock
+ * taken, no step run). One screen: each refusal with its host, rule, what and fix.
+ */
+export class PreflightError extends AirflowHaError {
+  constructor(readonly refusals: readonly Refusal[]) {
+    const hosts = [...new Set(refusals.map((r) => r.host))];
+    super(
+      `preflight refused the run on ${hosts.length} host(s) (${hosts.join(', ')}); nothing was changed:\n${refusals
+        .map((r) => `  ${r.host}: [${r.rule}] ${r.message}\n      fix: ${r.fix}`)
+        .join('\n')}`,
+      ExitCode.badInput,
+    );
   }
 }
 

@@ -5,6 +5,8 @@
 export type RunEvent =
   | { type: 'run_start'; runId: string; time: string; command: string; playbook: string; check: boolean; hosts: string[] }
   | { type: 'connect'; host: string; address: string; ok: boolean; seconds: number; error?: string }
+  /** A preflight finding (src/preflight/rules.ts), after every host connected and before the lock; `refuse` ends the run with exit 2. */
+  | { type: 'preflight'; host: string; rule: string; severity: 'refuse' | 'warn'; message: string; fix: string }
   | { type: 'step_start'; step: string; hosts: string[] }
   | {
       type: 'task';

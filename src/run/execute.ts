@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Cmd } from '../core/cmd.js';
-import { ExitCode, LockHeldError, TaskFailedError, UnreachableError, AirflowHaError } from '../core/errors.js';
+import { ExitCode, LockHeldError, PreflightError, TaskFailedError, UnreachableError, AirflowHaError } from '../core/errors.js';
 import { describeOp, type Op } from '../core/op.js';
 import { maskSecrets, type Secret } from '../core/secret.js';
 import type { FactSet } from '../facts/fact.js';
 import { hostFacts as hostFactsFact, type HostFacts } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
-import type { Host, Inventory } from '../inventory/schema.js';
+import type { Host, Inventory, Role } from '../inventory/schema.js';
+import { AIRFLOW_INTERPRETER, preflightRequest } from '../preflight/gather.js';
+import { hostPins } from '../preflight/pins.js';
+import { preflight, type Finding, type PreflightHost } from '../preflight/rules.js';
 import { waitLoop } from '../tasks/command.js';
 import type { Handler, Task, TaskPlan } from '../tasks/task.js';
 import type { Connection, Transport } from '../ssh/transport.js';
@@ -35,6 +38,13 @@ export interface RunOptions {
   runId?: string;
   /** Seconds since some epoch; injectable for tests. */
   clock?: () => number;
+  /**
+   * Run the preflight (src/preflight/rules.ts) on the facts read at connect: findings are reported,
+   * a refusal ends the run with exit 2 before the lock (in check mode: after the plan was shown).
+   */
+  preflight?: boolean;
+  /** This machine's wall clock in milliseconds since the epoch (the preflight's clock rule); default Date.now. */
+  wallClock?: () => number;
 }
 
 /** The outcome of a run. `exitCode` follows {@link ExitCode}. */
@@ -111,19 +121,34 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     return { runId, exitCode, hosts, changed, ...(error ? { error } : {}) };
   };
 
-  // 1. Connect everything first: an unreachable host stops the run before any change.
+  // 1. Connect everything first: an unreachable host stops the run before any change. The preflight's
+  // facts come in the same round trip as the host facts.
   const lockHost = inv.hosts[0] as Host;
   const connectSet = opts.check ? targets : [...new Map([lockHost, ...targets].map((h) => [h.name, h])).values()];
   const conns = new Map<string, Connection>();
   const facts = new Map<string, HostFacts>();
+  const preflightHosts: PreflightHost[] = [];
+  const wall = opts.wallClock ?? Date.now;
   const unreachable: UnreachableError[] = [];
   await Promise.all(
     connectSet.map(async (h) => {
       const start = clock();
       try {
         const conn = await opts.transport.connect(h.name);
-        const set = await gatherFacts(conn, [hostFactsFact]);
-        facts.set(h.name, set.get(hostFactsFact));
+        const roles = runRoles(opts.playbook.steps.filter((s) => stepHosts(s).some((x) => x.name === h.name)), h);
+        const request = opts.preflight ? preflightRequest(inv, roles) : undefined;
+        const sentAt = wall() / 1000;
+        const set = await gatherFacts(conn, [hostFactsFact, ...(request?.facts ?? [])]);
+        const receivedAt = wall() / 1000;
+        if (request) {
+          const pf = request.read(set, sentAt, receivedAt);
+          const family = pf.os.family;
+          preflightHosts.push({ host: h, roles, pins: family ? hostPins(inv, roles, family) : [], facts: pf });
+          // An OS of neither family has no host facts: the preflight's rule os refuses it by name.
+          if (family) facts.set(h.name, set.get(hostFactsFact));
+        } else {
+          facts.set(h.name, set.get(hostFactsFact));
+        }
         conns.set(h.name, conn);
         reporter.emit({ type: 'connect', host: h.name, address: h.address, ok: true, seconds: round(clock() - start) });
       } catch (e) {
@@ -137,6 +162,21 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     const order = new Map(connectSet.map((h, i) => [h.name, i]));
     unreachable.sort((a, b) => (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0));
     return finish(ExitCode.unreachable, UnreachableError.many(unreachable));
+  }
+
+  // 1b. The preflight: every finding reported; a refusal stops the run here, before the lock and any
+  // step (check mode shows the plan first, unless a host's OS left it without facts).
+  let refused: PreflightError | undefined;
+  if (opts.preflight) {
+    const order = new Map(inv.hosts.map((h, i) => [h.name, i]));
+    preflightHosts.sort((a, b) => (order.get(a.host.name) ?? 0) - (order.get(b.host.name) ?? 0));
+    const findings = preflight(inv, preflightHosts, { interpreter: AIRFLOW_INTERPRETER });
+    for (const f of findings) reporter.emit({ type: 'preflight', ...f });
+    const refusals = findings.filter((f: Finding) => f.severity === 'refuse');
+    if (refusals.length > 0) {
+      refused = new PreflightError(refusals);
+      if (!opts.check || connectSet.some((h) => !facts.has(h.name))) return finish(ExitCode.badInput, refused);
+    }
   }
 
   // 2. The run lock on the inventory's first host (not in check mode: plan changes nothing).
@@ -208,7 +248,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       reporter.emit({ type: 'step_end', step: step.name, seconds: round(clock() - stepStart), ...counts, skipped, ...(gate ? { gate } : {}) });
       if (failures.length > 0) return finish(ExitCode.taskFailed, failures[0]);
     }
-    return finish(ExitCode.ok);
+    return refused ? finish(ExitCode.badInput, refused) : finish(ExitCode.ok);
   } finally {
     if (holder) {
       await conns.get(lockHost.name)?.exec(releaseLockCmd(holder)).catch(() => undefined);
@@ -367,6 +407,20 @@ async function runGate(
     }),
   );
   return results.find((r) => r !== undefined);
+}
+
+/**
+ * The roles of `host` that `steps` (the steps that target it) set up: the roles a step selects by,
+ * or every role of the host for a step that names it (add-worker's steps for the new host). A step
+ * for every host (the base system) sets up no role.
+ */
+export function runRoles(steps: readonly Step[], host: Host): Role[] {
+  const roles = new Set<Role>();
+  for (const s of steps) {
+    const named = s.hosts.names?.includes(host.name) ?? false;
+    for (const r of host.roles) if (named || (s.hosts.roles ?? []).includes(r)) roles.add(r);
+  }
+  return host.roles.filter((r) => roles.has(r));
 }
 
 function round(s: number): number {
