@@ -315,14 +315,15 @@ export function clockRule(hosts: readonly PreflightHost[]): Finding[] {
  * The programs airflow-ha runs for each role, as `ss -p` names them (the kernel's 15-character
  * `comm`): a port held by one of the host's own is a running cluster (a re-run), not a conflict.
  * Airflow's services show as `airflow`, `gunicorn` (its webserver), `celery`, or the Python that
- * runs them; rpcbind may be held by systemd's rpcbind.socket; nfsd's port belongs to the kernel (no
+ * runs them; rpcbind may be held by systemd's rpcbind.socket, and epmd's port by systemd's
+ * epmd.socket (Debian's erlang-base activates epmd by socket); nfsd's port belongs to the kernel (no
  * process: never a finding).
  */
 export const ROLE_PROGRAMS: Readonly<Record<Role, readonly string[]>> = {
   etcd: ['etcd'],
   postgresql: ['postgres', 'patroni'],
   haproxy: ['haproxy'],
-  rabbitmq: ['beam.smp', 'epmd', 'erl_child_setup', 'inet_gethost'],
+  rabbitmq: ['beam.smp', 'epmd', 'erl_child_setup', 'inet_gethost', 'systemd'],
   scheduler: ['airflow', 'python'],
   triggerer: ['airflow', 'python'],
   webserver: ['airflow', 'gunicorn', 'python', '[ready] gunicorn'],

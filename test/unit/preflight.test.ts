@@ -149,7 +149,7 @@ test('clock: a host more than 1 s off the others is refused by name; round-trip 
 });
 
 test('port: a port a role needs held by another program is refused; the programs airflow-ha runs there (a re-run) are not', () => {
-  const i = inv({}, [{ name: 'sql1', address: '10.9.0.11', roles: ['postgresql', 'etcd'] }, { name: 'web1', address: '10.9.0.12', roles: ['webserver', 'haproxy', 'flower'] }]);
+  const i = inv({}, [{ name: 'sql1', address: '10.9.0.11', roles: ['postgresql', 'etcd'] }, { name: 'web1', address: '10.9.0.12', roles: ['webserver', 'haproxy', 'flower'] }, { name: 'mq1', address: '10.9.0.13', roles: ['rabbitmq'] }]);
   const l = (port: number, ...processes: string[]) => ({ address: '0.0.0.0', port, processes });
   const taken = portRule(i, host(i, 'sql1', { listeners: [l(22, 'sshd'), l(5432, 'mysqld'), l(2379, 'etcd'), l(9999, 'nginx')] }));
   assert.deepEqual(taken.map((f) => [f.severity, f.message]), [['refuse', 'postgresql needs port 5432, but mysqld listens on it (0.0.0.0:5432)']]);
@@ -158,6 +158,8 @@ test('port: a port a role needs held by another program is refused; the programs
   assert.deepEqual(portRule(i, host(i, 'sql1', { listeners: live })), []);
   const web = [l(80, 'haproxy'), l(5000, 'haproxy'), l(7000, 'haproxy'), l(8080, 'gunicorn'), l(8080, 'airflow webserv'), l(5555, 'celery'), l(8793, 'python3.11')];
   assert.deepEqual(portRule(i, host(i, 'web1', { listeners: web })), []);
+  // A live RabbitMQ node on Debian: epmd's port held by systemd (epmd.socket), the rest by the Erlang VM.
+  assert.deepEqual(portRule(i, host(i, 'mq1', { listeners: [l(4369, 'systemd'), l(5672, 'beam.smp'), l(15672, 'beam.smp'), l(25672, 'beam.smp')] })), []);
   // A kernel socket (no process) is never a finding; a --playbook base run sets up no role.
   assert.deepEqual(portRule(i, host(i, 'sql1', { listeners: [l(5432)] })), []);
   assert.deepEqual(portRule(i, host(i, 'sql1', { listeners: [l(5432, 'mysqld')] }, [])), []);
