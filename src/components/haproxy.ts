@@ -59,6 +59,8 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
     servers: inv.hosts.filter((h) => h.roles.includes('postgresql')).map((h) => ({ name: h.name, address: h.address })),
     // Airflow's UI behind the VIP on ports.webserverFrontend (only when webserver hosts exist).
     webservers: inv.hosts.filter((h) => h.roles.includes('webserver')).map((h) => ({ name: h.name, address: h.address })),
+    // Flower behind the VIP on ports.flowerFrontend (only when flower hosts exist).
+    flowers: inv.hosts.filter((h) => h.roles.includes('flower')).map((h) => ({ name: h.name, address: h.address })),
     maxconn,
     timeout: String(host.vars?.['haproxyTimeout'] ?? DEFAULT_TIMEOUT),
     // Debian's package ships /run/haproxy (RuntimeDirectory); RHEL's config uses /var/lib/haproxy/stats.

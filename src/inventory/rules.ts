@@ -329,7 +329,7 @@ const fixed = (label: string, from: number, to = from): PortSpec => ({ label, ra
 export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
   etcd: [setting('etcdClient'), setting('etcdPeer')],
   postgresql: [setting('postgres'), setting('patroniApi')],
-  haproxy: [setting('haproxyLeader'), setting('haproxyReplica'), setting('haproxyStats'), setting('webserverFrontend')],
+  haproxy: [setting('haproxyLeader'), setting('haproxyReplica'), setting('haproxyStats'), setting('webserverFrontend'), setting('flowerFrontend')],
   rabbitmq: [
     setting('rabbitmqAmqp'),
     setting('rabbitmqManagement'),

@@ -89,6 +89,8 @@ export const Ports = z.strictObject({
   webserver: port.default(8080),
   webserverFrontend: port.default(80),
   flower: port.default(5555),
+  /** Flower through the VIP: HAProxy's front for the flower hosts (their own port is `flower`). */
+  flowerFrontend: port.default(5556),
   workerLogs: port.default(8793),
   /** Airflow's triggerer log server (`[logging] trigger_log_server_port`, Airflow >= 2.6): webservers fetch deferred tasks' logs from it. */
   triggererLogs: port.default(8794),

@@ -147,7 +147,7 @@ test('ports a host listens on: sshd, then its roles', async () => {
   const { inventory } = await loadInventory(seed);
   const airflow = inventory.hosts.find((h) => h.name === 'airflow')!;
   const claims = hostPortClaims(airflow, inventory).map((c) => (c.from === c.to ? `${c.role}:${c.from}` : `${c.role}:${c.from}-${c.to}`));
-  assert.deepEqual(claims, ['ssh:22', 'scheduler:8794', 'webserver:8080', 'haproxy:5000', 'haproxy:6000', 'haproxy:7000', 'haproxy:80', 'flower:5555']);
+  assert.deepEqual(claims, ['ssh:22', 'scheduler:8794', 'webserver:8080', 'haproxy:5000', 'haproxy:6000', 'haproxy:7000', 'haproxy:80', 'haproxy:5556', 'flower:5555']);
   const mq = inventory.hosts.find((h) => h.name === 'mq1')!;
   assert.deepEqual(
     hostPortClaims(mq, inventory).map((c) => `${c.label}:${c.from}-${c.to}`),

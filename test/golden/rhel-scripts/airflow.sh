@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-6cad6ae6603f5be6 (1337 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-6cad6ae6603f5be6 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-6cad6ae6603f5be6; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (1337 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-09465f6c02c3cfa3 (1409 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-09465f6c02c3cfa3 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-09465f6c02c3cfa3; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (1409 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )
@@ -35,9 +35,9 @@ set -e
 # task: selinux booleans haproxy_connect_any=on
 ( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
-# write /tmp/.airflow-ha-validate-b0841a005997966d (2386 bytes, root:root 0600)
-( ( haproxy -c -q -f /tmp/.airflow-ha-validate-b0841a005997966d ); rc=$?; rm -f /tmp/.airflow-ha-validate-b0841a005997966d; exit "$rc" )
-# write /etc/haproxy/haproxy.cfg (2386 bytes, root:haproxy 0640)
+# write /tmp/.airflow-ha-validate-7dc1b8dff04178ea (2760 bytes, root:root 0600)
+( ( haproxy -c -q -f /tmp/.airflow-ha-validate-7dc1b8dff04178ea ); rc=$?; rm -f /tmp/.airflow-ha-validate-7dc1b8dff04178ea; exit "$rc" )
+# write /etc/haproxy/haproxy.cfg (2760 bytes, root:haproxy 0640)
 # task: service haproxy enabled, started
 ( systemctl enable haproxy )
 ( systemctl start haproxy )

@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-82313bccc6a687cf (1201 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-82313bccc6a687cf "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-82313bccc6a687cf; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (1201 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-56ad795861d41bcc (1273 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-56ad795861d41bcc "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-56ad795861d41bcc; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (1273 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )
@@ -35,9 +35,9 @@ set -e
 # task: selinux booleans haproxy_connect_any=on
 ( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
-# write /tmp/.airflow-ha-validate-7b04440178d5edc5 (2386 bytes, root:root 0600)
-( ( haproxy -c -q -f /tmp/.airflow-ha-validate-7b04440178d5edc5 ); rc=$?; rm -f /tmp/.airflow-ha-validate-7b04440178d5edc5; exit "$rc" )
-# write /etc/haproxy/haproxy.cfg (2386 bytes, root:haproxy 0640)
+# write /tmp/.airflow-ha-validate-4a777f39ea26c229 (2760 bytes, root:root 0600)
+( ( haproxy -c -q -f /tmp/.airflow-ha-validate-4a777f39ea26c229 ); rc=$?; rm -f /tmp/.airflow-ha-validate-4a777f39ea26c229; exit "$rc" )
+# write /etc/haproxy/haproxy.cfg (2760 bytes, root:haproxy 0640)
 # task: service haproxy enabled, started
 ( systemctl enable haproxy )
 ( systemctl start haproxy )
