@@ -5,14 +5,14 @@
  *
  * Facts each check relies on: ../shared/reference/ha-stack.md ("Healthy:" lines of each component).
  */
-import { sh, type Cmd } from '../core/cmd.js';
+import { raw, sh, type Cmd } from '../core/cmd.js';
 import { Secret } from '../core/secret.js';
 import type { FactOutput } from '../facts/fact.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
-import { airflowLayout, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
+import { airflowHosts, airflowLayout, airflowPaths, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_DCS, psql } from '../components/patroni.js';
 import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
@@ -699,11 +699,22 @@ function hasJobs(inv: Inventory): boolean {
   return JOBS.some((k) => k.hosts(inv).length > 0);
 }
 
+/**
+ * The installed distribution's core metadata (PEP 566: `Version:` and `Summary:` lines of the
+ * `apache_airflow-*.dist-info/METADATA` in the virtualenv): which Airflow each host really runs,
+ * and whether it is the lab's stand-in (its Summary says so, test/standin/build_wheel.py).
+ */
+const releaseProbe = (inv: Inventory): Probe =>
+  probe('airflow.release', sh`sed -n -e 's/^Version: //p' -e 's/^Summary: //p' ${raw(`${airflowPaths(inv).venv}/lib/python3*/site-packages/apache_airflow-*.dist-info/METADATA`)} 2>/dev/null | head -n 2`);
+
+/** Words of the lab stand-in's Summary (test/standin/build_wheel.py): never Apache Airflow. */
+const STANDIN_MARK = /stand-in/i;
+
 export const airflowCheck: StatusCheck = {
   component: 'airflow',
   probes(ctx, host) {
     const inv = ctx.inventory;
-    const probes: Probe[] = [];
+    const probes: Probe[] = airflowHosts(inv).includes(host) ? [releaseProbe(inv)] : [];
     if (has(host, 'postgresql') && hasJobs(inv)) {
       // From / : psql as postgres warns on stderr when it cannot enter the login user's folder.
       probes.push(probe('airflow.heartbeats', sh`cd / && ${psql(inv, AIRFLOW_DB)} ${HEARTBEAT_SQL.flatMap((q) => ['-c', q])} 2>&1`));
@@ -741,9 +752,35 @@ function heartbeats(ctx: StatusContext, results: Results): { rows: p.JobHeartbea
   return { error: errors.length ? `metadata database not readable (${errors.join('; ')})` : 'no PostgreSQL node reached' };
 }
 
+/**
+ * The `release` line: the Airflow distribution the hosts run, as their metadata says. The lab's
+ * stand-in is named as such ("Airflow stand-in, not Apache Airflow") on every screen that shows it;
+ * hosts that run different versions (an upgrade half done) degrade the line.
+ */
+function releaseLine(ctx: StatusContext, results: Results): CheckLine | undefined {
+  const hosts = airflowHosts(ctx.inventory);
+  const seen = new Map<string, string[]>();
+  for (const h of hosts) {
+    const [version, summary = ''] = (out(results, h.name, 'airflow.release')?.stdout ?? '').split('\n');
+    if (!version) continue;
+    const what = STANDIN_MARK.test(summary) ? `Airflow stand-in, not Apache Airflow (it calls itself ${version})` : `Apache Airflow ${version}`;
+    seen.set(what, [...(seen.get(what) ?? []), h.name]);
+  }
+  if (!seen.size) return hosts.length ? line('airflow', 'release', 'degraded', { reason: 'no Airflow host reports an installed apache-airflow distribution' }) : undefined;
+  const kinds = [...seen];
+  const expected = ctx.inventory.cluster.versions.airflow;
+  if (kinds.length === 1) {
+    const [what, on] = kinds[0] as [string, string[]];
+    const missing = hosts.length - on.length;
+    return line('airflow', 'release', missing ? 'degraded' : 'healthy', { reason: `${what} on ${on.length} hosts${missing ? `; ${missing} report none` : ''}${what.includes(`${expected}`) ? '' : ` (the inventory asks for ${expected})`}` });
+  }
+  return line('airflow', 'release', 'degraded', { reason: `hosts differ: ${kinds.map(([what, on]) => `${what} on ${on.join(', ')}`).join('; ')}` });
+}
+
 function judgeAirflow(ctx: StatusContext, results: Results): CheckLine[] {
   const inv = ctx.inventory;
-  const lines: CheckLine[] = [];
+  const release = releaseLine(ctx, results);
+  const lines: CheckLine[] = release ? [release] : [];
   const beats = hasJobs(inv) ? heartbeats(ctx, results) : { rows: [] };
   for (const kind of JOBS) {
     const hosts = kind.hosts(inv);

@@ -454,9 +454,9 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
   assert.deepEqual(ids('h1').filter((i) => i.startsWith('rabbitmq.')), ['rabbitmq.listener', 'rabbitmq.nodes', 'rabbitmq.queues', 'rabbitmq.consumers']);
   assert.deepEqual(ids('h3').filter((i) => i.startsWith('rabbitmq.')), ['rabbitmq.listener']);
   assert.deepEqual(ids('h1').filter((i) => i.startsWith('airflow.')), ['airflow.heartbeats'], 'heartbeats are read once per PostgreSQL node, not per Airflow host');
-  assert.deepEqual(ids('s1').filter((i) => !i.startsWith('host.')), ['units', 'haproxy.write', 'airflow.health.direct', 'airflow.health.vip', 'dags.folder']);
-  assert.deepEqual(ids('w1').filter((i) => !i.startsWith('host.')), ['units', 'dags.folder', 'target.ssh:t1'], 'no Celery start on a worker: the broker lists its consumers');
-  assert.deepEqual(ids('f1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.flower', 'ftp.banner']);
+  assert.deepEqual(ids('s1').filter((i) => !i.startsWith('host.')), ['units', 'haproxy.write', 'airflow.release', 'airflow.health.direct', 'airflow.health.vip', 'dags.folder']);
+  assert.deepEqual(ids('w1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.release', 'dags.folder', 'target.ssh:t1'], 'no Celery start on a worker: the broker lists its consumers');
+  assert.deepEqual(ids('f1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.release', 'airflow.flower', 'ftp.banner']);
   const probeOf = (host: string, id: string) => hostProbes(ctx, inv.hosts.find((h) => h.name === host)!).find((x) => x.id === id);
   assert.equal(
     probeOf('h1', 'airflow.heartbeats')?.cmd.toString(),
@@ -470,6 +470,7 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
     if (h === 'h1') o['airflow.heartbeats'] = { stdout: 'primary\nSchedulerJob|s1|3.2\nTriggererJob|s1|4.0\nDagProcessorJob|s1|25.0\n', code: 0 };
     if (h === 'h2') o['airflow.heartbeats'] = { stdout: 'replica\nSchedulerJob|s1|90.0\n', code: 0 };
     if (h === 's1') {
+      o['airflow.release'] = { stdout: '2.9.0\nairflow-ha lab stand-in for Apache Airflow (not Airflow)\n', code: 0 };
       o['units'] = { stdout: 'active\nactive\nactive\nactive\n', code: 0 };
       o['airflow.health.direct'] = { stdout: http(200, health), code: 0 };
       o['airflow.health.vip'] = { stdout: http(200, health), code: 0 };
@@ -477,6 +478,7 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
     }
     if (h === 'h1') o['rabbitmq.consumers'] = { stdout: http(200, '[{"queue":{"name":"default"},"channel_details":{"peer_host":"10.1.1.32"}},{"queue":{"name":"celery@w1.celery.pidbox"},"channel_details":{"peer_host":"10.1.1.32"}},{"queue":{"name":"card"},"channel_details":{"peer_host":"10.1.1.99"}}]'), code: 0 };
     if (h === 'w1') {
+      o['airflow.release'] = { stdout: '2.9.0\nProgrammatically author, schedule and monitor data pipelines\n', code: 0 };
       o['dags.folder'] = { stdout: 'nfs4 10.1.1.220:/dags\n', code: TIMED_OUT };
       o['target.ssh:t1'] = { stdout: 'Host key verification failed.\n', code: 255 };
     }
@@ -490,6 +492,10 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
     const l = all.find((x) => x.component === component && x.check === check);
     return l ? `${l.verdict}: ${l.reason}` : 'missing';
   };
+  // The metadata each host's virtualenv holds: the stand-in is never called Airflow.
+  assert.equal(v('airflow', 'release'), 'degraded: hosts differ: Airflow stand-in, not Apache Airflow (it calls itself 2.9.0) on s1; Apache Airflow 2.9.0 on w1');
+  assert.deepEqual(hostProbes(ctx, inv.hosts.find((h) => h.name === 'h1')!).filter((x) => x.id === 'airflow.release'), [], 'no release probe on a host without Airflow');
+  assert.match(probeOf('f1', 'airflow.release')?.cmd.toString() ?? '', /sed -n -e 's\/\^Version: \/\/p' -e 's\/\^Summary: \/\/p' \/opt\/airflow\/venv\/lib\/python3\*\/site-packages\/apache_airflow-\*\.dist-info\/METADATA/);
   assert.equal(v('airflow', 'scheduler s1'), 'healthy: heartbeat 3.2 s ago');
   assert.equal(v('airflow', 'triggerer s1'), 'healthy: heartbeat 4 s ago');
   assert.equal(v('airflow', 'dag processor s1'), 'down: last heartbeat 25 s ago (alive within 10.5 s)');
