@@ -18,6 +18,7 @@
  * | `clock:skew`         | refuse        | the host's clock is more than 1 s off the other hosts' clocks           |
  * | `port:in-use`        | refuse        | a port a role needs is held by a program airflow-ha does not run there  |
  */
+import { skewedHosts, type OffsetBound } from '../core/clock.js';
 import type { OsRelease } from '../facts/host.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
 import { AIRFLOW_ROLES, dagsMode, hostPortClaims } from '../inventory/rules.js';
@@ -40,7 +41,7 @@ export interface Finding {
 export interface HostPreflightFacts {
   os: OsRelease;
   /** The host's clock offset from this machine's, bounded: seconds, `lo <= offset <= hi`. */
-  clock?: { lo: number; hi: number };
+  clock?: OffsetBound;
   capacity?: Capacity;
   nfs?: NfsSupport;
   pythons?: Pythons;
@@ -271,35 +272,17 @@ export function clockOffset(start: number, end: number, sentAt: number, received
   return { lo: end - receivedAt, hi: start - sentAt };
 }
 
-/** The least two bounded offsets can differ by, in seconds (0 when the bounds overlap). */
-function leastSkew(a: { lo: number; hi: number }, b: { lo: number; hi: number }): number {
-  return Math.max(0, a.lo - b.hi, b.lo - a.hi);
-}
-
 /**
  * Rule `clock:skew`: etcd, Patroni's leader lease and Airflow's scheduler heartbeats assume the
  * hosts agree on the time. A host is named when its clock is surely more than
  * {@link MAX_CLOCK_SKEW_SEC} off most other hosts' (with two hosts, or no majority, both of a pair).
  */
 export function clockRule(hosts: readonly PreflightHost[]): Finding[] {
-  const timed = hosts.filter((h) => h.facts.clock);
-  const apart = new Map<string, { other: string; skew: number }[]>();
-  for (const a of timed) {
-    apart.set(
-      a.host.name,
-      timed
-        .filter((b) => b !== a)
-        .map((b) => ({ other: b.host.name, skew: leastSkew(a.facts.clock as { lo: number; hi: number }, b.facts.clock as { lo: number; hi: number }) }))
-        .filter((x) => x.skew > MAX_CLOCK_SKEW_SEC),
-    );
-  }
-  const majority = timed.filter((h) => (apart.get(h.host.name) ?? []).length > (timed.length - 1) / 2);
-  const named = majority.length > 0 ? majority : timed.filter((h) => (apart.get(h.host.name) ?? []).length > 0);
-  return named.map((h) => {
-    const others = apart.get(h.host.name) ?? [];
+  const timed = hosts.flatMap((h) => (h.facts.clock ? [{ name: h.host.name, bound: h.facts.clock }] : []));
+  return skewedHosts(timed, MAX_CLOCK_SKEW_SEC).map(({ name, others }) => {
     const worst = others.reduce((a, b) => (b.skew > a.skew ? b : a));
     return {
-      host: h.host.name,
+      host: name,
       rule: 'clock:skew',
       severity: 'refuse' as const,
       message: `its clock is at least ${worst.skew.toFixed(1)} s off ${others.map((o) => o.other).join(', ')} (at most ${MAX_CLOCK_SKEW_SEC} s is accepted)`,

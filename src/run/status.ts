@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostProbes, judgeAll, type HostResult, type ProbeResult, type StatusContext } from '../status/checks.js';
 import { buildReport, type StatusReport } from '../status/model.js';
-import { parseProbeOutput, probeScript } from '../status/script.js';
+import { parseProbeClock, parseProbeOutput, probeScript } from '../status/script.js';
 import type { FactOutput } from '../facts/fact.js';
 import type { Transport } from '../ssh/transport.js';
 
@@ -38,13 +38,16 @@ export async function collectStatus(ctx: StatusContext, transport: Transport, op
         const conn = await deadline(transport.connect(h.name), opts.connectTimeoutSec ?? STATUS_CONNECT_TIMEOUT_SEC, 'SSH connect');
         const nonce = randomBytes(8).toString('hex');
         const sentAtMs = now();
+        let firstByteAtMs: number | undefined;
         // The script prints each probe as it ends; at the deadline the channel is abandoned and what
         // arrived is kept: the host is reached, and a probe without its output is its own
         // "no answer" line, never the host's.
-        const res = await deadline(conn.exec(probeScript(probes, nonce), { timeoutSec: execTimeout }), execTimeout + 2, 'status script');
+        const res = await deadline(conn.exec(probeScript(probes, nonce), { timeoutSec: execTimeout, onStdout: () => (firstByteAtMs ??= now()) }), execTimeout + 2, 'status script');
         const outputs = parseProbeOutput(res.stdout, probes.length, nonce);
         const map = new Map<string, ProbeResult>(probes.map((p, i) => [p.id, { ...(outputs[i] as FactOutput), waitedSec: execTimeout }]));
-        results.set(h.name, { reach: { name: h.name, address: h.address, reachable: true, ms: now() - t0 }, outputs: map, sentAtMs });
+        const hostMs = parseProbeClock(res.stdout, nonce);
+        const clock = hostMs !== undefined && firstByteAtMs !== undefined ? { hostMs, sentAtMs, receivedAtMs: firstByteAtMs } : undefined;
+        results.set(h.name, { reach: { name: h.name, address: h.address, reachable: true, ms: now() - t0 }, outputs: map, ...(clock ? { clock } : {}) });
       } catch (e) {
         const reason = ((e as { reason?: string }).reason ?? (e as Error).message).split('\n')[0] ?? 'failed';
         results.set(h.name, { reach: { name: h.name, address: h.address, reachable: false, reason, ms: now() - t0 } });

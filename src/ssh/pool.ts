@@ -811,7 +811,10 @@ export class SshConnection implements Connection {
             return;
           }
           channel = ch;
-          ch.on('data', (d: Buffer) => out.push(d));
+          ch.on('data', (d: Buffer) => {
+            out.push(d);
+            opts.onStdout?.(d);
+          });
           ch.stderr.on('data', (d: Buffer) => err.push(d));
           ch.on('error', () => undefined);
           ch.stderr.on('error', () => undefined);

@@ -13,6 +13,8 @@ export interface ExecOptions {
   stdin?: string | Buffer;
   /** Seconds before the command is abandoned (the result then has code null). Default: none. */
   timeoutSec?: number;
+  /** Called with each chunk of stdout as it arrives (e.g. to time when the first byte came). */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 /** Desired metadata of an uploaded file. `mode` is octal text such as `0644`. */

@@ -5,6 +5,7 @@
  *
  * Facts each check relies on: ../shared/reference/ha-stack.md ("Healthy:" lines of each component).
  */
+import { skewedHosts, type OffsetBound } from '../core/clock.js';
 import { raw, sh, type Cmd } from '../core/cmd.js';
 import { Secret } from '../core/secret.js';
 import type { FactOutput } from '../facts/fact.js';
@@ -65,8 +66,12 @@ export interface ProbeResult extends FactOutput {
 export interface HostResult {
   reach: HostReach;
   outputs?: ReadonlyMap<string, ProbeResult>;
-  /** Controller time (ms since the epoch) when the host's script was sent: the clock offset's reference. */
-  sentAtMs?: number;
+  /**
+   * The host's clock (ms since the epoch) as its script printed it first, and the controller's times
+   * (ms) when the script was sent and when that first line arrived: its offset lies between
+   * `hostMs - receivedAtMs` and `hostMs - sentAtMs`.
+   */
+  clock?: { hostMs: number; sentAtMs: number; receivedAtMs: number };
 }
 
 /** Results by host name. */
@@ -182,17 +187,16 @@ export const hostsCheck: StatusCheck = {
     const dirs = [...new Set(['/', ...host.roles.flatMap((r) => (AIRFLOW_DATA_ROLES.includes(r) ? [home] : (DATA_DIRS[r] ?? [])))])];
     const units = unitsOf(ctx.inventory, host);
     return [
-      probe('host.clock', sh`date +%s%N`),
       probe('host.failed', sh`systemctl list-units --state=failed --no-legend --plain`),
       probe('host.df', sh`for p in ${dirs}; do [ -d "$p" ] && printf '%s ' "$p" && df -Pk "$p" | tail -n 1; done; true`),
       probe('host.mem', sh`cat /proc/meminfo`),
-      probe('host.load', sh`cat /proc/loadavg; nproc`),
+      probe('host.load', sh`cat /proc/loadavg; nproc; cat /run/systemd/container 2>/dev/null; true`),
       ...(units.length ? [probe('units', sh`systemctl is-active ${units}`)] : []),
     ];
   },
   judge(ctx, results) {
     const lines: CheckLine[] = [];
-    const offsets: Array<[string, number]> = [];
+    const bounds: Array<{ name: string; bound: OffsetBound }> = [];
     for (const h of ctx.inventory.hosts) {
       const why = unreachable(results, h.name);
       if (why) {
@@ -212,24 +216,28 @@ export const hostsCheck: StatusCheck = {
       const memPct = mem ? Math.round((100 * mem.availableKiB) / mem.totalKiB) : undefined;
       if (memPct !== undefined && memPct < MEM_AVAILABLE_PCT) problems.push(`memory ${memPct}% available`);
       const load = p.parseLoad(out(results, h.name, 'host.load')?.stdout ?? '');
-      if (load && load.load5 / load.cpus > loadThreshold(h)) problems.push(`load ${load.load5} (5 min) on ${load.cpus} CPUs, above ${loadThreshold(h)} per CPU`);
-      const clock = p.parseEpochNs(out(results, h.name, 'host.clock')?.stdout ?? '');
-      const sent = results.get(h.name)?.sentAtMs;
-      if (clock !== undefined && sent !== undefined) offsets.push([h.name, clock - sent]);
+      // A container has no load average of its own: /proc/loadavg is the machine's, shared by every
+      // container on it; it is shown, not judged.
+      if (load && !load.container && load.load5 / load.cpus > loadThreshold(h)) problems.push(`load ${load.load5} (5 min) on ${load.cpus} CPUs, above ${loadThreshold(h)} per CPU`);
+      const c = results.get(h.name)?.clock;
+      if (c) bounds.push({ name: h.name, bound: { lo: c.hostMs - c.receivedAtMs, hi: c.hostMs - c.sentAtMs } });
       const maxDisk = disks.reduce((m, d) => Math.max(m, d.usedPct), 0);
-      const summary = `load ${load ? `${load.load5}/${load.cpus} CPUs` : '?'}, memory ${memPct ?? '?'}% available, disk ${maxDisk}% used at most`;
+      const summary = `load ${load ? `${load.load5}/${load.cpus} CPUs${load.container ? ' (the machine\'s: a container has none of its own)' : ''}` : '?'}, memory ${memPct ?? '?'}% available, disk ${maxDisk}% used at most`;
       lines.push(line('hosts', h.name, problems.length ? 'degraded' : 'healthy', { host: h.name, reason: problems.length ? problems.join('; ') : summary }));
     }
-    if (offsets.length > 1) {
-      const sorted = offsets.map(([, o]) => o).sort((a, b) => a - b);
-      const median = sorted[Math.floor(sorted.length / 2)] as number;
-      const spread = (sorted[sorted.length - 1] as number) - (sorted[0] as number);
-      const [far, off] = offsets.reduce((a, b) => (Math.abs(b[1] - median) > Math.abs(a[1] - median) ? b : a));
-      lines.push(
-        spread > CLOCK_SPREAD_MS
-          ? line('hosts', 'clock', 'degraded', { host: far, reason: `clocks differ by ${spread} ms; ${far} is ${Math.round(off - median)} ms off the others` })
-          : line('hosts', 'clock', 'healthy', { reason: `clocks within ${spread} ms of each other` }),
-      );
+    if (bounds.length > 1) {
+      // Only a difference the round trips prove counts: a busy host reads its clock late, which
+      // widens its bound, never its skew.
+      const skewed = skewedHosts(bounds, CLOCK_SPREAD_MS);
+      const most = Math.max(...bounds.map((b) => b.bound.hi)) - Math.min(...bounds.map((b) => b.bound.lo));
+      const least = Math.max(0, Math.max(...bounds.map((b) => b.bound.lo)) - Math.min(...bounds.map((b) => b.bound.hi)));
+      const first = skewed[0];
+      if (first) {
+        const worst = first.others.reduce((a, b) => (b.skew > a.skew ? b : a));
+        lines.push(line('hosts', 'clock', 'degraded', { host: first.name, reason: `${skewed.map((s) => s.name).join(', ')} ${skewed.length > 1 ? 'are' : 'is'} at least ${Math.round(worst.skew)} ms off ${first.others.map((o) => o.other).join(', ')} (at most ${CLOCK_SPREAD_MS} ms)` }));
+      } else {
+        lines.push(line('hosts', 'clock', 'healthy', { reason: `no clock shown more than ${CLOCK_SPREAD_MS} ms off (spread ${Math.round(least)}-${Math.round(most)} ms, as the round trips bound it)` }));
+      }
     }
     return lines;
   },

@@ -49,21 +49,19 @@ export function parseMeminfo(stdout: string): { totalKiB: number; availableKiB: 
   return total && avail !== undefined ? { totalKiB: total, availableKiB: avail } : undefined;
 }
 
-/** `cat /proc/loadavg; nproc`: the 1- and 5-minute load averages and the CPU count (proc(5), nproc(1)). */
-export function parseLoad(stdout: string): { load1: number; load5: number; cpus: number } | undefined {
-  const [first, second] = stdout.trim().split('\n');
+/**
+ * `cat /proc/loadavg; nproc; cat /run/systemd/container`: the 1- and 5-minute load averages, the CPU
+ * count (proc(5), nproc(1)) and, in a container, its manager's name (systemd sets
+ * /run/systemd/container: systemd-detect-virt(1)); `container` is then true.
+ */
+export function parseLoad(stdout: string): { load1: number; load5: number; cpus: number; container: boolean } | undefined {
+  const [first, second, third] = stdout.trim().split('\n');
   const f = (first ?? '').split(/\s+/);
   const cpus = Number(second);
   const load1 = Number(f[0]);
   const load5 = Number(f[1]);
   if (!Number.isFinite(load1) || !Number.isFinite(load5) || !(cpus > 0)) return undefined;
-  return { load1, load5, cpus };
-}
-
-/** `date +%s%N`: the host's clock in milliseconds since the epoch. */
-export function parseEpochNs(stdout: string): number | undefined {
-  const t = stdout.trim();
-  return /^\d{10,}$/.test(t) ? Number(BigInt(t) / 1_000_000n) : undefined;
+  return { load1, load5, cpus, container: Boolean(third?.trim()) };
 }
 
 /** JSON.parse that keeps etcd's uint64 ids exact: bare integers of 16+ digits become strings. */

@@ -48,6 +48,9 @@ const COLLECT_INTERVAL_SEC = 0.05;
  * the wire. The longest probe bounds the host's time, not their sum. POSIX sh (dash, bash).
  */
 export function probeScript(probes: readonly Probe[], nonce: string): Cmd {
+  // The host's clock first, before any probe starts: the controller bounds the host's clock offset
+  // by when it sent the script and when this first line arrived (see parseProbeClock).
+  const clock = sh`printf ${`@@${nonce} clock %s\n`} "$(date +%s%N)"`;
   const head = raw(`d=$(mktemp -d) || exit 1\ntrap 'rm -rf "$d"' EXIT`);
   const start = probes.map(
     (p, i) => sh`{ ${envAssignments(p.env)}timeout -k 1 ${p.timeoutSec} sh -c ${p.cmd.asWord()} </dev/null >"$d/"${i} 2>/dev/null; echo $? >"$d/"${i}.t; mv "$d/"${i}.t "$d/"${i}.rc; } &`,
@@ -63,7 +66,16 @@ while [ -n "$left" ]; do
   [ -n "$left" ] && sleep ${String(COLLECT_INTERVAL_SEC)}
 done
 true`;
-  return Cmd.join([head, ...start, collect], '\n');
+  return Cmd.join([clock, head, ...start, collect], '\n');
+}
+
+/**
+ * The host's clock reading that {@link probeScript} prints first, in milliseconds since the epoch
+ * (`date +%s%N`, date(1)); undefined when it is missing.
+ */
+export function parseProbeClock(stdout: string, nonce: string): number | undefined {
+  const m = new RegExp(`^@@${nonce} clock (\\d{10,})$`, 'm').exec(stdout);
+  return m ? Math.floor(Number(m[1]) / 1e6) : undefined;
 }
 
 /**
@@ -74,7 +86,9 @@ true`;
 export function parseProbeOutput(stdout: string, count: number, nonce: string): FactOutput[] {
   const outputs: FactOutput[] = Array.from({ length: count }, () => ({ stdout: '', code: NO_ANSWER }));
   const re = new RegExp(`\\n@@${nonce} (\\d+) (\\d+)\\n`, 'g');
-  let start = 0;
+  // Outputs begin after the clock line (when there is one).
+  const clock = new RegExp(`^@@${nonce} clock \\d*\\n`).exec(stdout);
+  let start = clock ? clock[0].length : 0;
   for (const m of stdout.matchAll(re)) {
     const i = Number(m[1]);
     if (i < count) outputs[i] = { stdout: stdout.slice(start, m.index), code: Number(m[2]) };

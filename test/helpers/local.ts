@@ -25,7 +25,10 @@ export class LocalConnection implements Connection {
       const child = spawn('/bin/sh', ['-c', cmd.render()], { stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString('utf8');
+        opts.onStdout?.(d);
+      });
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
       const timer = opts.timeoutSec ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutSec * 1000) : undefined;
       child.on('error', reject);

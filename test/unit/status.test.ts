@@ -110,9 +110,9 @@ test('parsers: systemctl, df, meminfo, loadavg, date', () => {
     { path: '/var/lib/etcd', mount: '/', usedPct: 95, availKiB: 50 },
   ]);
   assert.deepEqual(p.parseMeminfo('MemTotal:        8000000 kB\nMemFree:  100 kB\nMemAvailable:     400000 kB\n'), { totalKiB: 8000000, availableKiB: 400000 });
-  assert.deepEqual(p.parseLoad('0.52 0.58 0.59 1/467 12345\n2\n'), { load1: 0.52, load5: 0.58, cpus: 2 });
+  assert.deepEqual(p.parseLoad('0.52 0.58 0.59 1/467 12345\n2\n'), { load1: 0.52, load5: 0.58, cpus: 2, container: false });
+  assert.deepEqual(p.parseLoad('9.52 9.58 9.59 1/467 12345\n2\nsystemd-nspawn\n'), { load1: 9.52, load5: 9.58, cpus: 2, container: true });
   assert.equal(p.parseLoad('garbage'), undefined);
-  assert.equal(p.parseEpochNs('1717171717123456789\n'), 1717171717123);
 });
 
 test('parsers: etcd v3 gateway status/member list keep uint64 ids exact; GET /health', () => {
@@ -224,7 +224,6 @@ const http = (status: number, body: string) => `HTTP/1.0 ${status} OK\r\nContent
 function healthyOutputs(host: string, leader = 'h1'): Record<string, FactOutput> {
   const o = (stdout: string, code = 0): FactOutput => ({ stdout, code });
   const base: Record<string, FactOutput> = {
-    'host.clock': o('1700000000000000000\n'),
     'host.failed': o(''),
     'host.df': o('/ /dev/vda 1000000 200000 800000 20% /\n'),
     'host.mem': o('MemTotal: 4000000 kB\nMemAvailable: 3000000 kB\n'),
@@ -259,7 +258,7 @@ function results(inv: Inventory, edit: (host: string, out: Record<string, FactOu
       if (down[h.name]) return [h.name, { reach: { name: h.name, address: h.address, reachable: false, reason: down[h.name], ms: 5000 } }];
       const outs = healthyOutputs(h.name);
       edit(h.name, outs);
-      return [h.name, { reach: { name: h.name, address: h.address, reachable: true, ms: 50 }, outputs: new Map(Object.entries(outs)), sentAtMs: 1700000000000 }];
+      return [h.name, { reach: { name: h.name, address: h.address, reachable: true, ms: 50 }, outputs: new Map(Object.entries(outs)), clock: { hostMs: 1700000000000, sentAtMs: 1700000000000, receivedAtMs: 1700000000050 } }];
     }),
   );
 }
@@ -345,7 +344,7 @@ test('judge: probes cut off at the deadline are "no answer" on their own lines; 
     return l ? `${l.verdict}: ${l.reason}` : 'missing';
   };
   assert.equal(one.hosts.find((h) => h.name === 'h2')?.reachable, true);
-  assert.equal(of(one, 'hosts', 'h2'), 'degraded: 8 of 14 probes: no answer within 6 s (etcd.health, etcd.status, etcd.members, patroni.cluster, rabbitmq.nodes, rabbitmq.queues, rabbitmq.consumers, rabbitmq.listener)');
+  assert.equal(of(one, 'hosts', 'h2'), 'degraded: 8 of 13 probes: no answer within 6 s (etcd.health, etcd.status, etcd.members, patroni.cluster, rabbitmq.nodes, rabbitmq.queues, rabbitmq.consumers, rabbitmq.listener)');
   assert.equal(of(one, 'etcd', 'member h2'), 'degraded: GET /health: no answer within 6 s');
   assert.equal(of(one, 'etcd', 'leader'), 'healthy: h1, raft term 3, 2/3 healthy');
   assert.equal(of(one, 'patroni', 'member h2'), 'healthy: replica, streaming, timeline 2, lag 0 B', 'the leader\'s view still speaks for h2');
@@ -365,14 +364,33 @@ test('judge: probes cut off at the deadline are "no answer" on their own lines; 
   assert.ok(all.components.flatMap((c) => c.checks).every((l) => l.verdict !== 'down'), 'nothing observed down');
 });
 
+test('judge: a clock is named only when the round trips prove it more than 1 s off; a slow round trip widens the bound, never the skew', async () => {
+  const inv = await inventory();
+  const at = (hostMs: number, sentAtMs: number, receivedAtMs: number) => ({ hostMs, sentAtMs, receivedAtMs });
+  const withClocks = (clocks: Record<string, ReturnType<typeof at>>) => {
+    const r = results(inv);
+    for (const [h, c] of Object.entries(clocks)) (r.get(h) as { clock?: unknown }).clock = c;
+    return report(inv, r).components.flatMap((c) => c.checks).find((l) => l.component === 'hosts' && l.check === 'clock');
+  };
+  // h3 read its clock 2.5 s ahead; the others within their round trips.
+  const skewed = withClocks({ h1: at(1000, 1000, 1050), h2: at(1020, 1000, 1060), h3: at(3600, 1000, 1080), h4: at(1010, 1000, 1040), h5: at(1005, 1000, 1030) });
+  assert.deepEqual([skewed?.verdict, skewed?.host, skewed?.reason], ['degraded', 'h3', 'h3 is at least 2520 ms off h1, h2, h4, h5 (at most 1000 ms)']);
+  // h3's round trip took 3 s (a busy host): its reading is late, but nothing proves it off.
+  const busy = withClocks({ h1: at(1000, 1000, 1050), h2: at(1020, 1000, 1060), h3: at(3600, 1000, 4000), h4: at(1010, 1000, 1040), h5: at(1005, 1000, 1030) });
+  assert.equal(busy?.verdict, 'healthy', busy?.reason);
+  assert.match(busy?.reason ?? '', /^no clock shown more than 1000 ms off \(spread 0-3000 ms, as the round trips bound it\)$/);
+});
+
 test('judge: a sustained load degrades a host; vars.statusLoadPerCpu raises the bar (containers share one load average)', async () => {
   const inv = await inventory('  - { name: x1, address: 10.1.1.40, roles: [haproxy], vars: { statusLoadPerCpu: 20 } }\n');
   const r = report(inv, results(inv, (h, o) => {
     if (h === 'h4' || h === 'x1') o['host.load'] = { stdout: '30.00 22.31 20.00 9/900 1\n2\n', code: 0 };
+    if (h === 'h5') o['host.load'] = { stdout: '30.00 22.31 20.00 9/900 1\n2\nsystemd-nspawn\n', code: 0 };
   }));
   const hosts = r.components.find((c) => c.name === 'hosts')?.checks ?? [];
   assert.deepEqual(hosts.find((l) => l.check === 'h4'), { component: 'hosts', check: 'h4', verdict: 'degraded', host: 'h4', reason: 'load 22.31 (5 min) on 2 CPUs, above 2 per CPU' });
   assert.equal(hosts.find((l) => l.check === 'x1')?.verdict, 'healthy');
+  assert.deepEqual([hosts.find((l) => l.check === 'h5')?.verdict, hosts.find((l) => l.check === 'h5')?.reason], ['healthy', "load 22.31/2 CPUs (the machine's: a container has none of its own), memory 75% available, disk 20% used at most"]);
   assert.match(hosts.find((l) => l.check === 'x1')?.reason ?? '', /^load 22\.31\/2 CPUs/);
 });
 
