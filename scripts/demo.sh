@@ -1,12 +1,52 @@
 #!/usr/bin/env bash
-# The quick start: install, boot the 13-host lab of inventory/lab.yaml (the seed-003 topology on
-# lab addresses), apply the demo playbook twice (the second run changes nothing), show the lab.
-# `./bin/airflow-ha lab down -i inventory/lab.yaml` removes the lab again.
+# The quick start, end to end: the main job on a lab of real hosts on this machine.
+#  1. installs airflow-ha (scripts/setup.sh) and fills the lab's Airflow wheelhouse
+#     (scripts/lab-wheelhouse.sh: Apache Airflow when a Python package index is reachable, else the
+#     test suite's Airflow stand-in, which is NOT Apache Airflow);
+#  2. boots the 13 hosts of inventory/lab.yaml (the seed-003 topology; one systemd container each);
+#  3. runs `airflow-ha bootstrap` on them, then again: the second run must change nothing;
+#  4. runs `airflow-ha status`, checks the UI's /health through the VIP from this machine, and prints
+#     where the UI, Flower and HAProxy's stats answer, and where their logins are kept.
+# Ends with the wall time. `./bin/airflow-ha lab down -i inventory/lab.yaml` removes the lab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
+inv=inventory/lab.yaml
+ah=./bin/airflow-ha
+
 bash scripts/setup.sh
-./bin/airflow-ha validate -i inventory/lab.yaml
-./bin/airflow-ha lab up -i inventory/lab.yaml
-./bin/airflow-ha apply -i inventory/lab.yaml --playbook demo --accept-new-host-keys
-./bin/airflow-ha apply -i inventory/lab.yaml --playbook demo
-./bin/airflow-ha lab status -i inventory/lab.yaml
+"$ah" validate -i "$inv"
+version=$(node --input-type=module -e '
+  const { loadInventory } = await import("./dist/src/inventory/load.js");
+  console.log((await loadInventory(process.argv[1])).inventory.cluster.versions.airflow);
+' "$inv" 2>/dev/null)
+bash scripts/lab-wheelhouse.sh inventory/lab.state/wheelhouse "$version"
+
+"$ah" lab up -i "$inv"
+echo "== bootstrap (first run)"
+"$ah" bootstrap -i "$inv" --accept-new-host-keys
+
+echo "== bootstrap again: nothing may change"
+"$ah" bootstrap -i "$inv" --json >inventory/lab.state/second-run.jsonl
+changed=$(node -e '
+  const end = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse).find((e) => e.type === "run_end");
+  console.log(end.hosts.reduce((n, h) => n + h.changed, 0) + " " + end.seconds);
+' inventory/lab.state/second-run.jsonl)
+echo "second run: ${changed% *} change(s) in ${changed#* } s"
+if [ "${changed% *}" != 0 ]; then
+  echo "a second bootstrap changed something: see inventory/lab.state/second-run.jsonl" >&2
+  exit 1
+fi
+
+echo "== status"
+rc=0
+"$ah" status -i "$inv" || rc=$?
+
+vip=$("$ah" endpoints -i "$inv" 2>/dev/null | sed -n 's|^Airflow UI *\(http://[^ ]*\).*|\1|p')
+echo "== the Airflow UI through the VIP from this machine: GET ${vip}health"
+curl -fsS --max-time 10 "${vip}health"
+echo
+echo "== where the cluster answers"
+"$ah" endpoints -i "$inv" 2>/dev/null
+echo "demo: done in $(($(date +%s) - started)) s (status exit $rc); remove the lab with: $ah lab down -i $inv"
+exit "$rc"

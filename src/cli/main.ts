@@ -299,6 +299,15 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
   });
 
   program
+    .command('endpoints')
+    .description('where the cluster answers from this machine (UI, Flower, HAProxy stats, PostgreSQL, RabbitMQ) and which secret holds each login; offline, prints no password')
+    .addOption(inventoryOpt())
+    .action(async (o: { inventory: string }) => {
+      const { endpointsText } = await import('./endpoints.js');
+      io.out(endpointsText(await load(io, o.inventory)));
+    });
+
+  program
     .command('schema')
     .description('print the JSON Schema of the inventory (for editors)')
     .action(() => {

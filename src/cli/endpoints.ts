@@ -1,0 +1,54 @@
+/**
+ * `airflow-ha endpoints`: where an operator reaches the cluster from the machine that runs
+ * airflow-ha — the Airflow UI, Flower and HAProxy's stats through the VIP, the PostgreSQL ports
+ * behind it, RabbitMQ's management UI — with each login's user and the name of the secret that
+ * holds its password in the state folder's secrets file. Offline and pure: nothing connects, and no
+ * password is ever printed.
+ */
+import path from 'node:path';
+import { AIRFLOW_ADMIN_USER, FLOWER_USER } from '../components/airflow.js';
+import { HAPROXY_STATS_USER } from '../components/haproxy.js';
+import { AIRFLOW_DB_USER } from '../components/patroni.js';
+import { ADMIN_USER as RABBITMQ_ADMIN_USER } from '../components/rabbitmq.js';
+import type { LoadedInventory } from '../inventory/load.js';
+import { SECRETS_FILE, type ClusterSecrets } from '../inventory/secrets.js';
+
+/** One place to reach: what it is, its URL or address, and its login (user and secret name) if any. */
+export interface Endpoint {
+  name: string;
+  url: string;
+  user?: string;
+  /** The key in `<stateDir>/secrets.yaml` that holds the password. */
+  secret?: keyof ClusterSecrets;
+}
+
+/**
+ * The endpoints of `loaded`'s cluster, in the order an operator looks for them; components without
+ * hosts are left out. The front address is the haproxy VIP, or the first HAProxy host without one.
+ */
+export function clusterEndpoints(loaded: LoadedInventory): Endpoint[] {
+  const inv = loaded.inventory;
+  const p = inv.cluster.ports;
+  const has = (role: string) => inv.hosts.some((h) => h.roles.includes(role as never));
+  const front = inv.cluster.vips.find((v) => v.role === 'haproxy')?.address ?? inv.hosts.find((h) => h.roles.includes('haproxy'))?.address;
+  const mq = inv.hosts.find((h) => h.roles.includes('rabbitmq'));
+  const list: Endpoint[] = [];
+  if (front) {
+    if (has('webserver')) list.push({ name: 'Airflow UI', url: `http://${front}${p.webserverFrontend === 80 ? '' : `:${p.webserverFrontend}`}/`, user: AIRFLOW_ADMIN_USER, secret: 'airflowAdmin' });
+    if (has('flower')) list.push({ name: 'Flower', url: `http://${front}:${p.flowerFrontend}/`, user: FLOWER_USER, secret: 'flowerBasicAuth' });
+    list.push({ name: 'HAProxy stats', url: `http://${front}:${p.haproxyStats}/`, user: HAPROXY_STATS_USER, secret: 'haproxyStats' });
+    list.push({ name: 'PostgreSQL primary (read-write)', url: `${front}:${p.haproxyLeader}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });
+    list.push({ name: 'PostgreSQL replicas (read-only)', url: `${front}:${p.haproxyReplica}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });
+  }
+  if (mq) list.push({ name: 'RabbitMQ management', url: `http://${mq.address}:${p.rabbitmqManagement}/`, user: RABBITMQ_ADMIN_USER, secret: 'rabbitmqAdmin' });
+  return list;
+}
+
+/** The endpoints as aligned text lines, ending with where the passwords are kept. */
+export function endpointsText(loaded: LoadedInventory): string {
+  const list = clusterEndpoints(loaded);
+  const w = Math.max(...list.map((e) => e.name.length));
+  const u = Math.max(...list.map((e) => e.url.length));
+  const lines = list.map((e) => `${e.name.padEnd(w)}  ${e.url.padEnd(u)}${e.user ? `  login ${e.user}, password: secret ${e.secret}` : ''}`.trimEnd());
+  return `${lines.join('\n')}\npasswords: ${path.join(loaded.stateDir, SECRETS_FILE)} (mode 0600; airflow-ha never prints them)\n`;
+}
