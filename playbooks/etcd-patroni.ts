@@ -17,6 +17,7 @@ import {
 } from '../src/components/patroni.js';
 import type { Playbook, Step } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
+import { playbookRoles } from './catalog.js';
 
 const etcdStep: Step = {
   name: 'etcd',
@@ -102,6 +103,6 @@ export const postgresRestartSteps: readonly Step[] = [
 export const etcdPatroni: Playbook = {
   name: 'etcd-patroni',
   description: 'host identity, etcd (3 members), Patroni + PostgreSQL (leader first, then replicas), the Airflow database',
-  requiredRoles: ['etcd', 'postgresql'],
+  requiredRoles: playbookRoles['etcd-patroni'],
   steps: [identityStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, airflowDatabaseStep, ...postgresRestartSteps],
 };

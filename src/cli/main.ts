@@ -16,6 +16,7 @@ import { gatherFacts } from '../run/facts.js';
 import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
 import { parseLimit, selectHosts, type OperatorInputs, type Playbook } from '../run/playbook.js';
 import { playbooks } from '../../playbooks/index.js';
+import { isPlaybookName } from '../../playbooks/catalog.js';
 import { buildTransport } from './transport.js';
 import { writeFileAtomic } from './files.js';
 import { renderFiles } from './render.js';
@@ -38,9 +39,8 @@ function defaultIo(): Io {
 }
 
 function playbookByName(name: string): Playbook {
-  const pb = playbooks[name];
-  if (!pb) throw new InputError(`unknown playbook "${name}" (known: ${Object.keys(playbooks).join(', ')})`);
-  return pb;
+  if (!isPlaybookName(name)) throw new InputError(`unknown playbook "${name}" (known: ${Object.keys(playbooks).join(', ')})`);
+  return playbooks[name];
 }
 
 async function load(io: Io, file: string, playbook?: Playbook): Promise<LoadedInventory> {
