@@ -1,30 +1,20 @@
 /**
  * The command line. The only module that reads argv, the environment and the working directory,
  * builds the real SSH transport, and decides exit codes (see README "Exit codes").
+ *
+ * Start-up time counts on every run (`--help` and `validate` aim at 0.15 s, see bench/startup.sh):
+ * this module loads commander and nothing heavy; each command loads what it uses (the inventory
+ * loader with yaml and zod, the playbooks with their templates, ssh2, chalk) inside its action.
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { raw } from '../core/cmd.js';
 import { AirflowHaError, ExitCode, formatDiagnostic, InputError } from '../core/errors.js';
-import { maskSecrets, type Secret } from '../core/secret.js';
-import { hostFacts as hostFactsFact, type HostFacts, type OsFamily } from '../facts/host.js';
-import { loadInventory, type LoadedInventory } from '../inventory/load.js';
-import { inventoryJsonSchema } from '../inventory/schema.js';
-import { loadOrCreateSecrets, readSecrets } from '../inventory/secrets.js';
-import { gatherFacts } from '../run/facts.js';
-import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
-import { parseLimit, selectHosts, type OperatorInputs, type Playbook } from '../run/playbook.js';
-import { playbooks } from '../../playbooks/index.js';
-import { isPlaybookName } from '../../playbooks/catalog.js';
-import { buildTransport } from './transport.js';
-import { writeFileAtomic } from './files.js';
-import { renderFiles } from './render.js';
-import { runPlaybookCli, type Io } from './run.js';
+import type { HostFacts, OsFamily } from '../facts/host.js';
+import type { LoadedInventory } from '../inventory/load.js';
+import type { OperatorInputs, Playbook } from '../run/playbook.js';
+import { isPlaybookName, playbookRoles, type PlaybookName } from '../../playbooks/catalog.js';
+import type { Io } from './run.js';
 import { registerWorkerCommands } from './workers.js';
-import { dagSource, operatorInputs } from './operator.js';
-import { dagsMode } from '../inventory/rules.js';
-import { statusCommand } from './status.js';
 
 const DEFAULT_PLAYBOOK = 'bootstrap';
 
@@ -38,12 +28,22 @@ function defaultIo(): Io {
   };
 }
 
-function playbookByName(name: string): Playbook {
-  if (!isPlaybookName(name)) throw new InputError(`unknown playbook "${name}" (known: ${Object.keys(playbooks).join(', ')})`);
-  return playbooks[name];
+/** `name` as a playbook name. @throws InputError naming the known ones. */
+function knownPlaybook(name: string): PlaybookName {
+  if (!isPlaybookName(name)) throw new InputError(`unknown playbook "${name}" (known: ${Object.keys(playbookRoles).join(', ')})`);
+  return name;
 }
 
-async function load(io: Io, file: string, playbook?: Playbook): Promise<LoadedInventory> {
+/** The playbook `name` (loads every playbook, their components and templates). */
+async function playbookByName(name: string): Promise<Playbook> {
+  const known = knownPlaybook(name);
+  const { playbooks } = await import('../../playbooks/index.js');
+  return playbooks[known];
+}
+
+/** Loads and checks the inventory `file` (relative to io.cwd) for `playbook`; prints its warnings to io.err. */
+async function load(io: Io, file: string, playbook?: { name: string; requiredRoles: Playbook['requiredRoles'] }): Promise<LoadedInventory> {
+  const { loadInventory } = await import('../inventory/load.js');
   const loaded = await loadInventory(path.resolve(io.cwd, file), playbook ? { requiredRoles: playbook.requiredRoles, playbook: playbook.name } : {});
   for (const w of loaded.warnings) io.err(`${formatDiagnostic(w)}\n`);
   return loaded;
@@ -79,6 +79,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
 
   /** Runs `pb` (check mode for `plan`) with the real transport; returns the exit code. */
   const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, inputs: OperatorInputs): Promise<number> => {
+    const [{ parseLimit }, { runPlaybookCli }] = await Promise.all([import('../run/playbook.js'), import('./run.js')]);
     let limit;
     try {
       limit = parseLimit(loaded.inventory, o.limit);
@@ -104,7 +105,9 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .option('--playbook <name>', 'also require the roles this playbook needs', DEFAULT_PLAYBOOK)
     .option('--json', 'print the findings as one JSON document')
     .action(async (o: { inventory: string; playbook: string; json?: boolean }) => {
-      const loaded = await load(o.json ? { ...io, err: () => undefined } : io, o.inventory, playbookByName(o.playbook));
+      // Only the inventory loader: validate is what an editor or a hook runs on every save.
+      const name = knownPlaybook(o.playbook);
+      const loaded = await load(o.json ? { ...io, err: () => undefined } : io, o.inventory, { name, requiredRoles: playbookRoles[name] });
       const inv = loaded.inventory;
       if (o.json) io.out(`${JSON.stringify({ ok: true, file: loaded.file, hosts: inv.hosts.length, warnings: loaded.warnings })}\n`);
       else io.out(`${loaded.file}: OK, ${inv.hosts.length} hosts, ${inv.cluster.vips.length} VIPs, ${loaded.warnings.length} warning(s)\n`);
@@ -118,8 +121,15 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .option('--playbook <name>', 'playbook whose files to render', DEFAULT_PLAYBOOK)
     .addOption(new Option('--os-family <family>', 'OS family to assume (hosts are not contacted)').choices(['debian', 'rhel']).default('debian'))
     .action(async (o: { inventory: string; out: string; playbook: string; osFamily: OsFamily }) => {
-      const pb = playbookByName(o.playbook);
+      const pb = await playbookByName(o.playbook);
       const loaded = await load(io, o.inventory, pb);
+      const [{ mkdir }, { loadOrCreateSecrets }, { renderFiles }, { operatorInputs }, { writeFileAtomic }] = await Promise.all([
+        import('node:fs/promises'),
+        import('../inventory/secrets.js'),
+        import('./render.js'),
+        import('./operator.js'),
+        import('./files.js'),
+      ]);
       const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
       const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd));
       const outDir = path.resolve(io.cwd, o.out);
@@ -149,8 +159,9 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       .option('-v, --verbose', 'also list tasks that were already in the desired state')
       .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
       .action(async (o: RunFlags & { playbook: string }) => {
-        const pb = playbookByName(o.playbook);
+        const pb = await playbookByName(o.playbook);
         const loaded = await load(io, o.inventory, pb);
+        const { operatorInputs } = await import('./operator.js');
         exitCode = await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd));
       });
   runCommand('plan');
@@ -168,8 +179,9 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .option('-v, --verbose', 'also list tasks that were already in the desired state')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
     .action(async (o: RunFlags & { source?: string }) => {
-      const pb = playbookByName('deploy-dags');
+      const pb = await playbookByName('deploy-dags');
       const loaded = await load(io, o.inventory, pb);
+      const [{ dagsMode }, { dagSource, operatorInputs }] = await Promise.all([import('../inventory/rules.js'), import('./operator.js')]);
       if (dagsMode(loaded.inventory) !== 'sync') {
         throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} (the DAG files live on the NFS export)`);
       }
@@ -190,6 +202,13 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .action(async (words: string[], o: { inventory: string; limit: string; json?: boolean; acceptNewHostKeys?: boolean }) => {
       const loaded = await load(io, o.inventory);
       const inv = loaded.inventory;
+      const [{ parseLimit, selectHosts }, { loadOrCreateSecrets }, { maskSecrets }, { raw }, { buildTransport }] = await Promise.all([
+        import('../run/playbook.js'),
+        import('../inventory/secrets.js'),
+        import('../core/secret.js'),
+        import('../core/cmd.js'),
+        import('./transport.js'),
+      ]);
       let hosts;
       try {
         hosts = selectHosts(inv, o.limit === 'all' ? { all: true } : parseLimit(inv, o.limit));
@@ -197,7 +216,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
         throw new InputError((e as Error).message);
       }
       const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
-      const mask = (t: string) => maskSecrets(t, Object.values(secrets) as Secret[]);
+      const mask = (t: string) => maskSecrets(t, Object.values(secrets));
       const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
       // The operator's own shell text, run as written: this is what `exec` is for.
       const cmd = raw(words.join(' '));
@@ -239,6 +258,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
         const loaded = await load(io, o.inventory);
         const first = loaded.inventory.hosts[0];
         if (!first) throw new InputError('inventory has no hosts');
+        const [{ describeHolder, lockStatusCmd, releaseLockCmd }, { buildTransport }] = await Promise.all([import('../run/lock.js'), import('./transport.js')]);
         const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
         try {
           const conn = await transport.connect(first.name);
@@ -299,7 +319,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
   program
     .command('schema')
     .description('print the JSON Schema of the inventory (for editors)')
-    .action(() => {
+    .action(async () => {
+      const { inventoryJsonSchema } = await import('../inventory/schema.js');
       io.out(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`);
     });
 
@@ -311,6 +332,12 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
     .action(async (o: { inventory: string; limit?: string; acceptNewHostKeys?: boolean }) => {
       const loaded = await load(io, o.inventory);
+      const [{ parseLimit, selectHosts }, { gatherFacts }, { hostFacts: hostFactsFact }, { buildTransport }] = await Promise.all([
+        import('../run/playbook.js'),
+        import('../run/facts.js'),
+        import('../facts/host.js'),
+        import('./transport.js'),
+      ]);
       const hosts = selectHosts(loaded.inventory, parseLimit(loaded.inventory, o.limit));
       const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
       try {
@@ -339,6 +366,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       const loaded = await load(io, o.inventory);
       const watch = o.watch === undefined ? undefined : o.watch === true ? 2 : Number(o.watch);
       if (watch !== undefined && !(watch > 0)) throw new InputError(`--watch takes a number of seconds > 0, got "${String(o.watch)}"`);
+      const [{ readSecrets }, { buildTransport }, { statusCommand }] = await Promise.all([import('../inventory/secrets.js'), import('./transport.js'), import('./status.js')]);
       const secrets = await readSecrets(loaded.stateDir);
       const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys), { retries: 0, keepaliveIntervalSec: 5 });
       try {

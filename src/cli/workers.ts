@@ -2,17 +2,11 @@
  * `airflow-ha add-worker` and `airflow-ha remove-worker`: edit the inventory file (keeping its
  * comments and layout; written to a temp file, then renamed) and run the steps the change needs.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, InputError } from '../core/errors.js';
-import { addHostToInventory, removeHostFromInventory } from '../inventory/edit.js';
-import { loadInventory } from '../inventory/load.js';
-import { addWorkerPlaybook, drainWorkerPlaybook, forgetWorkerPlaybook, learnSteps } from '../../playbooks/add-worker.js';
-import { bootstrap } from '../../playbooks/bootstrap.js';
-import { writeFileAtomic } from './files.js';
-import { operatorInputs } from './operator.js';
-import { runPlaybookCli, type Io } from './run.js';
+import type { Step } from '../run/playbook.js';
+import type { Io } from './run.js';
 
 const queueList = (v: string) => v.split(',').map((q) => q.trim()).filter(Boolean);
 
@@ -20,8 +14,23 @@ const queueList = (v: string) => v.split(',').map((q) => q.trim()).filter(Boolea
  * The steps that set up a worker host: every bootstrap step but the ones every host runs anyway
  * (add-worker limits them to the new host, so the data-plane steps select nothing there).
  */
-function workerSteps() {
+async function workerSteps(): Promise<Step[]> {
+  const [{ bootstrap }, { learnSteps }] = await Promise.all([import('../../playbooks/bootstrap.js'), import('../../playbooks/add-worker.js')]);
   return bootstrap.steps.filter((s) => !learnSteps.includes(s));
+}
+
+/** What both commands use, loaded when one of them runs (not on every start of the CLI). */
+async function workerModules() {
+  const [fs, edit, load, add, files, operator, run] = await Promise.all([
+    import('node:fs/promises'),
+    import('../inventory/edit.js'),
+    import('../inventory/load.js'),
+    import('../../playbooks/add-worker.js'),
+    import('./files.js'),
+    import('./operator.js'),
+    import('./run.js'),
+  ]);
+  return { ...fs, ...edit, ...load, ...add, ...files, ...operator, ...run };
 }
 
 /**
@@ -41,6 +50,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
     .option('-v, --verbose', 'also list tasks that were already in the desired state')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
     .action(async (name: string, o: { inventory: string; address: string; queues: string; check?: boolean; json?: boolean; diff?: boolean; verbose?: boolean; acceptNewHostKeys?: boolean }) => {
+      const { readFile, addHostToInventory, writeFileAtomic, addWorkerPlaybook, runPlaybookCli, operatorInputs } = await workerModules();
       const file = path.resolve(io.cwd, o.inventory);
       const text = await readFile(file, 'utf8').catch((e: Error) => {
         throw new InputError(`cannot read inventory ${file}: ${e.message}`);
@@ -55,7 +65,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
       }
       // The inventory as written (in check mode: as it would be).
       const loaded = edit.loaded;
-      const pb = addWorkerPlaybook(loaded.inventory, name, workerSteps());
+      const pb = addWorkerPlaybook(loaded.inventory, name, await workerSteps());
       setExit(
         await runPlaybookCli(io, loaded, pb, {
           check: Boolean(o.check),
@@ -84,6 +94,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
       const file = path.resolve(io.cwd, o.inventory);
       const timeout = Number(o.drainTimeout);
       if (!Number.isInteger(timeout) || timeout < 0) throw new InputError(`--drain-timeout: a whole number of seconds, not "${o.drainTimeout}"`);
+      const { readFile, removeHostFromInventory, loadInventory, writeFileAtomic, drainWorkerPlaybook, forgetWorkerPlaybook, runPlaybookCli } = await workerModules();
       const say = (t: string) => (o.json ? io.err(t) : io.out(t));
       const command = ['airflow-ha', ...argv.slice(2)].join(' ');
       const flags = { json: o.json, diff: o.diff, verbose: o.verbose, acceptNewHostKeys: o.acceptNewHostKeys, command };
