@@ -6,6 +6,7 @@
  * this module loads commander and nothing heavy; each command loads what it uses (the inventory
  * loader with yaml and zod, the playbooks with their templates, ssh2, chalk) inside its action.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { AirflowHaError, ExitCode, formatDiagnostic, InputError } from '../core/errors.js';
@@ -26,6 +27,13 @@ function defaultIo(): Io {
     env: process.env,
     cwd: process.cwd(),
   };
+}
+
+/** The version in package.json (read, not built in: one place to bump). */
+export function packageVersion(): string {
+  // dist/src/cli/main.js -> the repository's package.json (src/cli/main.ts in the source tree).
+  const file = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
 /** `name` as a playbook name. @throws InputError naming the known ones. */
@@ -70,7 +78,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
   let exitCode: number = ExitCode.ok;
   const program = new Command('airflow-ha')
     .description('Stand up and run a highly available Apache Airflow installation on plain VMs over SSH')
-    .version('0.1.0')
+    .version(packageVersion())
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError();
