@@ -19,11 +19,25 @@ import { registerWorkerCommands } from './workers.js';
 
 const DEFAULT_PLAYBOOK = 'bootstrap';
 
+/**
+ * Whether output gets ANSI colour: `NO_COLOR` set and non-empty turns it off (https://no-color.org;
+ * it wins over FORCE_COLOR); `FORCE_COLOR` turns it on (`0` or `false`: off), read as chalk reads
+ * it (https://force-color.org); otherwise colour only on a terminal.
+ */
+export function colourWanted(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
+  if (env['NO_COLOR']) return false;
+  const force = env['FORCE_COLOR'];
+  if (force !== undefined) return force !== '0' && force !== 'false';
+  return isTTY;
+}
+
 function defaultIo(): Io {
+  const isTTY = Boolean(process.stdout.isTTY);
   return {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
-    isTTY: Boolean(process.stdout.isTTY),
+    isTTY,
+    colour: colourWanted(process.env, isTTY),
     env: process.env,
     cwd: process.cwd(),
   };

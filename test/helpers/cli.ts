@@ -1,8 +1,8 @@
 /**
- * The CLI's main() run in-process, its output captured: for tests of flags, help and messages that
- * connect to nothing.
+ * The CLI's main() run in-process, its output captured: for tests of flags, help and messages of
+ * commands that reach no host.
  */
-import { main } from '../../src/cli/main.js';
+import { colourWanted, main } from '../../src/cli/main.js';
 import { ROOT } from './lab.js';
 
 /** What one in-process run printed and returned. */
@@ -14,9 +14,10 @@ export interface MainResult {
 
 /**
  * Runs `airflow-ha ARGS` through main() with `env` as its whole environment (default: none) in
- * `cwd` (default: the repository), not on a terminal unless `isTTY`.
+ * `cwd` (default: the repository), not on a terminal unless `isTTY`; colour as `env` and `isTTY` ask.
  */
 export async function runMain(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; isTTY?: boolean } = {}): Promise<MainResult> {
+  const env = opts.env ?? {};
   let stdout = '';
   let stderr = '';
   const code = await main(['node', 'airflow-ha', ...args], {
@@ -27,7 +28,8 @@ export async function runMain(args: readonly string[], opts: { env?: NodeJS.Proc
       stderr += t;
     },
     isTTY: Boolean(opts.isTTY),
-    env: opts.env ?? {},
+    colour: colourWanted(env, Boolean(opts.isTTY)),
+    env,
     cwd: opts.cwd ?? ROOT,
   });
   return { code, stdout, stderr };

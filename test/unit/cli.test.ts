@@ -1,12 +1,80 @@
 /**
- * The operator's conventions of the command line, run through main() in-process.
+ * The operator's conventions of the command line, run through main() in-process: NO_COLOR and
+ * FORCE_COLOR, and `--version` from package.json. Nothing here connects anywhere but to a closed
+ * port of this machine.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { colourWanted } from '../../src/cli/main.js';
 import { runMain } from '../helpers/cli.js';
-import { ROOT } from '../helpers/lab.js';
+import { CLI, ROOT } from '../helpers/lab.js';
+import { tempDir } from '../helpers/local.js';
+
+// ECMA-48 CSI: what every colour (and bold, dim) starts with.
+const ANSI = /\x1b\[/;
+
+test('colour: NO_COLOR (non-empty) turns it off, also over FORCE_COLOR; FORCE_COLOR turns it on, 0 or false off; else the terminal decides', () => {
+  assert.equal(colourWanted({}, true), true);
+  assert.equal(colourWanted({}, false), false);
+  assert.equal(colourWanted({ NO_COLOR: '1' }, true), false);
+  assert.equal(colourWanted({ NO_COLOR: '' }, true), true, 'an empty NO_COLOR is not set (no-color.org)');
+  assert.equal(colourWanted({ NO_COLOR: '1', FORCE_COLOR: '1' }, false), false);
+  assert.equal(colourWanted({ FORCE_COLOR: '1' }, false), true);
+  assert.equal(colourWanted({ FORCE_COLOR: '' }, false), true);
+  assert.equal(colourWanted({ FORCE_COLOR: '0' }, true), false);
+  assert.equal(colourWanted({ FORCE_COLOR: 'false' }, true), false);
+});
+
+/** A one-host inventory whose sshd is a closed port of 127.0.0.2: `status` answers at once, host down. */
+async function unreachableInventory(dir: string): Promise<string> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.2', r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  const file = path.join(dir, 'one.yaml');
+  await writeFile(
+    file,
+    ['cluster:', '  name: colour-test', '  network: 127.0.0.0/24', 'ssh:', `  port: ${port}`, '  connectTimeoutSec: 2', 'hosts:', '  - { name: h1, address: 127.0.0.2, roles: [target] }', ''].join('\n'),
+  );
+  return file;
+}
+
+test('NO_COLOR: status prints no ANSI escape, with FORCE_COLOR unset or set (in-process and through bin/airflow-ha)', async () => {
+  const dir = tempDir();
+  await mkdir(dir, { recursive: true });
+  try {
+    const inv = await unreachableInventory(dir);
+    const args = ['status', '-i', inv];
+    // Where colour would appear: the verdict and the down host.
+    const forced = await runMain(args, { env: { FORCE_COLOR: '1' } });
+    assert.equal(forced.code, 1, forced.stderr);
+    assert.match(forced.stdout, ANSI, 'FORCE_COLOR=1 colours the report');
+    for (const env of [{ NO_COLOR: '1' }, { NO_COLOR: '1', FORCE_COLOR: '1' }]) {
+      const r = await runMain(args, { env });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stdout, /DEGRADED colour-test/);
+      assert.doesNotMatch(r.stdout + r.stderr, ANSI, JSON.stringify(env));
+    }
+    // On a terminal, colour is the default: NO_COLOR still wins.
+    assert.match((await runMain(args, { isTTY: true })).stdout, ANSI);
+    assert.doesNotMatch((await runMain(args, { isTTY: true, env: { NO_COLOR: '1' } })).stdout, ANSI);
+    // The real process: its environment reaches the same decision.
+    const run = (env: NodeJS.ProcessEnv) =>
+      promisify(execFile)(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'], ...env } }).catch((e: { stdout: string; code: number }) => e);
+    const child = await run({ NO_COLOR: '1', FORCE_COLOR: '1' });
+    assert.match(child.stdout, /DEGRADED colour-test/);
+    assert.doesNotMatch(child.stdout, ANSI);
+    assert.match((await run({ FORCE_COLOR: '1' })).stdout, ANSI);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
 
 test('--version prints the version in package.json', async () => {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
