@@ -14,6 +14,7 @@ import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { LoadedInventory } from '../inventory/load.js';
 import type { OperatorInputs, Playbook } from '../run/playbook.js';
 import { isPlaybookName, playbookRoles, type PlaybookName } from '../../playbooks/catalog.js';
+import { inventoryOption } from './options.js';
 import type { Io } from './run.js';
 import { registerWorkerCommands } from './workers.js';
 
@@ -97,7 +98,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError();
 
-  const inventoryOpt = () => new Option('-i, --inventory <file>', 'inventory YAML file').makeOptionMandatory();
+  const inventoryOpt = () => inventoryOption(io.env);
 
   /** Runs `pb` (check mode for `plan`) with the real transport; returns the exit code. */
   const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, inputs: OperatorInputs): Promise<number> => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, InputError } from '../core/errors.js';
 import type { Step } from '../run/playbook.js';
+import { inventoryOption } from './options.js';
 import type { Io } from './run.js';
 
 const queueList = (v: string) => v.split(',').map((q) => q.trim()).filter(Boolean);
@@ -40,7 +41,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
   program
     .command('add-worker')
     .description('add a Celery worker host: write it into the inventory, teach the other hosts its name and address, set it up')
-    .requiredOption('-i, --inventory <file>', 'inventory YAML file')
+    .addOption(inventoryOption(io.env))
     .argument('<name>', 'host name of the new worker (a DNS label)')
     .requiredOption('--address <ipv4>', 'its address inside cluster.network')
     .option('--queues <q1,q2>', 'Celery queues it consumes', 'default')
@@ -83,7 +84,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
   program
     .command('remove-worker')
     .description('remove a Celery worker host: drain it, stop its services, take it out of the inventory and of the other hosts')
-    .requiredOption('-i, --inventory <file>', 'inventory YAML file')
+    .addOption(inventoryOption(io.env))
     .argument('<name>', 'host name of the worker')
     .option('--drain-timeout <seconds>', 'how long running tasks may take to finish', '600')
     .option('--json', 'one JSON event per line on stdout')

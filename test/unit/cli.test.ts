@@ -1,6 +1,6 @@
 /**
  * The operator's conventions of the command line, run through main() in-process: NO_COLOR and
- * FORCE_COLOR, and `--version` from package.json. Nothing here connects anywhere but to a closed
+ * FORCE_COLOR, AIRFLOW_HA_INVENTORY as the default of `-i`, and `--version` from package.json. Nothing here connects anywhere but to a closed
  * port of this machine.
  */
 import { execFile } from 'node:child_process';
@@ -74,6 +74,24 @@ test('NO_COLOR: status prints no ANSI escape, with FORCE_COLOR unset or set (in-
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('AIRFLOW_HA_INVENTORY is the default of -i; an explicit -i wins; neither is bad input', async () => {
+  const lab = path.join(ROOT, 'inventory/lab.yaml');
+  const fromEnv = await runMain(['validate'], { env: { AIRFLOW_HA_INVENTORY: 'inventory/lab.yaml' } });
+  assert.equal(fromEnv.code, 0, fromEnv.stderr);
+  assert.equal(fromEnv.stdout.split(':')[0], lab);
+  const explicit = await runMain(['validate', '-i', 'test/fixtures/inventories/good/minimal.yaml'], { env: { AIRFLOW_HA_INVENTORY: 'inventory/lab.yaml' } });
+  assert.equal(explicit.code, 0, explicit.stderr);
+  assert.equal(explicit.stdout.split(':')[0], path.join(ROOT, 'test/fixtures/inventories/good/minimal.yaml'));
+  const neither = await runMain(['validate'], { env: { AIRFLOW_HA_INVENTORY: '' } });
+  assert.equal(neither.code, 2);
+  assert.match(neither.stderr, /required option '-i, --inventory <file>' not specified/);
+  // add-worker has the same option: it edits the file the environment names (here it refuses an
+  // address outside the network before writing or connecting anything).
+  const add = await runMain(['add-worker', 'w9', '--address', '192.0.2.1', '--check'], { env: { AIRFLOW_HA_INVENTORY: 'inventory/lab.yaml' } });
+  assert.equal(add.code, 2);
+  assert.match(add.stderr, new RegExp(`${lab}:\\d+:\\d+: error \\[net:outside-network\\]`));
 });
 
 test('--version prints the version in package.json', async () => {

@@ -1,0 +1,20 @@
+/**
+ * Pieces of the command line shared by src/cli/main.ts and src/cli/workers.ts: the `-i` option
+ * with its default from the environment. Light on purpose (commander only): every start of the CLI
+ * loads it.
+ */
+import { Option } from 'commander';
+
+/** Environment variable naming the inventory file when `-i` is not given. */
+export const INVENTORY_ENV = 'AIRFLOW_HA_INVENTORY';
+
+/**
+ * `-i, --inventory <file>`: mandatory, unless `env` sets {@link INVENTORY_ENV} (non-empty), which
+ * is then its default; an explicit `-i` wins.
+ */
+export function inventoryOption(env: NodeJS.ProcessEnv): Option {
+  const fromEnv = env[INVENTORY_ENV];
+  if (!fromEnv) return new Option('-i, --inventory <file>', `inventory YAML file (or $${INVENTORY_ENV})`).makeOptionMandatory();
+  return new Option('-i, --inventory <file>', 'inventory YAML file').makeOptionMandatory().default(fromEnv, `$${INVENTORY_ENV}: ${fromEnv}`);
+}
+
