@@ -126,14 +126,30 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .description('check an inventory offline (nothing connects); exit 2 on errors')
     .addOption(inventoryOpt())
     .option('--playbook <name>', 'also require the roles this playbook needs', DEFAULT_PLAYBOOK)
-    .option('--json', 'print the findings as one JSON document')
+    .option('--json', 'print the findings (errors too) as one JSON document on stdout')
     .action(async (o: { inventory: string; playbook: string; json?: boolean }) => {
       // Only the inventory loader: validate is what an editor or a hook runs on every save.
-      const name = knownPlaybook(o.playbook);
-      const loaded = await load(o.json ? { ...io, err: () => undefined } : io, o.inventory, { name, requiredRoles: playbookRoles[name] });
-      const inv = loaded.inventory;
-      if (o.json) io.out(`${JSON.stringify({ ok: true, file: loaded.file, hosts: inv.hosts.length, warnings: loaded.warnings })}\n`);
-      else io.out(`${loaded.file}: OK, ${inv.hosts.length} hosts, ${inv.cluster.vips.length} VIPs, ${loaded.warnings.length} warning(s)\n`);
+      const check = (out: Io) => {
+        const name = knownPlaybook(o.playbook);
+        return load(out, o.inventory, { name, requiredRoles: playbookRoles[name] });
+      };
+      if (!o.json) {
+        const loaded = await check(io);
+        const inv = loaded.inventory;
+        io.out(`${loaded.file}: OK, ${inv.hosts.length} hosts, ${inv.cluster.vips.length} VIPs, ${loaded.warnings.length} warning(s)\n`);
+        return;
+      }
+      try {
+        const loaded = await check({ ...io, err: () => undefined });
+        io.out(`${JSON.stringify({ ok: true, file: loaded.file, hosts: loaded.inventory.hosts.length, errors: [], warnings: loaded.warnings })}\n`);
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        // The findings as one JSON document on stdout, errors too; the exit code stays 2.
+        const { diagnostics } = e;
+        const [errors, warnings] = [diagnostics.filter((d) => d.severity === 'error'), diagnostics.filter((d) => d.severity === 'warning')];
+        io.out(`${JSON.stringify({ ok: false, file: path.resolve(io.cwd, o.inventory), message: e.message, errors, warnings })}\n`);
+        exitCode = e.exitCode;
+      }
     });
 
   program

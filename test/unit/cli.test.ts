@@ -1,6 +1,7 @@
 /**
  * The operator's conventions of the command line, run through main() in-process: NO_COLOR and
- * FORCE_COLOR, AIRFLOW_HA_INVENTORY as the default of `-i`, and `--version` from package.json. Nothing here connects anywhere but to a closed
+ * FORCE_COLOR, `validate --json` on errors, AIRFLOW_HA_INVENTORY as the default of `-i`, and
+ * `--version` from package.json. Nothing here connects anywhere but to a closed
  * port of this machine.
  */
 import { execFile } from 'node:child_process';
@@ -74,6 +75,34 @@ test('NO_COLOR: status prints no ANSI escape, with FORCE_COLOR unset or set (in-
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('validate --json: the findings as one JSON document on errors too (exit 2, file:line:col of each)', async () => {
+  const bad = path.join(ROOT, 'test/fixtures/inventories/bad/duplicate-address.yaml');
+  const r = await runMain(['validate', '-i', bad, '--json']);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, '');
+  const doc = JSON.parse(r.stdout) as { ok: boolean; file: string; message: string; errors: Array<{ rule: string; path: string; pos: { file: string; line: number; col: number } }> };
+  assert.equal(doc.ok, false);
+  assert.equal(doc.file, bad);
+  assert.match(doc.message, /has 1 error\(s\)/);
+  assert.deepEqual(
+    doc.errors.map((e) => `${path.basename(e.pos.file)}:${e.pos.line}:${e.pos.col} ${e.rule} ${e.path}`),
+    ['duplicate-address.yaml:14:27 host:unique-address hosts[4].address'],
+  );
+  // A YAML syntax error and an unreadable file are findings too.
+  const dup = JSON.parse((await runMain(['validate', '-i', 'test/fixtures/inventories/bad/duplicate-key.yaml', '--json'])).stdout) as { errors: Array<{ rule: string; pos: { line: number } }> };
+  assert.ok(dup.errors.length > 0 && dup.errors.every((e) => e.pos.line > 0), JSON.stringify(dup));
+  const missing = await runMain(['validate', '-i', 'no/such.yaml', '--json']);
+  assert.equal(missing.code, 2);
+  assert.match((JSON.parse(missing.stdout) as { message: string }).message, /cannot read inventory .*no such file/);
+  const unknown = await runMain(['validate', '-i', 'inventory/lab.yaml', '--playbook', 'nope', '--json']);
+  assert.equal(unknown.code, 2);
+  assert.match((JSON.parse(unknown.stdout) as { message: string }).message, /unknown playbook "nope"/);
+  // And on success, the same shape.
+  const ok = await runMain(['validate', '-i', 'inventory/lab.yaml', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual(Object.keys(JSON.parse(ok.stdout) as object), ['ok', 'file', 'hosts', 'errors', 'warnings']);
 });
 
 test('AIRFLOW_HA_INVENTORY is the default of -i; an explicit -i wins; neither is bad input', async () => {
