@@ -14,7 +14,7 @@ import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { LoadedInventory } from '../inventory/load.js';
 import type { OperatorInputs, Playbook } from '../run/playbook.js';
 import { isPlaybookName, playbookRoles, type PlaybookName } from '../../playbooks/catalog.js';
-import { inventoryOption } from './options.js';
+import { inventoryOption, withExamples } from './options.js';
 import type { Io } from './run.js';
 import { registerWorkerCommands } from './workers.js';
 
@@ -86,17 +86,22 @@ interface RunFlags {
 }
 
 /**
- * Runs the CLI with `argv` (as process.argv: node, script, args...). Returns the exit code; never
- * calls process.exit, so tests can call it in-process.
+ * The command tree of the CLI, its actions bound to `io`; `argv` (as process.argv) is recorded as
+ * the command line of runs. An action reports its exit code through `setExit` (not called: 0).
+ * Parsing is left to the caller ({@link main}).
  */
-export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
-  let exitCode: number = ExitCode.ok;
+export function buildProgram(io: Io, argv: readonly string[], setExit: (code: number) => void): Command {
   const program = new Command('airflow-ha')
     .description('Stand up and run a highly available Apache Airflow installation on plain VMs over SSH')
     .version(packageVersion())
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError();
+  withExamples(
+    program,
+    'airflow-ha validate -i inventory/seed-ha.yaml    # check an inventory offline',
+    'airflow-ha bootstrap -i inventory/lab.yaml --accept-new-host-keys',
+  );
 
   const inventoryOpt = () => inventoryOption(io.env);
 
@@ -121,8 +126,11 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     });
   };
 
-  program
-    .command('validate')
+  withExamples(
+    program.command('validate'),
+    'airflow-ha validate -i inventory/seed-ha.yaml',
+    'airflow-ha validate -i site.yaml --playbook airflow --json    # findings as JSON, errors too',
+  )
     .description('check an inventory offline (nothing connects); exit 2 on errors')
     .addOption(inventoryOpt())
     .option('--playbook <name>', 'also require the roles this playbook needs', DEFAULT_PLAYBOOK)
@@ -148,12 +156,15 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
         const { diagnostics } = e;
         const [errors, warnings] = [diagnostics.filter((d) => d.severity === 'error'), diagnostics.filter((d) => d.severity === 'warning')];
         io.out(`${JSON.stringify({ ok: false, file: path.resolve(io.cwd, o.inventory), message: e.message, errors, warnings })}\n`);
-        exitCode = e.exitCode;
+        setExit(e.exitCode);
       }
     });
 
-  program
-    .command('render')
+  withExamples(
+    program.command('render'),
+    'airflow-ha render -i inventory/seed-ha.yaml --out out/seed',
+    'airflow-ha render -i inventory/seed-ha.yaml --out out/rhel --os-family rhel --playbook etcd-patroni',
+  )
     .description('write every config file each host would get into DIR/<host>/<path> (offline)')
     .addOption(inventoryOpt())
     .requiredOption('--out <dir>', 'output folder')
@@ -181,8 +192,14 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     });
 
   const runCommand = (name: 'plan' | 'apply' | 'bootstrap') =>
-    program
-      .command(name)
+    withExamples(
+      program.command(name),
+      ...(name === 'plan'
+        ? ['airflow-ha plan -i inventory/lab.yaml', 'airflow-ha plan -i inventory/lab.yaml --playbook haproxy --limit haproxy']
+        : name === 'apply'
+          ? ['airflow-ha apply -i inventory/lab.yaml --playbook rabbitmq --diff', 'airflow-ha apply -i inventory/lab.yaml --limit airflow,scheduler2 --json']
+          : ['airflow-ha bootstrap -i inventory/lab.yaml --accept-new-host-keys    # first run: record the host keys', 'airflow-ha bootstrap -i inventory/lab.yaml    # again: changes nothing']),
+    )
       .description(
         name === 'plan'
           ? 'check mode: connect, gather facts, show what would change (with diffs); change nothing'
@@ -201,14 +218,17 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
         const pb = await playbookByName(o.playbook);
         const loaded = await load(io, o.inventory, pb);
         const { operatorInputs } = await import('./operator.js');
-        exitCode = await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd));
+        setExit(await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd)));
       });
   runCommand('plan');
   runCommand('apply');
   runCommand('bootstrap');
 
-  program
-    .command('deploy-dags')
+  withExamples(
+    program.command('deploy-dags'),
+    'airflow-ha deploy-dags -i site.yaml    # dags.mode sync, the folder in cluster.dags.source',
+    'airflow-ha deploy-dags -i site.yaml --source ~/dags --diff',
+  )
     .description('ship the DAG folder to every Airflow host (dags.mode sync): compiled on one host first, then switched atomically everywhere')
     .addOption(inventoryOpt())
     .option('--source <dir>', 'the DAG folder (default: cluster.dags.source, relative to the inventory)')
@@ -227,11 +247,14 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       if (dagSource(loaded, io.cwd, o.source) === undefined) throw new InputError('deploy-dags needs a DAG folder: --source DIR or cluster.dags.source');
       // Read now: a missing or unusable folder is bad input (exit 2) before anything connects.
       const inputs = await operatorInputs(loaded, io.cwd, { ...(o.source ? { source: o.source } : {}), eagerDags: true });
-      exitCode = await run('apply', pb, loaded, o, inputs);
+      setExit(await run('apply', pb, loaded, o, inputs));
     });
 
-  program
-    .command('exec')
+  withExamples(
+    program.command('exec'),
+    'airflow-ha exec -i inventory/lab.yaml -l all -- uptime',
+    'airflow-ha exec -i inventory/lab.yaml -l postgresql -- systemctl is-active patroni',
+  )
     .description('run a shell command as root on the selected hosts, in parallel')
     .addOption(inventoryOpt())
     .requiredOption('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles ("all" for every host)')
@@ -283,13 +306,14 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       } finally {
         await transport.close();
       }
-      exitCode = worst;
+      setExit(worst);
     });
 
-  const lock = program.command('lock').description('the run lock on the cluster\'s first host');
+  const lock = withExamples(program.command('lock'), 'airflow-ha lock status -i inventory/lab.yaml', 'airflow-ha lock release -i inventory/lab.yaml').description(
+    'the run lock on the cluster\'s first host',
+  );
   for (const action of ['status', 'release'] as const) {
-    lock
-      .command(action)
+    withExamples(lock.command(action), `airflow-ha lock ${action} -i inventory/lab.yaml`)
       .description(action === 'status' ? 'show who holds the run lock' : 'break the run lock (use when a run was killed)')
       .addOption(inventoryOpt())
       .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
@@ -304,7 +328,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
           if (action === 'status') {
             const res = await conn.exec(lockStatusCmd());
             io.out(res.stdout.trim() ? `held on ${first.name}: ${describeHolder(res.stdout)}\n` : `free (${first.name})\n`);
-            if (res.stdout.trim()) exitCode = ExitCode.lockHeld;
+            if (res.stdout.trim()) setExit(ExitCode.lockHeld);
           } else {
             const before = await conn.exec(lockStatusCmd());
             await conn.exec(releaseLockCmd());
@@ -316,9 +340,10 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       });
   }
 
-  const lab = program.command('lab').description('a lab of real hosts on this machine: one systemd container per inventory host');
-  lab
-    .command('up')
+  const lab = withExamples(program.command('lab'), 'airflow-ha lab up -i inventory/lab.yaml', 'airflow-ha lab down -i inventory/lab.yaml').description(
+    'a lab of real hosts on this machine: one systemd container per inventory host',
+  );
+  withExamples(lab.command('up'), 'airflow-ha lab up -i inventory/lab.yaml')
     .description('boot the lab (installs debootstrap, systemd-container, apt-cacher-ng when missing)')
     .addOption(inventoryOpt())
     .action(async (o: { inventory: string }) => {
@@ -327,8 +352,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       await labUp(loaded.inventory, { stateDir: loaded.stateDir }, (l) => io.err(`${l}\n`));
       io.out(`lab ${loaded.inventory.cluster.name}: ${loaded.inventory.hosts.length} host(s) up\n`);
     });
-  lab
-    .command('down')
+  withExamples(lab.command('down'), 'airflow-ha lab down -i inventory/lab.yaml')
     .description('stop the lab and remove what lab up created (the cached base root is kept)')
     .addOption(inventoryOpt())
     .action(async (o: { inventory: string }) => {
@@ -337,8 +361,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       await labDown(loaded.inventory, { stateDir: loaded.stateDir }, (l) => io.err(`${l}\n`));
       io.out(`lab ${loaded.inventory.cluster.name}: down\n`);
     });
-  lab
-    .command('status')
+  withExamples(lab.command('status'), 'airflow-ha lab status -i inventory/lab.yaml', 'airflow-ha lab status -i inventory/lab.yaml --json')
     .description('which lab hosts are running and answer SSH')
     .addOption(inventoryOpt())
     .option('--json', 'one JSON document')
@@ -348,23 +371,19 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       const st = await labStatus(loaded.inventory, { stateDir: loaded.stateDir });
       if (o.json) io.out(`${JSON.stringify(st)}\n`);
       else for (const h of st) io.out(`${h.name.padEnd(12)} ${h.address.padEnd(15)} ${h.running ? 'running' : 'stopped'}${h.sshUp ? ', ssh up' : ''}\n`);
-      if (st.some((h) => !h.running || !h.sshUp)) exitCode = ExitCode.unreachable;
+      if (st.some((h) => !h.running || !h.sshUp)) setExit(ExitCode.unreachable);
     });
 
-  registerWorkerCommands(program, io, argv, (code) => {
-    exitCode = code;
-  });
+  registerWorkerCommands(program, io, argv, setExit);
 
-  program
-    .command('schema')
+  withExamples(program.command('schema'), 'airflow-ha schema > inventory/inventory.schema.json')
     .description('print the JSON Schema of the inventory (for editors)')
     .action(async () => {
       const { inventoryJsonSchema } = await import('../inventory/schema.js');
       io.out(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`);
     });
 
-  program
-    .command('facts')
+  withExamples(program.command('facts'), 'airflow-ha facts -i inventory/lab.yaml', 'airflow-ha facts -i inventory/lab.yaml -l sql1 --accept-new-host-keys')
     .description('print the facts airflow-ha reads from each host when it connects')
     .addOption(inventoryOpt())
     .option('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles')
@@ -393,8 +412,11 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       }
     });
 
-  program
-    .command('status')
+  withExamples(
+    program.command('status'),
+    'airflow-ha status -i inventory/lab.yaml',
+    'airflow-ha status -i inventory/lab.yaml --watch 5    # refresh every 5 s until Ctrl-C',
+  )
     .description('is the cluster serving, what is degraded, on which host, and why (read-only; takes no lock)')
     .addOption(inventoryOpt())
     .option('--json', 'one JSON document (fields in README "status"; every check)')
@@ -409,12 +431,24 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       const secrets = await readSecrets(loaded.stateDir);
       const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys), { retries: 0, keepaliveIntervalSec: 5 });
       try {
-        exitCode = await statusCommand({ inventory: loaded.inventory, ...(secrets ? { secrets } : {}) }, transport, io, { json: Boolean(o.json), all: Boolean(o.all), ...(watch ? { watchSec: watch } : {}) });
+        setExit(await statusCommand({ inventory: loaded.inventory, ...(secrets ? { secrets } : {}) }, transport, io, { json: Boolean(o.json), all: Boolean(o.all), ...(watch ? { watchSec: watch } : {}) }));
       } finally {
         await transport.close();
       }
     });
 
+  return program;
+}
+
+/**
+ * Runs the CLI with `argv` (as process.argv: node, script, args...). Returns the exit code; never
+ * calls process.exit, so tests can call it in-process.
+ */
+export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram(io, argv, (code) => {
+    exitCode = code;
+  });
   try {
     await program.parseAsync(argv as string[]);
     return exitCode;

@@ -1,9 +1,9 @@
 /**
  * Pieces of the command line shared by src/cli/main.ts and src/cli/workers.ts: the `-i` option
- * with its default from the environment. Light on purpose (commander only): every start of the CLI
- * loads it.
+ * (with its default from the environment) and the examples under each `--help`. Light on purpose
+ * (commander only): every start of the CLI loads it.
  */
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
 
 /** Environment variable naming the inventory file when `-i` is not given. */
 export const INVENTORY_ENV = 'AIRFLOW_HA_INVENTORY';
@@ -18,3 +18,11 @@ export function inventoryOption(env: NodeJS.ProcessEnv): Option {
   return new Option('-i, --inventory <file>', 'inventory YAML file').makeOptionMandatory().default(fromEnv, `$${INVENTORY_ENV}: ${fromEnv}`);
 }
 
+
+/**
+ * Adds an "Examples:" section after `cmd`'s help: one line per example, each a whole command line
+ * starting with `airflow-ha`, optionally followed by `  # what it does`. Returns `cmd`.
+ */
+export function withExamples<C extends Command>(cmd: C, ...examples: readonly string[]): C {
+  return cmd.addHelpText('after', `\nExamples:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n`);
+}

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, InputError } from '../core/errors.js';
 import type { Step } from '../run/playbook.js';
-import { inventoryOption } from './options.js';
+import { inventoryOption, withExamples } from './options.js';
 import type { Io } from './run.js';
 
 const queueList = (v: string) => v.split(',').map((q) => q.trim()).filter(Boolean);
@@ -38,8 +38,11 @@ async function workerModules() {
  * Registers `add-worker` and `remove-worker` on `program`; `setExit` receives each run's exit code.
  */
 export function registerWorkerCommands(program: Command, io: Io, argv: readonly string[], setExit: (code: number) => void): void {
-  program
-    .command('add-worker')
+  withExamples(
+    program.command('add-worker'),
+    'airflow-ha add-worker -i inventory/lab.yaml worker3 --address 10.222.83.160 --check    # what would change',
+    'airflow-ha add-worker -i inventory/lab.yaml worker3 --address 10.222.83.160 --queues default,etl --accept-new-host-keys',
+  )
     .description('add a Celery worker host: write it into the inventory, teach the other hosts its name and address, set it up')
     .addOption(inventoryOption(io.env))
     .argument('<name>', 'host name of the new worker (a DNS label)')
@@ -81,8 +84,11 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
       );
     });
 
-  program
-    .command('remove-worker')
+  withExamples(
+    program.command('remove-worker'),
+    'airflow-ha remove-worker -i inventory/lab.yaml worker3',
+    'airflow-ha remove-worker -i inventory/lab.yaml worker3 --drain-timeout 1800',
+  )
     .description('remove a Celery worker host: drain it, stop its services, take it out of the inventory and of the other hosts')
     .addOption(inventoryOption(io.env))
     .argument('<name>', 'host name of the worker')

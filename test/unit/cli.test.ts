@@ -1,8 +1,8 @@
 /**
  * The operator's conventions of the command line, run through main() in-process: NO_COLOR and
- * FORCE_COLOR, `validate --json` on errors, AIRFLOW_HA_INVENTORY as the default of `-i`, and
- * `--version` from package.json. Nothing here connects anywhere but to a closed
- * port of this machine.
+ * FORCE_COLOR, `validate --json` on errors, an "Examples:" section in every `--help`,
+ * AIRFLOW_HA_INVENTORY as the default of `-i`, and `--version` from package.json. Nothing here
+ * connects anywhere but to a closed port of this machine.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,7 +12,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { colourWanted } from '../../src/cli/main.js';
+import type { Command } from 'commander';
+import { buildProgram, colourWanted } from '../../src/cli/main.js';
 import { runMain } from '../helpers/cli.js';
 import { CLI, ROOT } from '../helpers/lab.js';
 import { tempDir } from '../helpers/local.js';
@@ -103,6 +104,25 @@ test('validate --json: the findings as one JSON document on errors too (exit 2, 
   const ok = await runMain(['validate', '-i', 'inventory/lab.yaml', '--json']);
   assert.equal(ok.code, 0, ok.stderr);
   assert.deepEqual(Object.keys(JSON.parse(ok.stdout) as object), ['ok', 'file', 'hosts', 'errors', 'warnings']);
+});
+
+/** Every command's name path under `cmd` (`['lock', 'status']`, ...), the root as []. */
+function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
+  return [prefix, ...cmd.commands.flatMap((c) => commandPaths(c, [...prefix, c.name()]))];
+}
+
+test('every --help ends with an Examples: section whose lines run that command', async () => {
+  const paths = commandPaths(buildProgram({ out: () => undefined, err: () => undefined, isTTY: false, colour: false, env: {}, cwd: ROOT }, [], () => undefined));
+  assert.ok(paths.length >= 20, `saw ${paths.length} commands`);
+  for (const p of paths) {
+    const r = await runMain([...p, '--help']);
+    assert.equal(r.code, 0, `${p.join(' ')} --help`);
+    const examples = r.stdout.split('\nExamples:\n')[1];
+    assert.ok(examples, `${['airflow-ha', ...p].join(' ')} --help has no Examples: section`);
+    const lines = examples.trimEnd().split('\n');
+    assert.ok(lines.length >= 1 && lines.length <= 2, `${p.join(' ')}: one or two examples`);
+    for (const l of lines) assert.ok(l.startsWith(`  $ ${['airflow-ha', ...p].join(' ')}`) || p.length === 0, `${p.join(' ')}: ${l}`);
+  }
 });
 
 test('AIRFLOW_HA_INVENTORY is the default of -i; an explicit -i wins; neither is bad input', async () => {
