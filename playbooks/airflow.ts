@@ -16,6 +16,7 @@ import {
 import { AIRFLOW_ROLES } from '../src/inventory/rules.js';
 import type { Playbook, Step } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
+import { playbookRoles } from './catalog.js';
 
 /** The Airflow steps, also part of `bootstrap` (after the data plane). */
 export const airflowSteps: readonly Step[] = [
@@ -70,6 +71,6 @@ export const airflowSteps: readonly Step[] = [
 export const airflow: Playbook = {
   name: 'airflow',
   description: 'Airflow in a virtualenv, one airflow.cfg, db migrate + admin user once, scheduler/triggerer/DAG processor/webserver/worker/Flower units',
-  requiredRoles: ['scheduler', 'haproxy', 'postgresql', 'rabbitmq'],
+  requiredRoles: playbookRoles.airflow,
   steps: [identityStep, ...airflowSteps],
 };

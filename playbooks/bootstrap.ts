@@ -13,13 +13,14 @@ import { baseStep, identityStep } from './base.js';
 import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
 import { rabbitmq } from './rabbitmq.js';
+import { playbookRoles } from './catalog.js';
 
 const own = (steps: readonly Step[]) => steps.filter((s) => s !== identityStep);
 
 export const bootstrap: Playbook = {
   name: 'bootstrap',
   description: 'base system, etcd, PostgreSQL + Patroni, HAProxy + keepalived, RabbitMQ, DAG storage, FTP, the Airflow services, the SSH target',
-  requiredRoles: ['etcd', 'postgresql', 'haproxy', 'rabbitmq'],
+  requiredRoles: playbookRoles.bootstrap,
   steps: [
     baseStep,
     ...own(etcdPatroni.steps),

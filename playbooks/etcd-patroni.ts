@@ -17,6 +17,7 @@ import {
 } from '../src/components/patroni.js';
 import type { Playbook, Step } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
+import { playbookRoles } from './catalog.js';
 
 const etcdStep: Step = {
   name: 'etcd',
@@ -57,12 +58,17 @@ export const patroniLeaderStep: Step = {
   },
 };
 
-/** Every Patroni node, one at a time: each waits until its PostgreSQL runs (cloned from the leader) before the next. */
+/**
+ * The other Patroni nodes, one at a time: each waits until its PostgreSQL runs (cloned from the
+ * leader) before the next. The first node got its tasks in {@link patroniLeaderStep}; it gets none
+ * here (the same files twice would be one desired state stated twice, and `render` would write them
+ * twice), but it stays selected, so the gate checks it too.
+ */
 export const patroniReplicasStep: Step = {
   name: 'patroni replicas',
   hosts: { roles: ['postgresql'] },
   serial: 1,
-  tasks: ({ inventory, host, facts, secrets }) => patroniTasks(inventory, host, facts, secrets),
+  tasks: ({ inventory, host, facts, secrets }) => (patroniNodes(inventory)[0]?.name === host.name ? [] : patroniTasks(inventory, host, facts, secrets)),
   gate: {
     name: 'patroni: every node is the primary or a streaming replica',
     on: 'each',
@@ -97,6 +103,6 @@ export const postgresRestartSteps: readonly Step[] = [
 export const etcdPatroni: Playbook = {
   name: 'etcd-patroni',
   description: 'host identity, etcd (3 members), Patroni + PostgreSQL (leader first, then replicas), the Airflow database',
-  requiredRoles: ['etcd', 'postgresql'],
+  requiredRoles: playbookRoles['etcd-patroni'],
   steps: [identityStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, airflowDatabaseStep, ...postgresRestartSteps],
 };

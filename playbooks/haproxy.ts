@@ -8,11 +8,12 @@ import { haproxyTasks, haproxyVips } from '../src/components/haproxy.js';
 import { keepalivedTasks } from '../src/components/keepalived.js';
 import type { Playbook } from '../src/run/playbook.js';
 import { waitCheck } from '../src/tasks/command.js';
+import { playbookRoles } from './catalog.js';
 
 export const haproxy: Playbook = {
   name: 'haproxy',
   description: 'HAProxy (PostgreSQL leader and replica ports, stats) and keepalived for the haproxy VIP',
-  requiredRoles: ['haproxy'],
+  requiredRoles: playbookRoles.haproxy,
   steps: [
     {
       name: 'haproxy',

@@ -1,5 +1,6 @@
 /** Every playbook by name (what `plan`/`apply --playbook NAME` accept). */
 import type { Playbook } from '../src/run/playbook.js';
+import type { PlaybookName } from './catalog.js';
 import { airflow } from './airflow.js';
 import { base } from './base.js';
 import { bootstrap } from './bootstrap.js';
@@ -9,7 +10,7 @@ import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
 import { rabbitmq } from './rabbitmq.js';
 
-export const playbooks: Readonly<Record<string, Playbook>> = {
+export const playbooks: Readonly<Record<PlaybookName, Playbook>> = {
   bootstrap,
   base,
   dags,

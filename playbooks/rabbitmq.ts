@@ -8,11 +8,12 @@
 import { clusterRunningCheck, rabbitmqNodeTasks } from '../src/components/rabbitmq.js';
 import type { Playbook } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
+import { playbookRoles } from './catalog.js';
 
 export const rabbitmq: Playbook = {
   name: 'rabbitmq',
   description: 'a RabbitMQ cluster of the rabbitmq hosts: one Erlang cookie, classic-config discovery, declarative users and vhost, no guest',
-  requiredRoles: ['rabbitmq'],
+  requiredRoles: playbookRoles.rabbitmq,
   steps: [
     identityStep,
     {

@@ -22,7 +22,7 @@ function deferred(): Deferred {
  * it is on; after each step, the same change/failure lines as the plain renderer.
  */
 export function liveReporter(s: Streams, opts: HumanOptions): Reporter {
-  const c = colours(true);
+  const c = colours(s.colour);
   let check = false;
   let chain: Promise<void> = Promise.resolve();
   let current: { hosts: Map<string, { done: Deferred; wrapper?: ListrTaskWrapper<unknown, never, never>; failed: boolean; changed: number }>; lines: string[] } | undefined;

@@ -1,49 +1,72 @@
 /**
  * The command line. The only module that reads argv, the environment and the working directory,
  * builds the real SSH transport, and decides exit codes (see README "Exit codes").
+ *
+ * Start-up time counts on every run (`--help` and `validate` aim at 0.15 s, see bench/startup.sh):
+ * this module loads commander and nothing heavy; each command loads what it uses (the inventory
+ * loader with yaml and zod, the playbooks with their templates, ssh2, chalk) inside its action.
  */
-import { mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { raw } from '../core/cmd.js';
 import { AirflowHaError, ExitCode, formatDiagnostic, InputError } from '../core/errors.js';
-import { maskSecrets, type Secret } from '../core/secret.js';
-import { hostFacts as hostFactsFact, type HostFacts, type OsFamily } from '../facts/host.js';
-import { loadInventory, type LoadedInventory } from '../inventory/load.js';
-import { inventoryJsonSchema } from '../inventory/schema.js';
-import { loadOrCreateSecrets, readSecrets } from '../inventory/secrets.js';
-import { gatherFacts } from '../run/facts.js';
-import { describeHolder, lockStatusCmd, releaseLockCmd } from '../run/lock.js';
-import { parseLimit, selectHosts, type OperatorInputs, type Playbook } from '../run/playbook.js';
-import { playbooks } from '../../playbooks/index.js';
-import { buildTransport } from './transport.js';
-import { writeFileAtomic } from './files.js';
-import { renderFiles } from './render.js';
-import { runPlaybookCli, type Io } from './run.js';
+import type { HostFacts, OsFamily } from '../facts/host.js';
+import type { LoadedInventory } from '../inventory/load.js';
+import type { OperatorInputs, Playbook } from '../run/playbook.js';
+import { isPlaybookName, playbookRoles, type PlaybookName } from '../../playbooks/catalog.js';
+import { inventoryOption, withExamples } from './options.js';
+import type { Io } from './run.js';
 import { registerWorkerCommands } from './workers.js';
-import { dagSource, operatorInputs } from './operator.js';
-import { dagsMode } from '../inventory/rules.js';
-import { statusCommand } from './status.js';
 
 const DEFAULT_PLAYBOOK = 'bootstrap';
 
+/**
+ * Whether output gets ANSI colour: `NO_COLOR` set and non-empty turns it off (https://no-color.org;
+ * it wins over FORCE_COLOR); `FORCE_COLOR` turns it on (`0` or `false`: off), read as chalk reads
+ * it (https://force-color.org); otherwise colour only on a terminal.
+ */
+export function colourWanted(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
+  if (env['NO_COLOR']) return false;
+  const force = env['FORCE_COLOR'];
+  if (force !== undefined) return force !== '0' && force !== 'false';
+  return isTTY;
+}
+
 function defaultIo(): Io {
+  const isTTY = Boolean(process.stdout.isTTY);
   return {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
-    isTTY: Boolean(process.stdout.isTTY),
+    isTTY,
+    colour: colourWanted(process.env, isTTY),
     env: process.env,
     cwd: process.cwd(),
   };
 }
 
-function playbookByName(name: string): Playbook {
-  const pb = playbooks[name];
-  if (!pb) throw new InputError(`unknown playbook "${name}" (known: ${Object.keys(playbooks).join(', ')})`);
-  return pb;
+/** The version in package.json (read, not built in: one place to bump). */
+export function packageVersion(): string {
+  // dist/src/cli/main.js -> the repository's package.json (src/cli/main.ts in the source tree).
+  const file = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
-async function load(io: Io, file: string, playbook?: Playbook): Promise<LoadedInventory> {
+/** `name` as a playbook name. @throws InputError naming the known ones. */
+function knownPlaybook(name: string): PlaybookName {
+  if (!isPlaybookName(name)) throw new InputError(`unknown playbook "${name}" (known: ${Object.keys(playbookRoles).join(', ')})`);
+  return name;
+}
+
+/** The playbook `name` (loads every playbook, their components and templates). */
+async function playbookByName(name: string): Promise<Playbook> {
+  const known = knownPlaybook(name);
+  const { playbooks } = await import('../../playbooks/index.js');
+  return playbooks[known];
+}
+
+/** Loads and checks the inventory `file` (relative to io.cwd) for `playbook`; prints its warnings to io.err. */
+async function load(io: Io, file: string, playbook?: { name: string; requiredRoles: Playbook['requiredRoles'] }): Promise<LoadedInventory> {
+  const { loadInventory } = await import('../inventory/load.js');
   const loaded = await loadInventory(path.resolve(io.cwd, file), playbook ? { requiredRoles: playbook.requiredRoles, playbook: playbook.name } : {});
   for (const w of loaded.warnings) io.err(`${formatDiagnostic(w)}\n`);
   return loaded;
@@ -63,22 +86,28 @@ interface RunFlags {
 }
 
 /**
- * Runs the CLI with `argv` (as process.argv: node, script, args...). Returns the exit code; never
- * calls process.exit, so tests can call it in-process.
+ * The command tree of the CLI, its actions bound to `io`; `argv` (as process.argv) is recorded as
+ * the command line of runs. An action reports its exit code through `setExit` (not called: 0).
+ * Parsing is left to the caller ({@link main}).
  */
-export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
-  let exitCode: number = ExitCode.ok;
+export function buildProgram(io: Io, argv: readonly string[], setExit: (code: number) => void): Command {
   const program = new Command('airflow-ha')
     .description('Stand up and run a highly available Apache Airflow installation on plain VMs over SSH')
-    .version('0.1.0')
+    .version(packageVersion())
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError();
+  withExamples(
+    program,
+    'airflow-ha validate -i inventory/seed-ha.yaml    # check an inventory offline',
+    'airflow-ha bootstrap -i inventory/lab.yaml --accept-new-host-keys',
+  );
 
-  const inventoryOpt = () => new Option('-i, --inventory <file>', 'inventory YAML file').makeOptionMandatory();
+  const inventoryOpt = () => inventoryOption(io.env);
 
   /** Runs `pb` (check mode for `plan`) with the real transport, after the preflight unless `preflight` is false; returns the exit code. */
   const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, inputs: OperatorInputs, preflight = true): Promise<number> => {
+    const [{ parseLimit }, { runPlaybookCli }] = await Promise.all([import('../run/playbook.js'), import('./run.js')]);
     let limit;
     try {
       limit = parseLimit(loaded.inventory, o.limit);
@@ -98,29 +127,60 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     });
   };
 
-  program
-    .command('validate')
+  withExamples(
+    program.command('validate'),
+    'airflow-ha validate -i inventory/seed-ha.yaml',
+    'airflow-ha validate -i site.yaml --playbook airflow --json    # findings as JSON, errors too',
+  )
     .description('check an inventory offline (nothing connects); exit 2 on errors')
     .addOption(inventoryOpt())
     .option('--playbook <name>', 'also require the roles this playbook needs', DEFAULT_PLAYBOOK)
-    .option('--json', 'print the findings as one JSON document')
+    .option('--json', 'print the findings (errors too) as one JSON document on stdout')
     .action(async (o: { inventory: string; playbook: string; json?: boolean }) => {
-      const loaded = await load(o.json ? { ...io, err: () => undefined } : io, o.inventory, playbookByName(o.playbook));
-      const inv = loaded.inventory;
-      if (o.json) io.out(`${JSON.stringify({ ok: true, file: loaded.file, hosts: inv.hosts.length, warnings: loaded.warnings })}\n`);
-      else io.out(`${loaded.file}: OK, ${inv.hosts.length} hosts, ${inv.cluster.vips.length} VIPs, ${loaded.warnings.length} warning(s)\n`);
+      // Only the inventory loader: validate is what an editor or a hook runs on every save.
+      const check = (out: Io) => {
+        const name = knownPlaybook(o.playbook);
+        return load(out, o.inventory, { name, requiredRoles: playbookRoles[name] });
+      };
+      if (!o.json) {
+        const loaded = await check(io);
+        const inv = loaded.inventory;
+        io.out(`${loaded.file}: OK, ${inv.hosts.length} hosts, ${inv.cluster.vips.length} VIPs, ${loaded.warnings.length} warning(s)\n`);
+        return;
+      }
+      try {
+        const loaded = await check({ ...io, err: () => undefined });
+        io.out(`${JSON.stringify({ ok: true, file: loaded.file, hosts: loaded.inventory.hosts.length, errors: [], warnings: loaded.warnings })}\n`);
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        // The findings as one JSON document on stdout, errors too; the exit code stays 2.
+        const { diagnostics } = e;
+        const [errors, warnings] = [diagnostics.filter((d) => d.severity === 'error'), diagnostics.filter((d) => d.severity === 'warning')];
+        io.out(`${JSON.stringify({ ok: false, file: path.resolve(io.cwd, o.inventory), message: e.message, errors, warnings })}\n`);
+        setExit(e.exitCode);
+      }
     });
 
-  program
-    .command('render')
+  withExamples(
+    program.command('render'),
+    'airflow-ha render -i inventory/seed-ha.yaml --out out/seed',
+    'airflow-ha render -i inventory/seed-ha.yaml --out out/rhel --os-family rhel --playbook etcd-patroni',
+  )
     .description('write every config file each host would get into DIR/<host>/<path> (offline)')
     .addOption(inventoryOpt())
     .requiredOption('--out <dir>', 'output folder')
     .option('--playbook <name>', 'playbook whose files to render', DEFAULT_PLAYBOOK)
     .addOption(new Option('--os-family <family>', 'OS family to assume (hosts are not contacted)').choices(['debian', 'rhel']).default('debian'))
     .action(async (o: { inventory: string; out: string; playbook: string; osFamily: OsFamily }) => {
-      const pb = playbookByName(o.playbook);
+      const pb = await playbookByName(o.playbook);
       const loaded = await load(io, o.inventory, pb);
+      const [{ mkdir }, { loadOrCreateSecrets }, { renderFiles }, { operatorInputs }, { writeFileAtomic }] = await Promise.all([
+        import('node:fs/promises'),
+        import('../inventory/secrets.js'),
+        import('./render.js'),
+        import('./operator.js'),
+        import('./files.js'),
+      ]);
       const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
       const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd));
       const outDir = path.resolve(io.cwd, o.out);
@@ -133,8 +193,14 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     });
 
   const runCommand = (name: 'plan' | 'apply' | 'bootstrap') =>
-    program
-      .command(name)
+    withExamples(
+      program.command(name),
+      ...(name === 'plan'
+        ? ['airflow-ha plan -i inventory/lab.yaml', 'airflow-ha plan -i inventory/lab.yaml --playbook haproxy --limit haproxy']
+        : name === 'apply'
+          ? ['airflow-ha apply -i inventory/lab.yaml --playbook rabbitmq --diff', 'airflow-ha apply -i inventory/lab.yaml --limit airflow,scheduler2 --json']
+          : ['airflow-ha bootstrap -i inventory/lab.yaml --accept-new-host-keys    # first run: record the host keys', 'airflow-ha bootstrap -i inventory/lab.yaml    # again: changes nothing']),
+    )
       .description(
         name === 'plan'
           ? 'check mode: connect, gather facts, show what would change (with diffs); change nothing'
@@ -150,16 +216,20 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       .option('-v, --verbose', 'also list tasks that were already in the desired state')
       .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
       .action(async (o: RunFlags & { playbook: string }) => {
-        const pb = playbookByName(o.playbook);
+        const pb = await playbookByName(o.playbook);
         const loaded = await load(io, o.inventory, pb);
-        exitCode = await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd));
+        const { operatorInputs } = await import('./operator.js');
+        setExit(await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd)));
       });
   runCommand('plan');
   runCommand('apply');
   runCommand('bootstrap');
 
-  program
-    .command('deploy-dags')
+  withExamples(
+    program.command('deploy-dags'),
+    'airflow-ha deploy-dags -i site.yaml    # dags.mode sync, the folder in cluster.dags.source',
+    'airflow-ha deploy-dags -i site.yaml --source ~/dags --diff',
+  )
     .description('ship the DAG folder to every Airflow host (dags.mode sync): compiled on one host first, then switched atomically everywhere')
     .addOption(inventoryOpt())
     .option('--source <dir>', 'the DAG folder (default: cluster.dags.source, relative to the inventory)')
@@ -169,8 +239,9 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .option('-v, --verbose', 'also list tasks that were already in the desired state')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
     .action(async (o: RunFlags & { source?: string }) => {
-      const pb = playbookByName('deploy-dags');
+      const pb = await playbookByName('deploy-dags');
       const loaded = await load(io, o.inventory, pb);
+      const [{ dagsMode }, { dagSource, operatorInputs }] = await Promise.all([import('../inventory/rules.js'), import('./operator.js')]);
       if (dagsMode(loaded.inventory) !== 'sync') {
         throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} (the DAG files live on the NFS export)`);
       }
@@ -178,11 +249,14 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       // Read now: a missing or unusable folder is bad input (exit 2) before anything connects.
       const inputs = await operatorInputs(loaded, io.cwd, { ...(o.source ? { source: o.source } : {}), eagerDags: true });
       // No preflight: deploy-dags ships files to a cluster bootstrap already set up.
-      exitCode = await run('apply', pb, loaded, o, inputs, false);
+      setExit(await run('apply', pb, loaded, o, inputs, false));
     });
 
-  program
-    .command('exec')
+  withExamples(
+    program.command('exec'),
+    'airflow-ha exec -i inventory/lab.yaml -l all -- uptime',
+    'airflow-ha exec -i inventory/lab.yaml -l postgresql -- systemctl is-active patroni',
+  )
     .description('run a shell command as root on the selected hosts, in parallel')
     .addOption(inventoryOpt())
     .requiredOption('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles ("all" for every host)')
@@ -192,6 +266,13 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     .action(async (words: string[], o: { inventory: string; limit: string; json?: boolean; acceptNewHostKeys?: boolean }) => {
       const loaded = await load(io, o.inventory);
       const inv = loaded.inventory;
+      const [{ parseLimit, selectHosts }, { loadOrCreateSecrets }, { maskSecrets }, { raw }, { buildTransport }] = await Promise.all([
+        import('../run/playbook.js'),
+        import('../inventory/secrets.js'),
+        import('../core/secret.js'),
+        import('../core/cmd.js'),
+        import('./transport.js'),
+      ]);
       let hosts;
       try {
         hosts = selectHosts(inv, o.limit === 'all' ? { all: true } : parseLimit(inv, o.limit));
@@ -199,7 +280,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
         throw new InputError((e as Error).message);
       }
       const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
-      const mask = (t: string) => maskSecrets(t, Object.values(secrets) as Secret[]);
+      const mask = (t: string) => maskSecrets(t, Object.values(secrets));
       const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
       // The operator's own shell text, run as written: this is what `exec` is for.
       const cmd = raw(words.join(' '));
@@ -227,13 +308,14 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       } finally {
         await transport.close();
       }
-      exitCode = worst;
+      setExit(worst);
     });
 
-  const lock = program.command('lock').description('the run lock on the cluster\'s first host');
+  const lock = withExamples(program.command('lock'), 'airflow-ha lock status -i inventory/lab.yaml', 'airflow-ha lock release -i inventory/lab.yaml').description(
+    'the run lock on the cluster\'s first host',
+  );
   for (const action of ['status', 'release'] as const) {
-    lock
-      .command(action)
+    withExamples(lock.command(action), `airflow-ha lock ${action} -i inventory/lab.yaml`)
       .description(action === 'status' ? 'show who holds the run lock' : 'break the run lock (use when a run was killed)')
       .addOption(inventoryOpt())
       .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
@@ -241,13 +323,14 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
         const loaded = await load(io, o.inventory);
         const first = loaded.inventory.hosts[0];
         if (!first) throw new InputError('inventory has no hosts');
+        const [{ describeHolder, lockStatusCmd, releaseLockCmd }, { buildTransport }] = await Promise.all([import('../run/lock.js'), import('./transport.js')]);
         const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
         try {
           const conn = await transport.connect(first.name);
           if (action === 'status') {
             const res = await conn.exec(lockStatusCmd());
             io.out(res.stdout.trim() ? `held on ${first.name}: ${describeHolder(res.stdout)}\n` : `free (${first.name})\n`);
-            if (res.stdout.trim()) exitCode = ExitCode.lockHeld;
+            if (res.stdout.trim()) setExit(ExitCode.lockHeld);
           } else {
             const before = await conn.exec(lockStatusCmd());
             await conn.exec(releaseLockCmd());
@@ -259,9 +342,10 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       });
   }
 
-  const lab = program.command('lab').description('a lab of real hosts on this machine: one systemd container per inventory host');
-  lab
-    .command('up')
+  const lab = withExamples(program.command('lab'), 'airflow-ha lab up -i inventory/lab.yaml', 'airflow-ha lab down -i inventory/lab.yaml').description(
+    'a lab of real hosts on this machine: one systemd container per inventory host',
+  );
+  withExamples(lab.command('up'), 'airflow-ha lab up -i inventory/lab.yaml')
     .description('boot the lab (installs debootstrap, systemd-container, apt-cacher-ng when missing)')
     .addOption(inventoryOpt())
     .action(async (o: { inventory: string }) => {
@@ -270,8 +354,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       await labUp(loaded.inventory, { stateDir: loaded.stateDir }, (l) => io.err(`${l}\n`));
       io.out(`lab ${loaded.inventory.cluster.name}: ${loaded.inventory.hosts.length} host(s) up\n`);
     });
-  lab
-    .command('down')
+  withExamples(lab.command('down'), 'airflow-ha lab down -i inventory/lab.yaml')
     .description('stop the lab and remove what lab up created (the cached base root is kept)')
     .addOption(inventoryOpt())
     .action(async (o: { inventory: string }) => {
@@ -280,8 +363,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       await labDown(loaded.inventory, { stateDir: loaded.stateDir }, (l) => io.err(`${l}\n`));
       io.out(`lab ${loaded.inventory.cluster.name}: down\n`);
     });
-  lab
-    .command('status')
+  withExamples(lab.command('status'), 'airflow-ha lab status -i inventory/lab.yaml', 'airflow-ha lab status -i inventory/lab.yaml --json')
     .description('which lab hosts are running and answer SSH')
     .addOption(inventoryOpt())
     .option('--json', 'one JSON document')
@@ -291,15 +373,12 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       const st = await labStatus(loaded.inventory, { stateDir: loaded.stateDir });
       if (o.json) io.out(`${JSON.stringify(st)}\n`);
       else for (const h of st) io.out(`${h.name.padEnd(12)} ${h.address.padEnd(15)} ${h.running ? 'running' : 'stopped'}${h.sshUp ? ', ssh up' : ''}\n`);
-      if (st.some((h) => !h.running || !h.sshUp)) exitCode = ExitCode.unreachable;
+      if (st.some((h) => !h.running || !h.sshUp)) setExit(ExitCode.unreachable);
     });
 
-  registerWorkerCommands(program, io, argv, (code) => {
-    exitCode = code;
-  });
+  registerWorkerCommands(program, io, argv, setExit);
 
-  program
-    .command('endpoints')
+  withExamples(program.command('endpoints'), 'airflow-ha endpoints -i inventory/lab.yaml')
     .description('where the cluster answers from this machine (UI, Flower, HAProxy stats, PostgreSQL, RabbitMQ) and which secret holds each login; offline, prints no password')
     .addOption(inventoryOpt())
     .action(async (o: { inventory: string }) => {
@@ -307,21 +386,26 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       io.out(endpointsText(await load(io, o.inventory)));
     });
 
-  program
-    .command('schema')
+  withExamples(program.command('schema'), 'airflow-ha schema > inventory/inventory.schema.json')
     .description('print the JSON Schema of the inventory (for editors)')
-    .action(() => {
+    .action(async () => {
+      const { inventoryJsonSchema } = await import('../inventory/schema.js');
       io.out(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`);
     });
 
-  program
-    .command('facts')
+  withExamples(program.command('facts'), 'airflow-ha facts -i inventory/lab.yaml', 'airflow-ha facts -i inventory/lab.yaml -l sql1 --accept-new-host-keys')
     .description('print the facts airflow-ha reads from each host when it connects')
     .addOption(inventoryOpt())
     .option('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
     .action(async (o: { inventory: string; limit?: string; acceptNewHostKeys?: boolean }) => {
       const loaded = await load(io, o.inventory);
+      const [{ parseLimit, selectHosts }, { gatherFacts }, { hostFacts: hostFactsFact }, { buildTransport }] = await Promise.all([
+        import('../run/playbook.js'),
+        import('../run/facts.js'),
+        import('../facts/host.js'),
+        import('./transport.js'),
+      ]);
       const hosts = selectHosts(loaded.inventory, parseLimit(loaded.inventory, o.limit));
       const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
       try {
@@ -338,8 +422,11 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       }
     });
 
-  program
-    .command('status')
+  withExamples(
+    program.command('status'),
+    'airflow-ha status -i inventory/lab.yaml',
+    'airflow-ha status -i inventory/lab.yaml --watch 5    # refresh every 5 s until Ctrl-C',
+  )
     .description('is the cluster serving, what is degraded, on which host, and why (read-only; takes no lock)')
     .addOption(inventoryOpt())
     .option('--json', 'one JSON document (fields in README "status"; every check)')
@@ -350,15 +437,28 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
       const loaded = await load(io, o.inventory);
       const watch = o.watch === undefined ? undefined : o.watch === true ? 2 : Number(o.watch);
       if (watch !== undefined && !(watch > 0)) throw new InputError(`--watch takes a number of seconds > 0, got "${String(o.watch)}"`);
+      const [{ readSecrets }, { buildTransport }, { statusCommand }] = await Promise.all([import('../inventory/secrets.js'), import('./transport.js'), import('./status.js')]);
       const secrets = await readSecrets(loaded.stateDir);
       const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys), { retries: 0, keepaliveIntervalSec: 5 });
       try {
-        exitCode = await statusCommand({ inventory: loaded.inventory, ...(secrets ? { secrets } : {}) }, transport, io, { json: Boolean(o.json), all: Boolean(o.all), ...(watch ? { watchSec: watch } : {}) });
+        setExit(await statusCommand({ inventory: loaded.inventory, ...(secrets ? { secrets } : {}) }, transport, io, { json: Boolean(o.json), all: Boolean(o.all), ...(watch ? { watchSec: watch } : {}) }));
       } finally {
         await transport.close();
       }
     });
 
+  return program;
+}
+
+/**
+ * Runs the CLI with `argv` (as process.argv: node, script, args...). Returns the exit code; never
+ * calls process.exit, so tests can call it in-process.
+ */
+export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram(io, argv, (code) => {
+    exitCode = code;
+  });
   try {
     await program.parseAsync(argv as string[]);
     return exitCode;

@@ -5,8 +5,10 @@ import type { HostSummary, Reporter, RunEvent } from '../run/events.js';
 export interface Streams {
   out: (text: string) => void;
   err: (text: string) => void;
-  /** Whether stdout is a terminal (colour and live progress only then). */
+  /** Whether stdout is a terminal (live progress, and the screen cleared by `status --watch`, only then). */
   isTTY: boolean;
+  /** Whether to colour the output (ANSI SGR): the terminal's default, NO_COLOR and FORCE_COLOR decide (src/cli/main.ts colourWanted). */
+  colour: boolean;
 }
 
 /** Options shared by the people-facing reporters. */
@@ -22,8 +24,9 @@ export function jsonReporter(s: Streams): Reporter {
   return { emit: (e) => s.out(`${JSON.stringify(e)}\n`) };
 }
 
-export function colours(isTTY: boolean): ChalkInstance {
-  return new Chalk({ level: isTTY ? 1 : 0 });
+/** A chalk that colours (16 basic colours) when `enabled`, and leaves text as it is otherwise. */
+export function colours(enabled: boolean): ChalkInstance {
+  return new Chalk({ level: enabled ? 1 : 0 });
 }
 
 /** Lines of the end-of-run table: one per host with ok/changed/failed and seconds. */
@@ -99,7 +102,7 @@ export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean },
 
 /** Plain lines, for logs and pipes: only changes, failures, gates and the recap (`-v` adds ok tasks). */
 export function plainReporter(s: Streams, opts: HumanOptions): Reporter {
-  const c = colours(s.isTTY);
+  const c = colours(s.colour);
   let check = false;
   return {
     emit(e) {

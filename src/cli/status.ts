@@ -9,8 +9,8 @@ import { renderReport, type Paint } from '../status/render.js';
 import type { Transport } from '../ssh/transport.js';
 import { colours, type Streams } from './output.js';
 
-function paintFor(isTTY: boolean): Paint {
-  const c = colours(isTTY);
+function paintFor(colour: boolean): Paint {
+  const c = colours(colour);
   return {
     verdict: (v, t) => (v === 'healthy' ? c.green(t) : v === 'degraded' ? c.yellow(t) : c.red.bold(t)),
     dim: (t) => c.dim(t),
@@ -21,7 +21,7 @@ function paintFor(isTTY: boolean): Paint {
 const CLEAR = '\x1b[H\x1b[2J';
 
 export async function statusCommand(ctx: StatusContext, transport: Transport, io: Streams, opts: { json: boolean; watchSec?: number; all?: boolean }): Promise<number> {
-  const paint = paintFor(io.isTTY);
+  const paint = paintFor(io.colour);
   const show = (r: StatusReport, first: boolean) => {
     if (opts.json) io.out(`${JSON.stringify(r)}\n`);
     else io.out(`${opts.watchSec && io.isTTY ? CLEAR : first ? '' : '\n'}${renderReport(r, paint, { all: Boolean(opts.all) })}\n`);

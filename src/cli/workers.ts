@@ -2,17 +2,12 @@
  * `airflow-ha add-worker` and `airflow-ha remove-worker`: edit the inventory file (keeping its
  * comments and layout; written to a temp file, then renamed) and run the steps the change needs.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, InputError } from '../core/errors.js';
-import { addHostToInventory, removeHostFromInventory } from '../inventory/edit.js';
-import { loadInventory } from '../inventory/load.js';
-import { addWorkerPlaybook, drainWorkerPlaybook, forgetWorkerPlaybook, learnSteps } from '../../playbooks/add-worker.js';
-import { bootstrap } from '../../playbooks/bootstrap.js';
-import { writeFileAtomic } from './files.js';
-import { operatorInputs } from './operator.js';
-import { runPlaybookCli, type Io } from './run.js';
+import type { Step } from '../run/playbook.js';
+import { inventoryOption, withExamples } from './options.js';
+import type { Io } from './run.js';
 
 const queueList = (v: string) => v.split(',').map((q) => q.trim()).filter(Boolean);
 
@@ -20,18 +15,36 @@ const queueList = (v: string) => v.split(',').map((q) => q.trim()).filter(Boolea
  * The steps that set up a worker host: every bootstrap step but the ones every host runs anyway
  * (add-worker limits them to the new host, so the data-plane steps select nothing there).
  */
-function workerSteps() {
+async function workerSteps(): Promise<Step[]> {
+  const [{ bootstrap }, { learnSteps }] = await Promise.all([import('../../playbooks/bootstrap.js'), import('../../playbooks/add-worker.js')]);
   return bootstrap.steps.filter((s) => !learnSteps.includes(s));
+}
+
+/** What both commands use, loaded when one of them runs (not on every start of the CLI). */
+async function workerModules() {
+  const [fs, edit, load, add, files, operator, run] = await Promise.all([
+    import('node:fs/promises'),
+    import('../inventory/edit.js'),
+    import('../inventory/load.js'),
+    import('../../playbooks/add-worker.js'),
+    import('./files.js'),
+    import('./operator.js'),
+    import('./run.js'),
+  ]);
+  return { ...fs, ...edit, ...load, ...add, ...files, ...operator, ...run };
 }
 
 /**
  * Registers `add-worker` and `remove-worker` on `program`; `setExit` receives each run's exit code.
  */
 export function registerWorkerCommands(program: Command, io: Io, argv: readonly string[], setExit: (code: number) => void): void {
-  program
-    .command('add-worker')
+  withExamples(
+    program.command('add-worker'),
+    'airflow-ha add-worker -i inventory/lab.yaml worker3 --address 10.222.83.160 --check    # what would change',
+    'airflow-ha add-worker -i inventory/lab.yaml worker3 --address 10.222.83.160 --queues default,etl --accept-new-host-keys',
+  )
     .description('add a Celery worker host: write it into the inventory, teach the other hosts its name and address, set it up')
-    .requiredOption('-i, --inventory <file>', 'inventory YAML file')
+    .addOption(inventoryOption(io.env))
     .argument('<name>', 'host name of the new worker (a DNS label)')
     .requiredOption('--address <ipv4>', 'its address inside cluster.network')
     .option('--queues <q1,q2>', 'Celery queues it consumes', 'default')
@@ -41,6 +54,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
     .option('-v, --verbose', 'also list tasks that were already in the desired state')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
     .action(async (name: string, o: { inventory: string; address: string; queues: string; check?: boolean; json?: boolean; diff?: boolean; verbose?: boolean; acceptNewHostKeys?: boolean }) => {
+      const { readFile, addHostToInventory, writeFileAtomic, addWorkerPlaybook, runPlaybookCli, operatorInputs } = await workerModules();
       const file = path.resolve(io.cwd, o.inventory);
       const text = await readFile(file, 'utf8').catch((e: Error) => {
         throw new InputError(`cannot read inventory ${file}: ${e.message}`);
@@ -55,7 +69,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
       }
       // The inventory as written (in check mode: as it would be).
       const loaded = edit.loaded;
-      const pb = addWorkerPlaybook(loaded.inventory, name, workerSteps());
+      const pb = addWorkerPlaybook(loaded.inventory, name, await workerSteps());
       setExit(
         await runPlaybookCli(io, loaded, pb, {
           check: Boolean(o.check),
@@ -71,10 +85,13 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
       );
     });
 
-  program
-    .command('remove-worker')
+  withExamples(
+    program.command('remove-worker'),
+    'airflow-ha remove-worker -i inventory/lab.yaml worker3',
+    'airflow-ha remove-worker -i inventory/lab.yaml worker3 --drain-timeout 1800',
+  )
     .description('remove a Celery worker host: drain it, stop its services, take it out of the inventory and of the other hosts')
-    .requiredOption('-i, --inventory <file>', 'inventory YAML file')
+    .addOption(inventoryOption(io.env))
     .argument('<name>', 'host name of the worker')
     .option('--drain-timeout <seconds>', 'how long running tasks may take to finish', '600')
     .option('--json', 'one JSON event per line on stdout')
@@ -85,6 +102,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
       const file = path.resolve(io.cwd, o.inventory);
       const timeout = Number(o.drainTimeout);
       if (!Number.isInteger(timeout) || timeout < 0) throw new InputError(`--drain-timeout: a whole number of seconds, not "${o.drainTimeout}"`);
+      const { readFile, removeHostFromInventory, loadInventory, writeFileAtomic, drainWorkerPlaybook, forgetWorkerPlaybook, runPlaybookCli } = await workerModules();
       const say = (t: string) => (o.json ? io.err(t) : io.out(t));
       const command = ['airflow-ha', ...argv.slice(2)].join(' ');
       const flags = { json: o.json, diff: o.diff, verbose: o.verbose, acceptNewHostKeys: o.acceptNewHostKeys, command };

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { formatDiagnostic, InputError } from '../../src/core/errors.js';
 import { loadInventory, parseInventory } from '../../src/inventory/load.js';
 import { canonicalCidr, formatIpv4, inNetwork, isReservedInNetwork, parseCidr, parseIpv4 } from '../../src/inventory/net.js';
-import { formatPath, hostPortClaims, jumpHostName, suggest } from '../../src/inventory/rules.js';
+import { formatPath, hostPortClaims, isTimeZone, jumpHostName, suggest } from '../../src/inventory/rules.js';
 import type { Role } from '../../src/inventory/schema.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -183,4 +183,23 @@ test('paths and suggestions', () => {
   assert.equal(suggest('router_id', ['routerId', 'role']), 'routerId');
   assert.equal(suggest('qeueus', ['queues', 'vars']), 'queues');
   assert.equal(suggest('bogus', ['name', 'address', 'roles']), undefined);
+});
+
+test('isTimeZone accepts what Intl.DateTimeFormat accepts: canonical names, aliases, UTC in any case; refuses the rest', () => {
+  const formatterAccepts = (tz: string) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const names = [...Intl.supportedValuesOf('timeZone'), 'UTC', 'utc', 'Etc/UTC', 'GMT', 'Asia/Calcutta', 'US/Pacific', 'asia/tehran', 'Asia/Teheran', 'Mars/Olympus', '', '+03:30'];
+  assert.ok(names.length > 300);
+  assert.deepEqual(
+    names.filter((tz) => isTimeZone(tz) !== formatterAccepts(tz)),
+    [],
+  );
+  assert.equal(isTimeZone('Asia/Tehran'), true);
+  assert.equal(isTimeZone('Asia/Teheran'), false);
 });

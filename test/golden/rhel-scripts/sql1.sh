@@ -66,28 +66,6 @@ set -e
 # task: wait for http://192.168.83.148:8008/health
 ( end=$(( $(date +%s) + 300 )); until timeout 2 bash -c 'exec 3<>/dev/tcp/192.168.83.148/8008 && printf '\''GET %s HTTP/1.0\r\nHost: %s\r\n\r\n'\'' /health 192.168.83.148:8008 >&3 && IFS='\'' '\'' read -r _ code _ <&3 && case "$code" in 2??) exit 0;; *) exit 1;; esac' 2>/dev/null; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for http://192.168.83.148:8008/health' >&2; exit 1; fi; sleep 2; done )
 
-# == step: patroni replicas
-# task: template /etc/yum.repos.d/airflow-ha-pgdg.repo
-# write /etc/yum.repos.d/airflow-ha-pgdg.repo (1122 bytes, root:root 0644)
-# task: dnf module postgresql disabled
-( dnf -qy module disable postgresql )
-# task: packages present postgresql15-server patroni patroni-etcd
-( dnf install -y -q postgresql15-server 'patroni-4.0.4*' 'patroni-etcd-4.0.4*' )
-( dnf versionlock add patroni patroni-etcd )
-# task: directory /etc/patroni
-( install -d -m 0750 -o root -g postgres /etc/patroni )
-# task: directory /var/lib/pgsql/15
-( install -d -m 0755 -o postgres -g postgres /var/lib/pgsql/15 )
-# task: template /etc/patroni/patroni.yml
-# write /tmp/.airflow-ha-validate-e6e2841ee534cd5b (3675 bytes, root:root 0600)
-( ( out=$(patroni --validate-config /tmp/.airflow-ha-validate-e6e2841ee534cd5b 2>&1); rc=$?; if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -v -e 'is already in use' -e '^$' | grep -q .; then printf '%s\n' "$out" >&2; exit 1; fi; exit 0 ); rc=$?; rm -f /tmp/.airflow-ha-validate-e6e2841ee534cd5b; exit "$rc" )
-# write /etc/patroni/patroni.yml (3675 bytes, postgres:postgres 0600)
-# task: service patroni enabled, started
-( systemctl enable patroni )
-( systemctl start patroni )
-# task: wait for http://192.168.83.148:8008/health
-( end=$(( $(date +%s) + 300 )); until timeout 2 bash -c 'exec 3<>/dev/tcp/192.168.83.148/8008 && printf '\''GET %s HTTP/1.0\r\nHost: %s\r\n\r\n'\'' /health 192.168.83.148:8008 >&3 && IFS='\'' '\'' read -r _ code _ <&3 && case "$code" in 2??) exit 0;; *) exit 1;; esac' 2>/dev/null; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for http://192.168.83.148:8008/health' >&2; exit 1; fi; sleep 2; done )
-
 # == step: airflow database
 # task: role airflow
 ( printf '%s' '\getenv pw AIRFLOW_DB_PASSWORD
