@@ -43,7 +43,7 @@ export async function collectStatus(ctx: StatusContext, transport: Transport, op
         // "no answer" line, never the host's.
         const res = await deadline(conn.exec(probeScript(probes, nonce), { timeoutSec: execTimeout }), execTimeout + 2, 'status script');
         const outputs = parseProbeOutput(res.stdout, probes.length, nonce);
-        const map = new Map<string, ProbeResult>(probes.map((p, i) => [p.id, { ...(outputs[i] as FactOutput), waitedSec: execTimeout }]));
+        const map = new Map<string, ProbeResult>(probes.map((p, i) => [p.id, { ...(outputs[i] as FactOutput), waitedSec: execTimeout, timeoutSec: p.timeoutSec }]));
         results.set(h.name, { reach: { name: h.name, address: h.address, reachable: true, ms: now() - t0 }, outputs: map, sentAtMs });
       } catch (e) {
         const reason = ((e as { reason?: string }).reason ?? (e as Error).message).split('\n')[0] ?? 'failed';
