@@ -44,7 +44,7 @@ export async function collectStatus(ctx: StatusContext, transport: Transport, op
         // "no answer" line, never the host's.
         const res = await deadline(conn.exec(probeScript(probes, nonce), { timeoutSec: execTimeout, onStdout: () => (firstByteAtMs ??= now()) }), execTimeout + 2, 'status script');
         const outputs = parseProbeOutput(res.stdout, probes.length, nonce);
-        const map = new Map<string, ProbeResult>(probes.map((p, i) => [p.id, { ...(outputs[i] as FactOutput), waitedSec: execTimeout }]));
+        const map = new Map<string, ProbeResult>(probes.map((p, i) => [p.id, { ...(outputs[i] as FactOutput), waitedSec: execTimeout, timeoutSec: p.timeoutSec }]));
         const hostMs = parseProbeClock(res.stdout, nonce);
         const clock = hostMs !== undefined && firstByteAtMs !== undefined ? { hostMs, sentAtMs, receivedAtMs: firstByteAtMs } : undefined;
         results.set(h.name, { reach: { name: h.name, address: h.address, reachable: true, ms: now() - t0 }, outputs: map, ...(clock ? { clock } : {}) });

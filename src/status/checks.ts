@@ -56,10 +56,12 @@ export interface StatusContext {
 /**
  * One probe's output as judged: stdout and exit code ({@link NO_ANSWER} when the host's script was
  * cut off before the probe ended, {@link TIMED_OUT} when its own timeout killed it), with the
- * seconds the controller waited for the host's script (`waitedSec`), for the "no answer" line.
+ * seconds the controller waited for the host's script (`waitedSec`), for the "no answer" line, and
+ * the probe's own timeout (`timeoutSec`), for the "timed out after N s" line.
  */
 export interface ProbeResult extends FactOutput {
   waitedSec?: number;
+  timeoutSec?: number;
 }
 
 /** One host's outcome: reached or not, and each probe's output by probe id. */
@@ -136,11 +138,25 @@ function noAnswer(o: ProbeResult | undefined, what: string): string {
   return `${what}: no answer within ${o?.waitedSec ?? '?'} s`;
 }
 
+/**
+ * Whether a probe of a local command (no network peer behind it: `ip`, `systemctl`, `/proc`) gave
+ * no answer: cut off at the host's deadline, or killed by its own timeout. Either way what it
+ * would have said is unknown; for such a probe a timeout observes nothing about the cluster.
+ */
+function localUnanswered(o: ProbeResult | undefined): boolean {
+  return o?.code === NO_ANSWER || o?.code === TIMED_OUT;
+}
+
+/** `what: timed out after N s` for a probe killed by its own timeout. */
+function timedOut(o: ProbeResult | undefined, what: string): string {
+  return `${what}: timed out after ${o?.timeoutSec ?? '?'} s`;
+}
+
 /** A probe's failure as a reason: no answer in time, timed out, or the exit code and its last line. */
 function failure(o: ProbeResult | undefined, what: string): string {
   if (!o) return `${what}: no output`;
   if (o.code === NO_ANSWER) return noAnswer(o, what);
-  if (o.code === TIMED_OUT) return `${what}: timed out`;
+  if (o.code === TIMED_OUT) return timedOut(o, what);
   const last = o.stdout.trim().split('\n').filter(Boolean).pop();
   return `${what}: exit ${o.code}${last ? ` (${last.slice(0, 120)})` : ''}`;
 }
@@ -180,6 +196,9 @@ const DATA_DIRS: Partial<Record<Role, readonly string[]>> = {
 /** Roles whose data folder is AIRFLOW_HOME (`cluster.airflow.home`: logs, the virtualenv). */
 const AIRFLOW_DATA_ROLES: readonly Role[] = ['scheduler', 'worker'];
 
+/** The ids of {@link hostsCheck}'s probes: local reads whose timeout is the host's own problem. */
+const HOST_PROBE_IDS = /^(host\.|units$)/;
+
 export const hostsCheck: StatusCheck = {
   component: 'hosts',
   probes(ctx, host) {
@@ -208,6 +227,9 @@ export const hostsCheck: StatusCheck = {
       // own check; the host's line names them all.
       const mute = [...(results.get(h.name)?.outputs ?? [])].filter(([, o]) => o.code === NO_ANSWER);
       if (mute.length) problems.push(`${noAnswer(mute[0]?.[1], `${mute.length} of ${results.get(h.name)?.outputs?.size} probes`)} (${mute.map(([id]) => id).join(', ')})`);
+      // The host's own probes (local commands) killed by their own timeout: what they read is unknown.
+      const stuck = [...(results.get(h.name)?.outputs ?? [])].filter(([id, o]) => o.code === TIMED_OUT && HOST_PROBE_IDS.test(id));
+      if (stuck.length) problems.push(timedOut(stuck[0]?.[1], stuck.map(([id]) => id).join(', ')));
       const failed = p.parseFailedUnits(out(results, h.name, 'host.failed')?.stdout ?? '');
       if (failed.length) problems.push(`failed units: ${failed.join(', ')}`);
       const disks = p.parseDf(out(results, h.name, 'host.df')?.stdout ?? '');
@@ -286,7 +308,7 @@ export const etcdCheck: StatusCheck = {
         lines.push(line('etcd', `member ${h.name}`, 'degraded', { host: h.name, reason: failure(out(results, h.name, silent(results, h.name, 'etcd.health') ? 'etcd.health' : 'etcd.status'), 'GET /health') }));
       } else {
         const o = out(results, h.name, 'etcd.health');
-        const reason = why ?? join(unitNotes(ctx, results, h, 'etcd'), o?.code === TIMED_OUT ? 'GET /health timed out' : ok.error ? `unhealthy: ${ok.error}` : 'unhealthy');
+        const reason = why ?? join(unitNotes(ctx, results, h, 'etcd'), o?.code === TIMED_OUT ? timedOut(o, 'GET /health') : ok.error ? `unhealthy: ${ok.error}` : 'unhealthy');
         lines.push(line('etcd', `member ${h.name}`, 'down', { host: h.name, reason, critical: false }));
       }
     }
@@ -508,14 +530,16 @@ export const keepalivedCheck: StatusCheck = {
       const answers = port ? reached.some((h) => answer(h)?.code === 0) : true;
       // "Does not answer" is said only when a host saw the port refuse or time out; silent probes say nothing.
       const refused = reached.some((h) => answer(h) !== undefined && answer(h)?.code !== 0 && answer(h)?.code !== NO_ANSWER);
-      const mute = reached.filter((h) => silent(results, h.name, 'keepalived.addr')).map((h) => h.name);
+      // A host whose `ip` gave no answer (cut off, or killed by its timeout) may hold the VIP or not: unknown.
+      const mute = reached.filter((h) => localUnanswered(out(results, h.name, 'keepalived.addr')));
+      const muteWhy = mute.map((h) => `${h.name}: ${failure(out(results, h.name, 'keepalived.addr'), 'ip -br -4 addr')}`).join(', ');
       const unknown = hosts.length - reached.length;
       const check = `vip ${v.name} ${v.address}`;
       const noAnswer = port && !answers && refused ? `does not answer on port ${port}` : '';
       if (holders.length === 1) {
         const kaDown = reached.filter((h) => !out(results, h.name, 'units') || p.parseIsActive(out(results, h.name, 'units')?.stdout ?? '', unitsOf(ctx.inventory, h))['keepalived.service'] !== 'active').map((h) => h.name);
         const holderIsFirst = holders[0] === hosts[0]?.name;
-        const problems = [noAnswer, unknown ? `${unknown} of its hosts unreachable` : '', kaDown.length ? `keepalived not active on ${kaDown.join(', ')}` : ''].filter(Boolean);
+        const problems = [noAnswer, unknown ? `${unknown} of its hosts unreachable` : '', mute.length ? `a second holder is unknown (${muteWhy})` : '', kaDown.length ? `keepalived not active on ${kaDown.join(', ')}` : ''].filter(Boolean);
         lines.push(
           line('keepalived', check, noAnswer ? 'down' : problems.length ? 'degraded' : 'healthy', {
             host: holders[0],
@@ -525,7 +549,7 @@ export const keepalivedCheck: StatusCheck = {
       } else if (holders.length > 1) {
         lines.push(line('keepalived', check, 'down', { reason: `held by ${holders.length} hosts: ${holders.join(', ')} (split brain)` }));
       } else if (mute.length) {
-        lines.push(line('keepalived', check, 'degraded', { reason: join(`unknown: held by none of the hosts that answered; ${mute.join(', ')} did not answer in time`, unknown ? `${unknown} unreachable` : '') }));
+        lines.push(line('keepalived', check, 'degraded', { reason: join(`unknown: held by none of the hosts that answered (${muteWhy})`, unknown ? `${unknown} unreachable` : '') }));
       } else {
         lines.push(line('keepalived', check, 'down', { reason: join(`held by none of ${hosts.map((h) => h.name).join(', ')}`, unknown ? `${unknown} unreachable` : '', noAnswer) }));
       }

@@ -3,7 +3,8 @@
  * h4..h5 HAProxy + keepalived with a VIP. A healthy lab first, then one failure at a time, each
  * repaired before the next: the Patroni leader stopped (failover timed through VIP:5000), HAProxy
  * stopped on the VIP holder, one RabbitMQ node stopped (a quorum queue keeps its messages), a queue
- * nobody consumes, and a host powered off.
+ * nobody consumes, one host's CPUs saturated by busy loops, a probe that hangs (a stand-in `ip` that
+ * sleeps past the probe's timeout), and a host powered off.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -170,6 +171,90 @@ test('a queue with no consumer is reported', async () => {
   } finally {
     await rabbitApi(on, 'h1', 'airflow', mq, 'DELETE', q);
   }
+});
+
+/** The lines of `s` about `host` (its hosts line, its members, its nodes, ...) and the others. */
+const about = (s: Status, host: string) => lines(s).filter((l) => l.host === host);
+const notAbout = (s: Status, host: string) => lines(s).filter((l) => l.host !== host);
+const key = (l: { component: string; check: string }) => `${l.component}/${l.check}`;
+
+test("one host's CPUs saturated: it is reached, its slow probes are named, every other line judged as before, exit <= 1", async () => {
+  const before = await waitStatus('healthy before the load', allHealthy, 120_000);
+  // Not the Patroni leader (a failover is another story), and a RabbitMQ view host: it runs the most probes.
+  const leader = find(before, 'patroni', 'leader')?.host;
+  const busy = ['h1', 'h2'].find((h) => h !== leader) as string;
+  // One busy loop per CPU the host sees, at the shell's own niceness (0: exec does not nice it).
+  const start = await on(busy, `for i in $(seq $(nproc)); do nohup nice -n 0 sh -c 'while :; do :; done' >/dev/null 2>&1 & echo $!; done`);
+  const pids = start.stdout.split(/\s+/).filter(Boolean);
+  try {
+    assert.equal(start.code, 0, start.stderr);
+    const cpus = Number((await on(busy, 'nproc')).stdout.trim());
+    assert.equal(pids.length, cpus, start.stdout);
+    const ps = await on(busy, `ps -o stat=,ni= -p ${pids.join(',')}`);
+    assert.deepEqual(ps.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/)), pids.map(() => ['R', '0']), `every loop runnable at nice 0: ${ps.stdout}`);
+
+    const s = await status();
+    process.stderr.write(`[status e2e] status with ${cpus} busy loops on ${busy}: ${s.ms} ms, exit ${s.exitCode}: ${s.report.summary}\n`);
+    const hb = s.report.hosts.find((h) => h.name === busy);
+    assert.equal(hb?.reachable, true, JSON.stringify(hb));
+    assert.ok(s.exitCode <= 1, `exit ${s.exitCode}: ${s.report.summary}`);
+    assert.equal(s.report.serving, true);
+    // Its slow probes, if any, are named on its hosts line; its other lines say which probe was slow.
+    const hostLine = find(s, 'hosts', busy);
+    assert.ok(hostLine, 'the busy host has its hosts line');
+    const slow = /no answer within \d+ s|timed out after \d+ s/;
+    if (hostLine.verdict !== 'healthy') assert.match(hostLine.reason ?? '', slow, JSON.stringify(hostLine));
+    for (const l of about(s, busy).filter((x) => x.verdict !== 'healthy')) assert.match(l.reason ?? '', slow, `${key(l)}: ${l.verdict}: ${l.reason}`);
+    // Every other line: the same checks with the same verdicts as before the load.
+    assert.deepEqual(notAbout(s, busy).map((l) => `${key(l)}: ${l.verdict}`), notAbout(before, busy).map((l) => `${key(l)}: ${l.verdict}`));
+    // The loops ran through the whole status run.
+    assert.equal((await on(busy, `kill -0 ${pids.join(' ')}`)).code, 0, 'the busy loops still run');
+  } finally {
+    if (pids.length) await on(busy, `kill ${pids.join(' ')}`);
+  }
+  assert.notEqual((await on(busy, `kill -0 ${pids.join(' ')} 2>/dev/null`)).code, 0, 'the busy loops are gone');
+  await waitStatus('healthy after the load', allHealthy, 120_000);
+});
+
+test('a probe that hangs (a stand-in `ip` sleeping past its 3 s timeout): that probe\'s line only, naming the timeout; the host\'s other lines judged', async () => {
+  // `ip` is run on the HAProxy hosts by the keepalived check only (ip -br -4 addr): nothing else in
+  // the lab calls it while the stand-in is there. /usr/local/sbin comes first in root's PATH.
+  const vipLine = `vip db-vip ${vip}`;
+  const holder = find(await waitStatus('healthy before the stand-in', allHealthy, 120_000), 'keepalived', vipLine)?.host ?? '';
+  assert.ok(LB.includes(holder), holder);
+  // On the VIP holder (the line must not say "held by none"), then on its peer (the line must not stay healthy).
+  for (const host of [holder, LB.find((h) => h !== holder) as string]) {
+    const put = await on(host, `printf '#!/bin/sh\\nexec sleep 60\\n' >/usr/local/sbin/ip && chmod 755 /usr/local/sbin/ip && command -v ip`);
+    try {
+      assert.equal(put.stdout.trim(), '/usr/local/sbin/ip', put.stderr);
+      const s = await status();
+      process.stderr.write(`[status e2e] status with a hanging ip on ${host}: ${s.ms} ms, exit ${s.exitCode}: ${s.report.summary}\n`);
+      assert.equal(s.report.hosts.find((h) => h.name === host)?.reachable, true);
+      const bad = lines(s).filter((l) => l.verdict !== 'healthy');
+      assert.deepEqual(bad.map(key), [`keepalived/${vipLine}`], JSON.stringify(bad));
+      const l = bad[0];
+      assert.equal(l?.verdict, 'degraded', JSON.stringify(l));
+      const why = `\\(${host}: ip -br -4 addr: timed out after 3 s\\)`;
+      // Never "held by none of h4, h5" (down) nor healthy: who holds it, or whether a second host does, is unknown.
+      assert.match(l?.reason ?? '', new RegExp(host === holder ? `^unknown: held by none of the hosts that answered ${why}` : `^held by ${holder}( \\(failed over\\))?; a second holder is unknown ${why}`));
+      assert.equal(s.exitCode, 1);
+      assert.equal(s.report.serving, true);
+      // The host's other lines are there and judged: its hosts line (with its units), its HAProxy, the write path it asks.
+      assert.equal(find(s, 'hosts', host)?.verdict, 'healthy');
+      assert.match(find(s, 'haproxy', `haproxy ${host}`)?.reason ?? '', /postgres_leader -> h\d/);
+      assert.equal(find(s, 'haproxy', `haproxy ${host}`)?.verdict, 'healthy');
+      assert.match(find(s, 'haproxy', `write path ${vip}:5000`)?.reason ?? '', new RegExp(`a PostgreSQL primary answers \\(from [^)]*${host}`));
+      assert.deepEqual(s.report.components.map((c) => c.name), ['hosts', 'etcd', 'patroni', 'haproxy', 'keepalived', 'rabbitmq']);
+      // The table says the same on the VIP's own line.
+      const table = await cli(['status', '-i', lab.inventoryFile]);
+      assert.equal(table.exitCode, 1, table.stdout + table.stderr);
+      assert.match(table.stdout, new RegExp(`^ +degraded +${vipLine.replace(/\./g, '\\.')} +.*${host}: ip -br -4 addr: timed out after 3 s`, 'm'));
+    } finally {
+      await on(host, 'rm -f /usr/local/sbin/ip');
+    }
+    assert.equal((await on(host, 'command -v ip')).stdout.trim(), '/usr/sbin/ip', 'the stand-in is gone');
+  }
+  await waitStatus('healthy without the stand-in', allHealthy, 60_000);
 });
 
 test('a host powered off: named unreachable, every other component still reported', async () => {

@@ -427,6 +427,30 @@ test('judge: the VIP moved after HAProxy stopped on its holder; no holder or two
   assert.match(two.summary, /held by 2 hosts: h4, h5 \(split brain\)/);
 });
 
+test('judge: a local probe killed by its own timeout is unknown on its own line, naming the timeout, never down or unseen', async () => {
+  const inv = await inventory();
+  const hang = (o: Record<string, FactOutput>, id: string) => {
+    o[id] = { stdout: '', code: TIMED_OUT, timeoutSec: 3 } as FactOutput;
+  };
+  const bad = (r: ReturnType<typeof report>) => r.components.flatMap((c) => c.checks).filter((l) => l.verdict !== 'healthy').map((l) => `${l.component}/${l.check}: ${l.verdict}: ${l.reason}`);
+  // `ip` hangs on the VIP holder: whether anyone holds the VIP is unknown, not "held by none".
+  const holder = report(inv, results(inv, (h, o) => h === 'h4' && hang(o, 'keepalived.addr')));
+  assert.deepEqual(bad(holder), ['keepalived/vip db-vip 10.1.1.200: degraded: unknown: held by none of the hosts that answered (h4: ip -br -4 addr: timed out after 3 s)']);
+  assert.equal(holder.exitCode, 1);
+  // On its peer: the holder is seen, but a second holder cannot be ruled out: not healthy.
+  const peer = report(inv, results(inv, (h, o) => h === 'h5' && hang(o, 'keepalived.addr')));
+  assert.deepEqual(bad(peer), ['keepalived/vip db-vip 10.1.1.200: degraded: held by h4; a second holder is unknown (h5: ip -br -4 addr: timed out after 3 s); answers on 5000']);
+  assert.equal(peer.exitCode, 1);
+  // The host's own reads (failed units, unit states) timed out: named on its hosts line, not taken as "none failed".
+  const host = report(inv, results(inv, (h, o) => {
+    if (h === 'h2') ['host.failed', 'units'].forEach((id) => hang(o, id));
+  }));
+  assert.match(bad(host)[0] ?? '', /^hosts\/h2: degraded: host\.failed, units: timed out after 3 s$/);
+  // An etcd member whose /health timed out says so with the timeout.
+  const etcd = report(inv, results(inv, (h, o) => h === 'h3' && hang(o, 'etcd.health')));
+  assert.match(bad(etcd).find((l) => l.startsWith('etcd/member h3')) ?? '', /GET \/health: timed out after 3 s/);
+});
+
 test('judge: RabbitMQ queues: a queue without consumer and an inventory queue never declared are degraded', async () => {
   const inv = await inventory('  - { name: w1, address: 10.1.1.21, roles: [worker], queues: [default, card] }\n');
   const r = report(inv, results(inv, (h, o) => {
