@@ -272,3 +272,89 @@ test('a task that cannot be built (a template error) fails before any command ru
     await rm(dir, { recursive: true, force: true });
   });
 });
+
+/** A transport to this machine that records when each command of each host started and ended (ms). */
+class TimedTransport extends LocalTransport {
+  readonly log: { host: string; text: string; start: number; end: number }[] = [];
+  override async connect(host: string) {
+    const conn = await super.connect(host);
+    return {
+      host,
+      exec: async (cmd: Parameters<typeof conn.exec>[0], o?: Parameters<typeof conn.exec>[1]) => {
+        const start = performance.now();
+        const res = await conn.exec(cmd, o);
+        this.log.push({ host, text: cmd.toString(), start, end: performance.now() });
+        return res;
+      },
+      put: conn.put.bind(conn),
+    };
+  }
+  /** The commands whose text contains `mark`, in start order. */
+  calls(mark: string) {
+    return this.log.filter((c) => c.text.includes(mark)).sort((a, b) => a.start - b.start);
+  }
+}
+
+/** A rolling step (serial: 1) whose one task per host is guarded by a slow fact (0.3 s). */
+function rollingPlaybook(dir: string, guard: (host: string) => ReturnType<typeof sh>): Playbook {
+  return {
+    name: 'unit',
+    description: 'test',
+    requiredRoles: [],
+    steps: [
+      {
+        name: 'rolling',
+        hosts: { all: true },
+        serial: 1,
+        tasks: ({ host }) => [
+          command({
+            name: 'mark',
+            cmd: sh`sleep 0.3; touch ${path.join(dir, `${host.name}.done`)}; : change-op`,
+            unless: sh`: slow-fact; sleep 0.3; ${guard(host.name)}`,
+          }),
+        ],
+      },
+    ],
+  };
+}
+
+const overlaps = (a: { start: number; end: number }, b: { start: number; end: number }) => a.start < b.end && b.start < a.end;
+
+test('a rolling step whose hosts have nothing to change plans them in parallel, one fact round trip each', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    const transport = new TimedTransport();
+    const r = recorder();
+    const res = await runPlaybook(options({ playbook: rollingPlaybook(dir, () => sh`true`), transport, reporter: r }));
+    assert.equal(res.exitCode, ExitCode.ok);
+    assert.equal(res.changed, 0);
+    const facts = transport.calls('slow-fact');
+    assert.deepEqual(facts.map((c) => c.host).sort(), ['h1', 'h2', 'h3'], 'one fact round trip per host');
+    assert.ok(overlaps(facts[0]!, facts[2]!), 'the three hosts were planned at the same time');
+    assert.equal(r.events.filter((e) => e.type === 'task' && e.status === 'ok').length, 3);
+  });
+});
+
+test('a rolling step still changes one host at a time, and a host after a change plans again at its turn', async () => {
+  const dir = tempDir();
+  await mkdir(dir, { recursive: true });
+  await withLockFree(async () => {
+    try {
+      const transport = new TimedTransport();
+      // h1 has nothing to do; h2 and h3 have; h3's guard holds until h2 changed something.
+      const guard = (host: string) =>
+        host === 'h1' ? sh`true` : host === 'h2' ? sh`false` : sh`test ! -e ${path.join(dir, 'h2.done')}`;
+      const res = await runPlaybook(options({ playbook: rollingPlaybook(dir, guard), transport }));
+      assert.equal(res.exitCode, ExitCode.ok);
+      assert.deepEqual(res.hosts.map((h) => [h.host, h.changed]), [['h1', 0], ['h2', 1], ['h3', 1]]);
+      const changes = transport.calls('change-op');
+      assert.deepEqual(changes.map((c) => c.host), ['h2', 'h3']);
+      assert.ok(!overlaps(changes[0]!, changes[1]!), 'h3 changed only after h2 finished');
+      // h3 was planned twice: with the others (nothing to do yet), then at its turn, after h2's change.
+      assert.equal(transport.calls('slow-fact').filter((c) => c.host === 'h3').length, 2);
+      await readFile(path.join(dir, 'h3.done'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
