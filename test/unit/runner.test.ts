@@ -11,9 +11,9 @@ import type { Reporter, RunEvent } from '../../src/run/events.js';
 import { runPlaybook, type RunOptions } from '../../src/run/execute.js';
 import { acquireLockCmd, releaseLockCmd, LOCK_DIR } from '../../src/run/lock.js';
 import type { Playbook } from '../../src/run/playbook.js';
-import { command } from '../../src/tasks/command.js';
+import { command, waitFor } from '../../src/tasks/command.js';
 import { file } from '../../src/tasks/file.js';
-import type { Handler } from '../../src/tasks/task.js';
+import type { Handler, Task } from '../../src/tasks/task.js';
 import { LocalConnection, LocalTransport, tempDir } from '../helpers/local.js';
 
 const inventory = Inventory.parse({
@@ -295,27 +295,20 @@ class TimedTransport extends LocalTransport {
   }
 }
 
-/** A rolling step (serial: 1) whose one task per host is guarded by a slow fact (0.3 s). */
+/** A playbook of one rolling step (serial: 1) on every host, with the tasks `tasks` gives each host. */
+function rolling(tasks: (host: string) => Task[]): Playbook {
+  return { name: 'unit', description: 'test', requiredRoles: [], steps: [{ name: 'rolling', hosts: { all: true }, serial: 1, tasks: ({ host }) => tasks(host.name) }] };
+}
+
+/** A rolling step whose one task per host is guarded by a slow fact (0.3 s). */
 function rollingPlaybook(dir: string, guard: (host: string) => ReturnType<typeof sh>): Playbook {
-  return {
-    name: 'unit',
-    description: 'test',
-    requiredRoles: [],
-    steps: [
-      {
-        name: 'rolling',
-        hosts: { all: true },
-        serial: 1,
-        tasks: ({ host }) => [
-          command({
-            name: 'mark',
-            cmd: sh`sleep 0.3; touch ${path.join(dir, `${host.name}.done`)}; : change-op`,
-            unless: sh`: slow-fact; sleep 0.3; ${guard(host.name)}`,
-          }),
-        ],
-      },
-    ],
-  };
+  return rolling((host) => [
+    command({
+      name: 'mark',
+      cmd: sh`sleep 0.3; touch ${path.join(dir, `${host}.done`)}; : change-op`,
+      unless: sh`: slow-fact; sleep 0.3; ${guard(host)}`,
+    }),
+  ]);
 }
 
 const overlaps = (a: { start: number; end: number }, b: { start: number; end: number }) => a.start < b.end && b.start < a.end;
@@ -356,5 +349,19 @@ test('a rolling step still changes one host at a time, and a host after a change
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+test('a rolling step: a host with nothing to change whose wait fails stops the roll before any change', async () => {
+  const transport = new TimedTransport();
+  const r = recorder();
+  const pb = rolling((host) => (host === 'h1' ? [waitFor({ cmd: sh`false`, timeoutSec: 1 })] : [command({ name: 'change', cmd: sh`: change-op` })]));
+  await withLockFree(async () => {
+    const res = await runPlaybook(options({ playbook: pb, transport, reporter: r }));
+    assert.equal(res.exitCode, ExitCode.taskFailed);
+    assert.equal(res.error?.message.includes('h1'), true);
+    const end = r.events.find((e) => e.type === 'step_end') as Extract<RunEvent, { type: 'step_end' }>;
+    assert.deepEqual(end.skipped, ['h2', 'h3']);
+    assert.deepEqual(transport.calls('change-op'), []);
   });
 });
