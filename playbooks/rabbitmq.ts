@@ -24,7 +24,7 @@ export const rabbitmq: Playbook = {
       gate: {
         name: 'every rabbitmq node running in one cluster',
         on: 'first',
-        check: ({ inventory }) => clusterRunningCheck(inventory),
+        check: ({ inventory, secrets }) => clusterRunningCheck(inventory, secrets),
         timeoutSec: 120,
         intervalSec: 3,
       },

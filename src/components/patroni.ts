@@ -352,33 +352,74 @@ export function primaryOrStreamingCheck(inv: Inventory): Cmd {
   return sh`r=$(${q} -c ${"select case when not pg_is_in_recovery() then 'primary' else coalesce((select status from pg_stat_wal_receiver), 'none') end"} 2>/dev/null); [ "$r" = primary ] || [ "$r" = streaming ]`;
 }
 
+/** What the Airflow database's guards read on one node. */
+export interface AirflowDbState {
+  /** The node is the primary (`pg_is_in_recovery()` is false). */
+  primary: boolean;
+  role: boolean;
+  database: boolean;
+  /** The role may create in schema `public` of the database. */
+  schema: boolean;
+}
+
+/**
+ * Parses the output of {@link airflowDbGuard}'s query: a line `f t t` (in recovery, role exists,
+ * database exists), then `t`/`f` (schema privilege) when the database and the role exist. Undefined
+ * when psql printed no first line (PostgreSQL not running, not installed).
+ */
+export function parseAirflowDbState(stdout: string): AirflowDbState | undefined {
+  const [first, second] = stdout.trim().split('\n');
+  const m = /^([tf]) ([tf]) ([tf])$/.exec(first?.trim() ?? '');
+  if (!m) return undefined;
+  return { primary: m[1] === 'f', role: m[2] === 't', database: m[3] === 't', schema: second?.trim() === 't' };
+}
+
+/**
+ * A guard of the Airflow database's tasks: true (skip) on a node that is not the primary, or on
+ * which PostgreSQL does not answer, or when `done` holds. Every guard asks ONE psql session per
+ * node (they share the fact key): the recovery state, pg_roles and pg_database, then, connected to
+ * the Airflow database (which fails, ending the session, while it does not exist), the schema
+ * privilege (which fails while the role does not exist). PostgreSQL docs: functions-info
+ * (has_schema_privilege), functions-admin (pg_is_in_recovery), app-psql (\connect).
+ */
+export function airflowDbGuard(inv: Inventory, done: (s: AirflowDbState) => boolean): Fact<boolean> {
+  const cmd = sh`${psql(inv)} -F ' ' -c ${`select pg_is_in_recovery(), exists (select 1 from pg_roles where rolname = '${AIRFLOW_DB_USER}'), exists (select 1 from pg_database where datname = '${AIRFLOW_DB}')`} -c ${`\\connect ${AIRFLOW_DB}`} -c ${`select has_schema_privilege('${AIRFLOW_DB_USER}', 'public', 'CREATE')`}`;
+  return {
+    key: `airflow-db-state:${cmd.render()}`,
+    cmd,
+    parse: (stdout) => {
+      const s = parseAirflowDbState(stdout);
+      return !s || !s.primary || done(s);
+    },
+  };
+}
+
 /**
  * Tasks: Airflow's role and database, created through the primary only (on replicas every guard is
- * already satisfied). Checked in pg_roles / pg_database first; CREATE DATABASE runs alone (not in a
+ * already satisfied). Checked in pg_roles / pg_database first (one psql session per node for the
+ * three guards, see {@link airflowDbGuard}); CREATE DATABASE runs alone (not in a
  * transaction). The role owns the database, so on PostgreSQL 15 it may create in schema `public`
  * (owned by pg_database_owner). The password goes in through psql's `\getenv` (PostgreSQL 15),
  * never in the SQL text or argv of psql.
  */
 export function airflowDatabaseTasks(inv: Inventory, secrets: ClusterSecrets): Task[] {
   const q = psql(inv);
-  const notPrimary = sh`[ "$(${q} -c 'select pg_is_in_recovery()' 2>/dev/null)" != f ]`;
-  const has = (sql: string) => sh`[ "$(${q} -c ${sql})" = 1 ]`;
   const createRole = `\\getenv pw AIRFLOW_DB_PASSWORD\nCREATE ROLE ${AIRFLOW_DB_USER} LOGIN PASSWORD :'pw';\n`;
   return [
     command({
       name: `role ${AIRFLOW_DB_USER}`,
       cmd: sh`printf '%s' ${createRole} | AIRFLOW_DB_PASSWORD=${secrets.airflowDb} runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p ${inv.cluster.ports.postgres} -d postgres`,
-      unless: sh`${notPrimary} || ${has(`select 1 from pg_roles where rolname = '${AIRFLOW_DB_USER}'`)}`,
+      skipWhen: airflowDbGuard(inv, (s) => s.role),
     }),
     command({
       name: `database ${AIRFLOW_DB}`,
       cmd: sh`${q} -c ${`CREATE DATABASE ${AIRFLOW_DB} OWNER ${AIRFLOW_DB_USER} ENCODING 'UTF8' TEMPLATE template0`}`,
-      unless: sh`${notPrimary} || ${has(`select 1 from pg_database where datname = '${AIRFLOW_DB}'`)}`,
+      skipWhen: airflowDbGuard(inv, (s) => s.database),
     }),
     command({
       name: `schema public of ${AIRFLOW_DB} usable by ${AIRFLOW_DB_USER}`,
       cmd: sh`${psql(inv, AIRFLOW_DB)} -c ${`GRANT ALL ON SCHEMA public TO ${AIRFLOW_DB_USER}`}`,
-      unless: sh`${notPrimary} || [ "$(${psql(inv, AIRFLOW_DB)} -c ${`select has_schema_privilege('${AIRFLOW_DB_USER}', 'public', 'CREATE')::int`})" = 1 ]`,
+      skipWhen: airflowDbGuard(inv, (s) => s.schema),
     }),
   ];
 }

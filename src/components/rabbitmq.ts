@@ -18,6 +18,7 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory } from '../inventory/schema.js';
 import { command, waitFor, waitLoop } from '../tasks/command.js';
 import { directory, file } from '../tasks/file.js';
+import { httpGet, type BasicAuth } from '../tasks/http.js';
 import { packages, type PackageSpec } from '../tasks/package.js';
 import { selinuxPorts, type PortLabel } from '../tasks/selinux.js';
 import { service } from '../tasks/systemd.js';
@@ -168,8 +169,18 @@ export function rabbitmqSelinuxPorts(inv: Inventory): PortLabel[] {
   ];
 }
 
-/** A check that the local node runs (`rabbitmq-diagnostics -q check_running`, exit 0 = running). */
+/** A check that the local node runs (`rabbitmq-diagnostics -q check_running`, exit 0 = running). Boots an Erlang VM: 1-2 s. */
 export const checkRunning = sh`rabbitmq-diagnostics -q check_running`;
+
+/** The local node's management API (the `rabbitmq_management` plugin every node enables), `path` appended: `http://127.0.0.1:15672/api/...`. */
+export function managementUrl(inv: Inventory, path: string): string {
+  return `http://127.0.0.1:${inv.cluster.ports.rabbitmqManagement}${path}`;
+}
+
+/** The cluster's administrator (from the definitions file), for the management API. */
+function adminAuth(secrets: ClusterSecrets): BasicAuth {
+  return { user: ADMIN_USER, password: secrets.rabbitmqAdmin };
+}
 
 /**
  * Handler: restart rabbitmq-server only if the running node started before rabbitmq.conf or
@@ -258,7 +269,11 @@ export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host:
     ...(facts.family === 'rhel' ? [selinuxPorts(rabbitmqSelinuxPorts(inv))] : []),
     packages(rabbitmqPackages(inv, facts.family)),
     service({ name: RABBITMQ_SERVICE, enabled: true, state: 'started' }),
-    waitFor({ cmd: checkRunning, timeoutSec: 180, intervalSec: 2 }),
+    // The node runs: its management listener answers `/` (the UI page, no credentials: they may be
+    // changing in this very run). The plugin starts after the rabbit application and stops with it
+    // (https://www.rabbitmq.com/docs/management), so this is check_running without booting an
+    // Erlang VM for the CLI on every run; a `serial: 1` step still starts one node after another.
+    waitFor({ http: managementUrl(inv, '/'), timeoutSec: 180, intervalSec: 2 }),
   ];
   // Definitions import creates users but never deletes one: the default `guest` (created on the
   // first boot of a fresh cluster) is deleted here, once per cluster, from the first node only
@@ -268,8 +283,7 @@ export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host:
       command({
         name: 'delete the guest user',
         cmd: sh`rabbitmqctl -q delete_user guest`,
-        // Skip when guest is absent; when rabbitmqctl itself fails, run the delete and fail loudly.
-        unless: sh`users=$(rabbitmqctl -q list_users) && ! printf '%s\\n' "$users" | cut -f1 | grep -qx guest`,
+        unless: guestAbsentCheck(inv, secrets),
         timeoutSec: 60,
       }),
     );
@@ -278,16 +292,32 @@ export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host:
 }
 
 /**
- * The gate: `rabbitmqctl cluster_status --formatter json` on one node lists every rabbitmq host's
- * node among `running_nodes`. Exit 0 = all running; the missing ones go to stderr.
+ * Exit 0 when the user `guest` is absent. Asks the management API first (`GET /api/users/guest`:
+ * 404 absent, 200 present; https://www.rabbitmq.com/docs/http-api-reference); on any other answer
+ * (node down, the admin's password not imported yet) asks `rabbitmqctl list_users`, and when that
+ * fails too says "present", so the delete runs and fails loudly.
  */
-export function clusterRunningCheck(inv: Inventory) {
+export function guestAbsentCheck(inv: Inventory, secrets: ClusterSecrets) {
+  const get = httpGet(managementUrl(inv, '/api/users/guest'), { auth: adminAuth(secrets) });
+  return sh`code=$(${get} | head -n 1 | cut -d ' ' -f 2); case "$code" in 404) exit 0;; 200) exit 1;; esac; users=$(rabbitmqctl -q list_users) && ! printf '%s\\n' "$users" | cut -f1 | grep -qx guest`;
+}
+
+/**
+ * The gate: the management API of one node (`GET /api/nodes`, one HTTP request, no Erlang VM
+ * booted; https://www.rabbitmq.com/docs/http-api-reference) lists every rabbitmq host's node with
+ * `running: true`. Exit 0 = all running; otherwise stderr names the missing nodes, or the HTTP
+ * status when the API gave no node list.
+ */
+export function clusterRunningCheck(inv: Inventory, secrets: ClusterSecrets) {
   const want = rabbitmqHosts(inv).map(nodeName);
   const script = [
     'import json, sys',
-    'running = set(json.load(sys.stdin).get("running_nodes", []))',
+    'head, _, body = sys.stdin.read().partition("\\r\\n\\r\\n")',
+    'status = (head.split(" ") + ["", ""])[1] if head.startswith("HTTP/") else "no answer"',
+    'if status != "200": sys.exit("management API: " + status)',
+    'running = {n.get("name") for n in json.loads(body) if n.get("running")}',
     'missing = [n for n in sys.argv[1:] if n not in running]',
     'sys.exit("not running: " + " ".join(missing) if missing else 0)',
   ].join('\n');
-  return sh`rabbitmqctl -q cluster_status --formatter json | python3 -c ${script} ${want}`;
+  return sh`${httpGet(managementUrl(inv, '/api/nodes?columns=name,running'), { auth: adminAuth(secrets) })} | python3 -c ${script} ${want}`;
 }

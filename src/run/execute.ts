@@ -78,7 +78,9 @@ class HostFailure extends Error {
 /**
  * Runs a playbook: connect every targeted host (an unreachable one stops the run before anything
  * changes, exit 3), take the run lock (exit 4 if held), then each step in order — its hosts in
- * parallel (or `serial` at a time), facts gathered in one round trip per host, only the missing ops
+ * parallel (or `serial` at a time once a host has something to change: a rolling step plans every
+ * host in parallel first, and hosts with nothing to do never wait for one another; check mode never
+ * rolls), facts gathered in one round trip per host, only the missing ops
  * executed, handlers once at the end of the step, a barrier, then the step's gate. The first failure
  * stops the run before the next step (exit 1). Never throws for those cases: the result carries them.
  */
@@ -202,40 +204,53 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       reporter.emit({ type: 'step_start', step: step.name, hosts: hosts.map((h) => h.name) });
       const failures: TaskFailedError[] = [];
       const counts = { ok: 0, changed: 0, failed: 0 };
-      const batchSize = step.serial && step.serial > 0 ? step.serial : hosts.length;
+      const hostContext = (h: Host) => playContext(opts, facts, h);
+      const runHost = async (h: Host, planned?: QuietPlan): Promise<void> => {
+        const sum = summary.get(h.name) as HostSummary;
+        const tally: HostStepResult = { ok: 0, changed: 0, seconds: 0 };
+        try {
+          await runHostStep(step, hostContext(h), conns.get(h.name) as Connection, opts.check, reporter, mask, clock, tally, planned);
+        } catch (e) {
+          const failure =
+            e instanceof HostFailure
+              ? e.failure
+              : new TaskFailedError(h.name, step.name, '(step)', '', null, mask((e as Error).message));
+          failures.push(failure);
+          sum.failed += 1;
+          counts.failed += 1;
+        } finally {
+          // What a host did before it failed still counts.
+          sum.ok += tally.ok;
+          sum.changed += tally.changed;
+          sum.seconds += tally.seconds;
+          counts.ok += tally.ok;
+          counts.changed += tally.changed;
+        }
+      };
+      // Check mode changes nothing, so a rolling step has nothing to roll: every host at once.
+      const batchSize = step.serial && step.serial > 0 && !opts.check ? step.serial : hosts.length;
+      let rolling = hosts;
+      if (batchSize < hosts.length) {
+        // A rolling step plans every host first, in parallel (facts are read-only: one round trip
+        // per host). The hosts up to the first one with a change have nothing to do: they finish
+        // now, together, on the facts just read. From the first host with a change on, the step
+        // rolls as before, each host planning again at its turn (a change on one host may change
+        // what the next one sees, e.g. a RabbitMQ node joining the cluster).
+        const planned = await Promise.all(hosts.map((h) => planQuiet(step, hostContext(h), conns.get(h.name) as Connection)));
+        const firstBusy = planned.findIndex((p) => p === undefined);
+        const quiet = firstBusy === -1 ? hosts.length : firstBusy;
+        await Promise.all(hosts.slice(0, quiet).map((h, i) => runHost(h, planned[i])));
+        rolling = hosts.slice(quiet);
+      }
       const skipped: string[] = [];
-      for (let i = 0; i < hosts.length; i += batchSize) {
-        const batch = hosts.slice(i, i + batchSize);
+      for (let i = 0; i < rolling.length; i += batchSize) {
+        const batch = rolling.slice(i, i + batchSize);
         if (failures.length > 0) {
           // A rolling step stops at the first failed batch: the remaining hosts keep their old state.
           skipped.push(...batch.map((h) => h.name));
           continue;
         }
-        await Promise.all(
-          batch.map(async (h) => {
-            const ctx: PlayContext = { inventory: inv, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts, ...(opts.inputs ? { operator: opts.inputs } : {}) };
-            const sum = summary.get(h.name) as HostSummary;
-            const tally: HostStepResult = { ok: 0, changed: 0, seconds: 0 };
-            try {
-              await runHostStep(step, ctx, conns.get(h.name) as Connection, opts.check, reporter, mask, clock, tally);
-            } catch (e) {
-              const failure =
-                e instanceof HostFailure
-                  ? e.failure
-                  : new TaskFailedError(h.name, step.name, '(step)', '', null, mask((e as Error).message));
-              failures.push(failure);
-              sum.failed += 1;
-              counts.failed += 1;
-            } finally {
-              // What a host did before it failed still counts.
-              sum.ok += tally.ok;
-              sum.changed += tally.changed;
-              sum.seconds += tally.seconds;
-              counts.ok += tally.ok;
-              counts.changed += tally.changed;
-            }
-          }),
-        );
+        await Promise.all(batch.map((h) => runHost(h)));
       }
       let gate: { name: string; ok: boolean; hosts: number; seconds: number } | undefined;
       if (failures.length === 0 && step.gate && !opts.check) {
@@ -256,13 +271,44 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   }
 }
 
+/** What a task builder of a step gets on host `h`. */
+function playContext(opts: RunOptions, facts: Map<string, HostFacts>, h: Host): PlayContext {
+  return { inventory: opts.inventory, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts, ...(opts.inputs ? { operator: opts.inputs } : {}) };
+}
+
+/** A host's tasks for a step and the facts they were planned on, when none of them changes anything. */
+interface QuietPlan {
+  tasks: Task[];
+  facts: FactSet;
+}
+
+/**
+ * Plans one host's part of a step without executing anything: builds its tasks, gathers their facts
+ * in one round trip and plans each. Returns the tasks and facts when no task would change anything
+ * (their remaining ops are read-only waits, see TaskPlan), else undefined — also when building,
+ * gathering or planning fails: the host then runs its turn as usual, which reports the failure
+ * with every detail.
+ */
+async function planQuiet(step: Step, ctx: PlayContext, conn: Connection): Promise<QuietPlan | undefined> {
+  try {
+    const tasks = step.tasks(ctx);
+    const facts = await gatherFacts(conn, tasks.flatMap((t) => [...t.facts(ctx.facts)]));
+    return tasks.every((t) => !t.plan(facts, ctx.facts).changed) ? { tasks, facts } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface HostStepResult {
   ok: number;
   changed: number;
   seconds: number;
 }
 
-/** One host's part of a step, counting into `result`. Throws HostFailure with every detail of the failing task. */
+/**
+ * One host's part of a step, counting into `result`. Throws HostFailure with every detail of the
+ * failing task. `planned`: tasks and facts {@link planQuiet} already read (no second round trip).
+ */
 async function runHostStep(
   step: Step,
   ctx: PlayContext,
@@ -272,6 +318,7 @@ async function runHostStep(
   mask: (s: string, extra?: Secret[]) => string,
   clock: () => number,
   result: HostStepResult,
+  planned?: QuietPlan,
 ): Promise<void> {
   const host = ctx.host.name;
   const start = clock();
@@ -284,7 +331,7 @@ async function runHostStep(
   };
   let tasks: Task[];
   try {
-    tasks = step.tasks(ctx);
+    tasks = planned ? planned.tasks : step.tasks(ctx);
   } catch (e) {
     reporter.emit({ type: 'task', step: step.name, host, task: '(build tasks)', status: 'failed', changes: [], seconds: 0, error: mask((e as Error).message) });
     return fail('(build tasks)', '', null, (e as Error).message);
@@ -299,7 +346,7 @@ async function runHostStep(
     }
   };
 
-  let factSet = await gather(0);
+  let factSet = planned ? planned.facts : await gather(0);
   for (let i = 0; i < tasks.length; i++) {
     const task = tasks[i] as Task;
     const tStart = clock();
@@ -385,7 +432,7 @@ async function runGate(
   const targets = gate.on === 'first' ? hosts.slice(0, 1) : hosts;
   const results = await Promise.all(
     targets.map(async (h) => {
-      const ctx: PlayContext = { inventory: opts.inventory, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts, ...(opts.inputs ? { operator: opts.inputs } : {}) };
+      const ctx = playContext(opts, facts, h);
       const start = clock();
       const check: Cmd = gate.check(ctx);
       reporter.emit({ type: 'gate', step: step.name, gate: gate.name, host: h.name, status: 'waiting', seconds: 0 });

@@ -67,7 +67,11 @@ export interface Gate {
 export interface Step {
   name: string;
   hosts: Selector;
-  /** At most this many hosts at once; a batch must finish before the next starts. */
+  /**
+   * At most this many hosts change at once; a batch must finish before the next starts. Hosts are
+   * planned in parallel first: those before the first host with a change finish together (they
+   * only run read-only waits); from that host on, batches of `serial`, each planning at its turn.
+   */
   serial?: number;
   tasks(ctx: PlayContext): Task[];
   gate?: Gate;

@@ -16,6 +16,11 @@ export interface CommandSpec {
   creates?: string;
   /** Skip when this read-only command succeeds. */
   unless?: Cmd;
+  /**
+   * Skip when this fact is true. Facts with the same key run once per host and round trip, each
+   * parsing the one output its own way: several commands can be guarded by one query.
+   */
+  skipWhen?: Fact<boolean>;
   notify?: Handler[];
   timeoutSec?: number;
 }
@@ -28,6 +33,7 @@ export function command(spec: CommandSpec): Task {
   const guards: Fact<boolean>[] = [];
   if (spec.creates) guards.push(commandSucceeds(sh`test -e ${spec.creates}`));
   if (spec.unless) guards.push(commandSucceeds(spec.unless));
+  if (spec.skipWhen) guards.push(spec.skipWhen);
   return {
     name: spec.name,
     facts: () => guards,

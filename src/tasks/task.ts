@@ -14,7 +14,8 @@ export interface Handler {
 
 /**
  * What a task would do on a host, given its facts. `changed: false` with no ops is the no-op case.
- * `ops` may be non-empty without a change (e.g. a wait-for check); `diff` is a unified diff for
+ * `ops` may be non-empty without a change only when they are read-only (a wait-for check): the
+ * runner runs the hosts of a rolling step that change nothing in parallel; `diff` is a unified diff for
  * people (the runner masks secrets in it); `notify` names handlers to run if the task changed.
  */
 export interface TaskPlan {

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { decideEtcdState, etcdEnvTask, etcdHealthyCheck, renderEtcdEnv } from '../../src/components/etcd.js';
 import { FactSet } from '../../src/facts/fact.js';
-import { PATRONI_DCS, foreignDataDirProblem, renderPatroniConfig } from '../../src/components/patroni.js';
+import type { HostFacts } from '../../src/facts/host.js';
+import { PATRONI_DCS, airflowDatabaseTasks, foreignDataDirProblem, parseAirflowDbState, renderPatroniConfig } from '../../src/components/patroni.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { etcdPatroni } from '../../playbooks/etcd-patroni.js';
 import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
@@ -17,6 +18,8 @@ import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js'
 const secrets = fixedSecrets;
 
 const seed = seedInventory;
+
+const FACTS: HostFacts = { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'x', container: true };
 
 test('golden: etcd env file and patroni config of sql1..sql3 (Debian), sql1 (RHEL)', async () => {
   const inv = await seed();
@@ -137,4 +140,23 @@ test('etcd env task: written before the package (no restart); a running default 
   const ours = Buffer.from(renderEtcdEnv(inv, 'sql1', 'new'));
   const same = `present|644|root|root|regular file|${createHash('sha256').update(ours).digest('hex')}\n`;
   assert.equal(task.plan(factsWith(same, 'data\nours\n', 'healthy\n', 'enabled\nactive\n'), hf).changed, false);
+});
+
+test('airflow database: one psql session per node guards the role, the database and the schema grant', async () => {
+  const inv = await seed();
+  assert.deepEqual(parseAirflowDbState('f t t\nt\n'), { primary: true, role: true, database: true, schema: true });
+  assert.deepEqual(parseAirflowDbState('f t f\n'), { primary: true, role: true, database: false, schema: false });
+  assert.equal(parseAirflowDbState(''), undefined, 'PostgreSQL does not answer');
+  const tasks = airflowDatabaseTasks(inv, fixedSecrets);
+  const facts = tasks.flatMap((t) => [...t.facts(FACTS)]);
+  assert.equal(new Set(facts.map((f) => f.key)).size, 1, 'the three guards share one fact: one psql run');
+  const plan = (stdout: string) => {
+    const set = new FactSet(new Map([[facts[0]!.key, { stdout, code: 0 }]]));
+    return tasks.map((t) => t.plan(set, FACTS).changed);
+  };
+  assert.deepEqual(plan('f t t\nt\n'), [false, false, false], 'primary, all there: no-op');
+  assert.deepEqual(plan('t f f\n'), [false, false, false], 'a replica never creates');
+  assert.deepEqual(plan(''), [false, false, false], 'PostgreSQL not answering: nothing to do here');
+  assert.deepEqual(plan('f f f\n'), [true, true, true], 'a fresh primary: everything');
+  assert.deepEqual(plan('f t t\nf\n'), [false, false, true], 'only the grant is missing');
 });

@@ -4,6 +4,8 @@
  * vector, the deterministic salt, and the shape of the playbook's tasks.
  */
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HostFacts } from '../../src/facts/host.js';
@@ -11,13 +13,17 @@ import { renderFiles } from '../../src/cli/render.js';
 import {
   clusterRunningCheck,
   derivedSalt,
+  guestAbsentCheck,
   rabbitPasswordHash,
   rabbitmqNodeTasks,
   renderDefinitions,
   renderRabbitmqConf,
 } from '../../src/components/rabbitmq.js';
 import { rabbitmq } from '../../playbooks/rabbitmq.js';
+import { Secret } from '../../src/core/secret.js';
+import { Inventory } from '../../src/inventory/schema.js';
 import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
+import { LocalConnection } from '../helpers/local.js';
 
 const secrets = fixedSecrets;
 
@@ -111,5 +117,46 @@ test('tasks: config before the package; guest deleted from the first node only; 
   const step = rabbitmq.steps.find((s) => s.name === 'rabbitmq nodes');
   assert.equal(step?.serial, 1);
   assert.equal(step?.gate?.on, 'first');
-  assert.match(clusterRunningCheck(inv).render(), /cluster_status --formatter json .* rabbit@mq1 rabbit@mq2 rabbit@mq3$/s);
+  // The gate asks one node's management API once (no Erlang VM booted per call), the password only
+  // in a masked variable; the per-node wait asks the local management listener.
+  const gate = clusterRunningCheck(inv, secrets);
+  assert.match(gate.render(), /^AH_AUTH=.* bash -c .*\/dev\/tcp\/127\.0\.0\.1\/15672.* '\/api\/nodes\?columns=name,running' .*\| python3 -c .* rabbit@mq1 rabbit@mq2 rabbit@mq3$/s);
+  assert.ok(!gate.render().includes(secrets.rabbitmqAdmin.reveal()), 'only the base64 header, never the password itself');
+  assert.match(gate.toString(), /^AH_AUTH=\*\*\* /);
+  assert.ok(!names.some((n) => n.includes('rabbitmq-diagnostics')));
+  assert.ok(names.includes('wait for http://127.0.0.1:15672/'));
+});
+
+test('gate and guest check: real HTTP over /dev/tcp against a stand-in management API', async () => {
+  const auth = `Basic ${Buffer.from(`admin:${secrets.rabbitmqAdmin.reveal()}`).toString('base64')}`;
+  let nodes = [{ name: 'rabbit@mq1', running: true }, { name: 'rabbit@mq2', running: true }, { name: 'rabbit@mq3', running: true }];
+  let guest = 404;
+  const server = createServer((req, res) => {
+    if (req.headers.authorization !== auth) return void res.writeHead(401).end('{"error":"not_authorised"}');
+    if (req.url === '/api/nodes?columns=name,running') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(nodes));
+    if (req.url === '/api/users/guest') return void res.writeHead(guest).end('{}');
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const s = await seed();
+    const inv = Inventory.parse({ ...s, cluster: { ...s.cluster, ports: { ...s.cluster.ports, rabbitmqManagement: port } } });
+    const conn = new LocalConnection();
+    assert.equal((await conn.exec(clusterRunningCheck(inv, secrets))).code, 0, 'every node running');
+    nodes = [nodes[0]!, { name: 'rabbit@mq2', running: false }];
+    const missing = await conn.exec(clusterRunningCheck(inv, secrets));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /not running: rabbit@mq2 rabbit@mq3/);
+    const wrong = await conn.exec(clusterRunningCheck(inv, { ...secrets, rabbitmqAdmin: new Secret('wrong') }));
+    assert.match(wrong.stderr, /management API: 401/);
+    assert.equal((await conn.exec(guestAbsentCheck(inv, secrets))).code, 0, '404: guest absent');
+    guest = 200;
+    assert.notEqual((await conn.exec(guestAbsentCheck(inv, secrets))).code, 0, '200: guest present');
+    guest = 503;
+    // No decisive answer: rabbitmqctl decides (absent on this machine: fails, so "present").
+    assert.notEqual((await conn.exec(guestAbsentCheck(inv, secrets))).code, 0);
+  } finally {
+    server.close();
+  }
 });

@@ -11,9 +11,9 @@ import type { Reporter, RunEvent } from '../../src/run/events.js';
 import { runPlaybook, type RunOptions } from '../../src/run/execute.js';
 import { acquireLockCmd, releaseLockCmd, LOCK_DIR } from '../../src/run/lock.js';
 import type { Playbook } from '../../src/run/playbook.js';
-import { command } from '../../src/tasks/command.js';
+import { command, waitFor } from '../../src/tasks/command.js';
 import { file } from '../../src/tasks/file.js';
-import type { Handler } from '../../src/tasks/task.js';
+import type { Handler, Task } from '../../src/tasks/task.js';
 import { LocalConnection, LocalTransport, tempDir } from '../helpers/local.js';
 
 const inventory = Inventory.parse({
@@ -270,5 +270,98 @@ test('a task that cannot be built (a template error) fails before any command ru
     assert.match(msg, /^task failed on h1: step "config", task "\(build tasks\)" \(before any command ran\)\n {4}template x\.njk: \[Line 3, Column 7\]/);
     assert.doesNotMatch(msg, /connection lost/);
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+/** A transport to this machine that records when each command of each host started and ended (ms). */
+class TimedTransport extends LocalTransport {
+  readonly log: { host: string; text: string; start: number; end: number }[] = [];
+  override async connect(host: string) {
+    const conn = await super.connect(host);
+    return {
+      host,
+      exec: async (cmd: Parameters<typeof conn.exec>[0], o?: Parameters<typeof conn.exec>[1]) => {
+        const start = performance.now();
+        const res = await conn.exec(cmd, o);
+        this.log.push({ host, text: cmd.toString(), start, end: performance.now() });
+        return res;
+      },
+      put: conn.put.bind(conn),
+    };
+  }
+  /** The commands whose text contains `mark`, in start order. */
+  calls(mark: string) {
+    return this.log.filter((c) => c.text.includes(mark)).sort((a, b) => a.start - b.start);
+  }
+}
+
+/** A playbook of one rolling step (serial: 1) on every host, with the tasks `tasks` gives each host. */
+function rolling(tasks: (host: string) => Task[]): Playbook {
+  return { name: 'unit', description: 'test', requiredRoles: [], steps: [{ name: 'rolling', hosts: { all: true }, serial: 1, tasks: ({ host }) => tasks(host.name) }] };
+}
+
+/** A rolling step whose one task per host is guarded by a slow fact (0.3 s). */
+function rollingPlaybook(dir: string, guard: (host: string) => ReturnType<typeof sh>): Playbook {
+  return rolling((host) => [
+    command({
+      name: 'mark',
+      cmd: sh`sleep 0.3; touch ${path.join(dir, `${host}.done`)}; : change-op`,
+      unless: sh`: slow-fact; sleep 0.3; ${guard(host)}`,
+    }),
+  ]);
+}
+
+const overlaps = (a: { start: number; end: number }, b: { start: number; end: number }) => a.start < b.end && b.start < a.end;
+
+test('a rolling step whose hosts have nothing to change plans them in parallel, one fact round trip each', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    const transport = new TimedTransport();
+    const r = recorder();
+    const res = await runPlaybook(options({ playbook: rollingPlaybook(dir, () => sh`true`), transport, reporter: r }));
+    assert.equal(res.exitCode, ExitCode.ok);
+    assert.equal(res.changed, 0);
+    const facts = transport.calls('slow-fact');
+    assert.deepEqual(facts.map((c) => c.host).sort(), ['h1', 'h2', 'h3'], 'one fact round trip per host');
+    assert.ok(overlaps(facts[0]!, facts[2]!), 'the three hosts were planned at the same time');
+    assert.equal(r.events.filter((e) => e.type === 'task' && e.status === 'ok').length, 3);
+  });
+});
+
+test('a rolling step still changes one host at a time, and a host after a change plans again at its turn', async () => {
+  const dir = tempDir();
+  await mkdir(dir, { recursive: true });
+  await withLockFree(async () => {
+    try {
+      const transport = new TimedTransport();
+      // h1 has nothing to do; h2 and h3 have; h3's guard holds until h2 changed something.
+      const guard = (host: string) =>
+        host === 'h1' ? sh`true` : host === 'h2' ? sh`false` : sh`test ! -e ${path.join(dir, 'h2.done')}`;
+      const res = await runPlaybook(options({ playbook: rollingPlaybook(dir, guard), transport }));
+      assert.equal(res.exitCode, ExitCode.ok);
+      assert.deepEqual(res.hosts.map((h) => [h.host, h.changed]), [['h1', 0], ['h2', 1], ['h3', 1]]);
+      const changes = transport.calls('change-op');
+      assert.deepEqual(changes.map((c) => c.host), ['h2', 'h3']);
+      assert.ok(!overlaps(changes[0]!, changes[1]!), 'h3 changed only after h2 finished');
+      // h3 was planned twice: with the others (nothing to do yet), then at its turn, after h2's change.
+      assert.equal(transport.calls('slow-fact').filter((c) => c.host === 'h3').length, 2);
+      await readFile(path.join(dir, 'h3.done'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('a rolling step: a host with nothing to change whose wait fails stops the roll before any change', async () => {
+  const transport = new TimedTransport();
+  const r = recorder();
+  const pb = rolling((host) => (host === 'h1' ? [waitFor({ cmd: sh`false`, timeoutSec: 1 })] : [command({ name: 'change', cmd: sh`: change-op` })]));
+  await withLockFree(async () => {
+    const res = await runPlaybook(options({ playbook: pb, transport, reporter: r }));
+    assert.equal(res.exitCode, ExitCode.taskFailed);
+    assert.equal(res.error?.message.includes('h1'), true);
+    const end = r.events.find((e) => e.type === 'step_end') as Extract<RunEvent, { type: 'step_end' }>;
+    assert.deepEqual(end.skipped, ['h2', 'h3']);
+    assert.deepEqual(transport.calls('change-op'), []);
   });
 });

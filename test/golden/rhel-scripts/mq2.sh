@@ -51,8 +51,8 @@ set -e
 # task: service rabbitmq-server enabled, started
 ( systemctl enable rabbitmq-server )
 ( systemctl start rabbitmq-server )
-# task: wait for "rabbitmq-diagnostics -q check_running"
-( end=$(( $(date +%s) + 180 )); until rabbitmq-diagnostics -q check_running; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 180 s waiting for "rabbitmq-diagnostics -q check_running"' >&2; exit 1; fi; sleep 2; done )
+# task: wait for http://127.0.0.1:15672/
+( end=$(( $(date +%s) + 180 )); until timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/15672 && printf '\''GET %s HTTP/1.0\r\nHost: %s\r\n\r\n'\'' / 127.0.0.1:15672 >&3 && IFS='\'' '\'' read -r _ code _ <&3 && case "$code" in 2??) exit 0;; *) exit 1;; esac' 2>/dev/null; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 180 s waiting for http://127.0.0.1:15672/' >&2; exit 1; fi; sleep 2; done )
 # handler: restart rabbitmq-server (if it started before its config changed)
 ( ts=$(systemctl show -p ActiveEnterTimestamp --value rabbitmq-server); started=$(date -d "$ts" +%s 2>/dev/null || echo 0); newest=$(stat -c %Y /etc/rabbitmq/rabbitmq.conf /etc/rabbitmq/enabled_plugins | sort -n | tail -1); if [ "$newest" -ge "$started" ]; then if systemctl -q is-active rabbitmq-server; then rabbitmq-queues -q check_if_node_is_quorum_critical || exit 1; fi; systemctl restart rabbitmq-server; fi )
 ( end=$(( $(date +%s) + 120 )); until rabbitmq-diagnostics -q check_running; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 120 s waiting for "rabbitmq-diagnostics -q check_running"' >&2; exit 1; fi; sleep 2; done )

@@ -67,14 +67,6 @@ set -e
 ( end=$(( $(date +%s) + 300 )); until timeout 2 bash -c 'exec 3<>/dev/tcp/192.168.83.147/8008 && printf '\''GET %s HTTP/1.0\r\nHost: %s\r\n\r\n'\'' /health 192.168.83.147:8008 >&3 && IFS='\'' '\'' read -r _ code _ <&3 && case "$code" in 2??) exit 0;; *) exit 1;; esac' 2>/dev/null; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for http://192.168.83.147:8008/health' >&2; exit 1; fi; sleep 2; done )
 
 # == step: airflow database
-# task: role airflow
-( printf '%s' '\getenv pw AIRFLOW_DB_PASSWORD
-CREATE ROLE airflow LOGIN PASSWORD :'\''pw'\'';
-' | AIRFLOW_DB_PASSWORD=fixed-airflowDb-value runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p 5432 -d postgres )
-# task: database airflow
-( runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'CREATE DATABASE airflow OWNER airflow ENCODING '\''UTF8'\'' TEMPLATE template0' )
-# task: schema public of airflow usable by airflow
-( runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d airflow -c 'GRANT ALL ON SCHEMA public TO airflow' )
 
 # == step: postgresql restart: replicas
 # task: restart PostgreSQL if a new setting needs it (replicas, one at a time)
