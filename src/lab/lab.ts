@@ -202,6 +202,7 @@ export async function labUp(inv: Inventory, paths: LabPaths, log: LabLog, opts: 
 
   await mkdir(lab.hostsDir, { recursive: true });
   const publicKey = await ensureLabKey(lab.keyFile, log);
+  await ensureInotifyInstances(lab.hosts.length, log);
 
   const before = await readLabRecord(lab);
   const ours = before?.bridge === lab.bridge && before.bridgeCreated;
@@ -235,6 +236,24 @@ export async function labUp(inv: Inventory, paths: LabPaths, log: LabLog, opts: 
   if (failed.length > 0) {
     throw new Error(`lab up: ${failed.length} of ${hosts.length} hosts failed (\`lab down\` cleans up):\n${failed.join('\n\n')}`);
   }
+}
+
+/**
+ * inotify instances one container's systemd and services hold (about 9 measured on a lab host with
+ * PostgreSQL, RabbitMQ or Airflow), with room to spare. All containers run as this machine's root,
+ * so they share root's `fs.inotify.max_user_instances` (inotify(7)); Debian's default of 128 runs out
+ * at about a dozen hosts, and a container's systemd then fails units with "Too many open files".
+ */
+const INOTIFY_PER_HOST = 24;
+const INOTIFY_SYSCTL = '/proc/sys/fs/inotify/max_user_instances';
+
+/** Raises `fs.inotify.max_user_instances` (until the next boot) when it is below what `hosts` lab hosts need, and says so. */
+async function ensureInotifyInstances(hosts: number, log: LabLog): Promise<void> {
+  const current = Number((await readFile(INOTIFY_SYSCTL, 'utf8')).trim());
+  const wanted = 128 + INOTIFY_PER_HOST * hosts;
+  if (!(current < wanted)) return;
+  await writeFile(INOTIFY_SYSCTL, `${wanted}\n`);
+  log(`inotify: fs.inotify.max_user_instances raised from ${current} to ${wanted} for ${hosts} containers (until the next boot)`);
 }
 
 /** The host records of the hosts this lab has on disk (including ones no longer in the inventory). */
