@@ -2,7 +2,7 @@
 # Benchmark: the wall time of a no-op `airflow-ha bootstrap` (a re-run on a bootstrapped lab, nothing
 # to change) timed with hyperfine. The target: at most 10 s for the 13 hosts of inventory/lab.yaml.
 # Needs a lab that runs and is bootstrapped (this script boots and tears down nothing), e.g. the one
-# `KEEP_LAB=1 bash bench/status.sh` leaves with inventory bench/out/lab/lab.yaml. Checks that the
+# `KEEP_LAB=1 bash bench/status.sh` or scripts/demo.sh leaves with inventory/lab.yaml. Checks that the
 # measured run changes nothing, and prints the seconds of each of its steps (step_end events) and
 # the machine's load average, which the figure depends on.
 # Usage: bash bench/noop-bootstrap.sh INVENTORY [RUNS]   (default: 5 runs)

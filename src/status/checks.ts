@@ -88,6 +88,20 @@ export interface StatusCheck {
 
 const has = (h: Host, r: Role) => h.roles.includes(r);
 const hostsOf = (inv: Inventory, r: Role) => inv.hosts.filter((h) => has(h, r));
+
+/**
+ * How many hosts ask a question that any one of them answers for the whole cluster (Patroni's
+ * `/cluster`, etcd's member list, RabbitMQ's cluster-wide API views, the heartbeat query, the write
+ * path through the VIP): two, one to spare when a host is down, instead of every host paying for
+ * the same answer on every `status` and every `--watch` tick.
+ */
+export const VIEW_HOSTS = 2;
+
+/** The hosts of `role` that ask the cluster-wide questions: the first {@link VIEW_HOSTS} of the inventory. */
+function viewHosts(inv: Inventory, role: Role | readonly Role[]): Host[] {
+  const roles = typeof role === 'string' ? [role] : role;
+  return inv.hosts.filter((h) => roles.some((r) => has(h, r))).slice(0, VIEW_HOSTS);
+}
 const probe = (id: string, cmd: Cmd, timeoutSec = PROBE_TIMEOUT_SEC): Probe => ({ id, cmd, timeoutSec });
 /** An HTTP GET with HTTP basic auth (RFC 7617), the credentials in the probe's environment, never in an argv. */
 const basicAuthGet = (id: string, url: string, user: string, password: Secret): Probe => ({
@@ -283,7 +297,7 @@ export const etcdCheck: StatusCheck = {
     return [
       probe('etcd.health', httpGet(`${base}/health`)),
       probe('etcd.status', httpPost(`${base}${ETCD_STATUS_PATH}`, '{}')),
-      probe('etcd.members', httpPost(`${base}${ETCD_MEMBERS_PATH}`, '{}')),
+      ...(viewHosts(ctx.inventory, 'etcd').includes(host) ? [probe('etcd.members', httpPost(`${base}${ETCD_MEMBERS_PATH}`, '{}'))] : []),
     ];
   },
   judge(ctx, results) {
@@ -340,7 +354,8 @@ const PATRONI_OK_STATES = new Set(['running', 'streaming']);
 export const patroniCheck: StatusCheck = {
   component: 'patroni',
   probes(ctx, host) {
-    if (!has(host, 'postgresql')) return [];
+    // `/cluster` answers for every member: asked on the first two nodes only.
+    if (!viewHosts(ctx.inventory, 'postgresql').includes(host)) return [];
     return [probe('patroni.cluster', httpGet(`http://${host.address}:${ctx.inventory.cluster.ports.patroniApi}/cluster`))];
   },
   judge(ctx, results) {
@@ -426,7 +441,7 @@ export const haproxyCheck: StatusCheck = {
   probes(ctx, host) {
     const probes: Probe[] = [];
     const target = writePathTarget(ctx.inventory);
-    if (target && WRITE_PATH_ROLES.some((r) => has(host, r))) probes.push(probe('haproxy.write', tcpProbe(target.address, target.port, 2, PG_SSL_REQUEST)));
+    if (target && viewHosts(ctx.inventory, WRITE_PATH_ROLES).includes(host)) probes.push(probe('haproxy.write', tcpProbe(target.address, target.port, 2, PG_SSL_REQUEST)));
     if (!has(host, 'haproxy')) return probes;
     // The stats page in CSV (HAProxy management guide "9.1 CSV format"), the same table as the
     // admin socket's `show stat`; without the secrets file, the socket (Debian's or RHEL's path).
@@ -485,7 +500,7 @@ export const haproxyCheck: StatusCheck = {
 function writePathLine(ctx: StatusContext, results: Results): CheckLine {
   const target = writePathTarget(ctx.inventory) as { address: string; port: number };
   const check = `write path ${target.address}:${target.port}`;
-  const from = ctx.inventory.hosts.filter((h) => WRITE_PATH_ROLES.some((r) => has(h, r)));
+  const from = viewHosts(ctx.inventory, WRITE_PATH_ROLES);
   const ok = from.filter((h) => /^(4e|53)$/.test(out(results, h.name, 'haproxy.write')?.stdout.trim() ?? ''));
   const failed = from.filter((h) => !ok.includes(h) && !unreachable(results, h.name) && !silent(results, h.name, 'haproxy.write'));
   if (ok.length) return line('haproxy', check, 'healthy', { servingPath: true, reason: `a PostgreSQL primary answers (from ${ok.map((h) => h.name).join(', ')})` });
@@ -566,16 +581,9 @@ export function airflowQueues(inv: Inventory): string[] {
   return [...new Set(hostsOf(inv, 'worker').flatMap(workerQueues))];
 }
 
-/**
- * How many RabbitMQ hosts (the first ones of the inventory) ask the management API for the
- * cluster-wide views (nodes, queues, consumers): each answers for the whole cluster, so two suffice
- * (one to spare when a node is down), instead of every node paying for the same answer.
- */
-export const RABBITMQ_VIEW_HOSTS = 2;
-
-/** The cluster-wide views of the management API, asked on the first {@link RABBITMQ_VIEW_HOSTS} RabbitMQ hosts. */
+/** The cluster-wide views of the management API (nodes, queues, consumers), asked on the first RabbitMQ hosts ({@link viewHosts}). */
 function rabbitViewHosts(inv: Inventory): Host[] {
-  return hostsOf(inv, 'rabbitmq').slice(0, RABBITMQ_VIEW_HOSTS);
+  return viewHosts(inv, 'rabbitmq');
 }
 
 /** The consumers of the Airflow vhost (queue, the client's address) from the first view that answered; undefined when none did. */
@@ -747,7 +755,7 @@ export const airflowCheck: StatusCheck = {
   probes(ctx, host) {
     const inv = ctx.inventory;
     const probes: Probe[] = airflowHosts(inv).includes(host) ? [releaseProbe(inv)] : [];
-    if (has(host, 'postgresql') && hasJobs(inv)) {
+    if (viewHosts(inv, 'postgresql').includes(host) && hasJobs(inv)) {
       // From / : psql as postgres warns on stderr when it cannot enter the login user's folder.
       probes.push(probe('airflow.heartbeats', sh`cd / && ${psql(inv, AIRFLOW_DB)} ${HEARTBEAT_SQL.flatMap((q) => ['-c', q])} 2>&1`));
     }
@@ -773,7 +781,7 @@ export const airflowCheck: StatusCheck = {
 function heartbeats(ctx: StatusContext, results: Results): { rows: p.JobHeartbeat[] } | { error: string } {
   const answers: p.Heartbeats[] = [];
   const errors: string[] = [];
-  for (const h of hostsOf(ctx.inventory, 'postgresql')) {
+  for (const h of viewHosts(ctx.inventory, 'postgresql')) {
     const o = out(results, h.name, 'airflow.heartbeats');
     const hb = o && o.code === 0 ? p.parseHeartbeats(o.stdout) : undefined;
     if (hb) answers.push(hb);

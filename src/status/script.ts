@@ -35,37 +35,30 @@ export const TIMED_OUT = 124;
  */
 export const NO_ANSWER = -1;
 
-/** Seconds between two looks of the script's collector for finished probes. */
-const COLLECT_INTERVAL_SEC = 0.05;
-
 /**
- * The script: a private temp folder (mktemp -d, removed on exit), each probe started in the
- * background as `timeout -k 1 N sh -c CMD` with stdin closed and stderr dropped, its stdout kept in
- * that folder and its exit code written (then renamed, so it appears whole) when it ends. A collector
- * loop prints each probe as soon as it has ended — its output, then its marker line
- * (`@@<nonce> <index> <exit code>`, split by {@link parseProbeOutput}) — so a slow probe never holds
- * back the others: when the controller stops waiting, every finished probe's output is already on
- * the wire. The longest probe bounds the host's time, not their sum. POSIX sh (dash, bash).
+ * The script: a private temp folder (mktemp -d, removed on exit) holding a FIFO; each probe started
+ * in the background as `timeout -k 1 N sh -c CMD` with stdin closed and stderr dropped, its stdout
+ * kept in that folder; when it ends, its index and exit code go into the FIFO as one short line (one
+ * write(2) below PIPE_BUF: lines never mix, pipe(7)). The collector reads that FIFO and prints each
+ * probe as soon as it has ended — its output, then its marker line (`@@<nonce> <index> <exit code>`,
+ * split by {@link parseProbeOutput}) — so a slow probe never holds back the others: when the
+ * controller stops waiting, every finished probe's output is already on the wire. Nothing polls; the
+ * longest probe bounds the host's time, not their sum. POSIX sh (dash, bash).
  */
 export function probeScript(probes: readonly Probe[], nonce: string): Cmd {
   // The host's clock first, before any probe starts: the controller bounds the host's clock offset
   // by when it sent the script and when this first line arrived (see parseProbeClock).
   const clock = sh`printf ${`@@${nonce} clock %s\n`} "$(date +%s%N)"`;
-  const head = raw(`d=$(mktemp -d) || exit 1\ntrap 'rm -rf "$d"' EXIT`);
+  // The FIFO is opened read-write by the collector first, so no writer ever blocks and no read
+  // sees an end of file while probes still run.
+  const head = raw(`d=$(mktemp -d) || exit 1\ntrap 'rm -rf "$d"' EXIT\nmkfifo "$d/done" && exec 3<>"$d/done" || exit 1`);
   const start = probes.map(
-    (p, i) => sh`{ ${envAssignments(p.env)}timeout -k 1 ${p.timeoutSec} sh -c ${p.cmd.asWord()} </dev/null >"$d/"${i} 2>/dev/null; echo $? >"$d/"${i}.t; mv "$d/"${i}.t "$d/"${i}.rc; } &`,
+    (p, i) => sh`{ ${envAssignments(p.env)}timeout -k 1 ${p.timeoutSec} sh -c ${p.cmd.asWord()} </dev/null >"$d/"${i} 2>/dev/null; echo ${i} $? >&3; } &`,
   );
-  const marker = `\n@@${nonce} %s %s\n`;
-  const collect = sh`left=${probes.map((_, i) => String(i)).join(' ')}
-while [ -n "$left" ]; do
-  rest=
-  for i in $left; do
-    if [ -e "$d/$i.rc" ]; then read -r rc <"$d/$i.rc"; cat "$d/$i"; printf ${marker} "$i" "$rc"; else rest="$rest $i"; fi
-  done
-  left=$rest
-  [ -n "$left" ] && sleep ${String(COLLECT_INTERVAL_SEC)}
-done
-true`;
+  const collect = sh`n=${String(probes.length)}
+while [ "$n" -gt 0 ] && read -r i rc <&3; do
+  cat "$d/$i"; printf ${`\n@@${nonce} %s %s\n`} "$i" "$rc"; n=$((n - 1))
+done`;
   return Cmd.join([clock, head, ...start, collect], '\n');
 }
 

@@ -495,8 +495,11 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
   // The cluster-wide management API views on the first two RabbitMQ nodes only; every node's listener.
   assert.deepEqual(ids('h1').filter((i) => i.startsWith('rabbitmq.')), ['rabbitmq.listener', 'rabbitmq.nodes', 'rabbitmq.queues', 'rabbitmq.consumers']);
   assert.deepEqual(ids('h3').filter((i) => i.startsWith('rabbitmq.')), ['rabbitmq.listener']);
+  // Questions any member answers for all: on the first two hosts of the role only.
+  assert.deepEqual(ids('h3').filter((i) => /^(etcd|patroni)\./.test(i)), ['etcd.health', 'etcd.status']);
+  assert.deepEqual(ids('h2').filter((i) => /^(etcd|patroni)\./.test(i)), ['etcd.health', 'etcd.status', 'etcd.members', 'patroni.cluster']);
   assert.deepEqual(ids('h1').filter((i) => i.startsWith('airflow.')), ['airflow.heartbeats'], 'heartbeats are read once per PostgreSQL node, not per Airflow host');
-  assert.deepEqual(ids('s1').filter((i) => !i.startsWith('host.')), ['units', 'haproxy.write', 'airflow.release', 'airflow.health.direct', 'airflow.health.vip', 'dags.folder']);
+  assert.deepEqual(ids('s1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.release', 'airflow.health.direct', 'airflow.health.vip', 'dags.folder'], 'the write path is asked from the first two of the HAProxy and scheduler hosts (h4, h5)');
   assert.deepEqual(ids('w1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.release', 'dags.folder', 'target.ssh:t1'], 'no Celery start on a worker: the broker lists its consumers');
   assert.deepEqual(ids('f1').filter((i) => !i.startsWith('host.')), ['units', 'airflow.release', 'airflow.flower', 'ftp.banner']);
   const probeOf = (host: string, id: string) => hostProbes(ctx, inv.hosts.find((h) => h.name === host)!).find((x) => x.id === id);
@@ -597,7 +600,7 @@ test('judge: Airflow heartbeats unreadable, a stale scheduler, a DAG processor s
     if (h === 'h1' || h === 'h2' || h === 'h3') o['airflow.heartbeats'] = { stdout: 'ERROR:  relation "job" does not exist\n', code: 1 };
     if (h === 'h1') o['rabbitmq.consumers'] = { stdout: http(200, '[{"queue":{"name":"default"},"channel_details":{"peer_host":"10.1.1.35"}}]'), code: 0 };
   }));
-  assert.equal(lineOf(unread, 'scheduler s1'), 'degraded: heartbeat unknown: metadata database not readable (h1: psql: exit 1 (ERROR:  relation "job" does not exist); h2: psql: exit 1 (ERROR:  relation "job" does not exist); h3: psql: exit 1 (ERROR:  relation "job" does not exist))');
+  assert.equal(lineOf(unread, 'scheduler s1'), 'degraded: heartbeat unknown: metadata database not readable (h1: psql: exit 1 (ERROR:  relation "job" does not exist); h2: psql: exit 1 (ERROR:  relation "job" does not exist))', 'asked on the first two PostgreSQL nodes');
   assert.match(lineOf(unread, 'schedulers'), /^degraded: heartbeats unknown: metadata database not readable/);
   assert.match(lineOf(unread, 'dag processor d1'), /^down: airflow-dag-processor.service failed; heartbeat unknown/);
   assert.equal(lineOf(unread, 'worker celery@w1'), 'healthy: consumes default');
