@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Cmd, sh } from '../core/cmd.js';
-import { FactSet, type Fact, type FactOutput } from '../facts/fact.js';
+import { FactSet, splitMarkedOutputs, type Fact, type FactOutput } from '../facts/fact.js';
 import type { Connection } from '../ssh/transport.js';
 
 /**
@@ -17,17 +17,10 @@ export function factScript(facts: readonly Fact<unknown>[], nonce: string): Cmd 
 
 /** Splits the output of {@link factScript} back into one output per fact (by index). */
 export function parseFactOutput(stdout: string, count: number, nonce: string): FactOutput[] {
-  const outputs: FactOutput[] = [];
-  const re = new RegExp(`\\n@@${nonce} (\\d+) (\\d+)\\n`, 'g');
-  let start = 0;
-  for (const m of stdout.matchAll(re)) {
-    outputs[Number(m[1])] = { stdout: stdout.slice(start, m.index), code: Number(m[2]) };
-    start = (m.index ?? 0) + m[0].length;
-  }
-  for (let i = 0; i < count; i++) {
-    if (!outputs[i]) throw new Error(`fact script output is incomplete: no result for fact #${i}`);
-  }
-  return outputs;
+  return splitMarkedOutputs(stdout, count, nonce).map((o, i) => {
+    if (!o) throw new Error(`fact script output is incomplete: no result for fact #${i}`);
+    return o;
+  });
 }
 
 /** Unique facts by key, in first-seen order. */

@@ -530,7 +530,7 @@ export const keepalivedCheck: StatusCheck = {
       probe('keepalived.addr', sh`ip -br -4 addr`),
       ...vips.flatMap((v) => {
         const port = vipPort(ctx.inventory, v);
-        return port ? [probe(`keepalived.answer:${v.name}`, sh`timeout 2 bash -c ${`exec 3<>/dev/tcp/${v.address}/${port}`}`)] : [];
+        return port ? [probe(`keepalived.answer:${v.name}`, tcpProbe(v.address, port, 2))] : [];
       }),
     ];
   },

@@ -5,7 +5,7 @@
  */
 import { Cmd, raw, sh } from '../core/cmd.js';
 import type { Secret } from '../core/secret.js';
-import type { FactOutput } from '../facts/fact.js';
+import { splitMarkedOutputs, type FactOutput } from '../facts/fact.js';
 
 /**
  * A read-only command on one host and the seconds it may take. Exit code 124 means it timed out
@@ -77,17 +77,9 @@ export function parseProbeClock(stdout: string, nonce: string): number | undefin
  * every probe when the script printed nothing. Never throws.
  */
 export function parseProbeOutput(stdout: string, count: number, nonce: string): FactOutput[] {
-  const outputs: FactOutput[] = Array.from({ length: count }, () => ({ stdout: '', code: NO_ANSWER }));
-  const re = new RegExp(`\\n@@${nonce} (\\d+) (\\d+)\\n`, 'g');
   // Outputs begin after the clock line (when there is one).
   const clock = new RegExp(`^@@${nonce} clock \\d*\\n`).exec(stdout);
-  let start = clock ? clock[0].length : 0;
-  for (const m of stdout.matchAll(re)) {
-    const i = Number(m[1]);
-    if (i < count) outputs[i] = { stdout: stdout.slice(start, m.index), code: Number(m[2]) };
-    start = (m.index ?? 0) + m[0].length;
-  }
-  return outputs;
+  return splitMarkedOutputs(stdout, count, nonce, clock ? clock[0].length : 0).map((o) => o ?? { stdout: '', code: NO_ANSWER });
 }
 
 /** `NAME=VALUE ` for each variable (names checked: a POSIX shell name), or nothing. */
