@@ -19,7 +19,7 @@ inv=${2:-inventory/lab.yaml}
 bash scripts/setup.sh
 command -v hyperfine >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null; }
 if [ "$inv" = inventory/lab.yaml ]; then
-  bash scripts/lab-wheelhouse.sh inventory/lab.state/wheelhouse "$(node --input-type=module -e 'const { loadInventory } = await import("./dist/src/inventory/load.js"); console.log((await loadInventory(process.argv[1])).inventory.cluster.versions.airflow);' "$inv" 2>/dev/null)"
+  bash scripts/lab-wheelhouse.sh "$inv"
 fi
 
 # shellcheck source=bench/lab.sh

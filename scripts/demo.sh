@@ -16,11 +16,7 @@ ah=./bin/airflow-ha
 
 bash scripts/setup.sh
 "$ah" validate -i "$inv"
-version=$(node --input-type=module -e '
-  const { loadInventory } = await import("./dist/src/inventory/load.js");
-  console.log((await loadInventory(process.argv[1])).inventory.cluster.versions.airflow);
-' "$inv" 2>/dev/null)
-bash scripts/lab-wheelhouse.sh inventory/lab.state/wheelhouse "$version"
+bash scripts/lab-wheelhouse.sh "$inv"
 
 "$ah" lab up -i "$inv"
 echo "== bootstrap (first run)"

@@ -6,12 +6,21 @@
 # - otherwise the test suite's Airflow stand-in (test/standin/: NOT Apache Airflow; `status` names
 #   it "Airflow stand-in, not Apache Airflow").
 # A wheelhouse already filled for VERSION is kept. Prints one line saying which one the lab gets.
-# Usage: bash scripts/lab-wheelhouse.sh DIR VERSION
+# The folder and the version are the inventory's (cluster.airflow.install.wheelhouse,
+# cluster.versions.airflow), read with airflow-ha's own loader (run `npm run build` first).
+# Usage: bash scripts/lab-wheelhouse.sh INVENTORY
 # AIRFLOW_CONSTRAINTS_URL overrides the constraints file (Airflow docs, "Installation from PyPI").
+# The node program below is JavaScript in single quotes on purpose.
+# shellcheck disable=SC2016
 set -euo pipefail
+inv=$(realpath "${1:?usage: lab-wheelhouse.sh INVENTORY}")
 cd "$(dirname "$0")/.."
-dir=${1:?usage: lab-wheelhouse.sh DIR VERSION}
-version=${2:?usage: lab-wheelhouse.sh DIR VERSION}
+read -r dir version < <(node --input-type=module -e '
+  const { loadInventory } = await import("./dist/src/inventory/load.js");
+  const c = (await loadInventory(process.argv[1])).inventory.cluster;
+  if (!c.airflow.install.wheelhouse) throw new Error(`${process.argv[1]}: cluster.airflow.install has no wheelhouse`);
+  console.log(c.airflow.install.wheelhouse, c.versions.airflow);
+' "$inv")
 python=3.11
 mkdir -p "$dir"
 
