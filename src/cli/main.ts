@@ -83,6 +83,8 @@ interface RunFlags {
   diff?: boolean;
   verbose?: boolean;
   acceptNewHostKeys?: boolean;
+  /** apply and bootstrap: set up hosts that hold another set of secrets anew with these. */
+  newCluster?: boolean;
 }
 
 /**
@@ -121,6 +123,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       diff: o.diff,
       verbose: o.verbose,
       acceptNewHostKeys: o.acceptNewHostKeys,
+      newCluster: o.newCluster,
       inputs,
       preflight,
       command: ['airflow-ha', ...argv.slice(2)].join(' '),
@@ -174,14 +177,21 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .action(async (o: { inventory: string; out: string; playbook: string; osFamily: OsFamily }) => {
       const pb = await playbookByName(o.playbook);
       const loaded = await load(io, o.inventory, pb);
-      const [{ mkdir }, { loadOrCreateSecrets }, { renderFiles }, { operatorInputs }, { writeFileAtomic }] = await Promise.all([
+      const [{ mkdir }, { placeholderSecrets, readSecrets, PLACEHOLDER_PREFIX, SECRETS_FILE }, { renderFiles }, { operatorInputs }, { writeFileAtomic }] = await Promise.all([
         import('node:fs/promises'),
         import('../inventory/secrets.js'),
         import('./render.js'),
         import('./operator.js'),
         import('./files.js'),
       ]);
-      const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
+      // render never creates secrets: without the file, placeholders stand in for every value.
+      let secrets = await readSecrets(loaded.stateDir);
+      if (!secrets) {
+        secrets = placeholderSecrets();
+        io.err(
+          `note: no secrets file (${path.join(loaded.stateDir, SECRETS_FILE)}): rendered with placeholders (${PLACEHOLDER_PREFIX}<name>) instead of secrets; \`airflow-ha bootstrap -i ${o.inventory}\` creates the file on its first run\n`,
+        );
+      }
       const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd));
       const outDir = path.resolve(io.cwd, o.out);
       for (const f of files) {
@@ -192,8 +202,8 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       io.out(`rendered ${files.length} file(s) for ${new Set(files.map((f) => f.host)).size} host(s) into ${outDir}\n`);
     });
 
-  const runCommand = (name: 'plan' | 'apply' | 'bootstrap') =>
-    withExamples(
+  const runCommand = (name: 'plan' | 'apply' | 'bootstrap') => {
+    const cmd = withExamples(
       program.command(name),
       ...(name === 'plan'
         ? ['airflow-ha plan -i inventory/lab.yaml', 'airflow-ha plan -i inventory/lab.yaml --playbook haproxy --limit haproxy']
@@ -214,13 +224,17 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       .option('--json', 'one JSON event per line on stdout')
       .option('--diff', 'show diffs of changed files (always on for plan)')
       .option('-v, --verbose', 'also list tasks that were already in the desired state')
-      .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
-      .action(async (o: RunFlags & { playbook: string }) => {
-        const pb = await playbookByName(o.playbook);
-        const loaded = await load(io, o.inventory, pb);
-        const { operatorInputs } = await import('./operator.js');
-        setExit(await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd)));
-      });
+      .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)');
+    if (name !== 'plan') {
+      cmd.option('--new-cluster', 'hosts set up with other secrets (another secrets fingerprint) are set up anew with this secrets file; without it such a run is refused');
+    }
+    return cmd.action(async (o: RunFlags & { playbook: string }) => {
+      const pb = await playbookByName(o.playbook);
+      const loaded = await load(io, o.inventory, pb);
+      const { operatorInputs } = await import('./operator.js');
+      setExit(await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd)));
+    });
+  };
   runCommand('plan');
   runCommand('apply');
   runCommand('bootstrap');
@@ -266,7 +280,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .action(async (words: string[], o: { inventory: string; limit: string; json?: boolean; acceptNewHostKeys?: boolean }) => {
       const loaded = await load(io, o.inventory);
       const inv = loaded.inventory;
-      const [{ parseLimit, selectHosts }, { loadOrCreateSecrets }, { maskSecrets }, { raw }, { buildTransport }] = await Promise.all([
+      const [{ parseLimit, selectHosts }, { readSecrets }, { maskSecrets }, { raw }, { buildTransport }] = await Promise.all([
         import('../run/playbook.js'),
         import('../inventory/secrets.js'),
         import('../core/secret.js'),
@@ -279,8 +293,9 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       } catch (e) {
         throw new InputError((e as Error).message);
       }
-      const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
-      const mask = (t: string) => maskSecrets(t, Object.values(secrets));
+      // exec only masks the secrets in what the hosts print: it never creates them.
+      const secrets = await readSecrets(loaded.stateDir);
+      const mask = (t: string) => maskSecrets(t, secrets ? Object.values(secrets) : []);
       const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
       // The operator's own shell text, run as written: this is what `exec` is for.
       const cmd = raw(words.join(' '));

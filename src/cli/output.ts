@@ -66,6 +66,9 @@ export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean },
       const label = e.severity === 'refuse' ? c.red('refuse ') : c.yellow('warn   ');
       return [`  ${label} ${e.host}: [${e.rule}] ${e.message}`, `           fix: ${e.fix}`];
     }
+    case 'fingerprint':
+      // A difference is told once, in the run's closing error; the rest is for --json and the journal.
+      return [];
     case 'step_start':
       return [c.bold(`== ${e.step} [${e.hosts.join(', ')}]`)];
     case 'task': {

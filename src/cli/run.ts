@@ -3,9 +3,10 @@
  * by `plan`, `apply`, `bootstrap`, `add-worker` and `remove-worker`.
  */
 import os from 'node:os';
+import path from 'node:path';
 import type { LoadedInventory } from '../inventory/load.js';
 import type { Inventory } from '../inventory/schema.js';
-import { loadOrCreateSecrets } from '../inventory/secrets.js';
+import { loadOrCreateSecrets, requireSecrets, SECRETS_FILE } from '../inventory/secrets.js';
 import { fanOut, type Reporter } from '../run/events.js';
 import { runPlaybook } from '../run/execute.js';
 import { journalReporter } from '../run/journal.js';
@@ -48,6 +49,8 @@ export interface CliRunOptions {
   command: string;
   /** Check the hosts first (src/preflight/rules.ts): plan, apply, bootstrap, add-worker. */
   preflight?: boolean;
+  /** `--new-cluster`: hosts set up with other secrets are to be set up anew with these (see src/run/fingerprint.ts). */
+  newCluster?: boolean;
 }
 
 /**
@@ -56,7 +59,11 @@ export interface CliRunOptions {
  * Returns the run's exit code (README "Exit codes").
  */
 export async function runPlaybookCli(io: Io, loaded: LoadedInventory, pb: Playbook, opts: CliRunOptions, inventory: Inventory = loaded.inventory): Promise<number> {
-  const { secrets } = await loadOrCreateSecrets(loaded.stateDir);
+  // Check mode never creates secrets: a plan of a cluster without its secrets file would plan new ones.
+  const { secrets, created } = opts.check
+    ? { secrets: await requireSecrets(loaded.stateDir, `airflow-ha bootstrap -i ${loaded.file}`), created: [] }
+    : await loadOrCreateSecrets(loaded.stateDir);
+  const secretsGuard = { file: path.join(loaded.stateDir, SECRETS_FILE), created, newCluster: Boolean(opts.newCluster), command: opts.command };
   const transport = buildTransport({ ...loaded, inventory }, io.env, Boolean(opts.acceptNewHostKeys));
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const reporter = fanOut(await reporterFor(io, opts), journalReporter(loaded.stateDir, runId));
@@ -72,6 +79,7 @@ export async function runPlaybookCli(io: Io, loaded: LoadedInventory, pb: Playbo
       limit: opts.limit,
       command: opts.command,
       preflight: Boolean(opts.preflight),
+      secretsGuard,
       operator: operator(io),
       runId,
     });

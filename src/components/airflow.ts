@@ -460,7 +460,7 @@ export function airflowMigrateTasks(inv: Inventory, secrets: ClusterSecrets): Ta
   const pw = secrets.airflowAdmin.reveal();
   return [
     command({ name: 'airflow db migrate', cmd: airflowCli(inv, ['db', 'migrate']), unless: sh`${airflowCli(inv, ['db', 'check-migrations', '-t', '1'])} >/dev/null 2>&1`, timeoutSec: 1800 }),
-    file({ path: AIRFLOW_ADMIN_PASSWORD_FILE, content: `${pw}\n${pw}\n`, mode: '0600', label: `file ${AIRFLOW_ADMIN_PASSWORD_FILE} (secret)` }),
+    file({ path: AIRFLOW_ADMIN_PASSWORD_FILE, content: `${pw}\n${pw}\n`, mode: '0600', label: `file ${AIRFLOW_ADMIN_PASSWORD_FILE} (secret)`, holdsSecrets: true }),
     command({
       name: `airflow user ${AIRFLOW_ADMIN_USER}`,
       cmd: sh`${airflowCli(inv, ['users', 'create', '--username', AIRFLOW_ADMIN_USER, '--firstname', 'Airflow', '--lastname', 'Admin', '--role', 'Admin', '--email', `${AIRFLOW_ADMIN_USER}@${inv.cluster.name}.invalid`])} < ${AIRFLOW_ADMIN_PASSWORD_FILE}`,

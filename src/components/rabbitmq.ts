@@ -251,7 +251,7 @@ export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host:
     directory({ path: RABBITMQ_PATHS.home, mode: '0755', owner: 'rabbitmq', group: 'rabbitmq' }),
     // The cookie is never changed under a running cluster by a restart: nodes with different
     // cookies cannot talk, so changing it is a stop-all/start-all operation, not a rolling one.
-    file({ path: RABBITMQ_PATHS.cookie, content: secrets.erlangCookie.reveal(), mode: '0400', owner: 'rabbitmq', group: 'rabbitmq', label: `file ${RABBITMQ_PATHS.cookie} (secret)` }),
+    file({ path: RABBITMQ_PATHS.cookie, content: secrets.erlangCookie.reveal(), mode: '0400', owner: 'rabbitmq', group: 'rabbitmq', label: `file ${RABBITMQ_PATHS.cookie} (secret)`, holdsSecrets: true }),
     directory({ path: '/etc/rabbitmq', mode: '0755', owner: 'rabbitmq', group: 'rabbitmq' }),
     template({ path: RABBITMQ_PATHS.conf, template: 'rabbitmq/rabbitmq.conf.njk', vars: rabbitmqConfVars(inv), notify: [restart] }),
     file({ path: RABBITMQ_PATHS.plugins, content: '[rabbitmq_management].\n', owner: 'rabbitmq', group: 'rabbitmq', notify: [restart] }),
@@ -263,6 +263,8 @@ export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host:
       owner: 'root',
       group: 'rabbitmq',
       notify: [importDefinitionsHandler()],
+      // Password hashes: an old one in a diff could be attacked offline.
+      holdsSecrets: true,
     }),
     ...rabbitmqRepoTasks(inv, facts),
     ...(erlangPin ? [erlangPin] : []),

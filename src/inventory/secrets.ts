@@ -3,14 +3,18 @@
  * `<stateDir>/secrets.yaml` (mode 0600, folder 0700), reused on every later run, never printed.
  *
  * Existing values are never changed: a key missing from an existing file is generated and added,
- * and a file that others can read is refused rather than fixed behind the user's back.
+ * and a file that others can read is refused rather than fixed behind the user's back. Only the
+ * commands that change hosts create the file ({@link loadOrCreateSecrets}); `plan` needs it
+ * ({@link requireSecrets}) and `render` falls back to {@link placeholderSecrets}. What the hosts were
+ * set up with is recorded on them as a keyed fingerprint ({@link secretsFingerprint}), so a lost or
+ * swapped file is refused instead of pushing new values into a live cluster.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, scryptSync } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
-import { InputError } from '../core/errors.js';
+import { isMap, isScalar, LineCounter, parseDocument, stringify } from 'yaml';
+import { InputError, type Diagnostic } from '../core/errors.js';
 import { Secret } from '../core/secret.js';
 
 /** One secret per purpose, identical on every host that needs it. */
@@ -166,6 +170,119 @@ export async function readSecrets(stateDir: string): Promise<ClusterSecrets | un
   return Object.fromEntries(SECRET_NAMES.map((n) => [n, new Secret(values[n]!)])) as unknown as ClusterSecrets;
 }
 
+/**
+ * Reads `<stateDir>/secrets.yaml` without creating or changing anything, for `plan`: every secret.
+ * @throws InputError (exit 2) when the file does not exist or lacks a key, saying which command
+ *   creates it (`create`, e.g. `airflow-ha bootstrap -i site.yaml`); like {@link loadOrCreateSecrets}
+ *   for a file that is unsafe or malformed.
+ */
+export async function requireSecrets(stateDir: string, create: string): Promise<ClusterSecrets> {
+  const file = path.join(stateDir, SECRETS_FILE);
+  const values = await readSecretsFile(file);
+  if (!values) throw new InputError(`secrets file ${file} does not exist; \`${create}\` creates it on its first run (if this cluster was set up before, restore the file from your backup instead)`);
+  const missing = SECRET_NAMES.filter((n) => values[n] === undefined);
+  if (missing.length > 0) throw new InputError(`secrets file ${file} lacks ${missing.join(', ')}; \`${create}\` adds the missing keys`);
+  return Object.fromEntries(SECRET_NAMES.map((n) => [n, new Secret(values[n]!)])) as unknown as ClusterSecrets;
+}
+
+/** The text every placeholder secret starts with (see {@link placeholderSecrets}). */
+export const PLACEHOLDER_PREFIX = 'PLACEHOLDER-';
+
+/**
+ * Stand-ins for `render` when there is no secrets file: `PLACEHOLDER-<name>` (the name of the
+ * secret, e.g. `PLACEHOLDER-airflowDb`), except the Fernet key, which must have a Fernet key's
+ * shape: `PLACEHOLDER-airflowFernetKey` padded with `x` to 43 characters and `=`. Each is valid for
+ * the rules of {@link validateSecretValue}, so every template renders; none is a secret.
+ */
+export function placeholderSecrets(): ClusterSecrets {
+  return Object.fromEntries(
+    SECRET_NAMES.map((n) => {
+      const base = `${PLACEHOLDER_PREFIX}${n}`;
+      const value = SECRET_KINDS[n] === 'fernetKey' ? `${base.padEnd(43, 'x')}=` : SECRET_KINDS[n] === 'erlangCookie' ? `PLACEHOLDER${n}`.toUpperCase() : base;
+      return [n, new Secret(value)];
+    }),
+  ) as unknown as ClusterSecrets;
+}
+
+/** Shortest hand-written value of a password or key accepted (generated ones have 32 characters or more). */
+export const MIN_SECRET_LENGTH = 16;
+
+/**
+ * Characters a password or key may hold: RFC 3986's unreserved set. Such a value needs no escaping
+ * in any place airflow-ha writes it: the `user:password@host` of `sql_alchemy_conn`, `broker_url`
+ * and `result_backend` (RFC 3986 3.2.1: `:`, `@`, `/`, `%` would need percent-encoding), airflow.cfg
+ * (Python's ConfigParser interpolates `%`), patroni.yml's single-quoted YAML strings (a `'` would end
+ * them), HAProxy's `stats auth user:password` and Flower's `user:password` (split at `:`; whitespace
+ * and `#` end a word in haproxy.cfg), and shell words (quoted anyway by src/core/cmd.ts).
+ */
+const SAFE_CHARS = /^[A-Za-z0-9._~-]+$/;
+
+/**
+ * Why `value` cannot be the secret `name` (its rule id and the reason), or undefined when it can.
+ * Rules: `secrets:fernet-key` (URL-safe base64 of 32 bytes, 44 characters ending in `=`);
+ * `secrets:erlang-cookie` (1 to 255 characters of [A-Za-z0-9]: "a string of alphanumeric characters
+ * up to 255 characters in size", https://www.rabbitmq.com/docs/clustering#erlang-cookie);
+ * `secrets:charset` and `secrets:length` for every other secret (see SAFE_CHARS, at least
+ * {@link MIN_SECRET_LENGTH} characters, no leading `-`). Never quotes the value.
+ */
+export function validateSecretValue(name: SecretName, value: string): { rule: string; message: string } | undefined {
+  switch (SECRET_KINDS[name]) {
+    case 'fernetKey':
+      return isFernetKey(value) ? undefined : { rule: 'secrets:fernet-key', message: 'is not a Fernet key (32 bytes in URL-safe base64, 44 characters ending in "=")' };
+    case 'erlangCookie':
+      return /^[A-Za-z0-9]{1,255}$/.test(value) ? undefined : { rule: 'secrets:erlang-cookie', message: 'an Erlang cookie must be 1 to 255 characters of A-Z, a-z, 0-9' };
+    default:
+      if (!SAFE_CHARS.test(value)) {
+        return {
+          rule: 'secrets:charset',
+          message: 'may hold only A-Z, a-z, 0-9 and . _ ~ - (no quotes, @, %, :, /, #, spaces or newlines: they would need escaping in a database URL, airflow.cfg or YAML)',
+        };
+      }
+      if (value.startsWith('-')) return { rule: 'secrets:charset', message: 'must not start with "-" (a command would read it as an option)' };
+      if (value.length < MIN_SECRET_LENGTH) return { rule: 'secrets:length', message: `must have at least ${MIN_SECRET_LENGTH} characters (generated values have 32)` };
+      return undefined;
+  }
+}
+
+/**
+ * The fingerprint of `secrets` recorded on every host (see src/run/fingerprint.ts): one line,
+ * `airflow-ha-secrets-fingerprint v1 names=<names> hmac-sha256=<64 hex digits>`.
+ *
+ * The MAC is HMAC-SHA256 (RFC 2104) over the secrets' names and values (sorted by name, each
+ * length-prefixed so no two sets give the same message), keyed by scrypt (RFC 7914; N=2^14, r=8,
+ * p=1, 32 bytes, salted with the cluster's name) of that same message. It tells whether two secret
+ * sets are equal and nothing else: without every value the key cannot be computed, and a guess at
+ * the values costs one scrypt (about 16 MiB and tens of milliseconds) each. Generated values have
+ * ~190 bits; a weak hand-written one is as guessable as it would be anywhere.
+ *
+ * @param names the secrets covered (default: all); a host's file names the set it was made with, so
+ *   a key added by a newer airflow-ha does not make an old fingerprint differ.
+ * @throws Error when a name is not a secret of `secrets`.
+ */
+export function secretsFingerprint(secrets: ClusterSecrets, cluster: string, names: readonly string[] = SECRET_NAMES): string {
+  const sorted = [...new Set(names)].sort();
+  const message = sorted
+    .map((n) => {
+      const s = (secrets as unknown as Record<string, Secret | undefined>)[n];
+      if (!(s instanceof Secret)) throw new Error(`secretsFingerprint: ${n} is not a secret`);
+      const v = s.reveal();
+      return `${Buffer.byteLength(n)}:${n}${Buffer.byteLength(v)}:${v}`;
+    })
+    .join('');
+  const key = scryptSync(message, `airflow-ha secrets fingerprint v1 ${cluster}`, 32, { N: 2 ** 14, r: 8, p: 1 });
+  const mac = createHmac('sha256', key).update(message).digest('hex');
+  return `${FINGERPRINT_TAG} names=${sorted.join(',')} hmac-sha256=${mac}`;
+}
+
+/** The first word and version of a fingerprint line. */
+export const FINGERPRINT_TAG = 'airflow-ha-secrets-fingerprint v1';
+
+/** The names a fingerprint line covers, or undefined when `line` is not a v1 fingerprint. */
+export function fingerprintNames(line: string): string[] | undefined {
+  const m = /^airflow-ha-secrets-fingerprint v1 names=([A-Za-z0-9,]+) hmac-sha256=[0-9a-f]{64}$/.exec(line.trim());
+  return m ? (m[1] as string).split(',') : undefined;
+}
+
 /** The file's key -> value map, or undefined when it does not exist. */
 async function readSecretsFile(file: string): Promise<Record<string, string> | undefined> {
   let mode: number;
@@ -182,25 +299,40 @@ async function readSecretsFile(file: string): Promise<Record<string, string> | u
       `secrets file ${file} has mode ${mode.toString(8).padStart(4, '0')}: it must not be readable by group or others; fix it with \`chmod 600 ${file}\` (and check who has read it)`,
     );
   }
-  let doc: unknown;
-  try {
-    doc = parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    // The parser's message quotes the offending line, which may hold a value: pass on only its number.
-    const line = (e as { linePos?: { line: number }[] }).linePos?.[0]?.line;
-    throw new InputError(`secrets file ${file} is not valid YAML${line === undefined ? '' : ` (line ${line})`}`);
+  const lines = new LineCounter();
+  const doc = parseDocument(await readFile(file, 'utf8'), { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    // The parser's message quotes the offending line, which may hold a value: pass on only its position.
+    const at = doc.errors[0]?.pos?.[0];
+    const pos = at === undefined ? '' : (({ line, col }) => `:${line}:${col}`)(lines.linePos(at));
+    throw new InputError(`${file}${pos}: secrets file is not valid YAML`);
   }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new InputError(`secrets file ${file} must be a mapping of name: value`);
+  const root = doc.contents;
+  if (root === null || root === undefined) return {};
+  if (!isMap(root)) throw new InputError(`secrets file ${file} must be a mapping of name: value`);
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+  const findings: Diagnostic[] = [];
+  for (const pair of root.items) {
+    const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+    const node = pair.value;
+    const rangeOf = (n: unknown) => (n as { range?: readonly number[] } | null)?.range?.[0];
+    const offset = rangeOf(node) ?? rangeOf(pair.key) ?? 0;
+    const { line, col } = lines.linePos(offset);
+    const pos = { file, line, col };
+    const v = isScalar(node) ? node.value : undefined;
     if (typeof v !== 'string' || v.length === 0) {
-      throw new InputError(`secrets file ${file}: ${k} must be a non-empty string${typeof v === 'number' || typeof v === 'boolean' ? ' (quote the value)' : ''}`);
+      const quote = typeof v === 'number' || typeof v === 'boolean' ? ' (quote the value)' : '';
+      findings.push({ severity: 'error', pos, path: k, rule: 'secrets:string', message: `must be a non-empty string${quote}` });
+      continue;
     }
     out[k] = v;
+    // Keys unknown to this version are kept as they are (a newer version may have written them).
+    const bad = (SECRET_NAMES as string[]).includes(k) ? validateSecretValue(k as SecretName, v) : undefined;
+    if (bad) findings.push({ severity: 'error', pos, path: k, rule: bad.rule, message: bad.message });
   }
-  if (out.airflowFernetKey !== undefined && !isFernetKey(out.airflowFernetKey)) {
-    throw new InputError(`secrets file ${file}: airflowFernetKey is not a Fernet key (32 bytes in URL-safe base64, 44 characters ending in "=")`);
+  if (findings.length > 0) {
+    // The CLI prints each finding as file:line:col: error [rule] key: message (formatDiagnostic).
+    throw new InputError(`secrets file ${file}: ${findings.length} value(s) refused (values are never shown)`, findings);
   }
   return out;
 }

@@ -7,6 +7,12 @@ export type RunEvent =
   | { type: 'connect'; host: string; address: string; ok: boolean; seconds: number; error?: string }
   /** A preflight finding (src/preflight/rules.ts), after every host connected and before the lock; `refuse` ends the run with exit 2. */
   | { type: 'preflight'; host: string; rule: string; severity: 'refuse' | 'warn'; message: string; fix: string }
+  /**
+   * A host's secrets fingerprint (src/run/fingerprint.ts), read at connect: `same`, `absent` (never
+   * set up by airflow-ha), `different` (set up with other secrets: the run is refused unless
+   * --new-cluster); `written` once the run recorded it, before its first step.
+   */
+  | { type: 'fingerprint'; host: string; status: 'same' | 'absent' | 'different' | 'written' }
   | { type: 'step_start'; step: string; hosts: string[] }
   | {
       type: 'task';

@@ -1,20 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import type { Cmd } from '../core/cmd.js';
-import { ExitCode, LockHeldError, PreflightError, TaskFailedError, UnreachableError, AirflowHaError } from '../core/errors.js';
+import { ExitCode, InputError, LockHeldError, PreflightError, TaskFailedError, UnreachableError, AirflowHaError } from '../core/errors.js';
 import { describeOp, type Op } from '../core/op.js';
 import { maskSecrets, type Secret } from '../core/secret.js';
 import type { FactSet } from '../facts/fact.js';
 import { hostFacts as hostFactsFact, type HostFacts } from '../facts/host.js';
-import type { ClusterSecrets } from '../inventory/secrets.js';
+import { SECRET_NAMES, secretsFingerprint, type ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
 import { AIRFLOW_INTERPRETER, preflightRequest } from '../preflight/gather.js';
 import { hostPins } from '../preflight/pins.js';
 import { preflight, type Finding, type PreflightHost } from '../preflight/rules.js';
 import { waitLoop } from '../tasks/command.js';
+import { isHiddenDiff } from '../tasks/file.js';
 import type { Handler, Task, TaskPlan } from '../tasks/task.js';
 import type { Connection, Transport } from '../ssh/transport.js';
 import type { HostSummary, Reporter } from './events.js';
 import { gatherFacts } from './facts.js';
+import { compareFingerprints, fingerprintFact, writeFingerprintOps, FINGERPRINT_PATH, type FingerprintState } from './fingerprint.js';
 import { acquireLockCmd, describeHolder, LOCK_HELD_EXIT, releaseLockCmd, type LockHolder } from './lock.js';
 import { selectHosts, type OperatorInputs, type PlayContext, type Playbook, type Selector, type Step } from './playbook.js';
 
@@ -45,6 +47,26 @@ export interface RunOptions {
   preflight?: boolean;
   /** This machine's wall clock in milliseconds since the epoch (the preflight's clock rule); default Date.now. */
   wallClock?: () => number;
+  /**
+   * Guard the secrets fingerprint (src/run/fingerprint.ts): read it on every host at connect; a
+   * host holding another set's fingerprint ends the run with exit 2 before the lock, unless
+   * `newCluster`; outside check mode, write it on every targeted host that lacks it (or differs,
+   * with `newCluster`) right after taking the lock. `file` and `created` (keys this run generated)
+   * go into the refusal's message.
+   */
+  secretsGuard?: SecretsGuard;
+}
+
+/** See {@link RunOptions.secretsGuard}. */
+export interface SecretsGuard {
+  /** The secrets file, for messages. */
+  file: string;
+  /** Keys the secrets file lacked and this run generated. */
+  created: readonly string[];
+  /** The operator says these hosts are to become a new cluster with these secrets (`--new-cluster`). */
+  newCluster: boolean;
+  /** How to run again, for messages (e.g. `airflow-ha bootstrap -i site.yaml`). */
+  command: string;
 }
 
 /** The outcome of a run. `exitCode` follows {@link ExitCode}. */
@@ -91,6 +113,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const { inventory: inv, reporter } = opts;
   const secrets = secretList(opts.secrets);
   const mask = (s: string, extra: Secret[] = []) => maskSecrets(s, [...secrets, ...extra]);
+  const showDiff = (plan: TaskPlan) => shownDiff(plan, secrets, mask);
 
   const limited = new Set(selectHosts(inv, opts.limit).map((h) => h.name));
   const stepHosts = (step: Step) => selectHosts(inv, step.hosts).filter((h) => limited.has(h.name));
@@ -130,6 +153,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const conns = new Map<string, Connection>();
   const facts = new Map<string, HostFacts>();
   const preflightHosts: PreflightHost[] = [];
+  const fingerprints = new Map<string, string | undefined>();
   const wall = opts.wallClock ?? Date.now;
   const unreachable: UnreachableError[] = [];
   await Promise.all(
@@ -140,8 +164,9 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
         const roles = runRoles(opts.playbook.steps.filter((s) => stepHosts(s).some((x) => x.name === h.name)), h);
         const request = opts.preflight ? preflightRequest(inv, roles) : undefined;
         const sentAt = wall() / 1000;
-        const set = await gatherFacts(conn, [hostFactsFact, ...(request?.facts ?? [])]);
+        const set = await gatherFacts(conn, [hostFactsFact, ...(opts.secretsGuard ? [fingerprintFact] : []), ...(request?.facts ?? [])]);
         const receivedAt = wall() / 1000;
+        if (opts.secretsGuard) fingerprints.set(h.name, set.get(fingerprintFact));
         if (request) {
           const pf = request.read(set, sentAt, receivedAt);
           const family = pf.os.family;
@@ -164,6 +189,18 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     const order = new Map(connectSet.map((h, i) => [h.name, i]));
     unreachable.sort((a, b) => (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0));
     return finish(ExitCode.unreachable, UnreachableError.many(unreachable));
+  }
+
+  // 1a. The secrets the hosts were set up with: another set is refused before anything changes.
+  let fingerprint: { line: string; states: Map<string, FingerprintState> } | undefined;
+  if (opts.secretsGuard) {
+    const guard = opts.secretsGuard;
+    const ordered = new Map(connectSet.map((h) => [h.name, fingerprints.get(h.name)]));
+    const states = compareFingerprints(opts.secrets, inv.cluster.name, ordered);
+    for (const [host, status] of states) reporter.emit({ type: 'fingerprint', host, status });
+    const different = [...states].filter(([, st]) => st === 'different').map(([host]) => host);
+    if (different.length > 0 && !guard.newCluster) return finish(ExitCode.badInput, secretsMismatch(guard, different, states));
+    fingerprint = { line: secretsFingerprint(opts.secrets, inv.cluster.name), states };
   }
 
   // 1b. The preflight: every finding reported; a refusal stops the run here, before the lock and any
@@ -197,6 +234,23 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   }
 
   try {
+    if (fingerprint && !opts.check) {
+      // Before the first step: from here on these hosts hold (some of) these secrets.
+      for (const h of targets) {
+        if (fingerprint.states.get(h.name) === 'same') continue;
+        const conn = conns.get(h.name) as Connection;
+        for (const op of writeFingerprintOps(fingerprint.line)) {
+          const err = await runOp(conn, op);
+          if (err) {
+            return finish(
+              ExitCode.taskFailed,
+              new TaskFailedError(h.name, '(secrets)', `write ${FINGERPRINT_PATH}`, op.kind === 'exec' ? op.cmd.toString() : describeOp(op), err.code, mask(tail(err.stderr))),
+            );
+          }
+        }
+        reporter.emit({ type: 'fingerprint', host: h.name, status: 'written' });
+      }
+    }
     for (const step of opts.playbook.steps) {
       const hosts = stepHosts(step);
       if (hosts.length === 0) continue;
@@ -209,7 +263,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
         const sum = summary.get(h.name) as HostSummary;
         const tally: HostStepResult = { ok: 0, changed: 0, seconds: 0 };
         try {
-          await runHostStep(step, hostContext(h), conns.get(h.name) as Connection, opts.check, reporter, mask, clock, tally, planned);
+          await runHostStep(step, hostContext(h), conns.get(h.name) as Connection, opts.check, reporter, { mask, showDiff }, clock, tally, planned);
         } catch (e) {
           const failure =
             e instanceof HostFailure
@@ -271,6 +325,40 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   }
 }
 
+/**
+ * The diff of a task as it may be shown: current secrets masked; and no line at all when the task
+ * writes a file whose new content holds a current secret but its diff is not hidden yet (a file
+ * task without `holdsSecrets`): the old content may hold an old secret, which masking cannot know.
+ */
+export function shownDiff(plan: TaskPlan, secrets: readonly Secret[], mask: (s: string) => string): string | undefined {
+  if (!plan.diff) return undefined;
+  if (isHiddenDiff(plan.diff)) return mask(plan.diff);
+  const values = secrets.map((s) => s.reveal()).filter((v) => v.length >= 4);
+  // The last such write is the file itself (a validated file is first written to a temp copy).
+  const put = [...plan.ops].reverse().find((op) => op.kind === 'put' && values.some((v) => op.content.includes(v)));
+  if (put && put.kind === 'put') return `${put.path}: content hidden: holds secrets\n`;
+  return mask(plan.diff);
+}
+
+/** The refusal of a run whose secrets differ from those `different` hosts were set up with. */
+function secretsMismatch(guard: SecretsGuard, different: string[], states: Map<string, FingerprintState>): InputError {
+  const same = [...states].filter(([, st]) => st === 'same').map(([host]) => host);
+  const generated =
+    guard.created.length === 0
+      ? ''
+      : guard.created.length === SECRET_NAMES.length
+        ? `${guard.file} did not exist and was generated by this run: these are new secrets, not the cluster's. `
+        : `${guard.file} lacked ${guard.created.join(', ')}, generated by this run. `;
+  return new InputError(
+    `the secrets in ${guard.file} are not the ones the cluster was set up with: ${different.length} host(s) hold a different secrets fingerprint ` +
+      `in ${FINGERPRINT_PATH}: ${different.join(', ')}${same.length ? ` (the same: ${same.join(', ')})` : ''}; nothing was changed.\n` +
+      generated +
+      `Restore the secrets file these hosts were set up with (from your backup) to ${guard.file} and run \`${guard.command}\` again. ` +
+      `Only if these hosts are to be set up anew as a new cluster with these secrets, run it with --new-cluster: every password, the ` +
+      `Erlang cookie and the fernet key on the hosts are then replaced (a running database keeps its old role passwords, and what the old fernet key encrypted cannot be read).`,
+  );
+}
+
 /** What a task builder of a step gets on host `h`. */
 function playContext(opts: RunOptions, facts: Map<string, HostFacts>, h: Host): PlayContext {
   return { inventory: opts.inventory, secrets: opts.secrets, host: h, facts: facts.get(h.name) as HostFacts, ...(opts.inputs ? { operator: opts.inputs } : {}) };
@@ -315,11 +403,12 @@ async function runHostStep(
   conn: Connection,
   check: boolean,
   reporter: Reporter,
-  mask: (s: string, extra?: Secret[]) => string,
+  redact: { mask: (s: string, extra?: Secret[]) => string; showDiff: (plan: TaskPlan) => string | undefined },
   clock: () => number,
   result: HostStepResult,
   planned?: QuietPlan,
 ): Promise<void> {
+  const { mask } = redact;
   const host = ctx.host.name;
   const start = clock();
   const elapsed = () => {
@@ -358,7 +447,7 @@ async function runHostStep(
       reporter.emit({ type: 'task', step: step.name, host, task: task.name, status: 'failed', changes: [], seconds: round(clock() - tStart), error: msg });
       return fail(task.name, '(plan)', null, msg);
     }
-    const diff = plan.diff ? mask(plan.diff) : undefined;
+    const diff = redact.showDiff(plan);
     if (!check) {
       for (const op of plan.ops) {
         const err = await runOp(conn, op);

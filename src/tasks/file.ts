@@ -76,6 +76,23 @@ export function unifiedDiff(path: string, before: Buffer | undefined, after: Buf
   ).replace(/^=+\n/, '');
 }
 
+/**
+ * What a diff of a file that holds secrets shows instead of its lines: value masking knows only
+ * the current secrets, so a line holding an old password (a rotated value, another cluster's file)
+ * would print it. Only the count of changed lines is given (lines removed + lines added).
+ */
+export function hiddenDiff(path: string, before: Buffer | undefined, after: Buffer): string {
+  const patch = unifiedDiff(path, before, after);
+  if (patch.startsWith('Binary file')) return `${path}: content hidden: holds secrets (binary)\n`;
+  const changed = patch.split('\n').filter((l) => /^[-+]/.test(l) && !/^(---|\+\+\+) /.test(l)).length;
+  return `${path}: content hidden: holds secrets; ${changed} line(s) changed\n`;
+}
+
+/** True when `diff` is one made by {@link hiddenDiff} (or the runner's own, src/run/execute.ts). */
+export function isHiddenDiff(diff: string): boolean {
+  return /: content hidden: holds secrets/.test(diff.split('\n')[0] ?? '');
+}
+
 /** Desired state of a regular file. */
 export interface FileSpec {
   path: string;
@@ -91,11 +108,14 @@ export interface FileSpec {
   validate?: (tempPath: string) => import('../core/cmd.js').Cmd;
   /** Label for people; default `file PATH`. */
   label?: string;
+  /** The content holds secrets: its diff shows no line, only how many changed ({@link hiddenDiff}). */
+  holdsSecrets?: boolean;
 }
 
 /**
  * Task: a regular file with exact content, owner, group and mode. Compared by sha256; a change is
- * written atomically (temp + rename) and shown as a unified diff.
+ * written atomically (temp + rename) and shown as a unified diff (or, for a file that holds
+ * secrets, as the count of changed lines).
  */
 export function file(spec: FileSpec): Task {
   const content = typeof spec.content === 'string' ? Buffer.from(spec.content, 'utf8') : spec.content;
@@ -120,7 +140,7 @@ export function file(spec: FileSpec): Task {
       const metaChanged = cur.exists && (!sameMode(cur.mode, mode) || cur.owner !== owner || cur.group !== group);
       if (contentChanged) {
         changes.push(cur.exists ? `update ${spec.path}` : `create ${spec.path}`);
-        diff = unifiedDiff(spec.path, cur.exists ? cur.content : undefined, content);
+        diff = (spec.holdsSecrets ? hiddenDiff : unifiedDiff)(spec.path, cur.exists ? cur.content : undefined, content);
         if (spec.validate) {
           const tmp = `/tmp/.airflow-ha-validate-${digest.slice(0, 16)}`;
           ops.push({ kind: 'put', path: tmp, content, mode: '0600', owner: 'root', group: 'root' });

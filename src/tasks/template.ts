@@ -21,6 +21,8 @@ export function templatesDir(): string {
 }
 
 let env: nunjucks.Environment | undefined;
+/** Set by the `reveal` filter: did the rendering under way put a secret's clear text in? */
+let revealed = false;
 
 /**
  * The template engine: Nunjucks (Jinja2 syntax, familiar from Ansible) with `throwOnUndefined`
@@ -39,6 +41,7 @@ export function templateEnv(): nunjucks.Environment {
   });
   env.addFilter('reveal', (v: unknown) => {
     if (!(v instanceof Secret)) throw new Error('reveal: value is not a Secret');
+    revealed = true;
     return v.reveal();
   });
   return env;
@@ -49,8 +52,18 @@ export function templateEnv(): nunjucks.Environment {
  * variable or syntax error (Nunjucks's message carries line and column).
  */
 export function renderTemplate(name: string, vars: Record<string, unknown>): string {
+  return renderTracked(name, vars).text;
+}
+
+/**
+ * {@link renderTemplate}, also telling whether the text holds a secret: whether the template used
+ * the `reveal` filter (rendering is synchronous, so the flag belongs to this call alone).
+ */
+export function renderTracked(name: string, vars: Record<string, unknown>): { text: string; holdsSecrets: boolean } {
+  revealed = false;
   try {
-    return templateEnv().render(name, vars);
+    const text = templateEnv().render(name, vars);
+    return { text, holdsSecrets: revealed };
   } catch (e) {
     const msg = (e as Error).message;
     // Nunjucks gives `[Line N, Column M]` but not the variable: show the template line too.
@@ -68,8 +81,12 @@ export function renderTemplate(name: string, vars: Record<string, unknown>): str
   }
 }
 
-/** Task: a file rendered from templates/`template` with `vars` (see {@link file} for the rest). */
+/**
+ * Task: a file rendered from templates/`template` with `vars` (see {@link file} for the rest). A
+ * template that reveals a secret makes a file that holds secrets: its diff shows no line
+ * (`holdsSecrets` may also be set by hand, e.g. for password hashes).
+ */
 export function template(spec: Omit<FileSpec, 'content'> & { template: string; vars: Record<string, unknown> }): Task {
-  const content = renderTemplate(spec.template, spec.vars);
-  return file({ ...spec, content, label: spec.label ?? `template ${spec.path}` });
+  const { text, holdsSecrets } = renderTracked(spec.template, spec.vars);
+  return file({ ...spec, content: text, holdsSecrets: Boolean(spec.holdsSecrets) || holdsSecrets, label: spec.label ?? `template ${spec.path}` });
 }

@@ -123,24 +123,30 @@ test('apply changes things, a second apply reports zero changes and runs no hand
   });
 });
 
-test('check mode reports the diff, changes nothing, and masks secrets in diffs', async () => {
+test('check mode reports the diff and changes nothing; a file holding a secret shows no line, so no old value leaks', async () => {
   const dir = tempDir();
   await withLockFree(async () => {
     try {
       await runPlaybook(options({ playbook: playbook(dir, '1') }));
-      await writeFile(path.join(dir, 'h2', 'app.conf'), `version=hand-edited\npassword=${secret.reveal()}\n`);
+      // A previous password on the host, which masking (it knows the current secrets only) cannot catch.
+      const oldValue = 'old-password-nobody-knows-now';
+      const handEdited = `version=hand-edited\npassword=${oldValue}\n`;
+      await writeFile(path.join(dir, 'h2', 'app.conf'), handEdited);
+      await writeFile(path.join(dir, 'h2', 'other.conf'), 'hand-edited\n');
       const r = recorder();
       const res = await runPlaybook(options({ playbook: playbook(dir, '1'), reporter: r, check: true }));
       assert.equal(res.exitCode, ExitCode.ok);
-      const changed = r.events.filter((e) => e.type === 'task' && e.status === 'changed');
-      assert.equal(changed.length, 1);
-      const ev = changed[0] as Extract<RunEvent, { type: 'task' }>;
-      assert.equal(ev.host, 'h2');
-      assert.match(ev.diff ?? '', /^-version=hand-edited$/m);
-      assert.match(ev.diff ?? '', /^\+version=1$/m);
-      assert.match(ev.diff ?? '', /^ password=\*\*\*$/m);
-      assert.ok(!JSON.stringify(r.events).includes(secret.reveal()), 'no event may carry the secret');
-      assert.equal(await readFile(path.join(dir, 'h2', 'app.conf'), 'utf8'), `version=hand-edited\npassword=${secret.reveal()}\n`);
+      const changed = r.events.filter((e): e is Extract<RunEvent, { type: 'task' }> => e.type === 'task' && e.status === 'changed');
+      assert.deepEqual(changed.map((e) => [e.host, e.task]), [['h2', `file ${dir}/h2/app.conf`], ['h2', `file ${dir}/h2/other.conf`]]);
+      // The file without secrets: a plain diff.
+      assert.match(changed[1]?.diff ?? '', /^-hand-edited$/m);
+      assert.match(changed[1]?.diff ?? '', /^\+static$/m);
+      // The file with a secret: no line of either version.
+      assert.equal(changed[0]?.diff, `${dir}/h2/app.conf: content hidden: holds secrets\n`);
+      const all = JSON.stringify(r.events);
+      assert.ok(!all.includes(secret.reveal()), 'no event may carry the secret');
+      assert.ok(!all.includes(oldValue), 'no event may carry the old value');
+      assert.equal(await readFile(path.join(dir, 'h2', 'app.conf'), 'utf8'), handEdited);
       assert.ok(r.events.some((e) => e.type === 'handler'), 'check mode says which handler would run');
       assert.ok(r.events.every((e) => e.type !== 'gate'), 'gates do not run in check mode');
     } finally {

@@ -4,7 +4,7 @@ import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { InputError } from '../../src/core/errors.js';
+import { formatDiagnostic, InputError } from '../../src/core/errors.js';
 import { Secret } from '../../src/core/secret.js';
 import { allSecrets, generateSecretValue, isFernetKey, loadOrCreateSecrets, randomString, SECRET_NAMES } from '../../src/inventory/secrets.js';
 
@@ -71,10 +71,10 @@ test('a key missing from an existing file is added; existing values are kept', (
   withTmp(async (tmp) => {
     const file = path.join(tmp, 'secrets.yaml');
     const fernet = generateSecretValue('fernetKey');
-    await writeFile(file, `airflowFernetKey: "${fernet}"\nairflowAdmin: "kept-by-hand"\nfutureKey: "unknown but kept"\n`, { mode: 0o600 });
+    await writeFile(file, `airflowFernetKey: "${fernet}"\nairflowAdmin: "kept-by-hand-0123456789"\nfutureKey: "unknown but kept"\n`, { mode: 0o600 });
     const { secrets, created } = await loadOrCreateSecrets(tmp);
     assert.equal(secrets.airflowFernetKey.reveal(), fernet);
-    assert.equal(secrets.airflowAdmin.reveal(), 'kept-by-hand');
+    assert.equal(secrets.airflowAdmin.reveal(), 'kept-by-hand-0123456789');
     assert.ok(!created.includes('airflowFernetKey') && !created.includes('airflowAdmin'));
     assert.equal(created.length, SECRET_NAMES.length - 2);
     const text = await readFile(file, 'utf8');
@@ -115,8 +115,8 @@ test('a broken secrets file is refused without echoing its content', () =>
     await writeFile(file, 'airflowFernetKey: "not-a-key"\n', { mode: 0o600 });
     await assert.rejects(loadOrCreateSecrets(tmp), (err: unknown) => {
       assert.ok(err instanceof InputError);
-      assert.match(err.message, /airflowFernetKey is not a Fernet key/);
-      assert.ok(!err.message.includes('not-a-key'), err.message);
+      assert.match(err.diagnostics.map(formatDiagnostic).join('\n'), /secrets\.yaml:1:19: error \[secrets:fernet-key\] airflowFernetKey: is not a Fernet key/);
+      assert.ok(!`${err.message}${JSON.stringify(err.diagnostics)}`.includes('not-a-key'), err.message);
       return true;
     });
   }));
