@@ -11,7 +11,6 @@ import { AIRFLOW_INTERPRETER, preflightRequest } from '../preflight/gather.js';
 import { hostPins } from '../preflight/pins.js';
 import { preflight, type Finding, type PreflightHost } from '../preflight/rules.js';
 import { waitLoop } from '../tasks/command.js';
-import { isHiddenDiff } from '../tasks/file.js';
 import type { Handler, Task, TaskPlan } from '../tasks/task.js';
 import type { Connection, Transport } from '../ssh/transport.js';
 import type { HostSummary, Reporter } from './events.js';
@@ -327,12 +326,13 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
 
 /**
  * The diff of a task as it may be shown: current secrets masked; and no line at all when the task
- * writes a file whose new content holds a current secret but its diff is not hidden yet (a file
- * task without `holdsSecrets`): the old content may hold an old secret, which masking cannot know.
+ * writes a file whose new content holds a current secret but its diff was not made from redacted
+ * content (a file task without `holdsSecrets`): the old content may hold an old secret, which
+ * masking cannot know.
  */
 export function shownDiff(plan: TaskPlan, secrets: readonly Secret[], mask: (s: string) => string): string | undefined {
   if (!plan.diff) return undefined;
-  if (isHiddenDiff(plan.diff)) return mask(plan.diff);
+  if (plan.diffRedacted) return mask(plan.diff);
   const values = secrets.map((s) => s.reveal()).filter((v) => v.length >= 4);
   // The last such write is the file itself (a validated file is first written to a temp copy).
   const put = [...plan.ops].reverse().find((op) => op.kind === 'put' && values.some((v) => op.content.includes(v)));

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import { sh } from '../core/cmd.js';
+import { REDACTED } from '../core/secret.js';
 import { exec, type Op } from '../core/op.js';
 import type { Fact } from '../facts/fact.js';
 import type { Handler, ManagedFile, Task, TaskPlan } from './task.js';
@@ -77,9 +78,9 @@ export function unifiedDiff(path: string, before: Buffer | undefined, after: Buf
 }
 
 /**
- * What a diff of a file that holds secrets shows instead of its lines: value masking knows only
- * the current secrets, so a line holding an old password (a rotated value, another cluster's file)
- * would print it. Only the count of changed lines is given (lines removed + lines added).
+ * What a diff of a file that holds secrets shows when no redacted rendering of it is known: value
+ * masking knows only the current secrets, so a line holding an old password (a rotated value,
+ * another cluster's file) would print it. Only the count of changed lines is given.
  */
 export function hiddenDiff(path: string, before: Buffer | undefined, after: Buffer): string {
   const patch = unifiedDiff(path, before, after);
@@ -88,9 +89,27 @@ export function hiddenDiff(path: string, before: Buffer | undefined, after: Buff
   return `${path}: content hidden: holds secrets; ${changed} line(s) changed\n`;
 }
 
-/** True when `diff` is one made by {@link hiddenDiff} (or the runner's own, src/run/execute.ts). */
-export function isHiddenDiff(diff: string): boolean {
-  return /: content hidden: holds secrets/.test(diff.split('\n')[0] ?? '');
+/**
+ * `text` (a host's copy of a file) with the secrets at the places `redacted` (the file's redacted
+ * rendering) marks replaced by `***`. A line that matches a secret-bearing line of `redacted` except
+ * for its secrets gets exactly those parts replaced; a line that starts like one (same key, other
+ * text after the secret) is cut after the key. Other lines are kept as they are.
+ */
+export function redactLike(text: string, redacted: string): string {
+  const carriers = redacted.split('\n').filter((l) => l.includes(REDACTED));
+  if (carriers.length === 0) return text;
+  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const exact = carriers.map((l) => ({ parts: l.split(REDACTED), re: new RegExp(`^${l.split(REDACTED).map(escape).join('(.*?)')}$`) }));
+  const keys = [...new Set(carriers.map((l) => (l.split(REDACTED)[0] as string).trimStart()).filter((k) => k.trim() !== ''))];
+  return text
+    .split('\n')
+    .map((line) => {
+      for (const e of exact) if (e.re.test(line)) return e.parts.join(REDACTED);
+      const body = line.trimStart();
+      const key = keys.find((k) => body.startsWith(k));
+      return key === undefined ? line : `${line.slice(0, line.length - body.length)}${key}${REDACTED}`;
+    })
+    .join('\n');
 }
 
 /** Desired state of a regular file. */
@@ -108,8 +127,13 @@ export interface FileSpec {
   validate?: (tempPath: string) => import('../core/cmd.js').Cmd;
   /** Label for people; default `file PATH`. */
   label?: string;
-  /** The content holds secrets: its diff shows no line, only how many changed ({@link hiddenDiff}). */
+  /**
+   * The content holds secrets. With `redacted` (the content with every secret as `***`), the diff
+   * compares that with the host's copy redacted alike ({@link redactLike}); without, it shows no
+   * line, only how many changed ({@link hiddenDiff}).
+   */
   holdsSecrets?: boolean;
+  redacted?: string;
 }
 
 /**
@@ -140,7 +164,12 @@ export function file(spec: FileSpec): Task {
       const metaChanged = cur.exists && (!sameMode(cur.mode, mode) || cur.owner !== owner || cur.group !== group);
       if (contentChanged) {
         changes.push(cur.exists ? `update ${spec.path}` : `create ${spec.path}`);
-        diff = (spec.holdsSecrets ? hiddenDiff : unifiedDiff)(spec.path, cur.exists ? cur.content : undefined, content);
+        const before = cur.exists ? cur.content : undefined;
+        diff = !spec.holdsSecrets
+          ? unifiedDiff(spec.path, before, content)
+          : spec.redacted === undefined
+            ? hiddenDiff(spec.path, before, content)
+            : unifiedDiff(spec.path, before && Buffer.from(redactLike(before.toString('utf8'), spec.redacted)), Buffer.from(spec.redacted));
         if (spec.validate) {
           const tmp = `/tmp/.airflow-ha-validate-${digest.slice(0, 16)}`;
           ops.push({ kind: 'put', path: tmp, content, mode: '0600', owner: 'root', group: 'root' });
@@ -154,7 +183,7 @@ export function file(spec: FileSpec): Task {
         ops.push(exec(sh`chown ${`${owner}:${group}`} ${spec.path} && chmod ${mode} ${spec.path}`));
       }
       const changed = changes.length > 0;
-      return { changed, ops, diff, changes, notify: changed && contentChanged ? (spec.notify ?? []) : [] };
+      return { changed, ops, diff, ...(spec.holdsSecrets ? { diffRedacted: true } : {}), changes, notify: changed && contentChanged ? (spec.notify ?? []) : [] };
     },
   };
 }

@@ -22,6 +22,12 @@ export interface TaskPlan {
   changed: boolean;
   ops: Op[];
   diff?: string;
+  /**
+   * The diff was made so that it holds no secret, old or current: from redacted renderings of a
+   * file that holds secrets, or with its lines hidden (src/tasks/file.ts). Without it, the runner
+   * hides the diff of a write whose new content holds a current secret (src/run/execute.ts).
+   */
+  diffRedacted?: boolean;
   /** One line per change for people, e.g. `install haproxy=2.6.12-1+deb12u1`. */
   changes: string[];
   notify: Handler[];

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import nunjucks from 'nunjucks';
-import { Secret } from '../core/secret.js';
+import { REDACTED, Secret } from '../core/secret.js';
 import { file, type FileSpec } from './file.js';
 import type { Task } from './task.js';
 
@@ -23,6 +23,8 @@ export function templatesDir(): string {
 let env: nunjucks.Environment | undefined;
 /** Set by the `reveal` filter: did the rendering under way put a secret's clear text in? */
 let revealed = false;
+/** While true, the `reveal` filter gives `***`: a rendering for diffs (see {@link renderTracked}). */
+let redacting = false;
 
 /**
  * The template engine: Nunjucks (Jinja2 syntax, familiar from Ansible) with `throwOnUndefined`
@@ -42,7 +44,7 @@ export function templateEnv(): nunjucks.Environment {
   env.addFilter('reveal', (v: unknown) => {
     if (!(v instanceof Secret)) throw new Error('reveal: value is not a Secret');
     revealed = true;
-    return v.reveal();
+    return redacting ? REDACTED : v.reveal();
   });
   return env;
 }
@@ -56,14 +58,18 @@ export function renderTemplate(name: string, vars: Record<string, unknown>): str
 }
 
 /**
- * {@link renderTemplate}, also telling whether the text holds a secret: whether the template used
- * the `reveal` filter (rendering is synchronous, so the flag belongs to this call alone).
+ * {@link renderTemplate}, also telling whether the text holds a secret (the template used the
+ * `reveal` filter) and, if so, the text with every secret as `***` (for diffs: src/tasks/file.ts).
+ * Rendering is synchronous, so the module's flags belong to this call alone.
  */
-export function renderTracked(name: string, vars: Record<string, unknown>): { text: string; holdsSecrets: boolean } {
+export function renderTracked(name: string, vars: Record<string, unknown>): { text: string; holdsSecrets: boolean; redacted?: string } {
   revealed = false;
+  redacting = false;
   try {
     const text = templateEnv().render(name, vars);
-    return { text, holdsSecrets: revealed };
+    if (!revealed) return { text, holdsSecrets: false };
+    redacting = true;
+    return { text, holdsSecrets: true, redacted: templateEnv().render(name, vars) };
   } catch (e) {
     const msg = (e as Error).message;
     // Nunjucks gives `[Line N, Column M]` but not the variable: show the template line too.
@@ -78,15 +84,24 @@ export function renderTracked(name: string, vars: Record<string, unknown>): { te
       }
     }
     throw new Error(`template ${name}: ${msg.replace(/^\(.*?\)\s*/, '').replace(/\s+/g, ' ').trim()}${source}`);
+  } finally {
+    redacting = false;
   }
 }
 
 /**
  * Task: a file rendered from templates/`template` with `vars` (see {@link file} for the rest). A
- * template that reveals a secret makes a file that holds secrets: its diff shows no line
- * (`holdsSecrets` may also be set by hand, e.g. for password hashes).
+ * template that reveals a secret makes a file that holds secrets: its diff compares redacted
+ * renderings, so neither a current nor an old secret shows. `holdsSecrets` set by hand (e.g. for
+ * password hashes, which no filter marks) hides every line of the diff instead.
  */
 export function template(spec: Omit<FileSpec, 'content'> & { template: string; vars: Record<string, unknown> }): Task {
-  const { text, holdsSecrets } = renderTracked(spec.template, spec.vars);
-  return file({ ...spec, content: text, holdsSecrets: Boolean(spec.holdsSecrets) || holdsSecrets, label: spec.label ?? `template ${spec.path}` });
+  const { text, holdsSecrets, redacted } = renderTracked(spec.template, spec.vars);
+  return file({
+    ...spec,
+    content: text,
+    holdsSecrets: Boolean(spec.holdsSecrets) || holdsSecrets,
+    ...(redacted === undefined ? {} : { redacted }),
+    label: spec.label ?? `template ${spec.path}`,
+  });
 }

@@ -25,7 +25,7 @@ import {
 import { compareFingerprints, FINGERPRINT_PATH, writeFingerprintOps } from '../../src/run/fingerprint.js';
 import { shownDiff } from '../../src/run/execute.js';
 import { FactSet } from '../../src/facts/fact.js';
-import { file, hiddenDiff, pathFact, sha256 } from '../../src/tasks/file.js';
+import { file, hiddenDiff, pathFact, redactLike, sha256 } from '../../src/tasks/file.js';
 import { renderTracked, template } from '../../src/tasks/template.js';
 import { loadInventory } from '../../src/inventory/load.js';
 import { rabbitmqConfVars } from '../../src/components/rabbitmq.js';
@@ -218,29 +218,64 @@ function planAgainst(spec: Parameters<typeof file>[0], before: string) {
   return task.plan(new FactSet(new Map([[fact.key, { stdout: out, code: 0 }]])), undefined as never);
 }
 
-test('a file that holds secrets shows how many lines changed, never a line (no old value)', () => {
-  const plan = planAgainst({ path: '/etc/x.conf', content: 'a=1\npassword=new-value-123456\n', holdsSecrets: true }, 'a=1\npassword=OLD-value-123456\n');
-  assert.equal(plan.diff, '/etc/x.conf: content hidden: holds secrets; 2 line(s) changed\n');
-  assert.equal(hiddenDiff('/x', undefined, Buffer.from('one\ntwo\n')), '/x: content hidden: holds secrets; 2 line(s) changed\n');
-  // Without the flag, the ordinary diff (the old line visible).
-  assert.match(planAgainst({ path: '/etc/x.conf', content: 'a=2\n' }, 'a=1\n').diff ?? '', /^-a=1$/m);
-});
-
-test('a template that reveals a secret makes a file that holds secrets; one that does not, an ordinary one', async () => {
-  const vars = (stats: unknown) => ({ cluster: { name: 'c' }, maxconn: 10, timeout_client: '1s', host: { name: 'h', address: '10.0.0.1' }, ports: { haproxyStats: 8404 }, stats_password: stats });
+test('a template that reveals a secret: its diff compares redacted renderings, so an old value on the host never shows', async () => {
+  const vars = (stats: unknown, maxconn = 10) => ({ cluster: { name: 'c' }, maxconn, timeout_client: '1s', host: { name: 'h', address: '10.0.0.1' }, ports: { haproxyStats: 8404 }, stats_password: stats });
   const pw = new Secret('current-password-0123456789');
-  assert.equal(renderTracked('demo/haproxy.cfg.njk', vars(pw)).holdsSecrets, true);
-  // A template that reveals nothing, rendered next: the flag is per rendering.
+  const tracked = renderTracked('demo/haproxy.cfg.njk', vars(pw));
+  assert.equal(tracked.holdsSecrets, true);
+  assert.match(tracked.text, /stats auth admin:current-password-0123456789$/m);
+  assert.match(tracked.redacted ?? '', /stats auth admin:\*\*\*$/m);
+  // A template that reveals nothing, rendered next: the flags are per rendering.
   const { inventory } = await loadInventory(path.join(ROOT, 'inventory', 'seed-ha.yaml'));
-  assert.equal(renderTracked('rabbitmq/rabbitmq.conf.njk', rabbitmqConfVars(inventory)).holdsSecrets, false);
-  const oldText = 'stats auth admin:OLD-password-0123456789\n';
+  assert.deepEqual(Object.keys(renderTracked('rabbitmq/rabbitmq.conf.njk', rabbitmqConfVars(inventory))), ['text', 'holdsSecrets']);
+
+  // On the host: the file as an older run wrote it, with another maxconn and an old password.
+  const oldText = renderTracked('demo/haproxy.cfg.njk', vars(new Secret('OLD-password-0123456789'), 99)).text;
   const t = template({ path: '/etc/haproxy/haproxy.cfg', template: 'demo/haproxy.cfg.njk', vars: vars(pw) });
   const content = Buffer.from(t.files?.(undefined as never)[0]?.content ?? '');
   const fact = pathFact('/etc/haproxy/haproxy.cfg', sha256(content));
   const out = `present|644|root|root|regular file|${sha256(oldText)}\n${Buffer.from(oldText).toString('base64')}`;
   const plan = t.plan(new FactSet(new Map([[fact.key, { stdout: out, code: 0 }]])), undefined as never);
-  assert.match(plan.diff ?? '', /^\/etc\/haproxy\/haproxy\.cfg: content hidden: holds secrets; \d+ line\(s\) changed\n$/);
-  assert.ok(!(plan.diff ?? '').includes('OLD-password'));
+  assert.equal(plan.diffRedacted, true);
+  const changed = (plan.diff ?? '').split('\n').filter((l) => /^[-+][^-+]/.test(l));
+  assert.deepEqual(changed, ['-    maxconn 99', '+    maxconn 10'], 'only the real change; the password line is redacted alike on both sides');
+  assert.ok(!(plan.diff ?? '').includes('OLD-password') && !(plan.diff ?? '').includes(pw.reveal()));
+});
+
+test('redactLike: exact lines keep their other parts; a line with the same key is cut after it; other lines stay', () => {
+  const redacted = [
+    'sql_alchemy_conn = postgresql+psycopg2://airflow:***@10.0.0.5:5000/airflow',
+    'broker_url = amqp://airflow:***@n1/airflow;amqp://airflow:***@n2/airflow',
+    '    password: \'***\'',
+    'plain = 1',
+  ].join('\n');
+  const host = [
+    'sql_alchemy_conn = postgresql+psycopg2://airflow:OLD1@10.0.0.5:5000/airflow',
+    'broker_url = amqp://airflow:OLD2@n1/airflow;amqp://airflow:OLD2@n2/airflow',
+    'sql_alchemy_conn = postgresql+psycopg2://airflow:OLD3@10.0.0.9:5000/airflow',
+    '  password: \'OLD4\'',
+    'plain = 2',
+  ].join('\n');
+  assert.equal(
+    redactLike(host, redacted),
+    [
+      'sql_alchemy_conn = postgresql+psycopg2://airflow:***@10.0.0.5:5000/airflow',
+      'broker_url = amqp://airflow:***@n1/airflow;amqp://airflow:***@n2/airflow',
+      'sql_alchemy_conn = postgresql+psycopg2://airflow:***',
+      '  password: \'***',
+      'plain = 2',
+    ].join('\n'),
+  );
+  assert.equal(redactLike('a\nb', 'no secret here'), 'a\nb');
+});
+
+test('a file that holds secrets without a redacted rendering (cookie, password file, hashes) shows only a count', () => {
+  const plan = planAgainst({ path: '/etc/x.conf', content: 'a=1\npassword=new-value-123456\n', holdsSecrets: true }, 'a=1\npassword=OLD-value-123456\n');
+  assert.equal(plan.diff, '/etc/x.conf: content hidden: holds secrets; 2 line(s) changed\n');
+  assert.equal(plan.diffRedacted, true);
+  assert.equal(hiddenDiff('/x', undefined, Buffer.from('one\ntwo\n')), '/x: content hidden: holds secrets; 2 line(s) changed\n');
+  // Without the flag, the ordinary diff (the old line visible).
+  assert.match(planAgainst({ path: '/etc/x.conf', content: 'a=2\n' }, 'a=1\n').diff ?? '', /^-a=1$/m);
 });
 
 test('the runner hides the diff of any write whose new content holds a current secret (a file task without the flag)', () => {
