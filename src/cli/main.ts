@@ -177,7 +177,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .action(async (o: { inventory: string; out: string; playbook: string; osFamily: OsFamily }) => {
       const pb = await playbookByName(o.playbook);
       const loaded = await load(io, o.inventory, pb);
-      const [{ mkdir }, { placeholderSecrets, readSecrets, PLACEHOLDER_PREFIX, SECRETS_FILE }, { renderFiles }, { operatorInputs }, { writeFileAtomic }] = await Promise.all([
+      const [{ mkdir }, { placeholderSecrets, readSecrets, PLACEHOLDER_PREFIX, SECRETS_FILE }, { renderFiles, renderTarget }, { operatorInputs }, { writeFileAtomic }] = await Promise.all([
         import('node:fs/promises'),
         import('../inventory/secrets.js'),
         import('./render.js'),
@@ -194,8 +194,9 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       }
       const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd));
       const outDir = path.resolve(io.cwd, o.out);
-      for (const f of files) {
-        const target = path.join(outDir, f.host, f.path);
+      // Every target is checked before the first write: a refused path leaves DIR untouched.
+      const targets = files.map((f) => ({ f, target: renderTarget(outDir, f.host, f.path) }));
+      for (const { f, target } of targets) {
         await mkdir(path.dirname(target), { recursive: true });
         await writeFileAtomic(target, f.content, 0o600);
       }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Inventory } from '../inventory/schema.js';
@@ -24,7 +25,14 @@ export function renderFiles(playbook: Playbook, inv: Inventory, secrets: Cluster
   for (const step of playbook.steps) {
     for (const host of selectHosts(inv, step.hosts)) {
       const facts = { osId: family === 'debian' ? 'debian' : 'rocky', osVersion: family === 'debian' ? '12' : '9', family, hostname: host.name, container: false };
-      for (const task of step.tasks({ inventory: inv, secrets, host, facts, ...(operator ? { operator } : {}) })) {
+      let tasks;
+      try {
+        tasks = step.tasks({ inventory: inv, secrets, host, facts, ...(operator ? { operator } : {}) });
+      } catch (e) {
+        // A template's refusal names the template and the variable; this adds where it happened.
+        throw new Error(`host ${host.name}, step ${step.name}: ${(e as Error).message}`, { cause: e });
+      }
+      for (const task of tasks) {
         for (const f of task.files?.(facts) ?? []) {
           const key = `${host.name}\0${f.path}`;
           const seen = out.get(key);
@@ -36,4 +44,21 @@ export function renderFiles(playbook: Playbook, inv: Inventory, secrets: Cluster
     }
   }
   return [...out.values()];
+}
+
+/**
+ * Where `render --out DIR` writes `file` of `host`: `DIR/<host>/<path>`. Pure.
+ * @throws Error when the host name or the path has a `..` segment (or the path is not absolute),
+ * or the result resolves outside `outDir`: nothing is written outside the folder the operator named.
+ */
+export function renderTarget(outDir: string, host: string, file: string): string {
+  const root = path.resolve(outDir);
+  const dotdot = (p: string) => p.split('/').includes('..');
+  if (!path.posix.isAbsolute(file) || dotdot(file) || dotdot(host) || host.includes('/')) {
+    throw new Error(`render: refusing to write ${host}:${file}: a host's file must have an absolute path with no .. segment`);
+  }
+  const target = path.join(root, host, file);
+  const rel = path.relative(root, target);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`render: refusing to write ${target}: it is outside ${root}`);
+  return target;
 }

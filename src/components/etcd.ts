@@ -21,6 +21,7 @@ import { markPending, pendingRestart } from '../tasks/pending.js';
 import { restartHandler, service, serviceFact } from '../tasks/systemd.js';
 import type { Handler, ManagedFile, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate } from '../tasks/template.js';
+import { httpPost, parseHttp } from '../status/script.js';
 
 /** `new` bootstraps a cluster with the other members; `existing` joins a running one. */
 export type EtcdClusterState = 'new' | 'existing';
@@ -98,55 +99,97 @@ export function etcdLocalFact(paths: EtcdPaths): Fact<EtcdLocalState> {
   };
 }
 
-/** What the OTHER members say: whether they form a healthy cluster, and its members' peer URLs. */
-export interface EtcdPeersState {
-  healthy: boolean;
-  /** Peer URLs from `member list` (includes added-but-unstarted members). */
-  peerUrls: string[];
+/** etcd's v3 JSON gateway path of `MemberList` (https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/): a POST with a JSON body. */
+const MEMBER_LIST_PATH = '/v3/cluster/member/list';
+
+/** Seconds one other member may take to answer {@link etcdMemberListFact}. */
+const MEMBER_LIST_TIMEOUT_SEC = 3;
+
+/**
+ * What one OTHER member says when asked for the cluster's members:
+ * - `members`: it answered with a member list (`peerUrls`: every member's peer URLs, added-but-unstarted ones included);
+ * - `down`: nothing answered on its client port (connection refused, timeout): no etcd runs there;
+ * - `unreadable`: something answered, but not with a member list (`detail`: what came back).
+ */
+export type EtcdPeerView =
+  | { peer: string; kind: 'members'; peerUrls: string[] }
+  | { peer: string; kind: 'down' }
+  | { peer: string; kind: 'unreadable'; detail: string };
+
+/**
+ * Reads one answer to `POST /v3/cluster/member/list` (the raw HTTP/1.0 response): a 200 whose JSON
+ * body has `members[].peerURLs` is a member list (a cluster without members has no `members` key:
+ * an empty list); no status line is `down`; anything else is `unreadable`. Pure.
+ */
+export function parseMemberListAnswer(peer: string, response: string): EtcdPeerView {
+  const { status, body } = parseHttp(response);
+  if (status === 0) return { peer, kind: 'down' };
+  if (status !== 200) return { peer, kind: 'unreadable', detail: `HTTP ${status}: ${body.trim().slice(0, 160)}` };
+  let doc: { members?: Array<{ peerURLs?: unknown }> } | undefined;
+  try {
+    doc = JSON.parse(body) as typeof doc;
+  } catch {
+    return { peer, kind: 'unreadable', detail: `HTTP 200 with a body that is not JSON: ${body.trim().slice(0, 160)}` };
+  }
+  if (doc === null || typeof doc !== 'object' || (doc.members !== undefined && !Array.isArray(doc.members))) {
+    return { peer, kind: 'unreadable', detail: `HTTP 200 without a member list: ${body.trim().slice(0, 160)}` };
+  }
+  const peerUrls = (doc.members ?? []).flatMap((m) => (Array.isArray(m.peerURLs) ? m.peerURLs.map(String) : []));
+  return { peer, kind: 'members', peerUrls };
 }
 
 /**
- * Fact: the other members' view (`etcdctl endpoint health` then `member list -w simple`, whose
- * columns are ID, status, name, peer URLs, client URLs, is-learner). Unreachable (or etcdctl not
- * installed yet) reads as not healthy.
+ * Fact: what the other member `peer` says ({@link EtcdPeerView}), asked over its client port's v3
+ * JSON gateway (on by default: `--enable-grpc-gateway`, etcd 3.4/3.5) with a raw HTTP request from
+ * bash's /dev/tcp. Nothing of etcd is needed on this host: a rebuilt member without etcdctl still
+ * learns that its cluster exists (etcdctl, which the package brings, is not installed yet when this
+ * is read on a fresh host).
  */
-export function etcdPeersFact(inv: Inventory, self: string): Fact<EtcdPeersState> {
-  const others = etcdMembers(inv).filter((h) => h.name !== self);
-  const eps = etcdEndpoints(inv, others);
-  const ctl = etcdctl(eps);
+export function etcdMemberListFact(inv: Inventory, peer: Host): Fact<EtcdPeerView> {
+  const url = `http://${peer.address}:${inv.cluster.ports.etcdClient}${MEMBER_LIST_PATH}`;
   return {
-    key: `etcd-peers:${eps}`,
-    cmd: sh`if ${ctl} endpoint health >/dev/null 2>&1; then echo healthy; ${ctl} member list -w simple 2>/dev/null; else echo down; fi`,
-    parse(stdout) {
-      const lines = stdout.split('\n');
-      if (lines[0] !== 'healthy' || others.length === 0) return { healthy: false, peerUrls: [] };
-      const peerUrls = lines.slice(1).flatMap((l) => (l.split(', ')[3] ?? '').split(',').filter(Boolean));
-      return { healthy: true, peerUrls };
-    },
+    key: `etcd-members:${url}`,
+    cmd: sh`timeout ${MEMBER_LIST_TIMEOUT_SEC} ${httpPost(url, '{}')} 2>/dev/null`,
+    parse: (stdout) => parseMemberListAnswer(peer.name, stdout),
   };
 }
 
 /**
- * Decides `ETCD_INITIAL_CLUSTER_STATE` for one member (read by etcd only when its data dir is empty).
+ * Decides `ETCD_INITIAL_CLUSTER_STATE` for one member (read by etcd only when its data dir is empty)
+ * from what the other members say ({@link EtcdPeerView}, one per other member).
  * - data dir not empty: keep what the file says (`current`) so a running member never changes; else `existing`.
- * - empty, the other members form no healthy cluster: `new` (bootstrap).
- * - empty, a healthy cluster lists this member's peer URL (added with `member add`): `existing`.
- * - empty, a healthy cluster without this member: throws (replacing a member is `etcdctl member add` first).
+ * - empty, a member lists this member's peer URL (added with `member add`, or a rebuilt member the
+ *   cluster still knows): `existing`.
+ * - empty, a member answers with a list without it: throws (replacing a member is `etcdctl member add` first).
+ * - empty, a member answered but not with a member list: throws (whether a cluster exists is
+ *   unknown, and `new` beside a live cluster would start a second one).
+ * - empty, every other member is down (or there is none): `new` (bootstrap).
  */
 export function decideEtcdState(
   local: EtcdLocalState,
-  peers: EtcdPeersState,
+  peers: readonly EtcdPeerView[],
   current: EtcdClusterState | undefined,
   peerUrl: string,
   hostName: string,
 ): EtcdClusterState {
   if (local.hasData) return current ?? 'existing';
-  if (!peers.healthy) return 'new';
-  if (peers.peerUrls.includes(peerUrl)) return 'existing';
-  throw new Error(
-    `etcd member ${hostName} has an empty data dir but the other members already form a cluster without it: ` +
-      `add it first with \`etcdctl member add ${hostName} --peer-urls=${peerUrl}\` (airflow-ha does not replace members yet)`,
-  );
+  const lists = peers.filter((v) => v.kind === 'members');
+  if (lists.some((v) => v.peerUrls.includes(peerUrl))) return 'existing';
+  if (lists.length > 0) {
+    throw new Error(
+      `etcd member ${hostName} has an empty data dir but the other members (${lists.map((v) => v.peer).join(', ')}) already form a cluster without it: ` +
+        `add it first with \`etcdctl member add ${hostName} --peer-urls=${peerUrl}\` (airflow-ha does not replace members yet)`,
+    );
+  }
+  const unreadable = peers.filter((v) => v.kind === 'unreadable');
+  if (unreadable.length > 0) {
+    throw new Error(
+      `etcd member ${hostName} has an empty data dir and cannot tell whether its cluster exists: ` +
+        unreadable.map((v) => `${v.peer} answered ${v.detail}`).join('; ') +
+        ' (expected a member list from POST /v3/cluster/member/list on the client port); refusing to start a new cluster beside a live one',
+    );
+  }
+  return 'new';
 }
 
 /**
@@ -164,12 +207,14 @@ export function etcdEnvTask(inv: Inventory, host: Host, family: OsFamily): Task 
   const shaExisting = sha256(variants.existing);
   const fileF = pathFact(paths.envFile, shaNew);
   const localF = etcdLocalFact(paths);
-  const peersF = etcdPeersFact(inv, host.name);
+  const peersF = etcdMembers(inv)
+    .filter((m) => m.name !== host.name)
+    .map((m) => etcdMemberListFact(inv, m));
   const activeF = serviceFact('etcd');
   const peerUrl = `http://${host.address}:${inv.cluster.ports.etcdPeer}`;
   return {
     name: `template ${paths.envFile}`,
-    facts: () => [fileF, localF, peersF, activeF],
+    facts: () => [fileF, localF, ...peersF, activeF],
     files: (): ManagedFile[] => [{ path: paths.envFile, content: variants.new, mode: '0644', owner: 'root', group: 'root' }],
     plan(facts): TaskPlan {
       const cur = facts.get(fileF);
@@ -181,7 +226,7 @@ export function etcdEnvTask(inv: Inventory, host: Host, family: OsFamily): Task 
       // an edit elsewhere in the file does not also flip the state (etcd ignores it once it has data).
       const written = /^ETCD_INITIAL_CLUSTER_STATE="?(new|existing)"?$/m.exec(cur.content?.toString('utf8') ?? '')?.[1] as EtcdClusterState | undefined;
       const current = cur.sha256 === shaNew ? 'new' : cur.sha256 === shaExisting ? 'existing' : written;
-      const state = decideEtcdState(local, facts.get(peersF), current, peerUrl, host.name);
+      const state = decideEtcdState(local, peersF.map((f) => facts.get(f)), current, peerUrl, host.name);
       const content = variants[state];
       if (cur.exists && sha256(content) === cur.sha256) {
         if (cur.mode === '644' && cur.owner === 'root' && cur.group === 'root') return { changed: false, ops: [], changes: [], notify: [] };

@@ -4,7 +4,8 @@ import { Document, LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDo
 import type { Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { InputError, type Diagnostic, type SourcePos } from '../core/errors.js';
-import { Inventory, type Role } from './schema.js';
+import { firstControlChar } from '../core/text.js';
+import { Inventory, patternRule, type Role } from './schema.js';
 import { checkInventory, formatPath, suggest, type YamlPath } from './rules.js';
 
 /** An inventory read from disk, validated, with defaults applied. */
@@ -349,14 +350,20 @@ function issueToDiagnostics(issue: Issue, data: unknown, src: YamlSource): Diagn
       return [base(message, 'schema:invalid_type')];
     }
     case 'invalid_format': {
-      const shown = typeof actual === 'string' ? `"${actual}"` : 'the value';
+      // JSON quoting shows a newline or NUL as \n or \u0000 instead of breaking the message.
+      const shown = typeof actual === 'string' ? JSON.stringify(actual) : 'the value';
       const formats: Record<string, string> = {
         ipv4: `${shown} is not an IPv4 address (four numbers 0-255 separated by dots, e.g. 10.0.0.5)`,
         cidrv4: `${shown} is not an IPv4 network in CIDR notation (address/prefix 0-32, e.g. 10.0.0.0/24)`,
         url: `${shown} is not a URL (e.g. http://10.0.0.1:3142)`,
       };
-      const message = formats[issue.format] ?? (issue.format === 'regex' ? `${shown}: ${issue.message}` : `${shown}: ${issue.message}`);
-      return [base(message, 'schema:invalid_format')];
+      if (issue.format === 'regex') {
+        // A named pattern (schema.ts `pattern`) reports its own rule, and names the control character it found.
+        const char = typeof actual === 'string' ? firstControlChar(actual) : undefined;
+        const rule = patternRule((issue as { pattern?: string }).pattern ?? '') ?? 'schema:invalid_format';
+        return [base(`${shown}${char ? ` holds ${char}` : ''}: ${issue.message}`, rule)];
+      }
+      return [base(formats[issue.format] ?? `${shown}: ${issue.message}`, 'schema:invalid_format')];
     }
     case 'too_small':
     case 'too_big': {
@@ -382,6 +389,11 @@ function issueToDiagnostics(issue: Issue, data: unknown, src: YamlSource): Diagn
       const hint = typeof actual === 'string' ? suggest(actual, values) : undefined;
       if (hint) message += `; did you mean "${hint}"?`;
       return [base(message, 'schema:invalid_value')];
+    }
+    case 'custom': {
+      const rule = (issue.params as { rule?: unknown } | undefined)?.rule;
+      const shown = typeof actual === 'string' ? `${JSON.stringify(actual)} ` : '';
+      return [base(`${shown}${issue.message}`, typeof rule === 'string' ? rule : 'schema:custom')];
     }
     default:
       return [base(issue.message, `schema:${issue.code}`)];

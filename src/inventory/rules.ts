@@ -3,7 +3,8 @@
  * (plus a way to locate a YAML path) to diagnostics. Each finding carries a stable rule id.
  * Errors are for layouts that cannot work; warnings for layouts that work but are fragile.
  *
- * Rule ids (besides `yaml:*` and `schema:*`, which load.ts produces):
+ * Rule ids (besides `yaml:*`, `schema:*` and `pattern:*`, which load.ts produces; `pattern:<name>`
+ * is a value that fails a named pattern of schema.ts, e.g. `pattern:version`):
  *
  * | id                       | severity      | what                                                                 |
  * |--------------------------|---------------|----------------------------------------------------------------------|

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { firstControlChar } from '../core/text.js';
 
 /**
  * The roles a host can play. Source of the layout: the customer's seed 003 (13 VMs) and
@@ -22,30 +23,129 @@ export const ROLES = [
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 
-const hostName = z
-  .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a host name is a DNS label: lower-case letters, digits and inner hyphens, at most 63 characters (RFC 1123)');
+/**
+ * The rule id of each named pattern, by the pattern's source as zod reports it (`/^...$/`): an
+ * inventory value that fails one is reported as `pattern:<name>` (src/inventory/load.ts).
+ */
+const PATTERN_RULES = new Map<string, string>();
+
+/**
+ * A string matching `re` (anchored, no `m` flag: `$` is the end of the value, so no newline can
+ * follow), reported with the rule `pattern:<name>` and `message`. Every inventory string that
+ * reaches a config file or a command is one of these: a newline or another control character in it
+ * would add a line to a config (a HAProxy `listen` section, a keepalived `notify_master` script run
+ * as root, an apt pin) or a command.
+ * @throws Error at module load when one regex is given two names (a programming error).
+ */
+function pattern(name: string, re: RegExp, message: string): z.ZodString {
+  const rule = `pattern:${name}`;
+  const known = PATTERN_RULES.get(String(re));
+  if (known !== undefined && known !== rule) throw new Error(`pattern ${String(re)} is named both ${known} and ${rule}`);
+  PATTERN_RULES.set(String(re), rule);
+  return z.string().regex(re, message);
+}
+
+/** The rule id (`pattern:<name>`) of a named pattern from its source as a zod issue gives it (`/^...$/`), else undefined. */
+export function patternRule(source: string): string | undefined {
+  return PATTERN_RULES.get(source);
+}
+
+/** Free text of one line: no control character (newline, CR, tab, NUL, ...). */
+const printable = pattern('printable', /^[^\p{Cc}\u2028\u2029]*$/u, 'free text on one line: no newline, carriage return, tab, NUL or other control character');
+
+const hostName = pattern(
+  'host-name',
+  /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+  'a host name is a DNS label: lower-case letters, digits and inner hyphens, at most 63 characters (RFC 1123)',
+);
+
+/**
+ * A package version as apt and rpm write it (Debian Policy 5.6.12: `[epoch:]upstream[-revision]`;
+ * PEP 440 for Airflow and Python): a digit first, then letters, digits and `. + ~ - _`; no `/`, space or `*`.
+ */
+const version = pattern('version', /^([0-9]+:)?[0-9][A-Za-z0-9.+~_-]{0,63}$/, 'a version: a digit first, then letters, digits and . + ~ - _ (e.g. 15, 3.5.17, 1:26.2.5-1)');
+
+/** A URL airflow-ha writes into a config or a command: http(s), no space, quote, backslash or control character. */
+const url = pattern('url', /^https?:\/\/[^\s\p{Cc}"'`\\<>{}|^]+$/u, 'an http:// or https:// URL without spaces, quotes, backslashes or control characters');
 
 const port = z.number().int().min(1).max(65535);
 
 /** How to reach a host over SSH. Every field falls back to the inventory's top-level `ssh`. */
+/**
+ * A path on the operator's machine (`~` is expanded, relative paths are relative to the inventory
+ * file): no control character and no `..` segment.
+ */
+const localPath = pattern('local-path', /^(?!(.*\/)?\.\.(\/|$))[^\p{Cc}\u2028\u2029]+$/u, 'a path without control characters and without a .. segment');
+
 export const SshSettings = z.strictObject({
   /** Login user; non-root users run everything through `sudo -n`. */
-  user: z.string().min(1).optional(),
+  user: pattern('ssh-user', /^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$/, 'a login name: letters, digits and . _ @ - (no space or control character)').optional(),
   /** TCP port of sshd. */
   port: port.optional(),
   /** Private key file (`~` is expanded; relative paths are relative to the inventory file). */
-  identityFile: z.string().min(1).optional(),
+  identityFile: localPath.optional(),
   /** Environment variable holding the key's passphrase (the passphrase itself never goes in the inventory). */
-  passphraseEnv: z.string().min(1).optional(),
+  passphraseEnv: pattern('env-name', /^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _, not starting with a digit').optional(),
   /** Use the SSH agent at $SSH_AUTH_SOCK. */
   agent: z.boolean().optional(),
   /** Jump host: `[user@]address[:port]` or the name of another inventory host. */
-  jump: z.string().min(1).optional(),
+  jump: pattern('jump', /^([A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, 'a jump host: [user@]address[:port] or an inventory host name').optional(),
   /** Seconds to wait for a TCP connection + handshake. */
   connectTimeoutSec: z.number().positive().optional(),
 });
 export type SshSettings = z.infer<typeof SshSettings>;
+
+/**
+ * The per-host `vars` airflow-ha reads, each checked here so that a bad value is an inventory error
+ * at its line, never a broken config. Other keys are free-form data: any value, but no string in it
+ * may hold a control character (rule `pattern:printable`).
+ */
+export const HostVars = z
+  .object({
+    /** The VRRP interface of keepalived (Linux interface names: at most 15 bytes, no `/` or space; netdevice(7) IFNAMSIZ). */
+    interface: pattern('interface', /^[A-Za-z0-9_.:-]{1,15}$/, 'a network interface name: at most 15 letters, digits and . _ : -').optional(),
+    /** HAProxy's client/server timeout: a number of milliseconds or a number with a unit (HAProxy configuration manual 2.5 "Time format"). */
+    haproxyTimeout: z.union([z.number().int().positive(), pattern('haproxy-time', /^[0-9]{1,9}(us|ms|s|m|h|d)?$/, 'an HAProxy time: digits with an optional unit us, ms, s, m, h or d (e.g. 30m)')]).optional(),
+    /** HAProxy's `maxconn`. */
+    haproxyMaxconn: z.number().int().positive().optional(),
+    /** RabbitMQ's `consumer_timeout` in milliseconds (read from the first rabbitmq host). */
+    rabbitmq_consumer_timeout_ms: z.number().int().positive().optional(),
+    /** The load per CPU above which `status` reports the host as loaded. */
+    statusLoadPerCpu: z.number().positive().optional(),
+  })
+  .catchall(
+    z.unknown().superRefine((value, ctx) => {
+      const bad = controlCharPath(value);
+      if (bad) ctx.addIssue({ code: 'custom', path: bad.path, message: `holds ${bad.char}: ${PRINTABLE_MESSAGE}`, params: { rule: 'pattern:printable' } });
+    }),
+  );
+
+const PRINTABLE_MESSAGE = 'free text on one line: no newline, carriage return, tab, NUL or other control character';
+
+/** The path (below `value`) and code point of the first string holding a control character, in keys or values. */
+function controlCharPath(value: unknown, at: (string | number)[] = []): { path: (string | number)[]; char: string } | undefined {
+  if (typeof value === 'string') {
+    const char = firstControlChar(value);
+    return char ? { path: at, char } : undefined;
+  }
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const bad = controlCharPath(v, [...at, i]);
+      if (bad) return bad;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const char = firstControlChar(k);
+      if (char) return { path: [...at, k], char };
+      const bad = controlCharPath(v, [...at, k]);
+      if (bad) return bad;
+    }
+  }
+  return undefined;
+}
+
+/** A Celery queue name (an AMQP queue name: at most 255 characters; AMQP 0-9-1 "queue name"). */
+const queueName = pattern('queue', /^[A-Za-z0-9_.-]{1,255}$/, 'a queue name: letters, digits and . _ - (no space or control character)');
 
 /** One VM. */
 export const Host = z.strictObject({
@@ -55,9 +155,9 @@ export const Host = z.strictObject({
   roles: z.array(Role).min(1),
   ssh: SshSettings.optional(),
   /** Celery queues this host's workers consume (role `worker`). */
-  queues: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/)).min(1).optional(),
-  /** Free-form per-host data for templates. */
-  vars: z.record(z.string(), z.unknown()).optional(),
+  queues: z.array(queueName).min(1).optional(),
+  /** Per-host settings for templates (see {@link HostVars}). */
+  vars: HostVars.optional(),
 });
 export type Host = z.infer<typeof Host>;
 
@@ -105,13 +205,13 @@ export type Ports = z.infer<typeof Ports>;
 
 /** Pinned component versions. Nothing is upgraded as a side effect of a re-run. */
 export const Versions = z.strictObject({
-  postgresql: z.string().default('15'),
-  patroni: z.string().optional(),
-  etcd: z.string().optional(),
-  rabbitmq: z.string().optional(),
-  erlang: z.string().optional(),
-  airflow: z.string().default('2.9.0'),
-  python: z.string().optional(),
+  postgresql: version.default('15'),
+  patroni: version.optional(),
+  etcd: version.optional(),
+  rabbitmq: version.optional(),
+  erlang: version.optional(),
+  airflow: version.default('2.9.0'),
+  python: version.optional(),
 });
 
 /**
@@ -125,9 +225,9 @@ export type MirrorKey = (typeof MIRROR_KEYS)[number];
 export const PackageSource = z.strictObject({
   kind: z.enum(['distro', 'upstream']).default('distro'),
   /** Base URLs replacing upstream ones, by source (see {@link MIRROR_KEYS}), for sites without internet access. */
-  mirrors: z.record(z.string(), z.url()).optional(),
+  mirrors: z.record(z.string(), url.pipe(z.url())).optional(),
   /** HTTP proxy for the hosts' package manager (e.g. the lab's apt cache). */
-  proxy: z.url().optional(),
+  proxy: url.pipe(z.url()).optional(),
 });
 
 /**
@@ -138,20 +238,33 @@ export const PackageSource = z.strictObject({
  * (rule `postgresql:patroni-parameter`).
  */
 export const PostgresSettings = z.strictObject({
-  parameters: z.record(z.string().regex(/^[a-z][a-z0-9_.]*$/, 'a PostgreSQL parameter name (lower case, e.g. work_mem)'), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  parameters: z
+    .record(pattern('postgresql-parameter', /^[a-z][a-z0-9_.]*$/, 'a PostgreSQL parameter name (lower case, e.g. work_mem)'), z.union([printable, z.number(), z.boolean()]))
+    .default({}),
 });
-const posixUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name (man useradd: lower case, digits, _ and -)');
+const posixUser = pattern('user', /^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name (man useradd: lower case, digits, _ and -)');
 
 /** The operators' admin account on every host: SSH keys and passwordless sudo, never a password. */
 export const Admin = z.strictObject({
   user: posixUser,
   /** OpenSSH public key lines (`ssh-ed25519 AAAA... comment`). */
-  authorizedKeys: z.array(z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/, 'an OpenSSH public key line')).min(1),
+  authorizedKeys: z
+    .array(
+      pattern(
+        'ssh-public-key',
+        /^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( [^\p{Cc}\u2028\u2029]*)?$/u,
+        'an OpenSSH public key line (type, base64 key, optional comment; one line)',
+      ),
+    )
+    .min(1),
 });
 
-const absolutePath = z
-  .string()
-  .regex(/^\/[A-Za-z0-9._@+\/-]*[A-Za-z0-9._@+-]$/, 'an absolute path of letters, digits and . _ @ + - / (no trailing /, not /)');
+/** A path on the hosts: absolute, no `..` or `.` segment, no empty segment (`//`), no trailing `/`, not `/`. */
+const absolutePath = pattern(
+  'path',
+  /^(\/(?!\.\.?(\/|$))[A-Za-z0-9._@+-]+)+$/,
+  'an absolute path of letters, digits and . _ @ + - / with no . or .. segment (no trailing /, not /)',
+);
 
 /**
  * Where the Airflow hosts get their DAG files from (see README "DAG storage").
@@ -166,7 +279,7 @@ export const Dags = z.strictObject({
   /** The DAG folder on the Airflow hosts (Airflow's `[core] dags_folder`). */
   path: absolutePath.default('/opt/airflow/dags'),
   /** sync: the DAG folder on the operator's machine, relative to the inventory file (`deploy-dags --source` overrides it). */
-  source: z.string().min(1).optional(),
+  source: localPath.optional(),
   /** sync: how many releases each host keeps (the current one included). */
   keep: z.number().int().min(2).max(50).default(5),
   nfs: z
@@ -193,7 +306,7 @@ export const Target = z.strictObject({
   /** The service account on the target hosts the workers log in as (by key only). */
   user: posixUser.default('airflow_svc'),
   /** Airflow connection id of the first target host (later ones get `<connId>_<host>`). */
-  connId: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('target_ssh'),
+  connId: pattern('conn-id', /^[A-Za-z0-9_.-]{1,250}$/, 'an Airflow connection id: letters, digits and . _ -').default('target_ssh'),
 });
 /**
  * Where the Airflow distribution comes from (see src/components/airflow.ts). Every source installs
@@ -209,24 +322,24 @@ export const AirflowInstall = z.strictObject({
    */
   source: z.enum(['pypi', 'index', 'wheelhouse']).default('pypi'),
   /** Simple-API index URL for `source: index` (pip `--index-url`). */
-  indexUrl: z.url().optional(),
+  indexUrl: url.pipe(z.url()).optional(),
   /** Folder of wheels for `source: wheelhouse`; relative paths are relative to the inventory file. */
-  wheelhouse: z.string().min(1).optional(),
+  wheelhouse: localPath.optional(),
   /** Constraints file URL (default: the Airflow repository's constraints-<airflow>/constraints-<python>.txt). */
-  constraintsUrl: z.url().optional(),
+  constraintsUrl: url.pipe(z.url()).optional(),
 });
 
 /** The Airflow services: install source, home, OS account and a few tunables. Defaults keep older inventories valid. */
 export const AirflowSettings = z.strictObject({
   install: AirflowInstall.default({ source: 'pypi' }),
   /** AIRFLOW_HOME: airflow.cfg, logs, the virtualenv (`venv/`). */
-  home: z.string().regex(/^\/[A-Za-z0-9_.\/-]+$/, 'an absolute path').default('/opt/airflow'),
+  home: absolutePath.default('/opt/airflow'),
   /** OS user (and group) every Airflow service runs as. */
-  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name').default('airflow'),
+  user: posixUser.default('airflow'),
   /** Celery worker processes per worker host (`airflow celery worker --concurrency`; Airflow's default 16 when unset). */
   workerConcurrency: z.number().int().min(1).optional(),
   /** Extra OS packages every Airflow host gets (e.g. libraries a provider needs). */
-  osPackages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+._-]*$/, 'an OS package name')).optional(),
+  osPackages: z.array(pattern('package', /^[a-z0-9][a-z0-9+._-]*$/, 'an OS package name (Debian Policy 5.6.1: lower case, digits and + . -)')).optional(),
 });
 export type AirflowSettings = z.infer<typeof AirflowSettings>;
 
@@ -234,7 +347,7 @@ export const Cluster = z.strictObject({
   /** Unique per site; used for etcd's token, Patroni's scope, the state folder. */
   name: hostName,
   /** IANA time zone, e.g. `Asia/Tehran`. */
-  timezone: z.string().default('UTC'),
+  timezone: pattern('timezone', /^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/, 'an IANA time zone name (letters, digits, _ + - and /, e.g. Asia/Tehran)').default('UTC'),
   /** The cluster network in CIDR notation; every address and VIP must be inside it. */
   network: z.cidrv4(),
   vips: z.array(Vip).default([]),
@@ -254,11 +367,11 @@ export const Cluster = z.strictObject({
 /** Settings for `airflow-ha lab`: where the lab's systemd containers live on this machine. */
 export const Lab = z.strictObject({
   /** Linux bridge name (at most 15 characters). */
-  bridge: z.string().regex(/^[a-z0-9-]{1,15}$/),
+  bridge: pattern('bridge', /^[a-z0-9-]{1,15}$/, 'a bridge name: at most 15 lower-case letters, digits and -'),
   /** The bridge's own address inside `cluster.network` (the hosts' apt proxy listens there). */
   address: z.ipv4(),
   /** Prefix of the container names, so two labs on one machine never collide. */
-  prefix: z.string().regex(/^[a-z0-9-]{1,20}$/).optional(),
+  prefix: pattern('lab-prefix', /^[a-z0-9-]{1,20}$/, 'at most 20 lower-case letters, digits and -').optional(),
 });
 
 /** The whole inventory file. */

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import nunjucks from 'nunjucks';
 import { REDACTED, Secret } from '../core/secret.js';
+import { firstControlChar } from '../core/text.js';
 import { file, type FileSpec } from './file.js';
 import type { Task } from './task.js';
 
@@ -50,8 +51,49 @@ export function templateEnv(): nunjucks.Environment {
 }
 
 /**
+ * A value a template refuses: a string holding a control character. Thrown before anything is
+ * rendered; `variable` is its path in the template's variables (`instances[0].interface`).
+ */
+export class TemplateValueError extends Error {
+  constructor(
+    readonly template: string,
+    readonly variable: string,
+    /** The character found, as `U+000A`. */
+    readonly char: string,
+  ) {
+    super(
+      `template ${template}: variable ${variable} holds ${char}: refusing to render it (a control character such as a newline would add lines to the config)`,
+    );
+    this.name = 'TemplateValueError';
+  }
+}
+
+/**
+ * The second line of defence behind the inventory's patterns (src/inventory/schema.ts): every string
+ * reachable from `vars` (through arrays, plain objects and Secrets) holds no control character
+ * (src/core/text.ts). A newline in a value would add a line of the writer's choosing to a config (a
+ * HAProxy section, a keepalived script, an apt pin). Secrets are checked too, never shown.
+ * @throws TemplateValueError naming the template and the variable.
+ */
+export function assertPrintableVars(template: string, vars: Record<string, unknown>): void {
+  const visit = (v: unknown, at: string): void => {
+    const text = typeof v === 'string' ? v : v instanceof Secret ? v.reveal() : undefined;
+    if (text !== undefined) {
+      const char = firstControlChar(text);
+      if (char) throw new TemplateValueError(template, at, char);
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => visit(item, `${at}[${i}]`));
+    } else if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      for (const [k, item] of Object.entries(v)) visit(item, at === '' ? k : `${at}.${k}`);
+    }
+  };
+  visit(vars, '');
+}
+
+/**
  * Renders `templates/NAME` with `vars`. Throws an Error naming the template and the undefined
- * variable or syntax error (Nunjucks's message carries line and column).
+ * variable or syntax error (Nunjucks's message carries line and column), and a
+ * {@link TemplateValueError} for a value with a control character ({@link assertPrintableVars}).
  */
 export function renderTemplate(name: string, vars: Record<string, unknown>): string {
   return renderTracked(name, vars).text;
@@ -65,6 +107,7 @@ export function renderTemplate(name: string, vars: Record<string, unknown>): str
 export function renderTracked(name: string, vars: Record<string, unknown>): { text: string; holdsSecrets: boolean; redacted?: string } {
   revealed = false;
   redacting = false;
+  assertPrintableVars(name, vars);
   try {
     const text = templateEnv().render(name, vars);
     if (!revealed) return { text, holdsSecrets: false };

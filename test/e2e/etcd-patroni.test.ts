@@ -121,3 +121,22 @@ test('a data dir that belongs to no Patroni cluster is refused with a clear mess
   const again = await cli(['apply', ...inv(), '--playbook', 'etcd-patroni', '--json']);
   assert.equal(again.exitCode, 0, again.stdout.slice(-3000) + again.stderr);
 });
+
+test('a rebuilt etcd member (no data dir, no env file, no etcdctl) is planned to join as existing, never to start a new cluster', { timeout: 300_000 }, async () => {
+  // Make pg3 look freshly rebuilt: etcd stopped, its data dir and env file gone, etcdctl not installed.
+  const dataDir = `/var/lib/etcd/${lab.loaded.inventory.cluster.name}`;
+  const moves = [[dataDir, `${dataDir}.keep`], ['/etc/default/etcd', '/etc/default/etcd.keep'], ['/usr/bin/etcdctl', '/usr/bin/etcdctl.keep']];
+  const prep = await exec('pg3', ['systemctl stop etcd', ...moves.map(([a, b]) => `mv ${a} ${b}`), '! command -v etcdctl'].join(' && '));
+  assert.equal(prep['pg3']?.code, 0, prep['pg3']?.err);
+  try {
+    const plan = await cli(['plan', ...inv(), '--playbook', 'etcd-patroni', '--limit', 'pg3', '--json']);
+    const etcdEnv = events(plan.stdout).find((e) => e.type === 'task' && e['host'] === 'pg3' && e['task'] === 'template /etc/default/etcd');
+    assert.ok(etcdEnv, plan.stdout.slice(-3000) + plan.stderr);
+    assert.deepEqual(etcdEnv['changes'], ['create /etc/default/etcd (initial cluster state existing)'], JSON.stringify(etcdEnv));
+  } finally {
+    const restore = await exec('pg3', [...moves.map(([a, b]) => `mv ${b} ${a}`), 'systemctl start etcd'].join(' && '));
+    assert.equal(restore['pg3']?.code, 0, restore['pg3']?.err);
+  }
+  const health = await exec('pg1', 'ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 endpoint health --cluster 2>&1');
+  assert.equal((health['pg1']?.out.match(/is healthy/g) ?? []).length, 3, health['pg1']?.out);
+});

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { decideEtcdState, etcdEnvTask, etcdHealthyCheck, renderEtcdEnv } from '../../src/components/etcd.js';
+import { decideEtcdState, etcdEnvTask, etcdHealthyCheck, etcdMembers, parseMemberListAnswer, renderEtcdEnv } from '../../src/components/etcd.js';
 import { FactSet } from '../../src/facts/fact.js';
 import type { HostFacts } from '../../src/facts/host.js';
 import { PATRONI_DCS, airflowDatabaseTasks, foreignDataDirProblem, parseAirflowDbState, renderPatroniConfig } from '../../src/components/patroni.js';
@@ -81,17 +81,50 @@ test('etcd env: all members, token unique per cluster, both states', async () =>
   assert.match(etcdHealthyCheck(inv).render(), /endpoint health --cluster .* -eq 3/);
 });
 
-test('etcd cluster state: new only on an empty data dir with no cluster; a running member never switches', () => {
+/** A raw HTTP/1.0 answer of an etcd to `POST /v3/cluster/member/list` listing `peerUrls` (IDs as etcd prints them: uint64 strings). */
+function memberListAnswer(...peerUrls: string[]): string {
+  const members = peerUrls.map((u, i) => ({ ID: `1844674407370955${i}`, name: `m${i}`, peerURLs: [u], clientURLs: [u.replace('2380', '2379')] }));
+  const body = JSON.stringify({ header: { cluster_id: '14841639068965178418', member_id: '10276657743932975437', raft_term: '2' }, members });
+  return `HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nGrpc-Metadata-Content-Type: application/grpc\r\n\r\n${body}`;
+}
+
+test('etcd member list answers: a member list, nothing on the port, or something else', () => {
+  assert.deepEqual(parseMemberListAnswer('b', memberListAnswer('http://10.0.0.11:2380', 'http://10.0.0.12:2380')), { peer: 'b', kind: 'members', peerUrls: ['http://10.0.0.11:2380', 'http://10.0.0.12:2380'] });
+  assert.deepEqual(parseMemberListAnswer('b', ''), { peer: 'b', kind: 'down' }, 'connection refused or timed out: nothing printed');
+  assert.deepEqual(parseMemberListAnswer('b', 'HTTP/1.0 404 Not Found\r\n\r\n404 page not found\n'), { peer: 'b', kind: 'unreadable', detail: 'HTTP 404: 404 page not found' });
+  assert.equal(parseMemberListAnswer('b', 'HTTP/1.0 200 OK\r\n\r\n<html>').kind, 'unreadable');
+  assert.deepEqual(parseMemberListAnswer('b', 'HTTP/1.0 200 OK\r\n\r\n{"header":{}}'), { peer: 'b', kind: 'members', peerUrls: [] });
+});
+
+test('etcd cluster state: new only on an empty data dir when no other member answers; a running member never switches; a rebuilt one joins', () => {
   const url = 'http://10.0.0.11:2380';
   const empty = { hasData: false, foreignConfig: false };
   const data = { hasData: true, foreignConfig: false };
-  const down = { healthy: false, peerUrls: [] };
+  const down = [{ peer: 'b', kind: 'down' as const }, { peer: 'c', kind: 'down' as const }];
+  const listing = (...urls: string[]) => [{ peer: 'b', kind: 'members' as const, peerUrls: urls }, { peer: 'c', kind: 'down' as const }];
   assert.equal(decideEtcdState(empty, down, undefined, url, 'a'), 'new');
+  assert.equal(decideEtcdState(empty, [], undefined, url, 'a'), 'new', 'a single member');
   assert.equal(decideEtcdState(data, down, 'new', url, 'a'), 'new', 'keeps the file as it is');
   assert.equal(decideEtcdState(data, down, 'existing', url, 'a'), 'existing');
-  assert.equal(decideEtcdState(data, { healthy: true, peerUrls: [url] }, undefined, url, 'a'), 'existing', 'never new on a member with data');
-  assert.equal(decideEtcdState(empty, { healthy: true, peerUrls: [url, 'http://10.0.0.12:2380'] }, 'new', url, 'a'), 'existing');
-  assert.throws(() => decideEtcdState(empty, { healthy: true, peerUrls: ['http://10.0.0.12:2380'] }, undefined, url, 'a'), /etcdctl member add a --peer-urls=http:\/\/10\.0\.0\.11:2380/);
+  assert.equal(decideEtcdState(data, listing(url), undefined, url, 'a'), 'existing', 'never new on a member with data');
+  // A rebuilt host (empty data dir, no etcd installed): one live member that still lists it is enough.
+  assert.equal(decideEtcdState(empty, listing(url, 'http://10.0.0.12:2380'), 'new', url, 'a'), 'existing');
+  assert.throws(() => decideEtcdState(empty, listing('http://10.0.0.12:2380'), undefined, url, 'a'), /other members \(b\) already form a cluster without it: add it first with `etcdctl member add a --peer-urls=http:\/\/10\.0\.0\.11:2380`/);
+  // Something answers on a member's client port, but no member list: never `new`.
+  const odd = [{ peer: 'b', kind: 'unreadable' as const, detail: 'HTTP 404: 404 page not found' }, { peer: 'c', kind: 'down' as const }];
+  assert.throws(() => decideEtcdState(empty, odd, undefined, url, 'a'), /a has an empty data dir and cannot tell whether its cluster exists: b answered HTTP 404.*refusing to start a new cluster/);
+});
+
+test('etcd env task: the other members are asked over their v3 gateway from bash, no etcdctl on this host', async () => {
+  const inv = await seed();
+  const task = etcdEnvTask(inv, inv.hosts.find((h) => h.name === 'sql1')!, 'debian');
+  const asks = [...task.facts(FACTS)].filter((f) => f.key.startsWith('etcd-members:'));
+  assert.deepEqual(asks.map((f) => f.key), ['etcd-members:http://192.168.83.147:2379/v3/cluster/member/list', 'etcd-members:http://192.168.83.149:2379/v3/cluster/member/list']);
+  for (const f of asks) {
+    const cmd = f.cmd.render();
+    assert.match(cmd, /^timeout 3 bash -c .*\/dev\/tcp\/192\.168\.83\.14[79]\/2379.*POST %s HTTP\/1\.0/);
+    assert.doesNotMatch(cmd, /etcdctl/);
+  }
 });
 
 test('a non-empty data dir is refused unless it is the cluster etcd knows; never wiped', () => {
@@ -111,35 +144,39 @@ test('etcd env task: written before the package (no restart); a running default 
   const factsWith = (file: string, local: string, peers: string, active: string) => {
     const outs = new Map<string, { stdout: string; code: number }>();
     for (const f of task.facts(hf)) {
-      const out = f.key.startsWith('path:') ? file : f.key.startsWith('etcd-local:') ? local : f.key.startsWith('etcd-peers:') ? peers : active;
+      const out = f.key.startsWith('path:') ? file : f.key.startsWith('etcd-local:') ? local : f.key.startsWith('etcd-members:') ? peers : active;
       outs.set(f.key, { stdout: out, code: 0 });
     }
     return new FactSet(outs);
   };
   // Fresh host: no file, no data, no peers, etcd not installed.
-  const fresh = task.plan(factsWith('absent\n', 'empty\nours\n', 'down\n', 'not-found\ninactive\n'), hf);
+  const fresh = task.plan(factsWith('absent\n', 'empty\nours\n', '', 'not-found\ninactive\n'), hf);
   assert.equal(fresh.changed, true);
   assert.match(fresh.changes.join(), /initial cluster state new/);
   assert.deepEqual(fresh.notify, []);
+  // Rebuilt host: the same, but the other members answer and still list it: it joins, never bootstraps.
+  const allPeers = memberListAnswer(...etcdMembers(inv).map((m) => `http://${m.address}:2380`));
+  const rebuilt = task.plan(factsWith('absent\n', 'empty\nours\n', allPeers, 'not-found\ninactive\n'), hf);
+  assert.deepEqual(rebuilt.changes, ['create /etc/default/etcd (initial cluster state existing)']);
   // The package's default single-node etcd runs with the package's commented file: replaced, restarted.
   const debDefault = '## etcd(1) daemon options\n## Use environment to override, for example: ETCD_NAME=default\n';
   const present = `present|644|root|root|regular file|${'0'.repeat(64)}\n${Buffer.from(debDefault).toString('base64')}`;
-  const running = task.plan(factsWith(present, 'empty\nours\n', 'down\n', 'enabled\nactive\n'), hf);
+  const running = task.plan(factsWith(present, 'empty\nours\n', '', 'enabled\nactive\n'), hf);
   assert.equal(running.changed, true);
   assert.deepEqual(running.notify.map((h) => h.id), ['restart:etcd']);
   // Someone else's cluster config: refused.
-  assert.throws(() => task.plan(factsWith(present, 'data\nforeign\n', 'down\n', 'enabled\nactive\n'), hf), /did not write: refusing/);
+  assert.throws(() => task.plan(factsWith(present, 'data\nforeign\n', '', 'enabled\nactive\n'), hf), /did not write: refusing/);
   // A member of this cluster whose config changed (here: from the `new` to the `existing` variant):
   // its restart is left pending for the one-member-at-a-time step, never done by a handler here.
   const oursExisting = Buffer.from(renderEtcdEnv(inv, 'sql1', 'existing'));
   const changedOurs = `present|644|root|root|regular file|${createHash('sha256').update('old').digest('hex')}\n${Buffer.from(oursExisting.toString().replace('2380', '2390')).toString('base64')}`;
-  const rolling = task.plan(factsWith(changedOurs, 'data\nours\n', 'healthy\n', 'enabled\nactive\n'), hf);
+  const rolling = task.plan(factsWith(changedOurs, 'data\nours\n', allPeers, 'enabled\nactive\n'), hf);
   assert.equal(rolling.changed, true);
   assert.deepEqual(rolling.notify.map((h) => h.id), ['pending:etcd-restart']);
   // Converged member: no change.
   const ours = Buffer.from(renderEtcdEnv(inv, 'sql1', 'new'));
   const same = `present|644|root|root|regular file|${createHash('sha256').update(ours).digest('hex')}\n`;
-  assert.equal(task.plan(factsWith(same, 'data\nours\n', 'healthy\n', 'enabled\nactive\n'), hf).changed, false);
+  assert.equal(task.plan(factsWith(same, 'data\nours\n', allPeers, 'enabled\nactive\n'), hf).changed, false);
 });
 
 test('airflow database: one psql session per node guards the role, the database and the schema grant', async () => {

@@ -45,7 +45,7 @@ const BAD: Record<string, Expect> = {
   'postgres-dcs-parameter.yaml': { line: 8, col: 24, rule: 'postgresql:patroni-parameter', path: 'cluster.postgresql.parameters.max_connections', message: 'Patroni keeps it in the DCS', value: 'max_connections' },
   'bad-cidr.yaml': { line: 4, col: 12, rule: 'schema:invalid_format', path: 'cluster.network', message: '"10.20.0.0/33" is not an IPv4 network in CIDR notation', value: '10.20.0.0/33' },
   'missing-network.yaml': { line: 3, col: 3, rule: 'schema:required', path: 'cluster.network', message: 'missing required key "network"' },
-  'bad-host-name.yaml': { line: 14, col: 13, rule: 'schema:invalid_format', path: 'hosts[4].name', message: 'a host name is a DNS label', value: 'DB_3' },
+  'bad-host-name.yaml': { line: 14, col: 13, rule: 'pattern:host-name', path: 'hosts[4].name', message: 'a host name is a DNS label', value: 'DB_3' },
   'empty-hosts.yaml': { line: 9, col: 8, rule: 'schema:too_small', path: 'hosts', message: 'must list at least one host', value: '[]' },
   // Semantic rules
   'bad-timezone.yaml': { line: 5, col: 13, rule: 'cluster:timezone', path: 'cluster.timezone', message: '"Asia/Teheran" is not an IANA time zone', value: 'Asia/Teheran' },
@@ -93,6 +93,15 @@ const BAD: Record<string, Expect> = {
   'lab-address-clash.yaml': { line: 9, col: 12, rule: 'lab:address-clash', path: 'lab.address', message: 'lab bridge address 10.20.0.31 is also the address of host mq1', value: '10.20.0.31' },
   'upstream-without-versions.yaml': { line: 8, col: 5, rule: 'packages:upstream-versions', path: 'cluster.versions', message: 'kind upstream needs pinned versions: versions.patroni (role postgresql), versions.erlang (role rabbitmq)' },
   'mirror-key-unknown.yaml': { line: 11, col: 13, rule: 'packages:mirror-key', path: 'cluster.packages.mirrors.pgdq', message: '"pgdq" is not a source airflow-ha can mirror; did you mean "pgdg"?', value: 'pgdq' },
+  // Values that would inject lines into a config or a command: each named pattern at its line.
+  'inject-version-newline.yaml': { line: 6, col: 13, rule: 'pattern:version', path: 'cluster.versions.erlang', message: '"26.2.5\\nPackage: *\\nPin: origin evil.example" holds U+000A: a version' },
+  'inject-haproxy-timeout-newline.yaml': { line: 10, col: 111, rule: 'pattern:haproxy-time', path: 'hosts[0].vars.haproxyTimeout', message: 'holds U+000A: an HAProxy time' },
+  'inject-interface-newline.yaml': { line: 14, col: 18, rule: 'pattern:interface', path: 'hosts[0].vars.interface', message: 'holds U+000A: a network interface name' },
+  'inject-path-dotdot.yaml': { line: 8, col: 11, rule: 'pattern:path', path: 'cluster.dags.path', message: 'no . or .. segment', value: '/opt/airflow/../../etc/cron.d' },
+  'inject-source-dotdot.yaml': { line: 7, col: 13, rule: 'pattern:local-path', path: 'cluster.dags.source', message: 'without a .. segment', value: 'dags/../../../etc' },
+  'inject-queue-control-char.yaml': { line: 21, col: 23, rule: 'pattern:queue', path: 'hosts[8].queues[1]', message: '"reports\\u0007" holds U+0007: a queue name', value: '"reports\\a"' },
+  'inject-proxy-url-newline.yaml': { line: 6, col: 12, rule: 'pattern:url', path: 'cluster.packages.proxy', message: 'holds U+000A: an http:// or https:// URL' },
+  'inject-free-var-control-char.yaml': { line: 23, col: 20, rule: 'pattern:printable', path: 'hosts[8].vars.rack.row', message: 'holds U+000D: free text on one line' },
   'lab-address-outside.yaml': { line: 9, col: 12, rule: 'net:outside-network', path: 'lab.address', message: 'lab bridge address 10.99.0.1 is outside cluster.network', value: '10.99.0.1' },
 };
 
