@@ -425,8 +425,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
   withExamples(
     program.command('drill'),
     'airflow-ha drill -i site.yaml --scenario db-leader    # says what it would do; changes nothing',
-    'airflow-ha drill -i site.yaml --scenario db-leader vip broker-node --yes',
-    'airflow-ha drill -i site.yaml --scenario worker,scheduler --hold 30 --yes --json',
+    'airflow-ha drill -i site.yaml --scenario db-leader vip worker,scheduler --hold 30 --yes --json',
   )
     .description('fail one component of the live cluster at a time under load (writes, confirmed publishes, Celery tasks); measure detection, the longest gap and the acknowledged items lost; restore; print them beside the design document\'s figures')
     .addOption(inventoryOpt())
