@@ -439,6 +439,24 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     });
 
   withExamples(
+    program.command('drill'),
+    'airflow-ha drill -i site.yaml --scenario db-leader    # says what it would do; changes nothing',
+    'airflow-ha drill -i site.yaml --scenario db-leader vip worker,scheduler --hold 30 --yes --json',
+  )
+    .description('fail one component of the live cluster at a time under load (writes, confirmed publishes, Celery tasks); measure detection, the longest gap and the acknowledged items lost; restore; print them beside the design document\'s figures')
+    .addOption(inventoryOpt())
+    .requiredOption('--scenario <names...>', 'db-leader, vip, broker-node, worker, scheduler, dag-processor (several: space- or comma-separated)')
+    .option('--yes', 'really inject the failures (without it: print what would be done, exit 2)')
+    .option('--hold <seconds>', 'how long each failure is held before the drill restores it', '60')
+    .option('--json', 'one JSON event per line on stdout, then a drill_report document')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+    .action(async (o: { inventory: string; scenario: string[]; yes?: boolean; hold: string; json?: boolean; acceptNewHostKeys?: boolean }) => {
+      const loaded = await load(io, o.inventory);
+      const { drillCommand } = await import('./drill.js');
+      setExit(await drillCommand(io, loaded, o, ['airflow-ha', ...argv.slice(2)].join(' ')));
+    });
+
+  withExamples(
     program.command('status'),
     'airflow-ha status -i inventory/lab.yaml',
     'airflow-ha status -i inventory/lab.yaml --watch 5    # refresh every 5 s until Ctrl-C',

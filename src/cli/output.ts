@@ -71,6 +71,8 @@ export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean },
       return [];
     case 'step_start':
       return [c.bold(`== ${e.step} [${e.hosts.join(', ')}]`)];
+    case 'drill':
+      return [`${e.phase === 'failed' ? c.red('drill') : c.bold('drill')} ${e.scenario} ${e.phase}: ${e.message}`];
     case 'task': {
       if (e.status === 'ok' && !opts.verbose) return [];
       const label = e.status === 'failed' ? c.red('failed ') : e.status === 'changed' ? c.yellow(opts.check ? 'would  ' : 'changed') : c.green('ok     ');

@@ -1,3 +1,5 @@
+import type { ScenarioFigures } from '../drill/report.js';
+
 /**
  * Events a run emits, one JSON object per line with `--json` and in the journal. Field names are stable.
  * Times are ISO-8601 strings; durations are seconds (floats).
@@ -38,7 +40,12 @@ export type RunEvent =
       /** The step's gate, when it has one and it ran: passed or not, on how many hosts, longest wait. */
       gate?: { name: string; ok: boolean; hosts: number; seconds: number };
     }
-  | { type: 'run_end'; runId: string; time: string; ok: boolean; exitCode: number; seconds: number; hosts: HostSummary[]; error?: string };
+  | { type: 'run_end'; runId: string; time: string; ok: boolean; exitCode: number; seconds: number; hosts: HostSummary[]; error?: string }
+  /** A phase of one `airflow-ha drill` scenario (src/drill/run.ts); `end` carries the measured figures. */
+  | { type: 'drill'; scenario: string; phase: DrillPhase; host: string; time: string; message: string; figures?: ScenarioFigures };
+
+/** The phases of a drill scenario, in order (`failed`: the scenario stopped early; what it changed was undone). */
+export type DrillPhase = 'start' | 'load' | 'injected' | 'detected' | 'restored' | 'healthy' | 'end' | 'failed';
 
 /** Per-host totals printed at the end of every run. */
 export interface HostSummary {
