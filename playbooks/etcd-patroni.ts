@@ -9,6 +9,7 @@
 import { etcdHealthyCheck, etcdRollingRestart, etcdTasks } from '../src/components/etcd.js';
 import {
   airflowDatabaseTasks,
+  patroniDcsSettings,
   patroniLeaderCheck,
   patroniNodes,
   patroniPendingRestart,
@@ -78,6 +79,13 @@ export const patroniReplicasStep: Step = {
   },
 };
 
+/** The DCS settings of a cluster that already exists (bootstrap.dcs is read once): changed through the leader only. */
+export const patroniDcsStep: Step = {
+  name: 'patroni cluster settings',
+  hosts: { roles: ['postgresql'] },
+  tasks: ({ inventory, host, facts }) => [patroniDcsSettings(inventory, host, facts.family)],
+};
+
 const airflowDatabaseStep: Step = {
   name: 'airflow database',
   hosts: { roles: ['postgresql'] },
@@ -104,5 +112,5 @@ export const etcdPatroni: Playbook = {
   name: 'etcd-patroni',
   description: 'host identity, etcd (3 members), Patroni + PostgreSQL (leader first, then replicas), the Airflow database',
   requiredRoles: playbookRoles['etcd-patroni'],
-  steps: [identityStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, airflowDatabaseStep, ...postgresRestartSteps],
+  steps: [identityStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, patroniDcsStep, airflowDatabaseStep, ...postgresRestartSteps],
 };

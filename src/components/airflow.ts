@@ -41,6 +41,7 @@ import { service, unit } from '../tasks/systemd.js';
 import { group, user } from '../tasks/system.js';
 import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
+import { CELERY_CONFIG_MODULE, celeryConfigModule, celeryQueueSettings } from './celery.js';
 import { etcdEndpoints, etcdMembers } from './etcd.js';
 import { haproxyVips } from './haproxy.js';
 import { AIRFLOW_DB, AIRFLOW_DB_USER } from './patroni.js';
@@ -245,7 +246,15 @@ export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Reco
     ports: inv.cluster.ports,
     worker_concurrency: inv.cluster.airflow.workerConcurrency ?? null,
     flower: { user: FLOWER_USER, password: secrets.flowerBasicAuth },
+    // `[celery] celery_config_options`: set only for a major whose Celery queue settings differ from the provider's defaults (src/components/celery.ts).
+    celery_config_options: celeryConfigModule(celeryQueueSettings(inv.cluster.versions.airflow)) ? `${CELERY_CONFIG_MODULE}.CELERY_CONFIG` : null,
   };
+}
+
+/** The Celery settings module of `inv`'s Airflow major, at `$AIRFLOW_HOME/config/` (on Airflow's sys.path), or undefined when it keeps the provider's defaults. */
+export function celeryConfigFile(inv: Inventory): { path: string; content: string } | undefined {
+  const content = celeryConfigModule(celeryQueueSettings(inv.cluster.versions.airflow));
+  return content === undefined ? undefined : { path: `${airflowPaths(inv).home}/config/${CELERY_CONFIG_MODULE}.py`, content };
 }
 
 /** airflow.cfg as every Airflow host gets it (pure; the secrets are in it). */
@@ -435,7 +444,9 @@ export function airflowConfigTasks(inv: Inventory, host: Host, secrets: ClusterS
   const p = airflowPaths(inv);
   const units = airflowServices(inv, host).map((s) => s.unit);
   const notify = units.length > 0 ? [restartRunningHandler(units)] : [];
+  const celery = celeryConfigFile(inv);
   return [
+    ...(celery ? [directory({ path: path.dirname(celery.path) }), file({ path: celery.path, content: celery.content, notify })] : []),
     directory({ path: '/etc/airflow-ha' }),
     file({ path: AIRFLOW_ENV_FILE, content: `# Managed by airflow-ha: the environment of every Airflow unit (no secrets).\nAIRFLOW_HOME=${p.home}\nPATH=${p.venv}/bin:/usr/local/bin:/usr/bin:/bin\n`, notify }),
     template({

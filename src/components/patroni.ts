@@ -13,6 +13,7 @@
  * first and the leader last ({@link patroniPendingRestart}). `bootstrap.dcs` is read once; later: `patronictl edit-config`.
  */
 import { sh, type Cmd } from '../core/cmd.js';
+import { exec } from '../core/op.js';
 import type { Fact } from '../facts/fact.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
@@ -28,8 +29,62 @@ import { renderTemplate, template } from '../tasks/template.js';
 import { etcdMembers } from './etcd.js';
 import { pgdgRepoTasks } from './repos.js';
 
-/** DCS timings (seconds) written to bootstrap.dcs; must hold loop_wait + 2 * retry_timeout <= ttl (Patroni docs/dynamic_configuration.rst). */
-export const PATRONI_DCS = { ttl: 30, loop_wait: 10, retry_timeout: 10, maximum_lag_on_failover: 1048576 } as const;
+/**
+ * Bytes of WAL a replica may lag and still be promoted (Patroni's default). With synchronous mode
+ * on, only the synchronous standby may be promoted, whatever this says.
+ */
+export const PATRONI_MAX_LAG_ON_FAILOVER = 1048576;
+
+/**
+ * The cluster-wide settings Patroni keeps in the DCS, as Patroni 3.0.2 (Debian 12) names them.
+ * Sources: https://patroni.readthedocs.io/en/v3.0.2/dynamic_configuration.html (ttl, loop_wait,
+ * retry_timeout, maximum_lag_on_failover; "loop_wait + 2*retry_timeout <= ttl"),
+ * https://patroni.readthedocs.io/en/v3.0.2/replication_modes.html#synchronous-mode
+ * (synchronous_mode, synchronous_mode_strict, synchronous_node_count).
+ */
+export interface PatroniDcs {
+  /** Seconds the leader lock lives without a renewal. */
+  ttl: number;
+  /** Seconds between two runs of the HA loop. */
+  loop_wait: number;
+  /** Seconds of DCS/PostgreSQL retries before the leader demotes itself. */
+  retry_timeout: number;
+  maximum_lag_on_failover: number;
+  /** A commit is acknowledged only once a synchronous standby has it; only that standby may be promoted. */
+  synchronous_mode: boolean;
+  /** With no synchronous standby left, writes wait (true) or go on unprotected (false). */
+  synchronous_mode_strict: boolean;
+  synchronous_node_count: number;
+}
+
+/** The keys of {@link PatroniDcs}, in the order they are compared and printed. */
+export const PATRONI_DCS_KEYS = ['ttl', 'loop_wait', 'retry_timeout', 'maximum_lag_on_failover', 'synchronous_mode', 'synchronous_mode_strict', 'synchronous_node_count'] as const;
+
+/** Whether synchronous mode is on for `inv`: `cluster.postgresql.ha.synchronous`, `auto` = 3 or more postgresql hosts. */
+export function patroniSynchronous(inv: Inventory): boolean {
+  const mode = inv.cluster.postgresql.ha.synchronous;
+  return mode === 'on' || (mode === 'auto' && patroniNodes(inv).length >= 3);
+}
+
+/**
+ * The DCS settings of `inv` ({@link PatroniDcs}) from `cluster.postgresql.ha`. Synchronous mode
+ * with one synchronous standby: a commit is acknowledged once the leader and that standby have it,
+ * and a failover promotes only that standby, so no acknowledged commit is lost. Strict mode follows
+ * the inventory only while synchronous mode is on.
+ */
+export function patroniDcs(inv: Inventory): PatroniDcs {
+  const ha = inv.cluster.postgresql.ha;
+  const sync = patroniSynchronous(inv);
+  return {
+    ttl: ha.ttl,
+    loop_wait: ha.loopWait,
+    retry_timeout: ha.retryTimeout,
+    maximum_lag_on_failover: PATRONI_MAX_LAG_ON_FAILOVER,
+    synchronous_mode: sync,
+    synchronous_mode_strict: sync && ha.strict,
+    synchronous_node_count: 1,
+  };
+}
 
 /** Airflow's database and role (password: secrets.airflowDb). */
 export const AIRFLOW_DB = 'airflow';
@@ -137,7 +192,7 @@ function patroniVars(inv: Inventory, hostName: string, secrets: ClusterSecrets, 
     api_port: ports.patroniApi,
     pg_port: ports.postgres,
     etcd_hosts: etcdMembers(inv).map((m) => `${m.address}:${ports.etcdClient}`),
-    dcs: PATRONI_DCS,
+    dcs: patroniDcs(inv),
     data_dir: p.dataDir,
     bin_dir: p.binDir,
     pgpass: p.pgpass,
@@ -315,7 +370,7 @@ export function patroniPendingRestart(inv: Inventory, host: Host, family: OsFami
   const p = patroniPaths(family, inv.cluster.versions.postgresql);
   const api = `http://${host.address}:${inv.cluster.ports.patroniApi}`;
   const q = psql(inv);
-  const settle = PATRONI_DCS.loop_wait + 5;
+  const settle = patroniDcs(inv).loop_wait + 5;
   const stateFn = sh`st() { python3 -c ${PATRONI_STATE_PY} ${`${api}/patroni`} 2>/dev/null || echo 'unknown clean unknown'; }`;
   const loaded = sh`[ "$(${q} -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]`;
   const script = sh`${stateFn}; since=$(stat -c %Y ${pendingMarker(PATRONI_RESTART_CHECK)}); i=0; extra=0; s=$(st); while [ "$i" -lt ${settle} ]; do case "$s" in *' pending '*) break;; esac; if ${loaded}; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c ${p.config} restart --force ${inv.cluster.name} ${host.name} >&2 || exit 1; ${waitLoop({ cmd: sh`st | grep -q '^[a-z]* clean running$'`, timeoutSec: 300, intervalSec: 2 })};; esac`;
@@ -422,4 +477,81 @@ export function airflowDatabaseTasks(inv: Inventory, secrets: ClusterSecrets): T
       skipWhen: airflowDbGuard(inv, (s) => s.schema),
     }),
   ];
+}
+
+/** What the DCS settings task reads on one node: whether it holds the leader lock, and the DCS config. */
+export interface DcsConfigState {
+  /** `GET /leader` answered 200 (Patroni REST API, >= 2.1). */
+  leader: boolean;
+  /** `GET /config`: the cluster's dynamic configuration, or undefined when the API did not answer. */
+  config?: Record<string, unknown>;
+}
+
+/** Python one-liner: `{"leader": bool, "config": {...}|null}` from the node's REST API (`GET /leader`, `GET /config`). */
+const DCS_CONFIG_PY = [
+  'import json,sys,urllib.request as u',
+  'def get(p):',
+  ' try:',
+  '  r=u.urlopen(sys.argv[1]+p,timeout=3)',
+  '  return r.status,json.load(r)',
+  ' except Exception:',
+  '  return 0,None',
+  'print(json.dumps({"leader":get("/leader")[0]==200,"config":get("/config")[1]}))',
+].join('\n');
+
+/** Patroni 3.0.2's defaults of the {@link PATRONI_DCS_KEYS} (patroni/config.py `__DEFAULT_CONFIG`): what an absent key means. */
+const PATRONI_DCS_DEFAULTS: PatroniDcs = {
+  ttl: 30,
+  loop_wait: 10,
+  retry_timeout: 10,
+  maximum_lag_on_failover: 1048576,
+  synchronous_mode: false,
+  synchronous_mode_strict: false,
+  synchronous_node_count: 1,
+};
+
+/** The keys whose live value differs from `want`, as `key: live -> want` lines (an absent key counts as Patroni's default). */
+export function dcsConfigChanges(live: Record<string, unknown>, want: PatroniDcs): string[] {
+  return PATRONI_DCS_KEYS.filter((k) => (live[k] ?? PATRONI_DCS_DEFAULTS[k]) !== want[k]).map((k) => `${k}: ${JSON.stringify(live[k] ?? PATRONI_DCS_DEFAULTS[k])} -> ${JSON.stringify(want[k])}`);
+}
+
+/**
+ * Task: the cluster's DCS settings ({@link patroniDcs}) on a live cluster. `bootstrap.dcs` is read
+ * only when the cluster is created, so a cluster made before a change (or by an older airflow-ha)
+ * keeps its old values. Fact: `GET /leader` and `GET /config` on this node's REST API; only the
+ * node holding the leader lock changes anything, and only the keys that differ, with
+ * `patronictl edit-config --force -s key=value` (which writes the DCS's config key; every node
+ * applies it on its next loop, no restart). Nothing to do on replicas, on a node whose API does not
+ * answer, or when every key matches.
+ */
+export function patroniDcsSettings(inv: Inventory, host: Host, family: OsFamily): Task {
+  const api = `http://${host.address}:${inv.cluster.ports.patroniApi}`;
+  const want = patroniDcs(inv);
+  const fact: Fact<DcsConfigState> = {
+    key: `patroni-dcs-config:${api}`,
+    cmd: sh`python3 -c ${DCS_CONFIG_PY} ${api}`,
+    parse(stdout, code) {
+      if (code !== 0) return { leader: false };
+      const d = JSON.parse(stdout) as { leader: boolean; config: Record<string, unknown> | null };
+      return d.config ? { leader: d.leader, config: d.config } : { leader: d.leader };
+    },
+  };
+  const config = patroniPaths(family, inv.cluster.versions.postgresql).config;
+  return {
+    name: 'patroni DCS settings (synchronous mode, ttl, loop_wait, retry_timeout) on the leader',
+    facts: () => [fact],
+    plan(facts): TaskPlan {
+      const s = facts.get(fact);
+      if (!s.leader || !s.config) return { changed: false, ops: [], changes: [], notify: [] };
+      const changes = dcsConfigChanges(s.config, want);
+      if (changes.length === 0) return { changed: false, ops: [], changes: [], notify: [] };
+      const sets = PATRONI_DCS_KEYS.filter((k) => changes.some((c) => c.startsWith(`${k}:`))).flatMap((k) => ['-s', `${k}=${String(want[k])}`]);
+      return {
+        changed: true,
+        ops: [exec(sh`patronictl -c ${config} edit-config --force --quiet ${sets} ${inv.cluster.name}`)],
+        changes: changes.map((c) => `patroni DCS ${c}`),
+        notify: [],
+      };
+    },
+  };
 }

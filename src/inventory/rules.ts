@@ -44,12 +44,16 @@
  * | `airflow:version`        | error         | `versions.airflow` is not 2.9.x-2.11.x (Airflow 3 is not supported yet) |
  * | `airflow:end-of-life`    | warning       | Airflow hosts on 2.x, which reached end of life on 2026-04-22         |
  * | `airflow:install`        | error         | `airflow.install` lacks the `indexUrl`/`wheelhouse` its source needs |
+ * | `postgresql:patroni-timings` | error     | `postgresql.ha`: loopWait + 2 * retryTimeout > ttl (Patroni's rule)  |
+ * | `postgresql:strict-sync` | warning       | strict synchronous mode with fewer than 3 PostgreSQL hosts           |
+ * | `broker:node-loss`       | warning       | worker hosts on an Airflow major whose Celery queues live on one RabbitMQ node (2.x) |
  *
  * A top-level `ssh.jump` naming an inventory host applies to every other host; that host itself
  * is reached directly (it would otherwise jump through itself), which is not reported.
  */
 import type { Diagnostic, SourcePos } from '../core/errors.js';
 import { canonicalCidr, formatIpv4, inNetwork, isReservedInNetwork, parseCidr, parseIpv4, type Ipv4Network } from './net.js';
+import { CELERY_QUEUES } from '../components/celery.js';
 import { MIRROR_KEYS, type Host, type Inventory, type Ports, type Role } from './schema.js';
 
 export type YamlPath = readonly (string | number)[];
@@ -565,6 +569,39 @@ const postgresParameters: Rule = (inv, ctx) =>
   });
 
 /**
+ * Patroni's timing rule (https://patroni.readthedocs.io/en/v3.0.2/dynamic_configuration.html):
+ * `loop_wait + 2 * retry_timeout <= ttl`, or a leader that retries the DCS for retry_timeout
+ * loses its lock before it can demote itself, and two nodes may run as primary. Strict synchronous
+ * mode with fewer than 3 PostgreSQL hosts stops every write while the one replica is down.
+ */
+const postgresHa: Rule = (inv, ctx) => {
+  const ha = inv.cluster.postgresql.ha;
+  const at: YamlPath = ['cluster', 'postgresql', 'ha'];
+  const out: Diagnostic[] = [];
+  if (ha.loopWait + 2 * ha.retryTimeout > ha.ttl) {
+    out.push(make(ctx, 'error', 'postgresql:patroni-timings', [...at, ctx.valueAt?.([...at, 'ttl']) !== undefined ? 'ttl' : 'retryTimeout'], `loopWait ${ha.loopWait} + 2 * retryTimeout ${ha.retryTimeout} = ${ha.loopWait + 2 * ha.retryTimeout} s exceeds ttl ${ha.ttl} s: Patroni needs loop_wait + 2 * retry_timeout <= ttl, or a leader may lose its lock before it demotes itself`, ha.ttl));
+  }
+  const nodes = inv.hosts.filter((h) => h.roles.includes('postgresql')).length;
+  const sync = ha.synchronous === 'on' || (ha.synchronous === 'auto' && nodes >= 3);
+  if (ha.strict && sync && nodes < 3) {
+    out.push(make(ctx, 'warning', 'postgresql:strict-sync', [...at, 'strict'], `strict synchronous mode with ${nodes} PostgreSQL host(s): every write stops while the only replica is down; use 3 or more hosts`, 'true'));
+  }
+  return out;
+};
+
+/**
+ * What a RabbitMQ node loss costs the queued tasks of the inventory's Airflow major, when it costs
+ * anything (src/components/celery.ts CELERY_QUEUES): a warning on `versions.airflow`.
+ */
+const brokerNodeLoss: Rule = (inv, ctx) => {
+  const major = Number(inv.cluster.versions.airflow.split('.')[0]);
+  const row = CELERY_QUEUES[major as 2 | 3];
+  const hasWorkers = inv.hosts.some((h) => h.roles.includes('worker'));
+  if (!row?.nodeLoss || !hasWorkers || !inv.hosts.some((h) => h.roles.includes('rabbitmq'))) return [];
+  return [make(ctx, 'warning', 'broker:node-loss', ['cluster', 'versions', 'airflow'], `Airflow ${inv.cluster.versions.airflow} (Celery ${row.celery}): ${row.nodeLoss}. Airflow 3 (Celery >= 5.5) gets quorum queues`, inv.cluster.versions.airflow)];
+};
+
+/**
  * The versions kind `upstream` must pin, per role: the upstream repositories carry many versions,
  * and an unpinned install would give a host added later a newer one than its peers. PostgreSQL's
  * major has a default (`15`) and is part of the package names.
@@ -695,11 +732,13 @@ export const RULES: readonly Rule[] = [
   sshJump,
   labAddress,
   postgresParameters,
+  postgresHa,
   packageSource,
   dags,
   ftpPassive,
   airflowVersion,
   airflowInstall,
+  brokerNodeLoss,
 ];
 
 /** Runs every rule; returns errors and warnings (unsorted). */

@@ -241,6 +241,24 @@ export const PostgresSettings = z.strictObject({
   parameters: z
     .record(pattern('postgresql-parameter', /^[a-z][a-z0-9_.]*$/, 'a PostgreSQL parameter name (lower case, e.g. work_mem)'), z.union([printable, z.number(), z.boolean()]))
     .default({}),
+  /** Failover and durability settings Patroni keeps in the DCS (src/components/patroni.ts `patroniDcs`). */
+  ha: z
+    .strictObject({
+      /**
+       * Patroni's synchronous mode (one synchronous standby): `auto` turns it on with 3 or more
+       * postgresql hosts, so a failover never loses an acknowledged commit.
+       */
+      synchronous: z.enum(['auto', 'on', 'off']).default('auto'),
+      /** `synchronous_mode_strict`: with no synchronous standby left, writes stop instead of going on unprotected. */
+      strict: z.boolean().default(false),
+      /** Seconds the leader lock lives without a renewal: how long a dead leader keeps it. */
+      ttl: z.number().int().min(5).default(12),
+      /** Seconds between two runs of Patroni's HA loop. */
+      loopWait: z.number().int().min(1).default(2),
+      /** Seconds Patroni retries the DCS and PostgreSQL before the leader demotes itself. */
+      retryTimeout: z.number().int().min(1).default(5),
+    })
+    .default({ synchronous: 'auto', strict: false, ttl: 12, loopWait: 2, retryTimeout: 5 }),
 });
 const posixUser = pattern('user', /^[a-z_][a-z0-9_-]{0,31}$/, 'a POSIX user name (man useradd: lower case, digits, _ and -)');
 
@@ -354,7 +372,7 @@ export const Cluster = z.strictObject({
   versions: Versions.default({ postgresql: '15', airflow: '2.9.0' }),
   packages: PackageSource.default({ kind: 'distro' }),
   ports: Ports.default(Ports.parse({})),
-  postgresql: PostgresSettings.default({ parameters: {} }),
+  postgresql: PostgresSettings.default(PostgresSettings.parse({})),
   /** Admin account created on every host by the base step (optional). */
   admin: Admin.optional(),
   dags: Dags.default(Dags.parse({})),

@@ -14,7 +14,7 @@ import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
 import { airflowHosts, airflowLayout, airflowPaths, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
-import { AIRFLOW_DB, PATRONI_DCS, psql } from '../components/patroni.js';
+import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniDcs, psql } from '../components/patroni.js';
 import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
 import * as p from './parsers.js';
@@ -393,7 +393,7 @@ export const patroniCheck: StatusCheck = {
       const desc = `${m.role}, ${m.state}, timeline ${m.timeline ?? '?'}${p.isPatroniLeader(m.role) ? '' : `, lag ${m.lag === undefined ? '?' : m.lag === 'unknown' ? 'unknown' : `${m.lag} B`}`}`;
       const problems: string[] = [];
       if (!PATRONI_OK_STATES.has(m.state)) problems.push(`state ${m.state}`);
-      if (!p.isPatroniLeader(m.role) && (m.lag === 'unknown' || (typeof m.lag === 'number' && m.lag > PATRONI_DCS.maximum_lag_on_failover))) problems.push(`lag ${m.lag}${m.lag === 'unknown' ? '' : ' B'}`);
+      if (!p.isPatroniLeader(m.role) && (m.lag === 'unknown' || (typeof m.lag === 'number' && m.lag > PATRONI_MAX_LAG_ON_FAILOVER))) problems.push(`lag ${m.lag}${m.lag === 'unknown' ? '' : ' B'}`);
       if (leaderTl !== undefined && m.timeline !== undefined && m.timeline !== leaderTl) problems.push(`timeline ${m.timeline}, the leader's is ${leaderTl}`);
       if (why) problems.unshift(why);
       const verdict: Verdict = problems.length === 0 ? 'healthy' : PATRONI_OK_STATES.has(m.state) && !why ? 'degraded' : 'down';
@@ -403,6 +403,21 @@ export const patroniCheck: StatusCheck = {
     else if (!view) lines.push(line('patroni', 'leader', 'down', { reason: 'no Patroni REST API answered' }));
     else if (leaders.length === 1) lines.push(line('patroni', 'leader', 'healthy', { host: leaders[0]?.name, reason: `${leaders[0]?.name} (timeline ${leaderTl ?? '?'})` }));
     else lines.push(line('patroni', 'leader', 'down', { reason: leaders.length ? `${leaders.length} leaders: ${leaders.map((l) => l.name).join(', ')}` : 'no leader (failover under way, or no quorum in etcd)' }));
+    // Synchronous mode on (src/components/patroni.ts patroniDcs): which replica every commit waits for;
+    // none is degraded, not down: the leader still serves (strict mode: its writes wait).
+    const dcs = patroniDcs(ctx.inventory);
+    if (dcs.synchronous_mode && leaders.length === 1) {
+      const sync = members.filter((m) => m.role === 'sync_standby');
+      if (sync.length) lines.push(line('patroni', 'synchronous standby', 'healthy', { host: sync[0]?.name, reason: `${sync.map((m) => m.name).join(', ')}: a commit is acknowledged once it has it` }));
+      else
+        lines.push(
+          line('patroni', 'synchronous standby', 'degraded', {
+            reason: dcs.synchronous_mode_strict
+              ? 'none: synchronous mode is strict, so writes wait until a replica is synchronous again'
+              : 'none: synchronous mode is on but no replica is synchronous; commits are acknowledged without a copy until one catches up',
+          }),
+        );
+    }
     return lines;
   },
 };

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
-import { PATRONI_DCS } from '../../src/components/patroni.js';
+import { patroniDcs } from '../../src/components/patroni.js';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
 import { bootLab, cli, onHost, type TestLab } from '../helpers/lab.js';
 import { rabbitApi } from '../helpers/rabbitmq.js';
@@ -85,8 +85,9 @@ test('Patroni leader stopped: status names it and the new leader; writes through
     w = await write();
   }
   const sec = (Date.now() - t0) / 1000;
-  const bound = PATRONI_DCS.ttl + PATRONI_DCS.loop_wait;
-  process.stderr.write(`[status e2e] Patroni leader ${old} stopped: first write through VIP:5000 after ${sec.toFixed(1)} s (bound ttl ${PATRONI_DCS.ttl} + loop_wait ${PATRONI_DCS.loop_wait} = ${bound} s)\n`);
+  const dcs = patroniDcs(lab.loaded.inventory);
+  const bound = dcs.ttl + dcs.loop_wait;
+  process.stderr.write(`[status e2e] Patroni leader ${old} stopped: first write through VIP:5000 after ${sec.toFixed(1)} s (bound ttl ${dcs.ttl} + loop_wait ${dcs.loop_wait} = ${bound} s)\n`);
   assert.equal(w.code, 0, w.stderr);
   assert.ok(sec <= bound, `first successful write after ${sec.toFixed(1)} s > ${bound} s`);
 

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { decideEtcdState, etcdEnvTask, etcdHealthyCheck, etcdMembers, parseMemberListAnswer, renderEtcdEnv } from '../../src/components/etcd.js';
 import { FactSet } from '../../src/facts/fact.js';
 import type { HostFacts } from '../../src/facts/host.js';
-import { PATRONI_DCS, airflowDatabaseTasks, foreignDataDirProblem, parseAirflowDbState, renderPatroniConfig } from '../../src/components/patroni.js';
+import { patroniDcs, airflowDatabaseTasks, foreignDataDirProblem, parseAirflowDbState, renderPatroniConfig } from '../../src/components/patroni.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { etcdPatroni } from '../../playbooks/etcd-patroni.js';
 import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
@@ -42,7 +42,7 @@ test('render of the playbook gives each postgresql/etcd host its files, and noth
 
 test('patroni config: valid YAML, DCS timings hold loop_wait + 2*retry_timeout <= ttl, the keys the issue asks for', async () => {
   const inv = await seed();
-  const { ttl, loop_wait, retry_timeout } = PATRONI_DCS;
+  const { ttl, loop_wait, retry_timeout } = patroniDcs(inv);
   assert.ok(loop_wait + 2 * retry_timeout <= ttl, `${loop_wait} + 2*${retry_timeout} <= ${ttl}`);
   const y = parse(renderPatroniConfig(inv, 'sql2', secrets)) as Record<string, any>;
   assert.equal(y['scope'], 'airflow-seed');

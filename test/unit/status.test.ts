@@ -236,7 +236,9 @@ function healthyOutputs(host: string, leader = 'h1'): Record<string, FactOutput>
     base['etcd.health'] = o(http(200, '{"health":"true"}'));
     base['etcd.status'] = o(http(200, `{"header":{"member_id":"${id}","raft_term":"3"},"version":"3.4.23","leader":"${ID.h1}","raftTerm":"3"}`));
     base['etcd.members'] = o(http(200, `{"members":[${pgs.map((h) => `{"ID":"${ID[h as keyof typeof ID]}","name":"${h}"}`).join(',')}]}`));
-    base['patroni.cluster'] = o(http(200, JSON.stringify({ members: pgs.map((h) => (h === leader ? { name: h, role: 'leader', state: 'running', timeline: 2 } : { name: h, role: 'replica', state: 'streaming', timeline: 2, lag: 0 })) })));
+    // Synchronous mode is on (3 postgresql hosts): the first replica is the synchronous standby.
+    const syncStandby = pgs.find((h) => h !== leader);
+    base['patroni.cluster'] = o(http(200, JSON.stringify({ members: pgs.map((h) => (h === leader ? { name: h, role: 'leader', state: 'running', timeline: 2 } : { name: h, role: h === syncStandby ? 'sync_standby' : 'replica', state: 'streaming', timeline: 2, lag: 0 })) })));
     base['rabbitmq.nodes'] = o(http(200, JSON.stringify(pgs.map((h) => ({ name: `rabbit@${h}`, running: true, partitions: [], mem_alarm: false, disk_free_alarm: false })))));
     base['rabbitmq.queues'] = o(http(200, '[]'));
     base['rabbitmq.consumers'] = o(http(200, '[]'));
@@ -296,12 +298,13 @@ test('judge: the Patroni leader stopped, before and after failover', async () =>
     if (h === 'h1') {
       o['units'] = { stdout: 'active\ninactive\nactive\n', code: 0 };
       o['patroni.cluster'] = { stdout: '', code: 1 };
-    } else if (['h2', 'h3'].includes(h)) o['patroni.cluster'] = { stdout: http(200, JSON.stringify({ members: [{ name: 'h2', role: 'leader', state: 'running', timeline: 3 }, { name: 'h3', role: 'replica', state: 'streaming', timeline: 3, lag: 0 }] })), code: 0 };
+    } else if (['h2', 'h3'].includes(h)) o['patroni.cluster'] = { stdout: http(200, JSON.stringify({ members: [{ name: 'h2', role: 'leader', state: 'running', timeline: 3 }, { name: 'h3', role: 'sync_standby', state: 'streaming', timeline: 3, lag: 0 }] })), code: 0 };
     if (h === 'h4' || h === 'h5') o['haproxy.stat'] = { stdout: http(200, '# pxname,svname,status\npostgres_leader,h1,DOWN\npostgres_leader,h2,UP\npostgres_leader,h3,DOWN\npostgres_replica,h1,DOWN\npostgres_replica,h2,DOWN\npostgres_replica,h3,UP\n'), code: 0 };
   }));
   assert.equal(after.exitCode, 1);
   const patroni = after.components.find((c) => c.name === 'patroni');
-  assert.deepEqual(patroni?.checks.map((l) => [l.check, l.verdict]), [['member h1', 'down'], ['member h2', 'healthy'], ['member h3', 'healthy'], ['leader', 'healthy']]);
+  assert.deepEqual(patroni?.checks.map((l) => [l.check, l.verdict]), [['member h1', 'down'], ['member h2', 'healthy'], ['member h3', 'healthy'], ['leader', 'healthy'], ['synchronous standby', 'healthy']]);
+  assert.equal(patroni?.checks.find((l) => l.check === 'synchronous standby')?.host, 'h3');
   assert.equal(patroni?.checks.find((l) => l.check === 'leader')?.host, 'h2');
   assert.equal(patroni?.verdict, 'degraded');
   const hap = after.components.find((c) => c.name === 'haproxy');
@@ -330,6 +333,26 @@ test('judge: an unreachable host is named, every other component is still judged
   assert.deepEqual(r.components.map((c) => c.name), ['hosts', 'etcd', 'patroni', 'haproxy', 'keepalived', 'rabbitmq']);
 });
 
+test('judge: synchronous mode on and no synchronous standby: degraded (not down), serving, and what it costs; strict says writes wait', async () => {
+  const inv = await inventory();
+  const noSync = (h: string, o: Record<string, FactOutput>) => {
+    if (['h1', 'h2', 'h3'].includes(h)) o['patroni.cluster'] = { stdout: http(200, JSON.stringify({ members: [{ name: 'h1', role: 'leader', state: 'running', timeline: 2 }, { name: 'h2', role: 'replica', state: 'streaming', timeline: 2, lag: 0 }, { name: 'h3', role: 'replica', state: 'streaming', timeline: 2, lag: 0 }] })), code: 0 };
+  };
+  const r = report(inv, results(inv, noSync));
+  const sync = r.components.flatMap((c) => c.checks).find((l) => l.component === 'patroni' && l.check === 'synchronous standby');
+  assert.equal(sync?.verdict, 'degraded');
+  assert.match(sync?.reason ?? '', /^none: synchronous mode is on but no replica is synchronous; commits are acknowledged without a copy/);
+  assert.equal(r.exitCode, 1);
+  assert.equal(r.serving, true);
+  const strict: Inventory = { ...inv, cluster: { ...inv.cluster, postgresql: { ...inv.cluster.postgresql, ha: { ...inv.cluster.postgresql.ha, strict: true } } } };
+  const rs = report(strict, results(strict, noSync));
+  assert.match(rs.components.flatMap((c) => c.checks).find((l) => l.check === 'synchronous standby')?.reason ?? '', /strict, so writes wait/);
+  // Synchronous mode off: no such line at all.
+  const off: Inventory = { ...inv, cluster: { ...inv.cluster, postgresql: { ...inv.cluster.postgresql, ha: { ...inv.cluster.postgresql.ha, synchronous: 'off' } } } };
+  assert.ok(!report(off, results(off, noSync)).components.flatMap((c) => c.checks).some((l) => l.check === 'synchronous standby'));
+  assert.equal(report(off, results(off, noSync)).exitCode, 0);
+});
+
 test('judge: probes cut off at the deadline are "no answer" on their own lines; the host is reached; unknown is never down', async () => {
   const inv = await inventory();
   const silence = (o: Record<string, FactOutput>, ids: string[]) => {
@@ -347,7 +370,7 @@ test('judge: probes cut off at the deadline are "no answer" on their own lines; 
   assert.equal(of(one, 'hosts', 'h2'), 'degraded: 8 of 13 probes: no answer within 6 s (etcd.health, etcd.status, etcd.members, patroni.cluster, rabbitmq.nodes, rabbitmq.queues, rabbitmq.consumers, rabbitmq.listener)');
   assert.equal(of(one, 'etcd', 'member h2'), 'degraded: GET /health: no answer within 6 s');
   assert.equal(of(one, 'etcd', 'leader'), 'healthy: h1, raft term 3, 2/3 healthy');
-  assert.equal(of(one, 'patroni', 'member h2'), 'healthy: replica, streaming, timeline 2, lag 0 B', 'the leader\'s view still speaks for h2');
+  assert.equal(of(one, 'patroni', 'member h2'), 'healthy: sync_standby, streaming, timeline 2, lag 0 B', 'the leader\'s view still speaks for h2');
   assert.equal(of(one, 'rabbitmq', 'node rabbit@h2'), 'healthy: running');
   assert.equal(one.exitCode, 1);
   // Every data-plane probe silent everywhere (a machine too busy to answer in time): unknown, degraded, exit 1.

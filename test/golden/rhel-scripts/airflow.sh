@@ -35,9 +35,9 @@ set -e
 # task: selinux booleans haproxy_connect_any=on
 ( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
-# write /tmp/.airflow-ha-validate-7dc1b8dff04178ea (2760 bytes, root:root 0600)
-( ( haproxy -c -q -f /tmp/.airflow-ha-validate-7dc1b8dff04178ea ); rc=$?; rm -f /tmp/.airflow-ha-validate-7dc1b8dff04178ea; exit "$rc" )
-# write /etc/haproxy/haproxy.cfg (2760 bytes, root:haproxy 0640)
+# write /tmp/.airflow-ha-validate-0fd95522645e1ba2 (3116 bytes, root:root 0600)
+( ( haproxy -c -q -f /tmp/.airflow-ha-validate-0fd95522645e1ba2 ); rc=$?; rm -f /tmp/.airflow-ha-validate-0fd95522645e1ba2; exit "$rc" )
+# write /etc/haproxy/haproxy.cfg (3116 bytes, root:haproxy 0640)
 # task: service haproxy enabled, started
 ( systemctl enable haproxy )
 ( systemctl start haproxy )

@@ -35,9 +35,9 @@ set -e
 # task: selinux booleans haproxy_connect_any=on
 ( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
-# write /tmp/.airflow-ha-validate-4a777f39ea26c229 (2760 bytes, root:root 0600)
-( ( haproxy -c -q -f /tmp/.airflow-ha-validate-4a777f39ea26c229 ); rc=$?; rm -f /tmp/.airflow-ha-validate-4a777f39ea26c229; exit "$rc" )
-# write /etc/haproxy/haproxy.cfg (2760 bytes, root:haproxy 0640)
+# write /tmp/.airflow-ha-validate-8753b7597680aea0 (3116 bytes, root:root 0600)
+( ( haproxy -c -q -f /tmp/.airflow-ha-validate-8753b7597680aea0 ); rc=$?; rm -f /tmp/.airflow-ha-validate-8753b7597680aea0; exit "$rc" )
+# write /etc/haproxy/haproxy.cfg (3116 bytes, root:haproxy 0640)
 # task: service haproxy enabled, started
 ( systemctl enable haproxy )
 ( systemctl start haproxy )

@@ -57,14 +57,16 @@ set -e
 # task: directory /var/lib/pgsql/15
 ( install -d -m 0755 -o postgres -g postgres /var/lib/pgsql/15 )
 # task: template /etc/patroni/patroni.yml
-# write /tmp/.airflow-ha-validate-82812d1f18994be1 (3675 bytes, root:root 0600)
-( ( out=$(patroni --validate-config /tmp/.airflow-ha-validate-82812d1f18994be1 2>&1); rc=$?; if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -v -e 'is already in use' -e '^$' | grep -q .; then printf '%s\n' "$out" >&2; exit 1; fi; exit 0 ); rc=$?; rm -f /tmp/.airflow-ha-validate-82812d1f18994be1; exit "$rc" )
-# write /etc/patroni/patroni.yml (3675 bytes, postgres:postgres 0600)
+# write /tmp/.airflow-ha-validate-ed92e0bbfb019e37 (3959 bytes, root:root 0600)
+( ( out=$(patroni --validate-config /tmp/.airflow-ha-validate-ed92e0bbfb019e37 2>&1); rc=$?; if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -v -e 'is already in use' -e '^$' | grep -q .; then printf '%s\n' "$out" >&2; exit 1; fi; exit 0 ); rc=$?; rm -f /tmp/.airflow-ha-validate-ed92e0bbfb019e37; exit "$rc" )
+# write /etc/patroni/patroni.yml (3959 bytes, postgres:postgres 0600)
 # task: service patroni enabled, started
 ( systemctl enable patroni )
 ( systemctl start patroni )
 # task: wait for http://192.168.83.149:8008/health
 ( end=$(( $(date +%s) + 300 )); until timeout 2 bash -c 'exec 3<>/dev/tcp/192.168.83.149/8008 && printf '\''GET %s HTTP/1.0\r\nHost: %s\r\n\r\n'\'' /health 192.168.83.149:8008 >&3 && IFS='\'' '\'' read -r _ code _ <&3 && case "$code" in 2??) exit 0;; *) exit 1;; esac' 2>/dev/null; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for http://192.168.83.149:8008/health' >&2; exit 1; fi; sleep 2; done )
+
+# == step: patroni cluster settings
 
 # == step: airflow database
 
@@ -75,7 +77,7 @@ try:
  d=json.load(u.urlopen(sys.argv[1],timeout=3))
 except Exception:
  d={}
-print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))' http://192.168.83.149:8008/patroni 2>/dev/null || echo 'unknown clean unknown'; }; since=$(stat -c %Y /var/lib/airflow-ha/pending/patroni-restart-check); i=0; extra=0; s=$(st); while [ "$i" -lt 15 ]; do case "$s" in *' pending '*) break;; esac; if [ "$(runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c /etc/patroni/patroni.yml restart --force airflow-seed sql3 >&2 || exit 1; end=$(( $(date +%s) + 300 )); until st | grep -q '^[a-z]* clean running$'; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for "st | grep -q '\''^[a-z]* clean running$'\''"' >&2; exit 1; fi; sleep 2; done;; esac) && rm -f /var/lib/airflow-ha/pending/patroni-restart-check )
+print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))' http://192.168.83.149:8008/patroni 2>/dev/null || echo 'unknown clean unknown'; }; since=$(stat -c %Y /var/lib/airflow-ha/pending/patroni-restart-check); i=0; extra=0; s=$(st); while [ "$i" -lt 7 ]; do case "$s" in *' pending '*) break;; esac; if [ "$(runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c /etc/patroni/patroni.yml restart --force airflow-seed sql3 >&2 || exit 1; end=$(( $(date +%s) + 300 )); until st | grep -q '^[a-z]* clean running$'; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for "st | grep -q '\''^[a-z]* clean running$'\''"' >&2; exit 1; fi; sleep 2; done;; esac) && rm -f /var/lib/airflow-ha/pending/patroni-restart-check )
 
 # == step: postgresql restart: leader
 # task: restart PostgreSQL if a new setting needs it (the leader)
@@ -84,4 +86,4 @@ try:
  d=json.load(u.urlopen(sys.argv[1],timeout=3))
 except Exception:
  d={}
-print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))' http://192.168.83.149:8008/patroni 2>/dev/null || echo 'unknown clean unknown'; }; since=$(stat -c %Y /var/lib/airflow-ha/pending/patroni-restart-check); i=0; extra=0; s=$(st); while [ "$i" -lt 15 ]; do case "$s" in *' pending '*) break;; esac; if [ "$(runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c /etc/patroni/patroni.yml restart --force airflow-seed sql3 >&2 || exit 1; end=$(( $(date +%s) + 300 )); until st | grep -q '^[a-z]* clean running$'; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for "st | grep -q '\''^[a-z]* clean running$'\''"' >&2; exit 1; fi; sleep 2; done;; esac) && rm -f /var/lib/airflow-ha/pending/patroni-restart-check )
+print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))' http://192.168.83.149:8008/patroni 2>/dev/null || echo 'unknown clean unknown'; }; since=$(stat -c %Y /var/lib/airflow-ha/pending/patroni-restart-check); i=0; extra=0; s=$(st); while [ "$i" -lt 7 ]; do case "$s" in *' pending '*) break;; esac; if [ "$(runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c /etc/patroni/patroni.yml restart --force airflow-seed sql3 >&2 || exit 1; end=$(( $(date +%s) + 300 )); until st | grep -q '^[a-z]* clean running$'; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for "st | grep -q '\''^[a-z]* clean running$'\''"' >&2; exit 1; fi; sleep 2; done;; esac) && rm -f /var/lib/airflow-ha/pending/patroni-restart-check )
