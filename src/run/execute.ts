@@ -195,11 +195,12 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   if (opts.secretsGuard) {
     const guard = opts.secretsGuard;
     const ordered = new Map(connectSet.map((h) => [h.name, fingerprints.get(h.name)]));
-    const states = compareFingerprints(opts.secrets, inv.cluster.name, ordered);
+    const line = secretsFingerprint(opts.secrets, inv.cluster.name);
+    const states = compareFingerprints(opts.secrets, inv.cluster.name, ordered, line);
     for (const [host, status] of states) reporter.emit({ type: 'fingerprint', host, status });
     const different = [...states].filter(([, st]) => st === 'different').map(([host]) => host);
     if (different.length > 0 && !guard.newCluster) return finish(ExitCode.badInput, secretsMismatch(guard, different, states));
-    fingerprint = { line: secretsFingerprint(opts.secrets, inv.cluster.name), states };
+    fingerprint = { line, states };
   }
 
   // 1b. The preflight: every finding reported; a refusal stops the run here, before the lock and any

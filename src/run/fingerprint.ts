@@ -33,10 +33,18 @@ export type FingerprintState = 'same' | 'absent' | 'different';
  * Compares each host's fingerprint line (undefined: none) with `secrets`. A line is `same` when it
  * is the fingerprint of `secrets` over the names it lists (so a key added to the secrets file later
  * does not count as a difference), `different` otherwise (also when it names a secret this version
- * does not know, or is not a fingerprint line). One scrypt per distinct name set, not per host.
+ * does not know, or is not a fingerprint line). One scrypt per distinct name set, not per host;
+ * `current` (the fingerprint of `secrets` over every name, when the caller has it) saves one.
  */
-export function compareFingerprints(secrets: ClusterSecrets, cluster: string, onHosts: ReadonlyMap<string, string | undefined>): Map<string, FingerprintState> {
+export function compareFingerprints(
+  secrets: ClusterSecrets,
+  cluster: string,
+  onHosts: ReadonlyMap<string, string | undefined>,
+  current?: string,
+): Map<string, FingerprintState> {
   const expected = new Map<string, string | undefined>();
+  const currentNames = current === undefined ? undefined : fingerprintNames(current);
+  if (current !== undefined && currentNames) expected.set(currentNames.join(','), current);
   const out = new Map<string, FingerprintState>();
   for (const [host, line] of onHosts) {
     if (line === undefined || line === '') {

@@ -197,6 +197,9 @@ test('compareFingerprints: same, absent, different; a key added later does not c
     ]),
   );
   assert.deepEqual(Object.fromEntries(states), { a: 'same', b: 'absent', c: 'same', d: 'different', e: 'different', f: 'different', g: 'different', h: 'absent' });
+  // With the current fingerprint given, the same answers.
+  const given = compareFingerprints(s, 'prod', new Map([['a', secretsFingerprint(s, 'prod')], ['d', secretsFingerprint(other, 'prod')]]), secretsFingerprint(s, 'prod'));
+  assert.deepEqual(Object.fromEntries(given), { a: 'same', d: 'different' });
 });
 
 test('the fingerprint is written root:root 0600 under /etc/airflow-ha', () => {
