@@ -12,7 +12,7 @@ import { HAPROXY_STATS_USER } from '../components/haproxy.js';
 import { AIRFLOW_DB_USER } from '../components/patroni.js';
 import { ADMIN_USER as RABBITMQ_ADMIN_USER } from '../components/rabbitmq.js';
 import type { LoadedInventory } from '../inventory/load.js';
-import { operatorSources } from '../inventory/ports.js';
+import { operatorSources, sourceWithin } from '../inventory/ports.js';
 import { SECRETS_FILE, type ClusterSecrets } from '../inventory/secrets.js';
 
 /** One place to reach: what it is, its URL or address, and its login (user and secret name) if any. */
@@ -53,9 +53,10 @@ export function clusterEndpoints(loaded: LoadedInventory): Endpoint[] {
  */
 export function endpointsFirewallNote(loaded: LoadedInventory): string {
   const ops = operatorSources(loaded.inventory);
-  const where = loaded.inventory.cluster.network;
+  const network = loaded.inventory.cluster.network;
+  const where = [network, ...ops.filter((o) => !sourceWithin(o, network))].join(', ');
   return ops.length
-    ? `firewall: the UI answers ${where} and ${ops.join(', ')}; the other endpoints answer only ${ops.join(', ')} (cluster.firewall.operators${loaded.inventory.lab ? ', lab.address' : ''})`
+    ? `firewall: the UI answers ${where}; the other endpoints answer only ${ops.join(', ')} (cluster.firewall.operators${loaded.inventory.lab ? ', lab.address' : ''})`
     : `firewall: the UI answers ${where}; the other endpoints answer no operator machine until its address is in cluster.firewall.operators`;
 }
 

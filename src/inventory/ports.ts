@@ -59,8 +59,8 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
     setting('patroniApi', ['postgresql', 'haproxy'], "HAProxy's health checks (/primary, /replica); Patroni nodes ask each other during a failover and the bootstrap asks every node's /leader"),
   ],
   haproxy: [
-    setting('haproxyLeader', [...AIRFLOW, 'haproxy', 'operator'], "Airflow's metadata database through the VIP; status checks the write path from the HAProxy and scheduler hosts; the operator's PostgreSQL endpoint"),
-    setting('haproxyReplica', [...AIRFLOW, 'haproxy', 'operator'], 'read-only queries through the VIP; the operator\'s PostgreSQL endpoint'),
+    setting('haproxyLeader', [...AIRFLOW, 'haproxy', 'postgresql', 'operator'], "Airflow's metadata database through the VIP; status checks the write path from the HAProxy and scheduler hosts; psql on the PostgreSQL hosts (which reach PostgreSQL directly anyway) checks it by hand; the operator's PostgreSQL endpoint"),
+    setting('haproxyReplica', [...AIRFLOW, 'haproxy', 'postgresql', 'operator'], "read-only queries through the VIP; psql on the PostgreSQL hosts; the operator's PostgreSQL endpoint"),
     setting('haproxyStats', ['haproxy', 'operator'], "HAProxy's stats page: the operator (endpoints); status reads it on each HAProxy host itself"),
     setting('webserverFrontend', ['network', 'operator'], 'the Airflow UI through the VIP, for its users (and workers reaching the API server on Airflow 3)'),
     setting('flowerFrontend', ['haproxy', 'operator'], 'Flower through the VIP, for the operator'),

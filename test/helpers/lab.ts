@@ -2,7 +2,7 @@
  * Helpers for end-to-end tests: a small lab of real hosts (systemd containers on this machine) with
  * its own bridge, network and names, and the real CLI run as a child process.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +79,19 @@ export async function bootLab(
     powerOff: (host) => labStop(loaded.inventory, paths, host, log, { hard: true }),
     powerOn: (host) => labStart(loaded.inventory, paths, host, log),
   };
+}
+
+/**
+ * Tears a test lab down (a second try if the first fails: on a loaded machine a container with many
+ * processes can outlast lab down's wait, and lab down is idempotent), then deletes its folder and
+ * `dirs`. For an `after` hook; `lab` may be undefined when `before` failed early.
+ */
+export async function teardownLab(lab: TestLab | undefined, ...dirs: string[]): Promise<void> {
+  try {
+    if (lab) await lab.down().catch(async () => lab.down());
+  } finally {
+    for (const d of [...(lab ? [lab.dir] : []), ...dirs]) await rm(d, { recursive: true, force: true });
+  }
 }
 
 export interface CliResult {

@@ -91,8 +91,8 @@ test('firewall matrix: etcd peers only from etcd, clients from etcd + Patroni, P
 
 test('firewall: VRRP only from the keepalived peers; the operator machines (cluster.firewall.operators, lab.address) reach the endpoints; cluster.firewall.ssh limits sshd', async () => {
   const inv = await seedInventory();
-  assert.match(nftOf(inv, 'airflow'), /^\s*ip saddr \{ 192\.168\.83\.154 \} ip protocol vrrp accept$/m);
-  assert.match(nftOf(inv, 'ftp'), /^\s*ip saddr \{ 192\.168\.83\.150 \} ip protocol vrrp accept$/m);
+  assert.match(nftOf(inv, 'airflow'), /^\s*ip saddr \{ 192\.168\.83\.154 \} ip protocol 112 accept$/m);
+  assert.match(nftOf(inv, 'ftp'), /^\s*ip saddr \{ 192\.168\.83\.150 \} ip protocol 112 accept$/m);
   assert.doesNotMatch(nftOf(inv, 'mq1'), /vrrp/, 'mq1 holds no VIP');
   const withOps: Inventory = { ...inv, cluster: { ...inv.cluster, firewall: { operators: ['198.51.100.7', '192.168.83.131/32'], ssh: ['198.51.100.0/24'] } } };
   const mq1 = nftOf(withOps, 'mq1');
