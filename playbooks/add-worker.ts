@@ -1,13 +1,15 @@
 /**
  * `airflow-ha add-worker` and `remove-worker`: the steps a changed worker set needs, built from the
- * bootstrap's own steps (data only). Every host learns the new name (/etc/hosts, base step), the
- * Patroni nodes learn its address (pg_hba, applied by a reload), and only the new host runs the
- * Airflow steps; nothing else is touched.
+ * bootstrap's own steps (data only). Every host learns the new name and address (/etc/hosts and
+ * the firewall, base step), the Patroni nodes learn its address (pg_hba, applied by a reload), the
+ * SSH targets accept the workers' key from it, and only the new host runs the Airflow steps;
+ * nothing else is touched.
  */
 import { airflowStopTasks, workerDrainTasks } from '../src/components/airflow.js';
 import type { Inventory } from '../src/inventory/schema.js';
 import { selectHosts, type Playbook, type Step } from '../src/run/playbook.js';
 import { baseStep } from './base.js';
+import { targetStep } from './dags.js';
 import { patroniLeaderStep, patroniReplicasStep, postgresRestartSteps } from './etcd-patroni.js';
 
 /**
@@ -18,8 +20,11 @@ export function restrictStep(step: Step, inv: Inventory, names: readonly string[
   return { ...step, hosts: { names: selectHosts(inv, step.hosts).map((h) => h.name).filter((n) => names.includes(n)) } };
 }
 
-/** The steps through which the other hosts learn of a changed worker set (names, pg_hba). */
-export const learnSteps: readonly Step[] = [baseStep, patroniLeaderStep, patroniReplicasStep, ...postgresRestartSteps];
+/**
+ * The steps through which the other hosts learn of a changed worker set: names and firewall rules
+ * (base), pg_hba (Patroni), the `from=` of the workers' key on the SSH targets.
+ */
+export const learnSteps: readonly Step[] = [baseStep, patroniLeaderStep, patroniReplicasStep, ...postgresRestartSteps, targetStep];
 
 /**
  * The add-worker playbook for host `name` of `inv`: {@link learnSteps} on their usual hosts, then

@@ -2,8 +2,9 @@
  * `airflow-ha endpoints`: where an operator reaches the cluster from the machine that runs
  * airflow-ha — the Airflow UI, Flower and HAProxy's stats through the VIP, the PostgreSQL ports
  * behind it, RabbitMQ's management UI — with each login's user and the name of the secret that
- * holds its password in the state folder's secrets file. Offline and pure: nothing connects, and no
- * password is ever printed.
+ * holds its password in the state folder's secrets file, and from which addresses the firewall lets
+ * them be reached (src/inventory/ports.ts). Offline and pure: nothing connects, and no password is
+ * ever printed.
  */
 import path from 'node:path';
 import { AIRFLOW_ADMIN_USER, FLOWER_USER } from '../components/airflow.js';
@@ -11,6 +12,7 @@ import { HAPROXY_STATS_USER } from '../components/haproxy.js';
 import { AIRFLOW_DB_USER } from '../components/patroni.js';
 import { ADMIN_USER as RABBITMQ_ADMIN_USER } from '../components/rabbitmq.js';
 import type { LoadedInventory } from '../inventory/load.js';
+import { operatorSources, sourceWithin } from '../inventory/ports.js';
 import { SECRETS_FILE, type ClusterSecrets } from '../inventory/secrets.js';
 
 /** One place to reach: what it is, its URL or address, and its login (user and secret name) if any. */
@@ -44,11 +46,25 @@ export function clusterEndpoints(loaded: LoadedInventory): Endpoint[] {
   return list;
 }
 
-/** The endpoints as aligned text lines, ending with where the passwords are kept. */
+/**
+ * Which machines the firewall lets reach the endpoints: the Airflow UI answers the cluster network
+ * and the operator's machines; the others answer the operator's machines only (and the cluster hosts
+ * that use them). One line, for the end of {@link endpointsText}.
+ */
+export function endpointsFirewallNote(loaded: LoadedInventory): string {
+  const ops = operatorSources(loaded.inventory);
+  const network = loaded.inventory.cluster.network;
+  const where = [network, ...ops.filter((o) => !sourceWithin(o, network))].join(', ');
+  return ops.length
+    ? `firewall: the UI answers ${where}; the other endpoints answer only ${ops.join(', ')} (cluster.firewall.operators${loaded.inventory.lab ? ', lab.address' : ''})`
+    : `firewall: the UI answers ${where}; the other endpoints answer no operator machine until its address is in cluster.firewall.operators`;
+}
+
+/** The endpoints as aligned text lines, the firewall's note, then where the passwords are kept. */
 export function endpointsText(loaded: LoadedInventory): string {
   const list = clusterEndpoints(loaded);
   const w = Math.max(...list.map((e) => e.name.length));
   const u = Math.max(...list.map((e) => e.url.length));
   const lines = list.map((e) => `${e.name.padEnd(w)}  ${e.url.padEnd(u)}${e.user ? `  login ${e.user}, password: secret ${e.secret}` : ''}`.trimEnd());
-  return `${lines.join('\n')}\npasswords: ${path.join(loaded.stateDir, SECRETS_FILE)} (mode 0600; airflow-ha never prints them)\n`;
+  return `${lines.join('\n')}\n${endpointsFirewallNote(loaded)}\npasswords: ${path.join(loaded.stateDir, SECRETS_FILE)} (mode 0600; airflow-ha never prints them)\n`;
 }

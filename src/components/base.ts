@@ -6,7 +6,7 @@
 import { sh } from '../core/cmd.js';
 import { exec } from '../core/op.js';
 import type { HostFacts } from '../facts/host.js';
-import { hostPortClaims } from '../inventory/rules.js';
+import { clientSources, hostSshPort, operatorSources, ROLE_PORTS, sourceWithin, sshClients, vrrpPeers, type PortClient } from '../inventory/ports.js';
 import type { Host, Inventory } from '../inventory/schema.js';
 import { command } from '../tasks/command.js';
 import { directory, file, managedBlock } from '../tasks/file.js';
@@ -15,7 +15,6 @@ import { restartHandler, service, unit } from '../tasks/systemd.js';
 import { user } from '../tasks/system.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import type { Handler, Task } from '../tasks/task.js';
-import { hostVips } from './keepalived.js';
 
 /**
  * The /etc/hosts block every host gets: one line per inventory host (`ADDRESS NAME`) and per VIP,
@@ -93,17 +92,63 @@ export function adminTasks(inv: Inventory): Task[] {
   ];
 }
 
-/** The ports a host's roles listen on, as nft port expressions (`5432`, `6000-6500`), sshd excluded. */
-export function firewallPorts(host: Host, inv: Inventory): { label: string; range: string }[] {
-  return hostPortClaims(host, inv)
-    .filter((c) => c.role !== 'ssh')
-    .map((c) => ({ label: `${c.role}: ${c.label}`, range: c.from === c.to ? String(c.from) : `${c.from}-${c.to}` }));
+/** One accept rule of a host's firewall: a port (range) of one of its roles and who may reach it. */
+export interface FirewallRule {
+  /** `role: label`, e.g. `etcd: etcdPeer`. */
+  label: string;
+  /** Why these clients (from {@link ROLE_PORTS}). */
+  why: string;
+  /** The nft port expression: `5432` or `6000-6500`. */
+  range: string;
+  /** Source addresses and networks; empty when no host of the inventory is a client (nothing accepted). */
+  sources: string[];
 }
 
 /**
- * Tasks: the firewall. One nftables table of our own (`inet airflow_ha`), loaded by a oneshot unit,
- * so the host's other rules are left alone: each role port is accepted from the cluster network and
- * dropped from anywhere else; sshd is not touched. Source: nft(8), "ADDRESS FAMILIES" and "CHAINS".
+ * The ports `host`'s roles listen on (sshd excluded), each with the addresses allowed to reach it:
+ * the clients of src/inventory/ports.ts ROLE_PORTS resolved against `inv`. A port two roles of the
+ * host share (the triggerer's log server) is one rule with both roles' clients.
+ */
+export function firewallRules(host: Host, inv: Inventory): FirewallRule[] {
+  const out: FirewallRule[] = [];
+  // One listener per `cluster.ports` setting, whichever roles of the host claim it.
+  const bySetting = new Map<string, { rule: FirewallRule; clients: PortClient[] }>();
+  for (const role of new Set(host.roles)) {
+    for (const spec of ROLE_PORTS[role]) {
+      const [from, to] = spec.range(inv.cluster.ports);
+      const seen = spec.setting === undefined ? undefined : bySetting.get(spec.setting);
+      if (seen) {
+        seen.clients.push(...spec.clients);
+        seen.rule.sources = clientSources(inv, seen.clients);
+        continue;
+      }
+      const rule: FirewallRule = { label: `${role}: ${spec.label}`, why: spec.why, range: from === to ? String(from) : `${from}-${to}`, sources: clientSources(inv, spec.clients) };
+      if (spec.setting !== undefined) bySetting.set(spec.setting, { rule, clients: [...spec.clients] });
+      out.push(rule);
+    }
+  }
+  return out;
+}
+
+/** The nftables variables of `host`'s firewall (pure; the template is templates/base/firewall.nft.njk). */
+export function firewallVars(host: Host, inv: Inventory): Record<string, unknown> {
+  return {
+    cluster: inv.cluster.name,
+    network: inv.cluster.network,
+    ssh_port: hostSshPort(host, inv),
+    ssh_sources: sshClients(inv) ?? [],
+    vrrp_peers: vrrpPeers(host, inv),
+    rules: firewallRules(host, inv),
+  };
+}
+
+/**
+ * Tasks: the firewall. One nftables table of our own (`inet airflow_ha`), loaded by a oneshot unit:
+ * its input chain accepts established connections, loopback, ICMP, DHCP replies, sshd, VRRP from the
+ * keepalived peers and each role port from its clients only (see {@link firewallRules}); its policy
+ * drops everything else, TCP and UDP alike. Other tables are left alone, but a packet this chain
+ * drops is dropped whatever they say (nft(8), "CHAINS": a drop verdict is final for the hook).
+ * Source: nft(8), "ADDRESS FAMILIES" and "CHAINS".
  */
 export function firewallTasks(host: Host, inv: Inventory): Task[] {
   const path = '/etc/airflow-ha/firewall.nft';
@@ -113,7 +158,7 @@ export function firewallTasks(host: Host, inv: Inventory): Task[] {
     template({
       path,
       template: 'base/firewall.nft.njk',
-      vars: { cluster: inv.cluster.name, network: inv.cluster.network, ports: firewallPorts(host, inv) },
+      vars: firewallVars(host, inv),
       validate: (tmp) => sh`nft -c -f ${tmp}`,
       notify: [restartHandler(unitName)],
     }),
@@ -150,12 +195,16 @@ export function firewalldZone(host: Host, inv: Inventory): string {
 }
 
 function firewalldZoneVars(host: Host, inv: Inventory): Record<string, unknown> {
+  // Operators outside the cluster network join the zone as sources of their own, so the rich rules
+  // that name them apply (packets from elsewhere go to the interface's zone).
+  const outside = operatorSources(inv).filter((s) => !sourceWithin(s, inv.cluster.network));
   return {
     cluster: inv.cluster.name,
     network: inv.cluster.network,
-    ssh_port: host.ssh?.port ?? inv.ssh.port ?? 22,
-    vrrp: hostVips(inv, host).length > 0,
-    ports: firewallPorts(host, inv),
+    extra_sources: outside,
+    ssh_port: hostSshPort(host, inv),
+    vrrp_peers: vrrpPeers(host, inv),
+    rules: firewallRules(host, inv),
   };
 }
 

@@ -69,9 +69,16 @@ export function knownHostsLines(inv: Inventory, host: Host, keys: readonly strin
   return keys.map((k) => `${names} ${k}`);
 }
 
-/** The authorized_keys line of the workers' key on a target: no forwarding of any kind (sshd(8) "AUTHORIZED_KEYS FILE FORMAT"). */
-export function authorizedKeyLine(key: SshKeypair): string {
-  return `no-agent-forwarding,no-port-forwarding,no-X11-forwarding ${key.publicKey.trim()}`;
+/**
+ * The authorized_keys line of the workers' key on a target (sshd(8) "AUTHORIZED_KEYS FILE FORMAT"):
+ * `restrict` (no forwarding of any kind, no pty, no ~/.ssh/rc) and `from=` the worker hosts'
+ * addresses, so the key is refused from anywhere else even if it leaks. Undefined when there is no
+ * worker host: then no key is authorized at all.
+ */
+export function authorizedKeyLine(inv: Inventory, key: SshKeypair): string | undefined {
+  const workers = inv.hosts.filter((h) => h.roles.includes('worker')).map((h) => h.address);
+  if (workers.length === 0) return undefined;
+  return `restrict,from="${workers.join(',')}" ${key.publicKey.trim()}`;
 }
 
 /**
@@ -127,7 +134,7 @@ export function targetTasks(inv: Inventory, key: SshKeypair | undefined): Task[]
   return [
     user({ name, home, shell: '/bin/bash' }),
     directory({ path: `${home}/.ssh`, mode: '0700', owner: name, group: name }),
-    file({ path: `${home}/.ssh/authorized_keys`, content: `${authorizedKeyLine(key)}\n`, mode: '0600', owner: name, group: name }),
+    file({ path: `${home}/.ssh/authorized_keys`, content: `${authorizedKeyLine(inv, key) ?? '# no worker host: no key is authorized'}\n`, mode: '0600', owner: name, group: name }),
   ];
 }
 

@@ -54,7 +54,10 @@
 import type { Diagnostic, SourcePos } from '../core/errors.js';
 import { canonicalCidr, formatIpv4, inNetwork, isReservedInNetwork, parseCidr, parseIpv4, type Ipv4Network } from './net.js';
 import { CELERY_QUEUES } from '../components/celery.js';
-import { MIRROR_KEYS, type Host, type Inventory, type Ports, type Role } from './schema.js';
+import { AIRFLOW_ROLES, hostPortClaims, type PortClaim } from './ports.js';
+import { MIRROR_KEYS, type Host, type Inventory, type Role } from './schema.js';
+
+export { AIRFLOW_ROLES, hostPortClaims, ROLE_PORTS, type PortClaim, type PortSpec } from './ports.js';
 
 export type YamlPath = readonly (string | number)[];
 
@@ -328,69 +331,7 @@ const requiredRoles: Rule = (inv, ctx) => {
 // ---------------------------------------------------------------------------------------------
 // Ports
 
-/** One port (or range) a role listens on. `setting` is the `cluster.ports` key when configurable. */
-export interface PortSpec {
-  label: string;
-  setting?: keyof Ports;
-  range(ports: Ports): readonly [number, number];
-}
-
-const setting = (key: keyof Ports): PortSpec => ({ label: key, setting: key, range: (p) => [p[key], p[key]] });
-const fixed = (label: string, from: number, to = from): PortSpec => ({ label, range: () => [from, to] });
-
-/**
- * The TCP ports each role listens on (for collision checks and firewall rules).
- * RabbitMQ's fixed ports: https://www.rabbitmq.com/docs/networking#ports — stream replication uses
- * 6000-6500, CLI tools take distribution port + 10000 .. + 10010. NFS: nfsd 2049, rpcbind 111, and the
- * rsync daemon the standby pulls from. FTP: 21 and vsftpd's passive data range (vsftpd.conf(5)
- * pasv_min_port/pasv_max_port). scheduler, triggerer, dag_processor and target listen on nothing the
- * inventory configures.
- */
-export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
-  etcd: [setting('etcdClient'), setting('etcdPeer')],
-  postgresql: [setting('postgres'), setting('patroniApi')],
-  haproxy: [setting('haproxyLeader'), setting('haproxyReplica'), setting('haproxyStats'), setting('webserverFrontend'), setting('flowerFrontend')],
-  rabbitmq: [
-    setting('rabbitmqAmqp'),
-    setting('rabbitmqManagement'),
-    setting('rabbitmqDist'),
-    setting('epmd'),
-    fixed('stream replication range', 6000, 6500),
-    { label: 'CLI tools distribution range', range: (p) => [p.rabbitmqDist + 10000, p.rabbitmqDist + 10010] },
-  ],
-  // Scheduler hosts run the triggerer when no host has the role triggerer (src/components/airflow.ts).
-  scheduler: [setting('triggererLogs')],
-  webserver: [setting('webserver')],
-  triggerer: [setting('triggererLogs')],
-  dag_processor: [],
-  worker: [setting('workerLogs')],
-  flower: [setting('flower')],
-  nfs: [fixed('nfsd', 2049), fixed('rpcbind', 111), setting('rsync')],
-  ftp: [fixed('ftp control', 21), { label: 'ftp passive range', setting: 'ftpPassiveMin', range: (p) => [p.ftpPassiveMin, Math.max(p.ftpPassiveMin, p.ftpPassiveMax)] }],
-  target: [],
-};
-
-/** A port (range) one host listens on, and why. */
-export interface PortClaim {
-  role: Role | 'ssh';
-  label: string;
-  setting?: keyof Ports;
-  from: number;
-  to: number;
-}
-
-/** Every port a host listens on: sshd, then its roles' ports in the order of its `roles`. */
-export function hostPortClaims(host: Host, inv: Inventory): PortClaim[] {
-  const sshPort = host.ssh?.port ?? inv.ssh.port ?? 22;
-  const out: PortClaim[] = [{ role: 'ssh', label: 'sshd', from: sshPort, to: sshPort }];
-  for (const role of new Set(host.roles)) {
-    for (const spec of ROLE_PORTS[role]) {
-      const [from, to] = spec.range(inv.cluster.ports);
-      out.push({ role, label: spec.label, ...(spec.setting ? { setting: spec.setting } : {}), from, to });
-    }
-  }
-  return out;
-}
+// The matrix of ports and their clients lives in ./ports.ts (also the firewall's source).
 
 function describeClaim(c: PortClaim): string {
   const what = c.setting ? `port ${c.setting}=${c.from}` : c.from === c.to ? `${c.label} port ${c.from}` : `${c.label} ${c.from}-${c.to}`;
@@ -684,8 +625,6 @@ const ftpPassive: Rule = (inv, ctx) => {
   return [make(ctx, 'error', 'ftp:passive-range', ['cluster', 'ports', 'ftpPassiveMax'], `the FTP passive range ends (${max}) before it starts (ftpPassiveMin ${min})`, max)];
 };
 
-/** The roles that run an Airflow service (and get the virtualenv and airflow.cfg). */
-export const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker', 'flower'];
 
 /**
  * Supported Airflow versions: 2.9 to 2.11. Airflow 2.x reached end of life on 2026-04-22

@@ -361,6 +361,24 @@ export const AirflowSettings = z.strictObject({
 });
 export type AirflowSettings = z.infer<typeof AirflowSettings>;
 
+/** An IPv4 address or network (`10.0.0.5`, `10.0.0.0/24`). */
+const ipv4Source = z.union([z.ipv4(), z.cidrv4()]);
+
+/**
+ * Who the firewall admits besides the cluster's own hosts (the matrix: src/inventory/ports.ts, README
+ * "Network exposure").
+ */
+export const Firewall = z.strictObject({
+  /**
+   * The operator's machines (addresses or networks): they reach the PostgreSQL ports, HAProxy's
+   * stats, Flower and RabbitMQ's management through the endpoints `airflow-ha endpoints` prints. A
+   * lab's `lab.address` is always one of them.
+   */
+  operators: z.array(ipv4Source).default([]),
+  /** Where SSH may come from (plus the operators and the cluster network); default: anywhere. */
+  ssh: z.array(ipv4Source).min(1).optional(),
+});
+
 export const Cluster = z.strictObject({
   /** Unique per site; used for etcd's token, Patroni's scope, the state folder. */
   name: hostName,
@@ -380,6 +398,8 @@ export const Cluster = z.strictObject({
   target: Target.default(Target.parse({})),
   /** The Airflow services (install source, home, user). */
   airflow: AirflowSettings.default(AirflowSettings.parse({})),
+  /** Extra sources the firewall admits (the operator's machines, SSH); see {@link Firewall}. */
+  firewall: Firewall.optional(),
 });
 
 /** Settings for `airflow-ha lab`: where the lab's systemd containers live on this machine. */

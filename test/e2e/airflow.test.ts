@@ -12,13 +12,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { quote } from '../../src/core/cmd.js';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
 import type { CheckLine } from '../../src/status/model.js';
-import { bootLab, cli, events, onHost, ROOT, runEnd, type TestLab } from '../helpers/lab.js';
+import { bootLab, cli, events, onHost, ROOT, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
 import { tempDir } from '../helpers/local.js';
 import { checkOf, checksOf, statusUntil as untilStatus, type Status } from '../helpers/status.js';
 
@@ -59,16 +59,7 @@ before(async () => {
   await writeFile(lab.inventoryFile, `# The Airflow lab: ${HOSTS.join(', ')}; ${NEW_WORKER} joins through add-worker.\n${stringify(doc)}`);
 });
 
-after(async () => {
-  try {
-    // On a loaded machine a container with many processes can outlast lab down's wait; lab down
-    // is idempotent, so it gets one more try before the hook fails.
-    if (lab) await lab.down().catch(async () => lab.down());
-  } finally {
-    if (lab) await rm(lab.dir, { recursive: true, force: true });
-    await rm(wheelhouse, { recursive: true, force: true });
-  }
-});
+after(() => tearDown(lab, wheelhouse));
 
 const inv = () => ['-i', lab.inventoryFile];
 const on = (host: string, cmd: string) => onHost(lab.inventoryFile, host, cmd);

@@ -19,5 +19,12 @@ test('endpoints of the lab inventory: UI, Flower and HAProxy stats through the V
   assert.equal(byName.get('RabbitMQ management')?.url, 'http://10.222.83.135:15672/');
   const text = endpointsText(loaded);
   assert.match(text, /^Airflow UI {2,}http:\/\/10\.222\.83\.210\/ {2,}login admin, password: secret airflowAdmin$/m);
+  // The lab's bridge is an operator machine: the firewall lets it reach every endpoint, and endpoints says so.
+  assert.match(text, /^firewall: the UI answers 10\.222\.83\.0\/24; the other endpoints answer only 10\.222\.83\.1 \(cluster\.firewall\.operators, lab\.address\)$/m);
   assert.match(text, new RegExp(`\\npasswords: ${path.join(ROOT, 'inventory', 'lab.state', 'secrets.yaml').replace(/[.]/g, '\\.')} \\(mode 0600; airflow-ha never prints them\\)\\n$`));
+});
+
+test('endpoints without an operator machine: the firewall note says only the UI answers, and how to open the rest', async () => {
+  const loaded = await loadInventory(path.join(ROOT, 'inventory', 'seed-ha.yaml'));
+  assert.match(endpointsText(loaded), /^firewall: the UI answers 192\.168\.83\.0\/24; the other endpoints answer no operator machine until its address is in cluster\.firewall\.operators$/m);
 });

@@ -16,4 +16,4 @@ set -e
 # task: directory /home/airflow_svc/.ssh
 ( install -d -m 0700 -o airflow_svc -g airflow_svc /home/airflow_svc/.ssh )
 # task: file /home/airflow_svc/.ssh/authorized_keys
-# write /home/airflow_svc/.ssh/authorized_keys (162 bytes, airflow_svc:airflow_svc 0600)
+# write /home/airflow_svc/.ssh/authorized_keys (136 bytes, airflow_svc:airflow_svc 0600)

@@ -14,7 +14,7 @@ set -e
 # task: packages present nfs-utils
 ( dnf install -y -q nfs-utils )
 # task: unit /etc/systemd/system/opt-airflow-dags.mount
-# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+# write /etc/systemd/system/opt-airflow-dags.mount (759 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service opt-airflow-dags.mount enabled, started
 ( systemctl enable opt-airflow-dags.mount )

@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-09465f6c02c3cfa3 (1409 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-09465f6c02c3cfa3 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-09465f6c02c3cfa3; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (1409 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-4e554175b2036e3b (5814 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-4e554175b2036e3b "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-4e554175b2036e3b; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (5814 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )
@@ -54,9 +54,9 @@ set -e
 # task: selinux type keepalived_unconfined_script_exec_t on /usr/libexec/keepalived
 ( restorecon -R /usr/libexec/keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-334e8587d9dc4e07 (1246 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-334e8587d9dc4e07 ); rc=$?; rm -f /tmp/.airflow-ha-validate-334e8587d9dc4e07; exit "$rc" )
-# write /etc/keepalived/keepalived.conf (1246 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-d8ce9b986afe9c81 (1378 bytes, root:root 0600)
+( ( keepalived -t -f /tmp/.airflow-ha-validate-d8ce9b986afe9c81 ); rc=$?; rm -f /tmp/.airflow-ha-validate-d8ce9b986afe9c81; exit "$rc" )
+# write /etc/keepalived/keepalived.conf (1378 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
 ( systemctl start keepalived )
@@ -67,7 +67,7 @@ set -e
 # task: packages present nfs-utils
 ( dnf install -y -q nfs-utils )
 # task: unit /etc/systemd/system/opt-airflow-dags.mount
-# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+# write /etc/systemd/system/opt-airflow-dags.mount (759 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service opt-airflow-dags.mount enabled, started
 ( systemctl enable opt-airflow-dags.mount )

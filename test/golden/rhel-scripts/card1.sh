@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-c58172396d9807e8 (750 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-c58172396d9807e8 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-c58172396d9807e8; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (750 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-1304a7f8069c1d79 (885 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-1304a7f8069c1d79 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-1304a7f8069c1d79; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (885 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )
@@ -32,4 +32,4 @@ set -e
 # task: directory /home/airflow_svc/.ssh
 ( install -d -m 0700 -o airflow_svc -g airflow_svc /home/airflow_svc/.ssh )
 # task: file /home/airflow_svc/.ssh/authorized_keys
-# write /home/airflow_svc/.ssh/authorized_keys (162 bytes, airflow_svc:airflow_svc 0600)
+# write /home/airflow_svc/.ssh/authorized_keys (136 bytes, airflow_svc:airflow_svc 0600)

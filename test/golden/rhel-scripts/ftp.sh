@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-ba7611d27c50ee19 (1163 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-ba7611d27c50ee19 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-ba7611d27c50ee19; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (1163 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-11a13d2347bd1fb9 (3509 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-11a13d2347bd1fb9 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-11a13d2347bd1fb9; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (3509 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )
@@ -44,7 +44,7 @@ set -e
 ( systemctl enable rsyncd )
 ( systemctl start rsyncd )
 # task: template /usr/local/sbin/airflow-ha-dags-pull
-# write /usr/local/sbin/airflow-ha-dags-pull (493 bytes, root:root 0755)
+# write /usr/local/sbin/airflow-ha-dags-pull (596 bytes, root:root 0755)
 # task: unit /etc/systemd/system/airflow-ha-dags-pull.service
 # write /etc/systemd/system/airflow-ha-dags-pull.service (294 bytes, root:root 0644)
 ( systemctl daemon-reload )
@@ -65,9 +65,9 @@ set -e
 # task: packages present keepalived
 ( dnf install -y -q keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-22ec02ead11ae4b4 (1231 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-22ec02ead11ae4b4 ); rc=$?; rm -f /tmp/.airflow-ha-validate-22ec02ead11ae4b4; exit "$rc" )
-# write /etc/keepalived/keepalived.conf (1231 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-7b94a362de1e521e (1363 bytes, root:root 0600)
+( ( keepalived -t -f /tmp/.airflow-ha-validate-7b94a362de1e521e ); rc=$?; rm -f /tmp/.airflow-ha-validate-7b94a362de1e521e; exit "$rc" )
+# write /etc/keepalived/keepalived.conf (1363 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
 ( systemctl start keepalived )
@@ -78,7 +78,7 @@ set -e
 # task: packages present nfs-utils
 ( dnf install -y -q nfs-utils )
 # task: unit /etc/systemd/system/opt-airflow-dags.mount
-# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+# write /etc/systemd/system/opt-airflow-dags.mount (759 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service opt-airflow-dags.mount enabled, started
 ( systemctl enable opt-airflow-dags.mount )

@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-56ad795861d41bcc (1273 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-56ad795861d41bcc "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-56ad795861d41bcc; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (1273 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-f90ca2566e6f985f (5103 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-f90ca2566e6f985f "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-f90ca2566e6f985f; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (5103 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )
@@ -54,9 +54,9 @@ set -e
 # task: selinux type keepalived_unconfined_script_exec_t on /usr/libexec/keepalived
 ( restorecon -R /usr/libexec/keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-dd77385a7e6fc2cc (1247 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-dd77385a7e6fc2cc ); rc=$?; rm -f /tmp/.airflow-ha-validate-dd77385a7e6fc2cc; exit "$rc" )
-# write /etc/keepalived/keepalived.conf (1247 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-195df771309e0236 (1379 bytes, root:root 0600)
+( ( keepalived -t -f /tmp/.airflow-ha-validate-195df771309e0236 ); rc=$?; rm -f /tmp/.airflow-ha-validate-195df771309e0236; exit "$rc" )
+# write /etc/keepalived/keepalived.conf (1379 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
 ( systemctl start keepalived )
@@ -67,7 +67,7 @@ set -e
 # task: packages present nfs-utils
 ( dnf install -y -q nfs-utils )
 # task: unit /etc/systemd/system/opt-airflow-dags.mount
-# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+# write /etc/systemd/system/opt-airflow-dags.mount (759 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service opt-airflow-dags.mount enabled, started
 ( systemctl enable opt-airflow-dags.mount )

@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-db22c725f8647d20 (1022 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-db22c725f8647d20 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-db22c725f8647d20; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (1022 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-5680024493b6394b (3139 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-5680024493b6394b "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-5680024493b6394b; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (3139 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )
@@ -44,7 +44,7 @@ set -e
 ( systemctl enable rsyncd )
 ( systemctl start rsyncd )
 # task: template /usr/local/sbin/airflow-ha-dags-pull
-# write /usr/local/sbin/airflow-ha-dags-pull (493 bytes, root:root 0755)
+# write /usr/local/sbin/airflow-ha-dags-pull (596 bytes, root:root 0755)
 # task: unit /etc/systemd/system/airflow-ha-dags-pull.service
 # write /etc/systemd/system/airflow-ha-dags-pull.service (294 bytes, root:root 0644)
 ( systemctl daemon-reload )
@@ -65,9 +65,9 @@ set -e
 # task: packages present keepalived
 ( dnf install -y -q keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-06429f03ab5923fc (1232 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-06429f03ab5923fc ); rc=$?; rm -f /tmp/.airflow-ha-validate-06429f03ab5923fc; exit "$rc" )
-# write /etc/keepalived/keepalived.conf (1232 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-d3e219564361f1dd (1364 bytes, root:root 0600)
+( ( keepalived -t -f /tmp/.airflow-ha-validate-d3e219564361f1dd ); rc=$?; rm -f /tmp/.airflow-ha-validate-d3e219564361f1dd; exit "$rc" )
+# write /etc/keepalived/keepalived.conf (1364 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
 ( systemctl start keepalived )
@@ -78,7 +78,7 @@ set -e
 # task: packages present nfs-utils
 ( dnf install -y -q nfs-utils )
 # task: unit /etc/systemd/system/opt-airflow-dags.mount
-# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+# write /etc/systemd/system/opt-airflow-dags.mount (759 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service opt-airflow-dags.mount enabled, started
 ( systemctl enable opt-airflow-dags.mount )

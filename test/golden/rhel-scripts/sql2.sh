@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-18a3ca8de90398a1 (1018 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-18a3ca8de90398a1 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-18a3ca8de90398a1; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (1018 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-c19db1b1805e99e7 (3329 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-c19db1b1805e99e7 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-c19db1b1805e99e7; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (3329 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )

@@ -17,9 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-72dbd8136630d8df (817 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-72dbd8136630d8df "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-72dbd8136630d8df; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (817 bytes, root:root 0644)
+# write /tmp/.airflow-ha-validate-342231a03c63cece (1200 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-342231a03c63cece "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-342231a03c63cece; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (1200 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )
@@ -30,7 +30,7 @@ set -e
 # task: packages present nfs-utils
 ( dnf install -y -q nfs-utils )
 # task: unit /etc/systemd/system/opt-airflow-dags.mount
-# write /etc/systemd/system/opt-airflow-dags.mount (577 bytes, root:root 0644)
+# write /etc/systemd/system/opt-airflow-dags.mount (759 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service opt-airflow-dags.mount enabled, started
 ( systemctl enable opt-airflow-dags.mount )
