@@ -12,6 +12,7 @@ import ssh2 from 'ssh2';
 import type { Client as Ssh2Client, ClientChannel, ConnectConfig, SFTPWrapper, ServerHostKeyAlgorithm } from 'ssh2';
 import { sh, type Cmd } from '../core/cmd.js';
 import { InputError, UnreachableError } from '../core/errors.js';
+import { privateDirCmd } from '../core/private-dir.js';
 import type { Secret } from '../core/secret.js';
 import {
   checkHostKey,
@@ -666,14 +667,6 @@ function note(stderr: string, text: string): string {
 export const STDIN_SCRIPT = '__ah_script=$(cat; echo .); eval "unset __ah_script; ${__ah_script%.}"';
 
 /**
- * The command that makes `dir` the root-only stage folder of uploads: refused when it is a symlink
- * or not a directory, else created (parents 0755) and set to 0700 root:root.
- */
-export function stageDirCmd(dir: string): Cmd {
-  return sh`d=${dir}; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d is a symlink or not a directory: refusing to stage uploads there" >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d"`;
-}
-
-/**
  * The command that moves a staged upload into place: owner and mode set in the root-only stage
  * (`chown -h`), then `mv` to the random temp name `tmp` beside `path` and a rename onto `path`;
  * on failure both temp files are removed. See {@link SshConnection.put}.
@@ -958,7 +951,7 @@ export class SshConnection implements Connection {
     if (!this.#stage) {
       const dir = this.#opts.stageDir;
       const p = (async () => {
-        const res = await this.exec(stageDirCmd(dir));
+        const res = await this.exec(privateDirCmd(dir, 'uploads'));
         if (res.code !== 0) throw new Error(`host ${this.host} (${this.address}): cannot use the upload stage folder ${dir}: ${res.stderr.trim() || `exit code ${res.code ?? 'none'}`}`);
       })();
       this.#stage = p;

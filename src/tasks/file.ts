@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
-import { sh } from '../core/cmd.js';
+import { sh, type Cmd } from '../core/cmd.js';
+import { privateDirCmd, SCRATCH_DIR } from '../core/private-dir.js';
 import { exec, type Op } from '../core/op.js';
 import type { Fact } from '../facts/fact.js';
 import type { Handler, ManagedFile, Task, TaskPlan } from './task.js';
@@ -91,6 +92,8 @@ export interface FileSpec {
   validate?: (tempPath: string) => import('../core/cmd.js').Cmd;
   /** Label for people; default `file PATH`. */
   label?: string;
+  /** Root-only folder of the validate copy (default {@link SCRATCH_DIR}; tests point it elsewhere). */
+  scratchDir?: string;
 }
 
 /**
@@ -122,7 +125,10 @@ export function file(spec: FileSpec): Task {
         changes.push(cur.exists ? `update ${spec.path}` : `create ${spec.path}`);
         diff = unifiedDiff(spec.path, cur.exists ? cur.content : undefined, content);
         if (spec.validate) {
-          const tmp = `/tmp/.airflow-ha-validate-${digest.slice(0, 16)}`;
+          // In root's own folder, not /tmp: there another account could take the name first.
+          const scratch = spec.scratchDir ?? SCRATCH_DIR;
+          const tmp = `${scratch}/validate-${digest.slice(0, 16)}`;
+          ops.push(exec(privateDirCmd(scratch, 'validate copies')));
           ops.push({ kind: 'put', path: tmp, content, mode: '0600', owner: 'root', group: 'root' });
           // The check runs in a subshell so that an `exit` inside it cannot skip removing the temp
           // copy (which may hold secrets).
@@ -131,12 +137,20 @@ export function file(spec: FileSpec): Task {
         ops.push({ kind: 'put', path: spec.path, content, mode, owner, group });
       } else if (metaChanged) {
         changes.push(`set ${spec.path} to ${owner}:${group} ${mode} (was ${cur.owner}:${cur.group} 0${cur.mode})`);
-        ops.push(exec(sh`chown ${`${owner}:${group}`} ${spec.path} && chmod ${mode} ${spec.path}`));
+        ops.push(exec(setOwnerMode(spec.path, owner, group, mode)));
       }
       const changed = changes.length > 0;
       return { changed, ops, diff, changes, notify: changed && contentChanged ? (spec.notify ?? []) : [] };
     },
   };
+}
+
+/**
+ * Owner, group and mode of an existing `path` the facts saw as a file or directory (not a link):
+ * `chown -h`, so a symlink swapped in meanwhile gets the owner itself, never the file it points to.
+ */
+function setOwnerMode(path: string, owner: string, group: string, mode: string): Cmd {
+  return sh`chown -h ${`${owner}:${group}`} ${path} && chmod ${mode} ${path}`;
 }
 
 /** Desired state of a directory. */
@@ -172,7 +186,7 @@ export function directory(spec: DirectorySpec): Task {
       }
       return {
         changed: true,
-        ops: [exec(sh`chown ${`${owner}:${group}`} ${spec.path} && chmod ${mode} ${spec.path}`)],
+        ops: [exec(setOwnerMode(spec.path, owner, group, mode))],
         changes: [`set ${spec.path} to ${owner}:${group} ${mode} (was ${cur.owner}:${cur.group} 0${cur.mode})`],
         notify: [],
       };
