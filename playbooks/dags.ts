@@ -21,7 +21,7 @@ import { playbookRoles } from './catalog.js';
 export const dagsCompileStep: Step = {
   name: 'dags: python files compile',
   hosts: { roles: AIRFLOW_ROLES },
-  tasks: ({ inventory, host, operator }) => dagsCompileTasks(inventory, host, operator?.dags),
+  tasks: ({ inventory, host, facts, operator }) => dagsCompileTasks(inventory, host, facts.family, operator?.dags),
 };
 
 /** Mode sync: every Airflow host gets the release and switches its DAG folder to it. */

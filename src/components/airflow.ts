@@ -147,7 +147,11 @@ export function airflowLayout(version: string): AirflowLayout {
   return layout;
 }
 
-/** Paths under AIRFLOW_HOME. */
+/**
+ * Paths under AIRFLOW_HOME. Root owns the home and everything root runs or writes there (the venv,
+ * the wheelhouse, airflow.cfg, the DAG link and releases); the Airflow account may write only
+ * `logs`, `state` and its `.ssh` (README "Airflow": who may write what).
+ */
 export interface AirflowPaths {
   home: string;
   venv: string;
@@ -155,6 +159,8 @@ export interface AirflowPaths {
   bin: string;
   cfg: string;
   logs: string;
+  /** What Airflow itself writes besides logs: pid files, its default webserver_config.py. */
+  state: string;
   /** Where a wheelhouse is copied to on the hosts. */
   wheelhouse: string;
 }
@@ -167,6 +173,7 @@ export function airflowPaths(inv: Inventory): AirflowPaths {
     bin: `${home}/venv/bin/airflow`,
     cfg: `${home}/airflow.cfg`,
     logs: `${home}/logs`,
+    state: `${home}/state`,
     wheelhouse: `${home}/wheelhouse`,
   };
 }
@@ -233,6 +240,7 @@ export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Reco
     // DAG storage (src/components/dags.ts) makes this path: an NFS mount or a symlink to a release.
     dags_folder: inv.cluster.dags.path,
     logs: airflowPaths(inv).logs,
+    state: airflowPaths(inv).state,
     fernet_key: secrets.airflowFernetKey,
     secret_key: secrets.airflowSecretKey,
     db: { user: AIRFLOW_DB_USER, password: secrets.airflowDb, host: db.host, port: db.port, name: AIRFLOW_DB },
@@ -289,8 +297,11 @@ export function dagProcessorLockKey(inv: Inventory): string {
 /** The Airflow services `host` runs, in start order (ha-stack.md: schedulers, dag-processor, webservers, workers, Flower). */
 export function airflowServices(inv: Inventory, host: Host): AirflowService[] {
   const layout = airflowLayout(inv.cluster.versions.airflow);
-  const { bin } = airflowPaths(inv);
+  const { bin, state } = airflowPaths(inv);
   const is = (list: Host[]) => list.some((h) => h.name === host.name);
+  // The two services Airflow 2 gives a pid file even in the foreground (gunicorn's --pid, Celery's
+  // --pidfile; default AIRFLOW_HOME, which is root's): into the account's state folder.
+  const pid = (kind: AirflowServiceKind) => ['--pid', `${state}/${kind}.pid`];
   const out: AirflowService[] = [];
   const add = (kind: AirflowServiceKind, description: string, argv: string[]) => out.push({ kind, unit: layout.units[kind], description, argv });
   const cmd = (kind: AirflowServiceKind) => [bin, ...layout.commands[kind]];
@@ -300,7 +311,7 @@ export function airflowServices(inv: Inventory, host: Host): AirflowService[] {
     const lock = etcdMembers(inv).length > 0 ? ['/usr/bin/etcdctl', `--endpoints=${etcdEndpoints(inv)}`, 'lock', '--ttl=15', dagProcessorLockKey(inv)] : [];
     add('dag-processor', 'Airflow DAG processor (active while it holds the etcd lock)', [...lock, ...cmd('dag-processor')]);
   }
-  if (host.roles.includes('webserver')) add('webserver', 'Airflow webserver', cmd('webserver'));
+  if (host.roles.includes('webserver')) add('webserver', 'Airflow webserver', [...cmd('webserver'), ...pid('webserver')]);
   if (host.roles.includes('worker')) {
     const conc = inv.cluster.airflow.workerConcurrency;
     add('worker', `Airflow Celery worker (queues ${workerQueues(host).join(',')})`, [
@@ -310,6 +321,7 @@ export function airflowServices(inv: Inventory, host: Host): AirflowService[] {
       '--celery-hostname',
       celeryNode(host),
       ...(conc ? ['--concurrency', String(conc)] : []),
+      ...pid('worker'),
     ]);
   }
   if (host.roles.includes('flower')) add('flower', 'Airflow Celery Flower', cmd('flower'));
@@ -365,7 +377,11 @@ export function wheelhouseFiles(dir: string, version: string): string[] {
   return ['constraints.txt', ...wheels];
 }
 
-/** The `pip install` of the pinned Airflow for the inventory's install source. */
+/**
+ * The `pip install` of the pinned Airflow for the inventory's install source. It runs as root: the
+ * virtualenv is root's, so that the services (the Airflow account) cannot change their own code;
+ * nothing of the account's is on its path (cwd, the wheelhouse and the venv are root's).
+ */
 export function pipInstallCmd(inv: Inventory): Cmd {
   const { install } = inv.cluster.airflow;
   const v = inv.cluster.versions.airflow;
@@ -384,21 +400,34 @@ export function pipInstallCmd(inv: Inventory): Cmd {
 }
 
 /**
- * The Airflow account: a system group and user, home AIRFLOW_HOME, no login shell (services and
- * `runuser -u airflow -- CMD` need none; SSH to the target is outgoing). Shared by every step that
- * needs the account first (the SSH target's worker keys, the install), so they never disagree.
+ * AIRFLOW_HOME as root's (0755 root:root): root runs the venv's programs and writes the DAG link
+ * and releases there, so the account must not be able to rename or replace anything in it. A
+ * cluster set up before this rule has it owned by the account (useradd --create-home): this task
+ * gives it back to root (`chown` of a directory whose parent is root's: no symlink can be planted).
+ */
+export function airflowHomeTask(inv: Inventory): Task {
+  return directory({ path: airflowPaths(inv).home, mode: '0755', owner: 'root', group: 'root' });
+}
+
+/**
+ * The Airflow account: a system group and user, home AIRFLOW_HOME (root's: {@link airflowHomeTask}),
+ * no login shell (services and `runuser -u airflow -- CMD` need none; SSH to the target is
+ * outgoing). Shared by every step that needs the account first (the SSH target's worker keys, the
+ * DAG compile check, the install), so they never disagree.
  */
 export function airflowAccountTasks(inv: Inventory, family: OsFamily): Task[] {
   const a = inv.cluster.airflow;
   const shell = family === 'debian' ? '/usr/sbin/nologin' : '/sbin/nologin';
-  return [group({ name: a.user, system: true }), user({ name: a.user, system: true, home: airflowPaths(inv).home, shell, primaryGroup: a.user })];
+  return [group({ name: a.user, system: true }), user({ name: a.user, system: true, home: airflowPaths(inv).home, shell, primaryGroup: a.user }), airflowHomeTask(inv)];
 }
 
 /**
  * Install tasks of an Airflow host: the interpreter's OS packages (and etcdctl on DAG processor
- * hosts), the Airflow user and folders, the wheelhouse when that is the source, the virtualenv
- * (root-owned: the services cannot change their own code) and the pinned Airflow, skipped when its
- * dist-info is already there.
+ * hosts), the Airflow user and folders (home root's; `logs` and `state` the account's), the
+ * wheelhouse when that is the source, the virtualenv (root-owned: the services cannot change their
+ * own code) and the pinned Airflow, skipped when its dist-info is already there. A virtualenv with
+ * anything in it that is not root's (planted while the home was the account's) is removed first,
+ * so the next two tasks build it again from the pinned source.
  */
 export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] {
   const p = airflowPaths(inv);
@@ -408,8 +437,14 @@ export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts
   const tasks: Task[] = [
     packages({ names: [...pythonPackages(inv, facts.family), ...(etcdctl ? [facts.family === 'debian' ? 'etcd-client' : 'etcd'] : [])] }),
     ...airflowAccountTasks(inv, facts.family),
-    directory({ path: p.home, mode: '0755', owner: a.user, group: a.user }),
     directory({ path: p.logs, mode: '0755', owner: a.user, group: a.user }),
+    directory({ path: p.state, mode: '0750', owner: a.user, group: a.user }),
+    command({
+      name: `virtualenv ${p.venv} is root's alone (else rebuilt)`,
+      cmd: sh`rm -rf -- ${p.venv}`,
+      // Not root's: any file or folder in it, the venv itself, or a symlink put in its place (find -P tests links, not targets).
+      unless: sh`test -z "$(find ${p.venv} ! -user root -print -quit 2>/dev/null)"`,
+    }),
   ];
   if (a.install.source === 'wheelhouse') {
     const dir = a.install.wheelhouse ?? '';
@@ -510,7 +545,8 @@ export function workerPingCheck(inv: Inventory, host: Host): Cmd {
 }
 
 /**
- * `celery ARGS` from the Airflow virtualenv, run on an Airflow host WITHOUT importing Airflow:
+ * `celery ARGS` from the Airflow virtualenv as the Airflow account (never root: the account's
+ * broker settings and the Celery it talks to are its own), run on an Airflow host WITHOUT importing Airflow:
  * Celery's default app, its broker read on the host from airflow.cfg's `[celery] broker_url` line
  * into CELERY_BROKER_URL, which Celery's `Settings.broker_url` reads first (celery/app/utils.py).
  * `--app` of Airflow's executor would import all of Airflow first (seconds of CPU on every call).
@@ -521,11 +557,14 @@ export function workerPingCheck(inv: Inventory, host: Host): Cmd {
  */
 function celeryCli(inv: Inventory, args: Cmd): Cmd {
   const p = airflowPaths(inv);
-  return sh`sh -c ${CELERY_WITH_BROKER} celery ${p.cfg} ${`${p.venv}/bin/celery`} ${args}`;
+  return sh`runuser -u ${inv.cluster.airflow.user} -- sh -c ${CELERY_WITH_BROKER} celery ${p.cfg} ${`${p.venv}/bin/celery`} ${args}`;
 }
 
-/** `sh -c` script of {@link celeryCli}: $1 airflow.cfg, then the celery command and its arguments. */
-const CELERY_WITH_BROKER = 'u=$(sed -n "s/^broker_url = //p" "$1") && [ -n "$u" ] || { echo "no broker_url in $1" >&2; exit 1; }; shift; CELERY_BROKER_URL=$u exec "$@"';
+/**
+ * `sh -c` script of {@link celeryCli}: $1 airflow.cfg, then the celery command and its arguments.
+ * It runs as the Airflow account (`runuser`; airflow.cfg is 0640 root:airflow), from `/`.
+ */
+const CELERY_WITH_BROKER = 'cd / && u=$(sed -n "s/^broker_url = //p" "$1") && [ -n "$u" ] || { echo "no broker_url in $1" >&2; exit 1; }; shift; CELERY_BROKER_URL=$u exec "$@"';
 
 /**
  * `celery inspect COMMAND --destination celery@HOST --json` through {@link celeryCli}. Waits at most

@@ -22,7 +22,7 @@ import { compileCheck, release, type FileTree } from '../tasks/release.js';
 import { restartHandler, service, unit } from '../tasks/systemd.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import type { Handler, Task } from '../tasks/task.js';
-import { airflowPaths } from './airflow.js';
+import { airflowAccountTasks, airflowHomeTask, airflowPaths } from './airflow.js';
 
 /** The exports file of the DAG folder (exports(5): /etc/exports.d/*.exports are read by exportfs). */
 export const EXPORTS_FILE = '/etc/exports.d/airflow-ha-dags.exports';
@@ -153,15 +153,30 @@ function tree(dags: (() => FileTree) | undefined): FileTree {
 
 /**
  * Mode sync, on the first Airflow host only: the release's Python files compile with the host's
- * Python (Airflow's venv, else python3), before any host switches to it.
+ * Python (Airflow's venv, else python3), before any host switches to it. DAG files are code: they
+ * compile as the Airflow account (created here first when this runs before the Airflow step).
  */
-export function dagsCompileTasks(inv: Inventory, host: Host, dags: (() => FileTree) | undefined): Task[] {
+export function dagsCompileTasks(inv: Inventory, host: Host, family: OsFamily, dags: (() => FileTree) | undefined): Task[] {
   if (dagsMode(inv) !== 'sync' || dagHosts(inv)[0]?.name !== host.name || !dags) return [];
   const t = tree(dags);
-  return [compileCheck({ link: inv.cluster.dags.path, releasesDir: releasesDir(inv), tree: t, keep: inv.cluster.dags.keep, pythons: [`${airflowPaths(inv).venv}/bin/python`, 'python3'] })];
+  return [
+    ...airflowAccountTasks(inv, family),
+    compileCheck({
+      link: inv.cluster.dags.path,
+      releasesDir: releasesDir(inv),
+      tree: t,
+      keep: inv.cluster.dags.keep,
+      pythons: [`${airflowPaths(inv).venv}/bin/python`, 'python3'],
+      user: inv.cluster.airflow.user,
+    }),
+  ];
 }
 
-/** Mode sync, on every Airflow host: the release of the operator's DAG folder, the DAG folder switched to it (without a folder: an empty DAG folder). */
+/**
+ * Mode sync, on every Airflow host: the release of the operator's DAG folder, the DAG folder switched to it (without a folder: an empty DAG folder).
+ * The Airflow home comes first as root's (a cluster set up before it was, has it owned by the account):
+ * the release refuses folders another account could swap under root.
+ */
 export function dagsReleaseTasks(inv: Inventory, dags: (() => FileTree) | undefined): Task[] {
   if (dagsMode(inv) !== 'sync') return [];
   if (!dags) {
@@ -171,5 +186,5 @@ export function dagsReleaseTasks(inv: Inventory, dags: (() => FileTree) | undefi
     return [command({ name: `DAG folder ${p} (empty until deploy-dags)`, cmd: sh`install -d -m 0755 ${p}`, creates: p })];
   }
   const t = tree(dags);
-  return [release({ link: inv.cluster.dags.path, releasesDir: releasesDir(inv), tree: t, keep: inv.cluster.dags.keep, label: 'DAG release' })];
+  return [airflowHomeTask(inv), release({ link: inv.cluster.dags.path, releasesDir: releasesDir(inv), tree: t, keep: inv.cluster.dags.keep, label: 'DAG release' })];
 }

@@ -12,6 +12,7 @@ import ssh2 from 'ssh2';
 import type { Client as Ssh2Client, ClientChannel, ConnectConfig, SFTPWrapper, ServerHostKeyAlgorithm } from 'ssh2';
 import { sh, type Cmd } from '../core/cmd.js';
 import { InputError, UnreachableError } from '../core/errors.js';
+import { privateDirCmd } from '../core/private-dir.js';
 import type { Secret } from '../core/secret.js';
 import {
   checkHostKey,
@@ -66,6 +67,9 @@ export type SshPoolEvent =
  */
 export const DEFAULT_MAX_CONCURRENT_STARTS = 13;
 
+/** Where uploads are staged on a host (see {@link SshPoolOptions.stageDir}). */
+export const DEFAULT_STAGE_DIR = '/var/lib/airflow-ha/stage';
+
 export interface SshPoolOptions {
   /** SSH settings by inventory host name. */
   hosts: Map<string, SshHostConfig>;
@@ -83,6 +87,11 @@ export interface SshPoolOptions {
   retryBaseDelaySec?: number;
   /** Directory a non-root login user can write, for uploads before `sudo install`. Default `/tmp`. */
   userTempDir?: string;
+  /**
+   * Root-only folder on each host (mode 0700, created by the first put) where an upload gets its
+   * owner and mode before it moves into place. Default {@link DEFAULT_STAGE_DIR}.
+   */
+  stageDir?: string;
   /** Called for each {@link SshPoolEvent}; exceptions thrown by it are ignored. */
   onEvent?: (e: SshPoolEvent) => void;
 }
@@ -448,6 +457,7 @@ export class SshPool implements Transport {
     }
     const conn = new SshConnection(cfg, client, {
       userTempDir: this.#opts.userTempDir ?? '/tmp',
+      stageDir: this.#opts.stageDir ?? DEFAULT_STAGE_DIR,
       onLost: (reason) => {
         this.#emit({ kind: 'lost', host, address: cfg.address, reason });
         // Forget it so the next connect() reopens (e.g. after a reboot); only if it is still ours.
@@ -635,6 +645,7 @@ function hostKeyRefusal(check: HostKeyCheck, name: string, key: Buffer, file: st
 /** @internal options from the pool to a connection. */
 interface SshConnectionOptions {
   userTempDir: string;
+  stageDir: string;
   onLost: (reason: string) => void;
 }
 
@@ -655,6 +666,15 @@ function note(stderr: string, text: string): string {
  */
 export const STDIN_SCRIPT = '__ah_script=$(cat; echo .); eval "unset __ah_script; ${__ah_script%.}"';
 
+/**
+ * The command that moves a staged upload into place: owner and mode set in the root-only stage
+ * (`chown -h`), then `mv` to the random temp name `tmp` beside `path` and a rename onto `path`;
+ * on failure both temp files are removed. See {@link SshConnection.put}.
+ */
+export function putFromStageCmd(staged: string, tmp: string, path: string, opts: PutOptions): Cmd {
+  return sh`{ chown -h -- ${`${opts.owner}:${opts.group}`} ${staged} && chmod -- ${opts.mode} ${staged} && mv -fT -- ${staged} ${tmp} && mv -fT -- ${tmp} ${path}; } || { rc=$?; rm -f -- ${staged} ${tmp}; exit "$rc"; }`;
+}
+
 export class SshConnection implements Connection {
   readonly host: string;
   readonly address: string;
@@ -665,6 +685,7 @@ export class SshConnection implements Connection {
   #lost: string | null = null;
   #ending = false;
   #sftp: Promise<SFTPWrapper> | undefined;
+  #stage: Promise<void> | undefined;
 
   constructor(cfg: SshHostConfig, client: Ssh2Client, opts: SshConnectionOptions) {
     this.host = cfg.name;
@@ -921,12 +942,37 @@ export class SshConnection implements Connection {
   }
 
   /**
+   * The root-only stage folder of this host, made once per connection: created 0700 root:root (its
+   * parents root's 0755), refused when it is a symlink or not a directory, so that nobody but root
+   * can plant or swap a file there between the upload and the move into place.
+   * @throws Error naming the host and the folder when it cannot be made safe.
+   */
+  #stageDir(): Promise<void> {
+    if (!this.#stage) {
+      const dir = this.#opts.stageDir;
+      const p = (async () => {
+        const res = await this.exec(privateDirCmd(dir, 'uploads'));
+        if (res.code !== 0) throw new Error(`host ${this.host} (${this.address}): cannot use the upload stage folder ${dir}: ${res.stderr.trim() || `exit code ${res.code ?? 'none'}`}`);
+      })();
+      this.#stage = p;
+      p.catch(() => {
+        if (this.#stage === p) this.#stage = undefined;
+      });
+    }
+    return this.#stage;
+  }
+
+  /**
    * Writes `content` to the absolute `path` atomically, owned by `owner:group` with `mode` (octal text).
-   * As root: SFTP to `.<name>.airflow-ha-<random>.tmp` next to `path`, then one command does
-   * chown, chmod and `mv -f` onto `path` (rename(2) is atomic within a filesystem). As another user:
-   * SFTP to `userTempDir`, then one `sudo -n` command does `install -o -g -m` into such a temp next
-   * to `path`, `mv -f` into place, and removes the upload. On failure the temp files are removed when
-   * the connection still works; `path` is never left half-written.
+   * The bytes go to a new file in the host's root-only stage folder ({@link SshPoolOptions.stageDir}):
+   * by SFTP as root, or as another user by SFTP to `userTempDir` and then `sudo install -o -g -m`
+   * into the stage. There the file gets its owner and mode (`chown -h`: never through a symlink;
+   * nobody else can reach it), then `mv` moves it to `.<name>.airflow-ha-<random>.tmp` next to
+   * `path` and renames that onto `path` (rename(2): atomic, and it replaces a symlink at `path`
+   * instead of following it). Nothing is ever chowned or chmodded by name in the target folder, which
+   * may belong to a service account (e.g. airflow or rabbitmq). Across filesystems the first `mv`
+   * copies (mv(1)) into that new random name; the rename onto `path` stays atomic. On failure the
+   * temp files are removed when the connection still works; `path` is never left half-written.
    * @throws ConnectionLostError if the connection drops; Error for bad arguments or a failed step.
    */
   async put(path: string, content: Buffer, opts: PutOptions): Promise<void> {
@@ -935,20 +981,20 @@ export class SshConnection implements Connection {
     for (const [what, v] of [['owner', opts.owner], ['group', opts.group]] as const) {
       if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(v)) throw new Error(`put ${path}: invalid ${what} ${JSON.stringify(v)}`);
     }
-    const dir = posix.dirname(path);
     const tag = randomBytes(6).toString('hex');
-    const tmp = posix.join(dir, `.${posix.basename(path)}.airflow-ha-${tag}.tmp`);
     const during = `uploading ${path}`;
-    const ownership = `${opts.owner}:${opts.group}`;
+    const staged = posix.join(this.#opts.stageDir, `${tag}.upload`);
+    const tmp = posix.join(posix.dirname(path), `.${posix.basename(path)}.airflow-ha-${tag}.tmp`);
+    await this.#stageDir();
 
     let upload: string;
     let install: Cmd;
     if (this.user === 'root') {
-      upload = tmp;
-      install = sh`chown -- ${ownership} ${tmp} && chmod -- ${opts.mode} ${tmp} && mv -f -- ${tmp} ${path} || { rc=$?; rm -f -- ${tmp}; exit "$rc"; }`;
+      upload = staged;
+      install = putFromStageCmd(staged, tmp, path, opts);
     } else {
       upload = posix.join(this.#opts.userTempDir, `.airflow-ha-${tag}.upload`);
-      install = sh`install -o ${opts.owner} -g ${opts.group} -m ${opts.mode} -- ${upload} ${tmp} && mv -f -- ${tmp} ${path}; rc=$?; rm -f -- ${upload} ${tmp}; exit "$rc"`;
+      install = sh`install -o ${opts.owner} -g ${opts.group} -m ${opts.mode} -- ${upload} ${staged} && ${putFromStageCmd(staged, tmp, path, opts)}; rc=$?; rm -f -- ${upload}; exit "$rc"`;
     }
     try {
       await this.#upload(upload, content, during);

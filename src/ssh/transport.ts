@@ -33,9 +33,9 @@ export interface Connection {
   /** Runs `cmd` with `sh -c` as root. Never throws for a non-zero exit; throws when the connection is gone. */
   exec(cmd: Cmd, opts?: ExecOptions): Promise<ExecResult>;
   /**
-   * Writes `content` to `path` atomically: upload to a temp file in the same directory (via a temp
-   * path first when not root), set owner/group/mode, then rename over `path`. A failure at any point
-   * leaves `path` as it was.
+   * Writes `content` to `path` atomically: upload into a root-only stage folder on the host, set
+   * owner/group/mode there (never by name in the target folder, never through a symlink), then move
+   * it beside `path` and rename it over `path`. A failure at any point leaves `path` as it was.
    */
   put(path: string, content: Buffer, opts: PutOptions): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
-import { sh } from '../core/cmd.js';
+import { sh, type Cmd } from '../core/cmd.js';
+import { privateDirCmd, SCRATCH_DIR } from '../core/private-dir.js';
 import { REDACTED } from '../core/secret.js';
 import { exec, type Op } from '../core/op.js';
 import type { Fact } from '../facts/fact.js';
@@ -134,6 +135,8 @@ export interface FileSpec {
    */
   holdsSecrets?: boolean;
   redacted?: string;
+  /** Root-only folder of the validate copy (default {@link SCRATCH_DIR}; tests point it elsewhere). */
+  scratchDir?: string;
 }
 
 /**
@@ -171,7 +174,10 @@ export function file(spec: FileSpec): Task {
             ? hiddenDiff(spec.path, before, content)
             : unifiedDiff(spec.path, before && Buffer.from(redactLike(before.toString('utf8'), spec.redacted)), Buffer.from(spec.redacted));
         if (spec.validate) {
-          const tmp = `/tmp/.airflow-ha-validate-${digest.slice(0, 16)}`;
+          // In root's own folder, not /tmp: there another account could take the name first.
+          const scratch = spec.scratchDir ?? SCRATCH_DIR;
+          const tmp = `${scratch}/validate-${digest.slice(0, 16)}`;
+          ops.push(exec(privateDirCmd(scratch, 'validate copies')));
           ops.push({ kind: 'put', path: tmp, content, mode: '0600', owner: 'root', group: 'root' });
           // The check runs in a subshell so that an `exit` inside it cannot skip removing the temp
           // copy (which may hold secrets).
@@ -180,12 +186,20 @@ export function file(spec: FileSpec): Task {
         ops.push({ kind: 'put', path: spec.path, content, mode, owner, group });
       } else if (metaChanged) {
         changes.push(`set ${spec.path} to ${owner}:${group} ${mode} (was ${cur.owner}:${cur.group} 0${cur.mode})`);
-        ops.push(exec(sh`chown ${`${owner}:${group}`} ${spec.path} && chmod ${mode} ${spec.path}`));
+        ops.push(exec(setOwnerMode(spec.path, owner, group, mode)));
       }
       const changed = changes.length > 0;
       return { changed, ops, diff, ...(spec.holdsSecrets ? { diffRedacted: true } : {}), changes, notify: changed && contentChanged ? (spec.notify ?? []) : [] };
     },
   };
+}
+
+/**
+ * Owner, group and mode of an existing `path` the facts saw as a file or directory (not a link):
+ * `chown -h`, so a symlink swapped in meanwhile gets the owner itself, never the file it points to.
+ */
+function setOwnerMode(path: string, owner: string, group: string, mode: string): Cmd {
+  return sh`chown -h ${`${owner}:${group}`} ${path} && chmod ${mode} ${path}`;
 }
 
 /** Desired state of a directory. */
@@ -221,7 +235,7 @@ export function directory(spec: DirectorySpec): Task {
       }
       return {
         changed: true,
-        ops: [exec(sh`chown ${`${owner}:${group}`} ${spec.path} && chmod ${mode} ${spec.path}`)],
+        ops: [exec(setOwnerMode(spec.path, owner, group, mode))],
         changes: [`set ${spec.path} to ${owner}:${group} ${mode} (was ${cur.owner}:${cur.group} 0${cur.mode})`],
         notify: [],
       };

@@ -5,8 +5,10 @@
  * the tree's content hash, so a re-run with the same tree compares one fact and does nothing.
  */
 import { gzipSync } from 'node:zlib';
-import { sh } from '../core/cmd.js';
+import { posix } from 'node:path';
+import { sh, type Cmd } from '../core/cmd.js';
 import { exec, type Op } from '../core/op.js';
+import { privateDirCmd, SCRATCH_DIR } from '../core/private-dir.js';
 import type { Fact } from '../facts/fact.js';
 import { sha256 } from './file.js';
 import type { ManagedFile, Task, TaskPlan } from './task.js';
@@ -134,6 +136,8 @@ export interface ReleaseSpec {
   keep: number;
   /** Label for people, e.g. `DAG release`. */
   label?: string;
+  /** Root-only folder where the archive waits (default {@link SCRATCH_DIR}; tests point it elsewhere). */
+  scratchDir?: string;
 }
 
 /** Path of the tree's release folder. */
@@ -141,24 +145,41 @@ export function releasePath(spec: Pick<ReleaseSpec, 'releasesDir' | 'tree'>): st
   return `${spec.releasesDir}/${spec.tree.revision}`;
 }
 
-/** Temp path of the uploaded archive (root only, removed by the command that unpacks it). */
-function archivePath(spec: ReleaseSpec, what: string): string {
-  return `/tmp/.airflow-ha-${what}-${spec.tree.revision}.tgz`;
+/** The ops that leave the tree's archive in the root-only scratch folder, at the returned path (removed by the command that unpacks it). */
+function uploadArchive(spec: ReleaseSpec, what: string): { archive: string; ops: Op[] } {
+  const dir = spec.scratchDir ?? SCRATCH_DIR;
+  const archive = `${dir}/${what}-${spec.tree.revision}.tgz`;
+  return {
+    archive,
+    ops: [exec(privateDirCmd(dir, `${what} archives`)), { kind: 'put', path: archive, content: tarGz(spec.tree.files), mode: '0600', owner: 'root', group: 'root' }],
+  };
+}
+
+/**
+ * The command that exits 1, naming the folder, when one of `dirs` that exists is a symlink, not a
+ * directory, not root's, or writable by its group or others: root unpacks, links and removes in
+ * these folders, so no other account may be able to swap what is in them (a symlink to `/` in
+ * place of the releases folder would make the pruning delete top-level folders).
+ */
+export function rootFolderGuard(dirs: readonly string[], what: string): Cmd {
+  return sh`for d in ${[...new Set(dirs)]}; do if { [ -e "$d" ] || [ -L "$d" ]; } && [ -n "$(find "$d" -maxdepth 0 \\( ! -type d -o ! -user root -o -perm /022 \\) -print)" ]; then echo "$d" ${`is a symlink, not a directory, or not root's alone (another owner, or group/other may write): refusing to ${what} there; make it a folder only root can write`} >&2; exit 1; fi; done`;
 }
 
 /**
  * Task: the tree's release folder exists and `link` points to it. A change uploads the tree as one
- * archive (one transfer whatever the number of files), unpacks it into `<rev>.partial` and renames
- * that to `<rev>` (a half-unpacked release is never used), switches the link atomically, then
- * removes all but the `keep` newest releases (never the current one). A real directory at `link`
- * is replaced only when empty; one with files makes the task fail (move them into the source first).
+ * archive (one transfer whatever the number of files) into the root-only scratch folder, unpacks it
+ * into `<rev>.partial` and renames that to `<rev>` (a half-unpacked release is never used), switches
+ * the link atomically, then removes all but the `keep` newest releases (never the current one). A
+ * real directory at `link` is replaced only when empty; one with files makes the task fail (move
+ * them into the source first). The releases folder, and the folders holding it and the link, must
+ * be root's alone ({@link rootFolderGuard}); otherwise the task fails before it changes anything.
  */
 export function release(spec: ReleaseSpec): Task {
   const fact = linkFact(spec.link);
   const target = releasePath(spec);
-  const archive = archivePath(spec, 'release');
   const partial = `${target}.partial`;
   const tmpLink = `${spec.link}.airflow-ha-new`;
+  const guard = rootFolderGuard([posix.dirname(spec.releasesDir), posix.dirname(spec.link), spec.releasesDir], 'unpack, link or remove releases');
   return {
     name: `${spec.label ?? 'release'} ${spec.link} -> ${target}`,
     facts: () => [fact],
@@ -168,18 +189,19 @@ export function release(spec: ReleaseSpec): Task {
       const cur = facts.get(fact);
       if (cur.kind === 'link' && cur.target === target) return { changed: false, ops: [], changes: [], notify: [] };
       if (cur.kind === 'other') throw new Error(`${spec.link} exists and is neither a directory nor a symlink: refusing to replace it`);
+      const { archive, ops: upload } = uploadArchive(spec, 'release');
       const ops: Op[] = [
-        { kind: 'put', path: archive, content: tarGz(spec.tree.files), mode: '0600', owner: 'root', group: 'root' },
+        ...upload,
         // Unpacked even if <rev> exists from an earlier run: same revision, same content; the rename
         // below then fails on a non-empty <rev>, so an existing one is kept instead.
         exec(
-          sh`set -e; install -d -m 0755 ${spec.releasesDir}; rm -rf ${partial}; install -d -m 0755 ${partial}; tar -xzmf ${archive} -C ${partial} --no-same-owner; rm -f ${archive}; if [ -d ${target} ]; then rm -rf ${partial}; else mv -T ${partial} ${target}; fi`,
+          sh`set -e; ${guard}; install -d -m 0755 -o root -g root ${spec.releasesDir}; ${guard}; rm -rf ${partial}; install -d -m 0755 ${partial}; tar -xzmf ${archive} -C ${partial} --no-same-owner; rm -f ${archive}; if [ -d ${target} ]; then rm -rf ${partial}; else mv -T ${partial} ${target}; fi`,
         ),
         exec(
-          sh`set -e; if [ -d ${spec.link} ] && [ ! -L ${spec.link} ]; then rmdir ${spec.link} || { echo ${`${spec.link} is a directory with files in it: move them into the DAG source, then remove it`} >&2; exit 1; }; fi; ln -sfn ${target} ${tmpLink}; mv -T ${tmpLink} ${spec.link}`,
+          sh`set -e; ${guard}; if [ -d ${spec.link} ] && [ ! -L ${spec.link} ]; then rmdir ${spec.link} || { echo ${`${spec.link} is a directory with files in it: move them into the DAG source, then remove it`} >&2; exit 1; }; fi; ln -sfn ${target} ${tmpLink}; mv -T ${tmpLink} ${spec.link}`,
         ),
         exec(
-          sh`cd ${spec.releasesDir} && find . -mindepth 1 -maxdepth 1 -type d ! -name ${spec.tree.revision} ! -name '*.partial' -printf '%T@ %f\\n' | sort -rn | tail -n +${spec.keep} | cut -d' ' -f2 | while read -r d; do rm -rf -- "$d"; done`,
+          sh`${guard} && cd -P ${spec.releasesDir} && find . -mindepth 1 -maxdepth 1 -type d ! -name ${spec.tree.revision} ! -name '*.partial' -printf '%T@ %f\\n' | sort -rn | tail -n +${spec.keep} | cut -d' ' -f2 | while read -r d; do rm -rf -- "$d"; done`,
         ),
       ];
       const was = cur.kind === 'link' ? `was ${cur.target}` : cur.kind === 'dir' ? 'was a directory' : 'new';
@@ -198,23 +220,30 @@ export function release(spec: ReleaseSpec): Task {
  * host switches to it (`python -m compileall -q`, https://docs.python.org/3/library/compileall.html:
  * exit 1 and the file and line of each error). `python` is the first executable of `pythons`. Runs
  * only when `link` does not point at this revision yet; never a change. Fails naming the file and line.
+ *
+ * The files are DAG code, so they are compiled as `user` (the Airflow account, which runs them
+ * anyway), never as root: `runuser -u USER --`, Python isolated (`-I`: no PYTHON* variables, no
+ * user site, neither the working directory nor the script's on sys.path; docs.python.org/3/using/cmdline.html),
+ * from `/` (a `compileall.py` in the tree is never imported), byte code written under the copy's
+ * own `-X pycache_prefix` folder. The copy is unpacked by root into a `mktemp -d` folder (0711: the
+ * account can read the files it is given, not list or change the folder).
  */
-export function compileCheck(spec: ReleaseSpec & { pythons: readonly string[] }): Task {
+export function compileCheck(spec: ReleaseSpec & { pythons: readonly string[]; user: string }): Task {
   const fact = linkFact(spec.link);
   const target = releasePath(spec);
-  const archive = archivePath(spec, 'check');
   return {
     name: `python files of release ${spec.tree.revision} compile`,
     facts: () => [fact],
     plan(facts): TaskPlan {
       const cur = facts.get(fact);
       if (cur.kind === 'link' && cur.target === target) return { changed: false, ops: [], changes: [], notify: [] };
+      const { archive, ops: upload } = uploadArchive(spec, 'check');
       return {
         changed: false,
         ops: [
-          { kind: 'put', path: archive, content: tarGz(spec.tree.files), mode: '0600', owner: 'root', group: 'root' },
+          ...upload,
           exec(
-            sh`t=$(mktemp -d) && trap 'rm -rf "$t"' EXIT && tar -xzf ${archive} -C "$t" && rm -f ${archive} && cd "$t" || exit 1; py=; for p in ${[...spec.pythons]}; do if command -v "$p" >/dev/null 2>&1; then py=$p; break; fi; done; [ -n "$py" ] || { echo 'no python to compile the DAG files with' >&2; exit 1; }; if ! out=$(PYTHONPYCACHEPREFIX="$t/.pycache" "$py" -m compileall -q . 2>&1); then printf 'DAG files that do not compile (release not switched anywhere):\\n%s\\n' "$out" >&2; exit 1; fi`,
+            sh`t=$(mktemp -d) && trap 'rm -rf "$t"' EXIT && chmod 0711 "$t" && mkdir "$t/tree" && tar -xzf ${archive} -C "$t/tree" --no-same-owner && rm -f ${archive} && install -d -m 0700 -o ${spec.user} "$t/pycache" && cd / || exit 1; py=; for p in ${[...spec.pythons]}; do if command -v "$p" >/dev/null 2>&1; then py=$p; break; fi; done; [ -n "$py" ] || { echo 'no python to compile the DAG files with' >&2; exit 1; }; if ! out=$(runuser -u ${spec.user} -- "$py" -I -X pycache_prefix="$t/pycache" -m compileall -q "$t/tree" 2>&1); then printf 'DAG files that do not compile (release not switched anywhere):\\n%s\\n' "$(printf '%s\\n' "$out" | sed "s#$t/tree/##g")" >&2; exit 1; fi`,
           ),
         ],
         changes: [],

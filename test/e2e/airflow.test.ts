@@ -182,6 +182,32 @@ const statusUntil = (what: string, pred: (s: Status) => boolean, timeoutMs: numb
 const healthyBut = (s: Status, except: (l: CheckLine) => boolean = () => false) =>
   checksOf(s).filter((l) => l.verdict !== 'healthy' && !(l.component === 'hosts' && /^load /.test(l.reason ?? '')) && !except(l));
 
+test('as the airflow account, the venv and the install tree cannot be swapped; a cluster with the old airflow-owned home is fixed, then a re-run changes nothing', async () => {
+  const as = (cmd: string) => on('af1', `cd / && runuser -u airflow -- sh -c ${quote(cmd)}`);
+  // (a) The account that runs the services cannot rename the venv away or write into it or its home.
+  for (const attempt of ['mv /opt/airflow/venv /opt/airflow/venv.moved', 'touch /opt/airflow/venv/bin/planted', 'ln -s /tmp /opt/airflow/planted']) {
+    const r = await as(attempt);
+    assert.notEqual(r.code, 0, `airflow may not: ${attempt}`);
+    assert.match(r.stderr, /Permission denied/, attempt);
+  }
+  assert.equal((await on('af1', 'test -d /opt/airflow/venv && ! test -e /opt/airflow/venv.moved && ! test -e /opt/airflow/venv/bin/planted')).code, 0);
+  // It still writes where Airflow must: its logs and its state folder (pid files, webserver_config.py).
+  const writes = await as('touch /opt/airflow/logs/.w /opt/airflow/state/.w && rm /opt/airflow/logs/.w /opt/airflow/state/.w');
+  assert.equal(writes.code, 0, writes.stderr);
+  const owners = await on('af1', 'stat -c "%n %U:%G %a" /opt/airflow /opt/airflow/venv /opt/airflow/venv/bin/python3 /opt/airflow/logs /opt/airflow/state');
+  assert.equal(owners.stdout.trim(), ['/opt/airflow root:root 755', '/opt/airflow/venv root:root 755', '/opt/airflow/venv/bin/python3 root:root 777', '/opt/airflow/logs airflow:airflow 755', '/opt/airflow/state airflow:airflow 750'].join('\n'));
+  // (d) A cluster bootstrapped before this rule: the home was the account's. A run fixes it, the next changes nothing.
+  assert.equal((await on('af1', 'chown airflow:airflow /opt/airflow')).code, 0);
+  const fix = await cli(['apply', ...inv(), '--playbook', 'airflow', '--json']);
+  assert.equal(fix.exitCode, 0, fix.stdout.slice(-3000) + fix.stderr);
+  const changed = events(fix.stdout).filter((e) => e['status'] === 'changed').map((e) => `${String(e['host'])}: ${String(e['task'])}`);
+  assert.deepEqual(changed, ['af1: directory /opt/airflow'], 'only the home changes');
+  assert.equal((await on('af1', 'stat -c %U:%G /opt/airflow')).stdout.trim(), 'root:root');
+  const again = await cli(['apply', ...inv(), '--playbook', 'airflow', '--json']);
+  assert.equal(again.exitCode, 0, again.stdout.slice(-3000) + again.stderr);
+  assert.equal(runEnd(again.stdout).hosts.reduce((a, h) => a + h.changed, 0), 0, JSON.stringify(events(again.stdout).filter((e) => e['status'] === 'changed')));
+});
+
 test('status on the Airflow lab: every Airflow check healthy; a stopped worker is named with its unconsumed queues, a hung scheduler by its stale heartbeat, a stopped one by its unit', async () => {
   const healthy = await statusUntil('healthy', (s) => healthyBut(s).length === 0, 120_000);
   const airflow = healthy.report.components.find((c) => c.name === 'airflow')?.checks.map((l) => l.check);

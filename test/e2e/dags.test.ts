@@ -115,6 +115,44 @@ test('deploy-dags refuses a folder with a syntax error, names the file and line,
   assert.equal(missing.exitCode, 2, 'a missing folder is bad input');
 });
 
+test('deploy-dags as root trusts nothing the airflow account could plant: a symlinked releases folder is refused, a compileall.py in the DAG folder never runs as root', async () => {
+  const as = (cmd: string) => sh('h1', `cd / && runuser -u airflow -- sh -c '${cmd}'`);
+  const before = await current('h1');
+  // A cluster set up by the old code: AIRFLOW_HOME is the account's, so it can swap entries there.
+  // It moves the releases folder away and puts a symlink to a folder full of folders in its place
+  // (standing in for `/`: pruning through such a link deleted top-level folders).
+  assert.equal((await sh('h1', 'mkdir -p /srv/victim/etc /srv/victim/usr /srv/victim/var && chown airflow:airflow /opt/airflow')).code, 0);
+  const plant = await as('mv /opt/airflow/dags-releases /opt/airflow/releases.moved && ln -s /srv/victim /opt/airflow/dags-releases');
+  assert.equal(plant.code, 0, plant.stderr);
+  // And DAG code named like the module `python -m compileall` imports: as root it would write "0".
+  await writeFile(path.join(dagDir, 'compileall.py'), 'import os\nopen("/tmp/compileall-ran", "w").write(str(os.getuid()))\n');
+  await writeFile(path.join(dagDir, 'hello.py'), 'from lib.util import greet\n\nGREETING = greet("hardened")\n');
+  const refused = await cli(['deploy-dags', ...inv()]);
+  assert.equal(refused.exitCode, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stdout + refused.stderr, /task failed on h1[\s\S]*\/opt\/airflow\/dags-releases is a symlink, not a directory, or not root's alone/);
+  assert.equal((await sh('h1', 'ls /srv/victim | tr "\\n" " "')).stdout.trim(), 'etc usr var', 'nothing removed or written through the link');
+  assert.equal(await current('h1'), before, 'h1 not switched');
+  const marker = await sh('h1', 'cat /tmp/compileall-ran 2>/dev/null || echo absent');
+  assert.equal(marker.stdout.trim(), 'absent', 'the compile check never imported the DAG folder\'s compileall.py');
+  // The run gave the home back to root first: the account can no longer swap anything there.
+  assert.equal((await sh('h1', 'stat -c %U:%G:%a /opt/airflow')).stdout.trim(), 'root:root:755');
+  const again = await as('mv /opt/airflow/dags-releases /opt/airflow/x');
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /Permission denied/);
+  // Root removes the planted link; the next deploy-dags ships the folder, then a re-run changes nothing.
+  assert.equal((await sh('h1', 'rm /opt/airflow/dags-releases && mv /opt/airflow/releases.moved /opt/airflow/dags-releases')).code, 0);
+  const ok = await cli(['deploy-dags', ...inv(), '--json']);
+  assert.equal(ok.exitCode, 0, ok.stdout.slice(-3000) + ok.stderr);
+  const rev = await localRevision();
+  for (const h of ['h1', 'h2']) assert.equal(await current(h), rev);
+  assert.equal((await sh('h1', 'cat /tmp/compileall-ran 2>/dev/null || echo absent')).stdout.trim(), 'absent');
+  const same = await cli(['deploy-dags', ...inv(), '--json']);
+  assert.equal(same.exitCode, 0, same.stdout.slice(-3000) + same.stderr);
+  assert.equal(runEnd(same.stdout).hosts.reduce((a, h) => a + h.changed, 0), 0, JSON.stringify(events(same.stdout).filter((e) => e['status'] === 'changed')));
+  // Nothing of root's waits under a guessable /tmp name.
+  assert.equal((await sh('h1', 'ls -a /tmp | grep -c airflow-ha || true')).stdout.trim(), '0');
+});
+
 /** curl on this machine, over the lab bridge (the firewall allows the cluster network, which the bridge is in). */
 async function curl(args: string[]): Promise<{ code: number; out: string }> {
   const r = await execa('curl', ['-sS', '--max-time', '20', ...args], { reject: false });

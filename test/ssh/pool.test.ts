@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sh } from '../../src/core/cmd.js';
@@ -199,7 +200,8 @@ describe('put', () => {
     assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [0o604, 1001, 1002]);
     assert.deepEqual(await readdir(dir), ['app.conf']);
     assert.deepEqual(await readdir(userTmp), []);
-    assert.match(server.commands.at(-1) ?? '', /^sudo -n sh -c 'install -o 1001 -g 1002 -m 0604 /);
+    // install(1) copies into the root-only stage; the target folder only ever sees a rename.
+    assert.match(server.commands.at(-1) ?? '', /^sudo -n sh -c 'install -o 1001 -g 1002 -m 0604 -- \S+ \S+\.stage\/[0-9a-f]+\.upload && /);
   });
 
   it('keeps the old content when the connection drops during the upload', async () => {
@@ -221,6 +223,56 @@ describe('put', () => {
     assert.equal(await readFile(path, 'utf8'), 'old\n');
     // Only the (partial) temp file may remain beside it, never the target itself.
     for (const name of await readdir(dir)) assert.match(name, /^(big\.bin|\.big\.bin\.airflow-ha-[0-9a-f]+\.tmp)$/);
+  });
+
+  it('as root: a temp name swapped for a symlink in the target folder chowns and chmods nothing through it', async () => {
+    // A folder another account owns (airflow's, rabbitmq's): that account may replace any name in
+    // it at any moment. It replaces each airflow-ha temp file it sees by a symlink to a root file.
+    const dir = join(f.root, 'svc-owned');
+    await mkdir(dir);
+    const victim = join(f.root, 'shadow');
+    await writeFile(victim, 'root only\n', { mode: 0o600 });
+    const path = join(dir, 'app.conf');
+    const conn = await f.pool([f.host(server, { name: 'h7' })]).connect('h7');
+    const stage = join(f.root, '.stage');
+    // An earlier test's dropped connection may have left its partial upload there.
+    const leftBefore = await readdir(stage).catch(() => []);
+    let swapped = 0;
+    server.beforeExec = () => {
+      for (const name of readdirSync(dir).filter((n) => n.includes('.airflow-ha-'))) {
+        rmSync(join(dir, name));
+        symlinkSync(victim, join(dir, name));
+        swapped += 1;
+      }
+    };
+    try {
+      await conn.put(path, Buffer.from('new content\n'), { mode: '0644', owner: '1234', group: '2345' });
+    } finally {
+      server.beforeExec = null;
+    }
+    const v = await stat(victim);
+    assert.deepEqual([v.uid, v.gid, v.mode & 0o7777], [0, 0, 0o600], 'the file behind the symlink keeps root:root 0600');
+    assert.equal(swapped, 0, 'no temp file waits in the target folder while a command runs');
+    const st = await lstat(path);
+    assert.ok(st.isFile(), 'the target is the uploaded file, not a symlink');
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [1234, 2345, 0o644]);
+    assert.equal(await readFile(path, 'utf8'), 'new content\n');
+    assert.equal((await stat(stage)).mode & 0o7777, 0o700, 'the stage folder is root-only');
+    assert.deepEqual(await readdir(stage), leftBefore, 'nothing of this upload is left in the stage');
+    assert.match(server.commands.at(-1) ?? '', /chown -h -- 1234:2345 .*\.stage\/[0-9a-f]+\.upload/);
+  });
+
+  it('refuses a stage folder that is a symlink, naming the host and the folder', async () => {
+    const elsewhere = join(f.root, 'elsewhere');
+    await mkdir(elsewhere);
+    const stage = join(f.root, 'linked-stage');
+    await symlink(elsewhere, stage);
+    const conn = await f.pool([f.host(server, { name: 'h8' })], { stageDir: stage }).connect('h8');
+    await assert.rejects(conn.put(join(f.root, 'x.conf'), Buffer.from('x\n'), { mode: '0644', owner: 'root', group: 'root' }), (e: unknown) => {
+      assert.match(String(e), /host h8 \(127\.0\.0\.1\): cannot use the upload stage folder .*linked-stage: .*symlink/);
+      return true;
+    });
+    assert.deepEqual(await readdir(elsewhere), []);
   });
 
   it('refuses relative paths and bad modes', async () => {

@@ -29,6 +29,7 @@ import type { Inventory } from '../../src/inventory/schema.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { airflow } from '../../playbooks/airflow.js';
 import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
+import { firstRunScripts } from '../helpers/scripts.js';
 import { LocalConnection, tempDir } from '../helpers/local.js';
 
 const host = (inv: Inventory, name: string) => {
@@ -147,7 +148,7 @@ test('placement: triggerer and DAG processor fall back to the scheduler hosts; w
   assert.deepEqual(dagProcessorHosts(noDp).map((h) => h.name), ['airflow', 'scheduler2']);
   const worker = { ...host(inv, 'worker1'), queues: ['a', 'b'] };
   const w = airflowServices({ ...inv, cluster: { ...inv.cluster, airflow: { ...inv.cluster.airflow, workerConcurrency: 4 } } }, worker);
-  assert.deepEqual(w.map((s) => s.argv.slice(1).join(' ')), ['celery worker --queues a,b --celery-hostname celery@worker1 --concurrency 4']);
+  assert.deepEqual(w.map((s) => s.argv.slice(1).join(' ')), ['celery worker --queues a,b --celery-hostname celery@worker1 --concurrency 4 --pid /opt/airflow/state/worker.pid']);
   const dp = airflowServices(inv, host(inv, 'ftp'))[0];
   assert.deepEqual(dp?.argv.slice(0, 4), ['/usr/bin/etcdctl', '--endpoints=http://192.168.83.148:2379,http://192.168.83.147:2379,http://192.168.83.149:2379', 'lock', '--ttl=15']);
 });
@@ -209,20 +210,26 @@ test('celery commands (status check, ping gate, drain) take the broker from airf
   const inv = await seedInventory();
   const home = tempDir('ah-celery-');
   inv.cluster.airflow.home = home;
+  // The Airflow account here: an unprivileged user this machine has.
+  inv.cluster.airflow.user = 'nobody';
   const w = host(inv, 'worker1');
-  // A stand-in `celery` that reports its environment's broker and its arguments, and fails for `inspect active`.
+  // A stand-in `celery` that reports its user, working directory, environment's broker and its
+  // arguments, and fails for `inspect active`.
   await mkdir(path.join(home, 'venv', 'bin'), { recursive: true });
-  await writeFile(path.join(home, 'venv', 'bin', 'celery'), '#!/bin/sh\necho "broker=$CELERY_BROKER_URL args=$*"\n[ "$2" = active ] && exit 69\nexit 0\n');
+  await chmod(home, 0o755);
+  await writeFile(path.join(home, 'venv', 'bin', 'celery'), '#!/bin/sh\necho "user=$(id -un) cwd=$PWD broker=$CELERY_BROKER_URL args=$*"\n[ "$2" = active ] && exit 69\nexit 0\n');
   await chmod(path.join(home, 'venv', 'bin', 'celery'), 0o755);
-  await writeFile(path.join(home, 'airflow.cfg'), '[celery]\nbroker_url = amqp://airflow:pw@10.0.0.1:5672/v;amqp://airflow:pw@10.0.0.2:5672/v\n');
+  await writeFile(path.join(home, 'airflow.cfg'), '[celery]\nbroker_url = amqp://airflow:pw@10.0.0.1:5672/v;amqp://airflow:pw@10.0.0.2:5672/v\n', { mode: 0o644 });
   const conn = new LocalConnection();
   try {
+    // Root never runs the venv's celery: it runs as the Airflow account, from /.
+    assert.match(celeryInspectCmd(inv, w, 'ping', 5).render(), /^runuser -u nobody -- sh -c /);
     const q = await conn.exec(celeryInspectCmd(inv, w, 'active_queues', 2));
-    assert.deepEqual(q, { code: 0, stdout: 'broker=amqp://airflow:pw@10.0.0.1:5672/v;amqp://airflow:pw@10.0.0.2:5672/v args=inspect active_queues --timeout 2 --destination celery@worker1 --json\n', stderr: '' });
+    assert.deepEqual(q, { code: 0, stdout: 'user=nobody cwd=/ broker=amqp://airflow:pw@10.0.0.1:5672/v;amqp://airflow:pw@10.0.0.2:5672/v args=inspect active_queues --timeout 2 --destination celery@worker1 --json\n', stderr: '' });
     assert.doesNotMatch(q.stdout, /--app/, 'Celery\'s own app: Airflow is not imported');
     // A simple command: it composes with && and $(...), and its exit code is celery's.
     assert.equal((await conn.exec(sh`${workerPingCheck(inv, w)} && echo gate-passed`)).stdout, 'gate-passed\n');
-    assert.equal((await conn.exec(sh`n=$(${celeryInspectCmd(inv, w, 'active', 5)}); echo "rc=$? $n"`)).stdout, `rc=69 broker=amqp://airflow:pw@10.0.0.1:5672/v;amqp://airflow:pw@10.0.0.2:5672/v args=inspect active --timeout 5 --destination celery@worker1 --json\n`);
+    assert.equal((await conn.exec(sh`n=$(${celeryInspectCmd(inv, w, 'active', 5)}); echo "rc=$? $n"`)).stdout, `rc=69 user=nobody cwd=/ broker=amqp://airflow:pw@10.0.0.1:5672/v;amqp://airflow:pw@10.0.0.2:5672/v args=inspect active --timeout 5 --destination celery@worker1 --json\n`);
     assert.doesNotMatch(celeryInspectCmd(inv, w, 'ping', 5).render(), /pw@/, 'the password is read on the host, not sent');
     // No broker_url: exit 1 with the reason on stderr; celery never runs (it would fall back to localhost).
     await writeFile(path.join(home, 'airflow.cfg'), '[celery]\n');
@@ -231,4 +238,21 @@ test('celery commands (status check, ping gate, drain) take the broker from airf
   } finally {
     await rm(home, { recursive: true, force: true });
   }
+});
+
+test('ownership: AIRFLOW_HOME and the venv are root\'s, the account writes only logs and state; pid files and webserver_config.py go to state', async () => {
+  const inv = await seedInventory();
+  const debian = { osId: 'debian', osVersion: '12', family: 'debian' as const, hostname: 'fresh', container: false };
+  const script = firstRunScripts(airflow, inv, debian, fixedSecrets, 'ownership').get('worker1') ?? '';
+  // Home root's, right after the account (useradd --create-home makes it the account's).
+  assert.match(script, /useradd[^\n]* airflow \)\n# task: directory \/opt\/airflow\n\( install -d -m 0755 -o root -g root \/opt\/airflow \)/);
+  assert.match(script, /\( install -d -m 0755 -o airflow -g airflow \/opt\/airflow\/logs \)/);
+  assert.match(script, /\( install -d -m 0750 -o airflow -g airflow \/opt\/airflow\/state \)/);
+  // A venv with anything not root's in it is removed, then built again, before pip runs (as root, in the root-owned venv).
+  assert.match(script, /# task: virtualenv \/opt\/airflow\/venv is root's alone \(else rebuilt\)\n\( rm -rf -- \/opt\/airflow\/venv \)[\s\S]*-m venv \/opt\/airflow\/venv[\s\S]*\/opt\/airflow\/venv\/bin\/pip install/);
+  const w = airflowServices(inv, host(inv, 'worker1')).find((x) => x.kind === 'worker');
+  assert.deepEqual(w?.argv.slice(-2), ['--pid', '/opt/airflow/state/worker.pid']);
+  const web = airflowServices(inv, host(inv, 'airflow')).find((x) => x.kind === 'webserver');
+  assert.deepEqual(web?.argv.slice(1), ['webserver', '--pid', '/opt/airflow/state/webserver.pid']);
+  assert.match(renderAirflowConfig(inv, fixedSecrets), /^config_file = \/opt\/airflow\/state\/webserver_config\.py$/m);
 });

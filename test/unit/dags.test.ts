@@ -6,7 +6,7 @@
  * known_hosts lines, the connections file, the key pair and the DAG folder reader.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmod, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -93,7 +93,7 @@ test('golden: first-run commands of the nfs, ftp, worker, scheduler and target h
   assert.match(ftp, /dnf install -y -q nfs-utils rsync rsync-daemon/);
   assert.match(ftp, /chpasswd -e < /, 'the FTP password goes through stdin');
   assert.doesNotMatch(ftp, /fixed-ftpUser-value/, 'never the clear text');
-  assert.match(ftp, /vsftpd \/tmp\/\.airflow-ha-validate-[0-9a-f]+ -olisten=NO -olisten_ipv6=NO/);
+  assert.match(ftp, /vsftpd \/var\/lib\/airflow-ha\/tmp\/validate-[0-9a-f]+ -olisten=NO -olisten_ipv6=NO/);
 });
 
 test('every generated script of the dags playbook passes shellcheck, and so does the pull script', async () => {
@@ -153,7 +153,7 @@ test('release: first run unpacks and links, a re-run does nothing, a new tree sw
   const conn = new LocalConnection();
   const link = path.join(dir, 'dags');
   const releasesDir = path.join(dir, 'dags-releases');
-  const spec = (tree: FileTree) => ({ link, releasesDir, tree, keep: 2 });
+  const spec = (tree: FileTree) => ({ link, releasesDir, tree, keep: 2, scratchDir: path.join(dir, 'scratch') });
   try {
     await mkdir(link, { recursive: true }); // an empty directory where the link goes is replaced
     const t1 = fileTree([tf('a.py', 'A = 1\n'), tf('sub/b.py', 'B = 2\n', true)]);
@@ -181,7 +181,7 @@ test('release: a real directory with files at the link is refused, not replaced'
   try {
     await mkdir(path.join(dir, 'dags'), { recursive: true });
     await writeFile(path.join(dir, 'dags', 'hand.py'), 'X = 1\n');
-    const r = await apply(new LocalConnection(), release({ link: path.join(dir, 'dags'), releasesDir: path.join(dir, 'rel'), tree: fileTree([tf('a.py', '')]), keep: 3 }));
+    const r = await apply(new LocalConnection(), release({ link: path.join(dir, 'dags'), releasesDir: path.join(dir, 'rel'), tree: fileTree([tf('a.py', '')]), keep: 3, scratchDir: path.join(dir, 'scratch') }));
     assert.match(r.error ?? '', /is a directory with files in it/);
     assert.equal(await readFile(path.join(dir, 'dags', 'hand.py'), 'utf8'), 'X = 1\n');
   } finally {
@@ -191,16 +191,73 @@ test('release: a real directory with files at the link is refused, not replaced'
 
 test('compile check: a good tree passes, a syntax error fails naming the file and line', { skip: spawnSync('python3', ['--version']).status !== 0 && 'no python3' }, async () => {
   const dir = tempDir('ah-compile-');
-  const spec = (tree: FileTree) => ({ link: path.join(dir, 'dags'), releasesDir: path.join(dir, 'rel'), tree, keep: 3, pythons: ['/nonexistent/python', 'python3'] });
+  const spec = (tree: FileTree) => ({ link: path.join(dir, 'dags'), releasesDir: path.join(dir, 'rel'), tree, keep: 3, pythons: ['/nonexistent/python', 'python3'], user: 'nobody', scratchDir: path.join(dir, 'scratch') });
   try {
     await mkdir(dir, { recursive: true });
     const good = await apply(new LocalConnection(), compileCheck(spec(fileTree([tf('ok.py', 'X = 1\n')]))));
-    assert.deepEqual(good, { changed: false, ops: 2 });
+    assert.deepEqual(good, { changed: false, ops: 3 });
     const bad = await apply(new LocalConnection(), compileCheck(spec(fileTree([tf('ok.py', 'X = 1\n'), tf('dags/broken.py', 'X = 1\ndef f(:\n')]))));
     assert.match(bad.error ?? '', /dags\/broken\.py/);
     assert.match(bad.error ?? '', /line 2/);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('compile check: DAG code never runs as root (runuser, python -I, from /): a compileall.py in the tree is not imported', { skip: spawnSync('python3', ['--version']).status !== 0 && 'no python3' }, async () => {
+  const dir = tempDir('ah-compile-');
+  const marker = path.join(tempDir('ah-marker-'), 'ran');
+  const scratch = path.join(dir, 'scratch');
+  // A module named like the one `python -m compileall` imports: run from inside the tree, or with
+  // the tree on sys.path, it would be imported instead of the standard library's, as root.
+  const evil = `import os\nopen(${JSON.stringify(marker)}, "w").write(str(os.getuid()))\n`;
+  const t = fileTree([tf('compileall.py', evil), tf('py_compile.py', evil), tf('dag.py', 'X = 1\n')]);
+  const task = compileCheck({ link: path.join(dir, 'dags'), releasesDir: path.join(dir, 'rel'), tree: t, keep: 3, pythons: ['python3'], user: 'nobody', scratchDir: scratch });
+  try {
+    await mkdir(path.dirname(marker), { recursive: true, mode: 0o777 });
+    await chmod(path.dirname(marker), 0o777);
+    const conn = new LocalConnection();
+    const plan = task.plan(await gatherFacts(conn, [...task.facts(debian)]), debian);
+    const texts = plan.ops.map((o) => (o.kind === 'exec' ? o.cmd.render() : `put ${o.path} ${o.owner}:${o.group} ${o.mode}`));
+    // The archive waits in root's own folder (0700, a symlink refused), never under a guessable /tmp name.
+    assert.match(texts[0] ?? '', /mkdir -p -- "\$d" && chown -h root:root -- "\$d" && chmod 0700 -- "\$d"/);
+    assert.equal(texts[1], `put ${scratch}/check-${t.revision}.tgz root:root 0600`);
+    assert.match(texts[2] ?? '', /^t=\$\(mktemp -d\) && /);
+    assert.match(texts[2] ?? '', /&& cd \/ \|\| exit 1;.*\$\(runuser -u nobody -- "\$py" -I -X pycache_prefix="\$t\/pycache" -m compileall -q "\$t\/tree"/);
+    assert.ok(texts.every((x) => !x.includes('/tmp/.airflow-ha')), texts.join('\n'));
+    assert.deepEqual(await apply(conn, task), { changed: false, ops: 3 });
+    const ran = await readFile(marker, 'utf8').catch(() => undefined);
+    assert.notEqual(ran, '0', 'the tree\'s compileall.py ran as root');
+    assert.equal(ran, undefined, 'the tree\'s compileall.py is never imported');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await rm(path.dirname(marker), { recursive: true, force: true });
+  }
+});
+
+test('release: a releases folder that is a symlink (to a folder full of others) is refused naming it; nothing outside is removed', async () => {
+  const dir = tempDir('ah-release-');
+  const outside = tempDir('ah-outside-');
+  try {
+    // What the account could plant while the home was its own: the releases folder as a link to `/`
+    // (here: to a folder with folders in it, standing in for /etc, /usr, ...).
+    for (const d of ['etc', 'usr', 'var']) await mkdir(path.join(outside, d), { recursive: true });
+    await mkdir(dir, { recursive: true });
+    await symlink(outside, path.join(dir, 'rel'));
+    const t = fileTree([tf('a.py', 'A = 1\n')]);
+    const r = await apply(new LocalConnection(), release({ link: path.join(dir, 'dags'), releasesDir: path.join(dir, 'rel'), tree: t, keep: 1, scratchDir: path.join(dir, 'scratch') }));
+    assert.match(r.error ?? '', new RegExp(`${path.join(dir, 'rel')} is a symlink, not a directory, or not root's alone.*refusing to unpack, link or remove releases there`));
+    assert.deepEqual((await readdir(outside)).sort(), ['etc', 'usr', 'var'], 'nothing outside was removed or written');
+    // And a releases folder another account owns (it could swap its entries): refused the same way.
+    await rm(path.join(dir, 'rel'));
+    await mkdir(path.join(dir, 'rel'));
+    execFileSync('chown', ['nobody', path.join(dir, 'rel')]);
+    const owned = await apply(new LocalConnection(), release({ link: path.join(dir, 'dags'), releasesDir: path.join(dir, 'rel'), tree: t, keep: 1, scratchDir: path.join(dir, 'scratch') }));
+    assert.match(owned.error ?? '', /rel is a symlink, not a directory, or not root's alone/);
+    assert.deepEqual(await readdir(path.join(dir, 'rel')), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
   }
 });
 

@@ -60,7 +60,7 @@ test('file: create, then no-op; content change gives a unified diff; mode change
     assert.equal(edit.second.changed, false);
 
     const chmodOnly = await converge(file({ path: p, content: 'a=1\nb=3\n', mode: '0600' }));
-    assert.deepEqual(opText(chmodOnly.first.ops), [`chown root:root ${p} && chmod 0600 ${p}`]);
+    assert.deepEqual(opText(chmodOnly.first.ops), [`chown -h root:root ${p} && chmod 0600 ${p}`]);
     assert.equal(chmodOnly.first.diff, undefined);
     assert.equal((await stat(p)).mode & 0o777, 0o600);
   } finally {
@@ -78,13 +78,18 @@ test('file: refuses to replace a directory; validate runs before the put', async
     assert.throws(() => t.plan(dirFacts, debian), /is a directory, not a regular file/);
     const v = file({ path: path.join(dir, 'v.cfg'), content: 'x\n', validate: (tmp) => sh`grep -q x ${tmp}` });
     const plan = v.plan(await gatherFacts(conn, v.facts(debian)), debian);
-    assert.deepEqual(plan.ops.map((o) => o.kind), ['put', 'exec', 'put']);
-    assert.match(opText(plan.ops)[1] ?? '', /^\( grep -q x \/tmp\/\.airflow-ha-validate-[0-9a-f]{16} \); rc=\$\?; rm -f /);
+    assert.deepEqual(plan.ops.map((o) => o.kind), ['exec', 'put', 'exec', 'put']);
+    // The copy waits in root's own folder (made 0700 first, a symlink refused), not under a guessable /tmp name.
+    assert.match(opText(plan.ops)[0] ?? '', /^d=\/var\/lib\/airflow-ha\/tmp; if \[ -L "\$d" \].*chmod 0700 -- "\$d"$/);
+    assert.match(opText(plan.ops)[2] ?? '', /^\( grep -q x \/var\/lib\/airflow-ha\/tmp\/validate-[0-9a-f]{16} \); rc=\$\?; rm -f /);
     // A check that calls `exit` itself still leaves no temp copy behind.
-    const exiting = file({ path: path.join(dir, 'w.cfg'), content: 'x\n', validate: () => sh`exit 0` });
+    const scratch = path.join(dir, 'scratch');
+    const exiting = file({ path: path.join(dir, 'w.cfg'), content: 'x\n', validate: () => sh`exit 0`, scratchDir: scratch });
     const ex = exiting.plan(await gatherFacts(conn, exiting.facts(debian)), debian);
-    const [put, check] = ex.ops;
-    assert.ok(put?.kind === 'put' && check?.kind === 'exec');
+    const [mk, put, check] = ex.ops;
+    assert.ok(mk?.kind === 'exec' && put?.kind === 'put' && check?.kind === 'exec');
+    assert.equal((await conn.exec(mk.cmd)).code, 0);
+    assert.equal((await stat(scratch)).mode & 0o7777, 0o700);
     await conn.put(put.path, put.content, put);
     assert.equal((await conn.exec(check.cmd)).code, 0);
     assert.equal((await conn.exec(sh`test -e ${put.path}`)).code, 1, 'the temp copy is removed');

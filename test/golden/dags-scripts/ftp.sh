@@ -49,8 +49,9 @@ set -e
 # task: packages present keepalived
 ( dnf install -y -q keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-7b94a362de1e521e (1363 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-7b94a362de1e521e ); rc=$?; rm -f /tmp/.airflow-ha-validate-7b94a362de1e521e; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-7b94a362de1e521e (1363 bytes, root:root 0600)
+( ( keepalived -t -f /var/lib/airflow-ha/tmp/validate-7b94a362de1e521e ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-7b94a362de1e521e; exit "$rc" )
 # write /etc/keepalived/keepalived.conf (1363 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
@@ -91,8 +92,9 @@ set -e
 # task: file /etc/pam.d/vsftpd-airflow-ha
 # write /etc/pam.d/vsftpd-airflow-ha (173 bytes, root:root 0644)
 # task: template /etc/vsftpd/vsftpd.conf
-# write /tmp/.airflow-ha-validate-9551bb4631d66965 (1260 bytes, root:root 0600)
-( ( t=$(mktemp) || exit 1; timeout 5 vsftpd /tmp/.airflow-ha-validate-9551bb4631d66965 -olisten=NO -olisten_ipv6=NO 0<>"$t" >/dev/null 2>&1; out=$(cat "$t"); rm -f "$t"; case "$out" in *'must be started from inetd'*) exit 0;; esac; echo "vsftpd refuses this config: $out" >&2; exit 1 ); rc=$?; rm -f /tmp/.airflow-ha-validate-9551bb4631d66965; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-9551bb4631d66965 (1260 bytes, root:root 0600)
+( ( t=$(mktemp) || exit 1; timeout 5 vsftpd /var/lib/airflow-ha/tmp/validate-9551bb4631d66965 -olisten=NO -olisten_ipv6=NO 0<>"$t" >/dev/null 2>&1; out=$(cat "$t"); rm -f "$t"; case "$out" in *'must be started from inetd'*) exit 0;; esac; echo "vsftpd refuses this config: $out" >&2; exit 1 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-9551bb4631d66965; exit "$rc" )
 # write /etc/vsftpd/vsftpd.conf (1260 bytes, root:root 0644)
 # task: service vsftpd enabled, started
 ( systemctl enable vsftpd )

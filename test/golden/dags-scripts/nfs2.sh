@@ -49,8 +49,9 @@ set -e
 # task: packages present keepalived
 ( dnf install -y -q keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-d3e219564361f1dd (1364 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-d3e219564361f1dd ); rc=$?; rm -f /tmp/.airflow-ha-validate-d3e219564361f1dd; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-d3e219564361f1dd (1364 bytes, root:root 0600)
+( ( keepalived -t -f /var/lib/airflow-ha/tmp/validate-d3e219564361f1dd ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-d3e219564361f1dd; exit "$rc" )
 # write /etc/keepalived/keepalived.conf (1364 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )

@@ -27,6 +27,8 @@ set -e
 ( groupadd --system airflow )
 # task: user airflow
 ( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
+# task: directory /opt/airflow
+( install -d -m 0755 -o root -g root /opt/airflow )
 # task: directory /opt/airflow/.ssh
 ( install -d -m 0700 -o airflow -g airflow /opt/airflow/.ssh )
 # task: secret file /opt/airflow/.ssh/target_ed25519

@@ -17,8 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-4e554175b2036e3b (5814 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-4e554175b2036e3b "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-4e554175b2036e3b; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-4e554175b2036e3b (5814 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /var/lib/airflow-ha/tmp/validate-4e554175b2036e3b "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-4e554175b2036e3b; exit "$rc" )
 # write /etc/firewalld/zones/airflow-ha.xml (5814 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
@@ -35,8 +36,9 @@ set -e
 # task: selinux booleans haproxy_connect_any=on
 ( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
-# write /tmp/.airflow-ha-validate-0fd95522645e1ba2 (3116 bytes, root:root 0600)
-( ( haproxy -c -q -f /tmp/.airflow-ha-validate-0fd95522645e1ba2 ); rc=$?; rm -f /tmp/.airflow-ha-validate-0fd95522645e1ba2; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-0fd95522645e1ba2 (3116 bytes, root:root 0600)
+( ( haproxy -c -q -f /var/lib/airflow-ha/tmp/validate-0fd95522645e1ba2 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-0fd95522645e1ba2; exit "$rc" )
 # write /etc/haproxy/haproxy.cfg (3116 bytes, root:haproxy 0640)
 # task: service haproxy enabled, started
 ( systemctl enable haproxy )
@@ -54,8 +56,9 @@ set -e
 # task: selinux type keepalived_unconfined_script_exec_t on /usr/libexec/keepalived
 ( restorecon -R /usr/libexec/keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-d8ce9b986afe9c81 (1378 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-d8ce9b986afe9c81 ); rc=$?; rm -f /tmp/.airflow-ha-validate-d8ce9b986afe9c81; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-d8ce9b986afe9c81 (1378 bytes, root:root 0600)
+( ( keepalived -t -f /var/lib/airflow-ha/tmp/validate-d8ce9b986afe9c81 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-d8ce9b986afe9c81; exit "$rc" )
 # write /etc/keepalived/keepalived.conf (1378 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
@@ -83,9 +86,13 @@ set -e
 # task: user airflow
 ( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
 # task: directory /opt/airflow
-( install -d -m 0755 -o airflow -g airflow /opt/airflow )
+( install -d -m 0755 -o root -g root /opt/airflow )
 # task: directory /opt/airflow/logs
 ( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
+# task: directory /opt/airflow/state
+( install -d -m 0750 -o airflow -g airflow /opt/airflow/state )
+# task: virtualenv /opt/airflow/venv is root's alone (else rebuilt)
+( rm -rf -- /opt/airflow/venv )
 # task: virtualenv /opt/airflow/venv
 ( python3.11 -m venv /opt/airflow/venv )
 # task: apache-airflow 2.9.0 (pypi)
@@ -97,7 +104,7 @@ set -e
 # task: file /etc/airflow-ha/airflow.env
 # write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
 # task: template /opt/airflow/airflow.cfg
-# write /opt/airflow/airflow.cfg (2041 bytes, root:airflow 0640)
+# write /opt/airflow/airflow.cfg (2210 bytes, root:airflow 0640)
 # handler: restart the running Airflow services
 ( if systemctl -q is-active airflow-scheduler.service; then systemctl restart airflow-scheduler.service; fi )
 ( if systemctl -q is-active airflow-triggerer.service; then systemctl restart airflow-triggerer.service; fi )
@@ -126,7 +133,7 @@ set -e
 ( systemctl enable airflow-triggerer.service )
 ( systemctl start airflow-triggerer.service )
 # task: unit /etc/systemd/system/airflow-webserver.service
-# write /etc/systemd/system/airflow-webserver.service (509 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-webserver.service (548 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-webserver.service enabled, started
 ( systemctl enable airflow-webserver.service )

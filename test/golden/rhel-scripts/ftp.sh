@@ -17,8 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-11a13d2347bd1fb9 (3509 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-11a13d2347bd1fb9 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-11a13d2347bd1fb9; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-11a13d2347bd1fb9 (3509 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /var/lib/airflow-ha/tmp/validate-11a13d2347bd1fb9 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-11a13d2347bd1fb9; exit "$rc" )
 # write /etc/firewalld/zones/airflow-ha.xml (3509 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
@@ -65,8 +66,9 @@ set -e
 # task: packages present keepalived
 ( dnf install -y -q keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-7b94a362de1e521e (1363 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-7b94a362de1e521e ); rc=$?; rm -f /tmp/.airflow-ha-validate-7b94a362de1e521e; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-7b94a362de1e521e (1363 bytes, root:root 0600)
+( ( keepalived -t -f /var/lib/airflow-ha/tmp/validate-7b94a362de1e521e ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-7b94a362de1e521e; exit "$rc" )
 # write /etc/keepalived/keepalived.conf (1363 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
@@ -107,8 +109,9 @@ set -e
 # task: file /etc/pam.d/vsftpd-airflow-ha
 # write /etc/pam.d/vsftpd-airflow-ha (173 bytes, root:root 0644)
 # task: template /etc/vsftpd/vsftpd.conf
-# write /tmp/.airflow-ha-validate-9551bb4631d66965 (1260 bytes, root:root 0600)
-( ( t=$(mktemp) || exit 1; timeout 5 vsftpd /tmp/.airflow-ha-validate-9551bb4631d66965 -olisten=NO -olisten_ipv6=NO 0<>"$t" >/dev/null 2>&1; out=$(cat "$t"); rm -f "$t"; case "$out" in *'must be started from inetd'*) exit 0;; esac; echo "vsftpd refuses this config: $out" >&2; exit 1 ); rc=$?; rm -f /tmp/.airflow-ha-validate-9551bb4631d66965; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-9551bb4631d66965 (1260 bytes, root:root 0600)
+( ( t=$(mktemp) || exit 1; timeout 5 vsftpd /var/lib/airflow-ha/tmp/validate-9551bb4631d66965 -olisten=NO -olisten_ipv6=NO 0<>"$t" >/dev/null 2>&1; out=$(cat "$t"); rm -f "$t"; case "$out" in *'must be started from inetd'*) exit 0;; esac; echo "vsftpd refuses this config: $out" >&2; exit 1 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-9551bb4631d66965; exit "$rc" )
 # write /etc/vsftpd/vsftpd.conf (1260 bytes, root:root 0644)
 # task: service vsftpd enabled, started
 ( systemctl enable vsftpd )
@@ -124,9 +127,13 @@ set -e
 # task: user airflow
 ( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
 # task: directory /opt/airflow
-( install -d -m 0755 -o airflow -g airflow /opt/airflow )
+( install -d -m 0755 -o root -g root /opt/airflow )
 # task: directory /opt/airflow/logs
 ( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
+# task: directory /opt/airflow/state
+( install -d -m 0750 -o airflow -g airflow /opt/airflow/state )
+# task: virtualenv /opt/airflow/venv is root's alone (else rebuilt)
+( rm -rf -- /opt/airflow/venv )
 # task: virtualenv /opt/airflow/venv
 ( python3.11 -m venv /opt/airflow/venv )
 # task: apache-airflow 2.9.0 (pypi)
@@ -138,7 +145,7 @@ set -e
 # task: file /etc/airflow-ha/airflow.env
 # write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
 # task: template /opt/airflow/airflow.cfg
-# write /opt/airflow/airflow.cfg (2041 bytes, root:airflow 0640)
+# write /opt/airflow/airflow.cfg (2210 bytes, root:airflow 0640)
 # handler: restart the running Airflow services
 ( if systemctl -q is-active airflow-dag-processor.service; then systemctl restart airflow-dag-processor.service; fi )
 

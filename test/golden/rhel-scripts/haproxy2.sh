@@ -17,8 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-f90ca2566e6f985f (5103 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-f90ca2566e6f985f "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-f90ca2566e6f985f; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-f90ca2566e6f985f (5103 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /var/lib/airflow-ha/tmp/validate-f90ca2566e6f985f "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-f90ca2566e6f985f; exit "$rc" )
 # write /etc/firewalld/zones/airflow-ha.xml (5103 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
@@ -35,8 +36,9 @@ set -e
 # task: selinux booleans haproxy_connect_any=on
 ( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
-# write /tmp/.airflow-ha-validate-8753b7597680aea0 (3116 bytes, root:root 0600)
-( ( haproxy -c -q -f /tmp/.airflow-ha-validate-8753b7597680aea0 ); rc=$?; rm -f /tmp/.airflow-ha-validate-8753b7597680aea0; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-8753b7597680aea0 (3116 bytes, root:root 0600)
+( ( haproxy -c -q -f /var/lib/airflow-ha/tmp/validate-8753b7597680aea0 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-8753b7597680aea0; exit "$rc" )
 # write /etc/haproxy/haproxy.cfg (3116 bytes, root:haproxy 0640)
 # task: service haproxy enabled, started
 ( systemctl enable haproxy )
@@ -54,8 +56,9 @@ set -e
 # task: selinux type keepalived_unconfined_script_exec_t on /usr/libexec/keepalived
 ( restorecon -R /usr/libexec/keepalived )
 # task: template /etc/keepalived/keepalived.conf
-# write /tmp/.airflow-ha-validate-195df771309e0236 (1379 bytes, root:root 0600)
-( ( keepalived -t -f /tmp/.airflow-ha-validate-195df771309e0236 ); rc=$?; rm -f /tmp/.airflow-ha-validate-195df771309e0236; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-195df771309e0236 (1379 bytes, root:root 0600)
+( ( keepalived -t -f /var/lib/airflow-ha/tmp/validate-195df771309e0236 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-195df771309e0236; exit "$rc" )
 # write /etc/keepalived/keepalived.conf (1379 bytes, root:root 0644)
 # task: service keepalived enabled, started
 ( systemctl enable keepalived )
@@ -83,9 +86,13 @@ set -e
 # task: user airflow
 ( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
 # task: directory /opt/airflow
-( install -d -m 0755 -o airflow -g airflow /opt/airflow )
+( install -d -m 0755 -o root -g root /opt/airflow )
 # task: directory /opt/airflow/logs
 ( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
+# task: directory /opt/airflow/state
+( install -d -m 0750 -o airflow -g airflow /opt/airflow/state )
+# task: virtualenv /opt/airflow/venv is root's alone (else rebuilt)
+( rm -rf -- /opt/airflow/venv )
 # task: virtualenv /opt/airflow/venv
 ( python3.11 -m venv /opt/airflow/venv )
 # task: apache-airflow 2.9.0 (pypi)
@@ -97,13 +104,13 @@ set -e
 # task: file /etc/airflow-ha/airflow.env
 # write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
 # task: template /opt/airflow/airflow.cfg
-# write /opt/airflow/airflow.cfg (2041 bytes, root:airflow 0640)
+# write /opt/airflow/airflow.cfg (2210 bytes, root:airflow 0640)
 # handler: restart the running Airflow services
 ( if systemctl -q is-active airflow-webserver.service; then systemctl restart airflow-webserver.service; fi )
 
 # == step: airflow services
 # task: unit /etc/systemd/system/airflow-webserver.service
-# write /etc/systemd/system/airflow-webserver.service (509 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-webserver.service (548 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-webserver.service enabled, started
 ( systemctl enable airflow-webserver.service )

@@ -17,8 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-c19db1b1805e99e7 (3329 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-c19db1b1805e99e7 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-c19db1b1805e99e7; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-c19db1b1805e99e7 (3329 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /var/lib/airflow-ha/tmp/validate-c19db1b1805e99e7 "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-c19db1b1805e99e7; exit "$rc" )
 # write /etc/firewalld/zones/airflow-ha.xml (3329 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
@@ -57,8 +58,9 @@ set -e
 # task: directory /var/lib/pgsql/15
 ( install -d -m 0755 -o postgres -g postgres /var/lib/pgsql/15 )
 # task: template /etc/patroni/patroni.yml
-# write /tmp/.airflow-ha-validate-801724dda8cb4b84 (3959 bytes, root:root 0600)
-( ( out=$(patroni --validate-config /tmp/.airflow-ha-validate-801724dda8cb4b84 2>&1); rc=$?; if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -v -e 'is already in use' -e '^$' | grep -q .; then printf '%s\n' "$out" >&2; exit 1; fi; exit 0 ); rc=$?; rm -f /tmp/.airflow-ha-validate-801724dda8cb4b84; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-801724dda8cb4b84 (3959 bytes, root:root 0600)
+( ( out=$(patroni --validate-config /var/lib/airflow-ha/tmp/validate-801724dda8cb4b84 2>&1); rc=$?; if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -v -e 'is already in use' -e '^$' | grep -q .; then printf '%s\n' "$out" >&2; exit 1; fi; exit 0 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-801724dda8cb4b84; exit "$rc" )
 # write /etc/patroni/patroni.yml (3959 bytes, postgres:postgres 0600)
 # task: service patroni enabled, started
 ( systemctl enable patroni )

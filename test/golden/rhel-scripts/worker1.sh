@@ -17,8 +17,9 @@ set -e
 ( systemctl enable chronyd )
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
-# write /tmp/.airflow-ha-validate-342231a03c63cece (1200 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /tmp/.airflow-ha-validate-342231a03c63cece "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /tmp/.airflow-ha-validate-342231a03c63cece; exit "$rc" )
+( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
+# write /var/lib/airflow-ha/tmp/validate-342231a03c63cece (1200 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /var/lib/airflow-ha/tmp/validate-342231a03c63cece "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-342231a03c63cece; exit "$rc" )
 # write /etc/firewalld/zones/airflow-ha.xml (1200 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
@@ -46,9 +47,13 @@ set -e
 # task: user airflow
 ( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
 # task: directory /opt/airflow
-( install -d -m 0755 -o airflow -g airflow /opt/airflow )
+( install -d -m 0755 -o root -g root /opt/airflow )
 # task: directory /opt/airflow/logs
 ( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
+# task: directory /opt/airflow/state
+( install -d -m 0750 -o airflow -g airflow /opt/airflow/state )
+# task: virtualenv /opt/airflow/venv is root's alone (else rebuilt)
+( rm -rf -- /opt/airflow/venv )
 # task: virtualenv /opt/airflow/venv
 ( python3.11 -m venv /opt/airflow/venv )
 # task: apache-airflow 2.9.0 (pypi)
@@ -60,13 +65,13 @@ set -e
 # task: file /etc/airflow-ha/airflow.env
 # write /etc/airflow-ha/airflow.env (159 bytes, root:root 0644)
 # task: template /opt/airflow/airflow.cfg
-# write /opt/airflow/airflow.cfg (2041 bytes, root:airflow 0640)
+# write /opt/airflow/airflow.cfg (2210 bytes, root:airflow 0640)
 # handler: restart the running Airflow services
 ( if systemctl -q is-active airflow-worker.service; then systemctl restart airflow-worker.service; fi )
 
 # == step: airflow services
 # task: unit /etc/systemd/system/airflow-worker.service
-# write /etc/systemd/system/airflow-worker.service (584 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-worker.service (620 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-worker.service enabled, started
 ( systemctl enable airflow-worker.service )
@@ -79,6 +84,8 @@ set -e
 ( groupadd --system airflow )
 # task: user airflow
 ( useradd --system --create-home --home-dir /opt/airflow --shell /sbin/nologin --gid airflow airflow )
+# task: directory /opt/airflow
+( install -d -m 0755 -o root -g root /opt/airflow )
 # task: directory /opt/airflow/.ssh
 ( install -d -m 0700 -o airflow -g airflow /opt/airflow/.ssh )
 # task: secret file /opt/airflow/.ssh/target_ed25519

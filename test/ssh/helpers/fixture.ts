@@ -62,6 +62,8 @@ export async function fixture(): Promise<Fixture> {
         retryBaseDelaySec: 0.01,
         keepaliveIntervalSec: 5,
         onEvent: (e) => f.events.push(e),
+        // Inside the SFTP root (never the default under /var/lib on this machine).
+        stageDir: join(root, '.stage'),
         ...over,
       });
       f.pools.push(p);

@@ -107,6 +107,8 @@ export class TestSshServer {
   dropAfterSftpWrites: number | null = null;
   /** Called with each exec command line once its process started. */
   onExec: ((command: string) => void) | null = null;
+  /** Called with each exec command line before its process starts (e.g. to act as another local user would meanwhile). */
+  beforeExec: ((command: string) => void) | null = null;
 
   readonly #opts: TestServerOptions;
   readonly #sockets = new Set<Socket>();
@@ -213,6 +215,7 @@ export class TestSshServer {
       session.on('exec', (accept, _reject, info) => {
         const ch = accept();
         this.commands.push(info.command);
+        this.beforeExec?.(info.command);
         const child = spawn('/bin/sh', ['-c', info.command], {
           env: { PATH: `${join(this.#binDir, this.sudo)}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: this.#opts.root, LANG: 'C' },
           stdio: 'pipe',
