@@ -42,9 +42,9 @@ test('haproxy.cfg: the shape the reference asks for', async () => {
   const inv = await seed();
   const cfg = haproxyConfig(inv, host(inv, 'airflow'), secrets, 'debian');
   assert.match(cfg, /^defaults\n {4}mode tcp$/m);
-  // A dead leader is down after 2 checks 1 s apart (its sessions cut), the new one up after 1: seconds, not tens of them.
-  assert.match(cfg, /listen postgres_leader\n(?: {4}bind .*\n)+ {4}option httpchk OPTIONS \/primary\n {4}http-check expect status 200\n(?: {4}#.*\n)* {4}default-server inter 1s fastinter 1s downinter 1s fall 2 rise 1 on-marked-down shutdown-sessions\n/);
-  assert.match(cfg, /listen postgres_replica\n[\s\S]*? {4}default-server inter 1s fastinter 1s downinter 1s fall 2 rise 2 on-marked-down shutdown-sessions\n/);
+  // A dead leader is down after 2 checks 2 s apart (its sessions cut), the new one up after 1: seconds, not tens of them.
+  assert.match(cfg, /listen postgres_leader\n(?: {4}bind .*\n)+ {4}option httpchk OPTIONS \/primary\n {4}http-check expect status 200\n(?: {4}#.*\n)* {4}default-server inter 2s fastinter 1s downinter 2s fall 2 rise 1 on-marked-down shutdown-sessions\n/);
+  assert.match(cfg, /listen postgres_replica\n[\s\S]*? {4}default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions\n/);
   assert.match(cfg, /listen postgres_replica\n(?: {4}bind .*\n)+ {4}balance roundrobin\n {4}option httpchk OPTIONS \/replica\n/);
   assert.equal((cfg.match(/^ {4}server sql\d 192\.168\.83\.\d+:5432 maxconn \d+ check port 8008$/gm) ?? []).length, 6);
   assert.match(cfg, /bind 192\.168\.83\.210:5000/, 'binds the VIP');
