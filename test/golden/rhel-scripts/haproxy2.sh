@@ -37,9 +37,9 @@ set -e
 ( setsebool -P haproxy_connect_any=on )
 # task: template /etc/haproxy/haproxy.cfg
 ( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
-# write /var/lib/airflow-ha/tmp/validate-1232e8bdce6cad9f (3353 bytes, root:root 0600)
-( ( haproxy -c -q -f /var/lib/airflow-ha/tmp/validate-1232e8bdce6cad9f ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-1232e8bdce6cad9f; exit "$rc" )
-# write /etc/haproxy/haproxy.cfg (3353 bytes, root:haproxy 0640)
+# write /var/lib/airflow-ha/tmp/validate-73a271285df77d39 (3351 bytes, root:root 0600)
+( ( haproxy -c -q -f /var/lib/airflow-ha/tmp/validate-73a271285df77d39 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-73a271285df77d39; exit "$rc" )
+# write /etc/haproxy/haproxy.cfg (3351 bytes, root:haproxy 0640)
 # task: service haproxy enabled, started
 ( systemctl enable haproxy )
 ( systemctl start haproxy )
