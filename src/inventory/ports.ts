@@ -20,9 +20,11 @@ export const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'trigge
 /**
  * Who may connect to a port: the hosts of a role (and that role's VIPs, which a VIP holder may use as
  * its source address), `operator` (the machines that run airflow-ha and read `airflow-ha endpoints`:
- * `cluster.firewall.operators` and, in a lab, `lab.address`), or `network` (all of `cluster.network`).
+ * `cluster.firewall.operators` and, in a lab, `lab.address`), `network` (all of `cluster.network`), or
+ * `dag-processor` (the hosts that run the DAG processor: role `dag_processor`, else the schedulers, as
+ * src/components/airflow.ts dagProcessorHosts places it).
  */
-export type PortClient = Role | 'operator' | 'network';
+export type PortClient = Role | 'operator' | 'network' | 'dag-processor';
 
 /** One port (or range) a role listens on. `setting` is the `cluster.ports` key when configurable. */
 export interface PortSpec {
@@ -51,7 +53,7 @@ const AIRFLOW: readonly PortClient[] = AIRFLOW_ROLES;
  */
 export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
   etcd: [
-    setting('etcdClient', ['etcd', 'postgresql'], 'Patroni keeps its leader key in etcd (its DCS); etcdctl on the members checks the whole cluster'),
+    setting('etcdClient', ['etcd', 'postgresql', 'dag-processor'], 'Patroni keeps its leader key in etcd (its DCS); etcdctl on the members checks the whole cluster; the DAG processor hosts hold their active/standby lock (etcdctl lock)'),
     setting('etcdPeer', ['etcd'], 'raft between the etcd members'),
   ],
   postgresql: [
@@ -137,7 +139,10 @@ export function clientSources(inv: Inventory, clients: readonly PortClient[]): s
   for (const c of clients) {
     if (c === 'network') out.push(inv.cluster.network);
     else if (c === 'operator') out.push(...operatorSources(inv));
-    else {
+    else if (c === 'dag-processor') {
+      const role: Role = inv.hosts.some((h) => h.roles.includes('dag_processor')) ? 'dag_processor' : 'scheduler';
+      out.push(...inv.hosts.filter((h) => h.roles.includes(role)).map((h) => h.address));
+    } else {
       out.push(...inv.hosts.filter((h) => h.roles.includes(c)).map((h) => h.address));
       out.push(...inv.cluster.vips.filter((v) => v.role === c).map((v) => v.address));
     }

@@ -57,11 +57,13 @@ test('bootstrap brings up the data plane; a second bootstrap changes nothing', a
   assert.equal(replica.code, 0, replica.stderr);
   assert.equal(replica.stdout.trim(), 't');
 
-  // Patroni: one leader and two replicas on one timeline; etcd: three healthy members.
+  // Patroni: one leader and two replicas on one timeline, one of them the synchronous standby
+  // (synchronous mode is on by default from 3 PostgreSQL hosts); etcd: three healthy members.
   const list = await on('pg1', 'patronictl -c /etc/patroni/config.yml list -f json');
   const members = JSON.parse(list.stdout) as Array<{ Role: string; TL: number }>;
   assert.equal(members.filter((m) => m.Role === 'Leader').length, 1, list.stdout);
-  assert.equal(members.filter((m) => m.Role === 'Replica').length, 2, list.stdout);
+  assert.equal(members.filter((m) => m.Role === 'Replica' || m.Role === 'Sync Standby').length, 2, list.stdout);
+  assert.equal(members.filter((m) => m.Role === 'Sync Standby').length, 1, list.stdout);
   assert.equal(new Set(members.map((m) => m.TL)).size, 1, list.stdout);
   const health = await on('pg1', 'ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 endpoint health --cluster 2>&1');
   assert.equal(health.stdout.match(/is healthy/g)?.length, 3, health.stdout);

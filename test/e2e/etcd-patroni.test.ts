@@ -52,7 +52,8 @@ test('apply etcd-patroni: etcd healthy, one leader + 2 streaming replicas, the a
   const members = await exec('pg2', 'ETCDCTL_API=3 etcdctl member list -w simple');
   assert.equal(members['pg2']?.out.split('\n').filter((l) => l.includes(', started, ')).length, 3, members['pg2']?.out);
 
-  // Patroni: one Leader, two replicas streaming, one timeline.
+  // Patroni: one Leader, two replicas streaming (one of them the synchronous standby: synchronous mode
+  // is on by default from 3 PostgreSQL hosts), one timeline.
   // A replica's timeline shows once its WAL receiver has reported it: poll briefly for a complete list.
   let rows: Array<Record<string, unknown>> = [];
   for (let i = 0; i < 30; i++) {
@@ -65,7 +66,8 @@ test('apply etcd-patroni: etcd healthy, one leader + 2 streaming replicas, the a
   assert.equal(rows.length, 3, JSON.stringify(rows));
   assert.equal(rows.filter((r) => r['Role'] === 'Leader').length, 1, JSON.stringify(rows));
   assert.equal(rows.find((r) => r['Role'] === 'Leader')?.['Member'], 'pg1', 'the first host bootstrapped the cluster');
-  assert.equal(rows.filter((r) => r['Role'] === 'Replica' && (r['State'] === 'streaming' || r['State'] === 'running')).length, 2, JSON.stringify(rows));
+  assert.equal(rows.filter((r) => (r['Role'] === 'Replica' || r['Role'] === 'Sync Standby') && (r['State'] === 'streaming' || r['State'] === 'running')).length, 2, JSON.stringify(rows));
+  assert.equal(rows.filter((r) => r['Role'] === 'Sync Standby').length, 1, JSON.stringify(rows));
   assert.equal(new Set(rows.map((r) => r['TL'])).size, 1, JSON.stringify(rows));
   const wal = await exec('pg2,pg3', `runuser -u postgres -- psql -XAtc "select status from pg_stat_wal_receiver"`);
   assert.equal(wal['pg2']?.out, 'streaming');
