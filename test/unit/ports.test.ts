@@ -58,3 +58,18 @@ test('clientSources: host and VIP addresses of the roles, no duplicates, nothing
   const ops = { ...inv, cluster: { ...inv.cluster, firewall: { operators: ['198.51.100.7', '198.51.100.0/24', '10.1.2.3/32'] } } };
   assert.deepEqual(clientSources(ops, ['operator']), ['198.51.100.0/24', '10.1.2.3']);
 });
+
+test('etcd client port: open to the DAG processor hosts (their lock is an etcdctl lock), the schedulers when no host has the role', async () => {
+  const inv = await seedInventory();
+  const etcdClient = ROLE_PORTS.etcd.find((s) => s.setting === 'etcdClient')!;
+  const dagProcessors = inv.hosts.filter((h) => h.roles.includes('dag_processor'));
+  assert.ok(dagProcessors.length > 0);
+  const sources = clientSources(inv, etcdClient.clients);
+  for (const h of dagProcessors) assert.ok(sources.includes(h.address), h.name);
+  const schedulerOnly = inv.hosts.filter((h) => h.roles.includes('scheduler') && !h.roles.some((r) => r === 'dag_processor' || r === 'etcd' || r === 'postgresql'));
+  assert.ok(schedulerOnly.length > 0);
+  for (const h of schedulerOnly) assert.ok(!sources.includes(h.address), `${h.name}: a scheduler gets no etcd access while dag_processor hosts exist`);
+  const noRole = { ...inv, hosts: inv.hosts.map((h) => ({ ...h, roles: h.roles.filter((r) => r !== 'dag_processor') })) };
+  const fallback = clientSources(noRole, etcdClient.clients);
+  for (const h of schedulerOnly) assert.ok(fallback.includes(h.address), `${h.name}: runs the DAG processor when no host has the role`);
+});
