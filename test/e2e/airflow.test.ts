@@ -149,15 +149,22 @@ print(json.dumps(r.get(timeout=60)))
   const lock = await on('pg1', 'ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 get --prefix /airflow-ha/ --keys-only');
   assert.match(lock.stdout, /\/dag-processor\//, lock.stdout);
 
-  // Flower behind basic auth; the worker's log server reachable by host name from another host.
+  // Flower behind basic auth, from pg3 (a HAProxy host: the firewall opens Flower to HAProxy only);
+  // the worker's log server by host name from the webserver host (here af1 itself); from a host that
+  // is neither, both are dropped (the network matrix of src/inventory/ports.ts).
   const flowerUrl = 'http://af1:5555/healthcheck';
-  assert.equal((await get('pg1', flowerUrl)).status, 401);
-  assert.equal((await get('pg1', flowerUrl, 'admin:wrong')).status, 401);
-  const flower = await get('pg1', flowerUrl, `admin:${secrets.flowerBasicAuth.reveal()}`);
+  assert.equal((await get('pg3', flowerUrl)).status, 401);
+  assert.equal((await get('pg3', flowerUrl, 'admin:wrong')).status, 401);
+  const flower = await get('pg3', flowerUrl, `admin:${secrets.flowerBasicAuth.reveal()}`);
   assert.deepEqual(flower, { status: 200, body: 'OK' });
-  const log = await get('pg2', 'http://af1:8793/log/worker-af1.log');
+  const log = await get('af1', 'http://af1:8793/log/worker-af1.log');
   assert.equal(log.status, 200);
   assert.match(log.body, /worker started/);
+  for (const url of [flowerUrl, 'http://af1:8793/log/worker-af1.log']) {
+    const dropped = await py('pg2', GET, [url]);
+    assert.notEqual(dropped.code, 0, `${url} answered pg2: ${dropped.stdout}`);
+    assert.match(dropped.stderr, /timed out/, url);
+  }
 
   // Secrets: airflow.cfg readable by root and airflow only; no secret on any command line.
   const mode = await on('af1', 'stat -c "%a %U %G" /opt/airflow/airflow.cfg /etc/airflow-ha/airflow-admin.password');

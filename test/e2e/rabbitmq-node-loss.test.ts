@@ -71,7 +71,8 @@ test('one node powered off and on: its classic queue is stranded while it is dow
   }
   const sec = (Date.now() - t0) / 1000;
   log(`mqb powered on; after ${sec.toFixed(0)} s, on mqa:\n${back}\n(last "unresponsive" seen ${unresponsiveFor.toFixed(0)} s after power-on)`);
-  log(`cluster status on mqa:\n${(await on('mqa', 'rabbitmqctl -q cluster_status 2>&1 | head -30')).stdout}`);
+  log(`cluster status on mqa:\n${(await on('mqa', 'rabbitmqctl -q cluster_status 2>&1 | head -40')).stdout}`);
+  for (const h of HOSTS) log(`${h} log, partitions and node events:\n${(await on(h, "grep -hiE 'partition|inconsistent|node .* down|node .* up|autoheal|pause' /var/log/rabbitmq/*.log 2>&1 | tail -20")).stdout}`);
   assert.doesNotMatch(back, /unresponsive/i, 'a queue still unresponsive 240 s after its node is back');
   assert.match(back, new RegExp(`^zl-durable\\s+classic\\s+true\\s+running\\s+${N}\\b`, 'm'), 'every persistent message of the durable queue is back');
 });
