@@ -62,7 +62,7 @@ test('firewall of the seed: a worker reaches RabbitMQ 5672 and HAProxy 5000/6000
   assert.equal(tcpAllowed(sql1, 22, '203.0.113.9'), true);
 });
 
-test('firewall matrix: etcd peers only from etcd, clients from etcd + Patroni, Patroni and PostgreSQL from their peers and HAProxy, Erlang only between RabbitMQ nodes', async () => {
+test('firewall matrix: etcd peers only from etcd, clients from etcd + Patroni + the DAG processor hosts, Patroni and PostgreSQL from their peers and HAProxy, Erlang only between RabbitMQ nodes', async () => {
   const inv = await seedInventory();
   const byPort = (nft: string) => new Map(acceptRules(nft).map((r) => [r.port, r.sources?.slice().sort()]));
   const sql = ['192.168.83.147', '192.168.83.148', '192.168.83.149'];
@@ -70,7 +70,8 @@ test('firewall matrix: etcd peers only from etcd, clients from etcd + Patroni, P
   const mq = ['192.168.83.135', '192.168.83.136', '192.168.83.137'];
   const sql1 = byPort(nftOf(inv, 'sql1'));
   assert.deepEqual(sql1.get('2380'), sql);
-  assert.deepEqual(sql1.get('2379'), sql, 'the etcd members are the Patroni nodes in the seed');
+  const dagProcessors = ['192.168.83.132', '192.168.83.150'];
+  assert.deepEqual(sql1.get('2379'), [...sql, ...dagProcessors].sort(), 'the etcd members are the Patroni nodes in the seed; ftp and nfs2 run the DAG processor (an etcdctl lock)');
   assert.deepEqual(sql1.get('8008'), [...sql, ...haproxy].sort());
   assert.deepEqual(sql1.get('5432'), [...sql, ...haproxy].sort());
   const mq1 = byPort(nftOf(inv, 'mq1'));
