@@ -13,6 +13,7 @@ import { AirflowHaError, ExitCode, formatDiagnostic, InputError } from '../core/
 import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { LoadedInventory } from '../inventory/load.js';
 import type { OperatorInputs, Playbook } from '../run/playbook.js';
+import type { RunSelection } from './resume.js';
 import { isPlaybookName, playbookRoles, type PlaybookName } from '../../playbooks/catalog.js';
 import { inventoryOption, withExamples } from './options.js';
 import type { Io } from './run.js';
@@ -85,6 +86,25 @@ interface RunFlags {
   acceptNewHostKeys?: boolean;
   /** apply and bootstrap: set up hosts that hold another set of secrets anew with these. */
   newCluster?: boolean;
+  /** Print the playbook's steps, connect nowhere. */
+  listSteps?: boolean;
+  /** Start at this step. */
+  fromStep?: string;
+  /** Rerun the hosts that failed in the last run of this playbook, from their step. */
+  retryFailed?: boolean;
+}
+
+/**
+ * `--list-steps`, `--from-step NAME`, `--retry-failed` on `cmd` (a command that runs a playbook);
+ * see src/cli/resume.ts. Returns `cmd`.
+ */
+function stepOptions(cmd: Command): Command {
+  return cmd
+    .option('--list-steps', 'print the steps of the playbook in order (hosts, rolling, gates) and exit; connects nowhere (with --json: one document)')
+    .option('--from-step <name>', 'start at this step, skipping the ones before it (their gates too); names: --list-steps')
+    .addOption(
+      new Option('--retry-failed', 'rerun only the hosts that failed in the last run of this playbook (the journal), from the step they failed at').conflicts('fromStep'),
+    );
 }
 
 /**
@@ -107,18 +127,21 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
 
   const inventoryOpt = () => inventoryOption(io.env);
 
+  /**
+   * The steps and hosts a run of `pb` runs (`--limit`, `--from-step`, `--retry-failed`), decided
+   * offline; undefined when the command is done (`--list-steps`, nothing to retry).
+   */
+  const select = async (pb: Playbook, loaded: LoadedInventory, o: RunFlags) => (await import('./resume.js')).selectRun(io, loaded, pb, o);
+
   /** Runs `pb` (check mode for `plan`) with the real transport, after the preflight unless `preflight` is false; returns the exit code. */
-  const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, inputs: OperatorInputs, preflight = true): Promise<number> => {
-    const [{ parseLimit }, { runPlaybookCli }] = await Promise.all([import('../run/playbook.js'), import('./run.js')]);
-    let limit;
-    try {
-      limit = parseLimit(loaded.inventory, o.limit);
-    } catch (e) {
-      throw new InputError((e as Error).message);
-    }
+  const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, sel: RunSelection, inputs: OperatorInputs, preflight = true): Promise<number> => {
+    const [{ runPlaybookCli }, { resumeCommand }] = await Promise.all([import('./run.js'), import('./resume.js')]);
     return runPlaybookCli(io, loaded, pb, {
       check: name === 'plan',
-      limit,
+      limit: sel.limit,
+      ...(sel.start ? { start: sel.start } : {}),
+      ...(sel.retryOf ? { retryOf: sel.retryOf } : {}),
+      resumeCommand: (step) => resumeCommand(argv.slice(2), step),
       json: o.json,
       diff: o.diff,
       verbose: o.verbose,
@@ -229,18 +252,20 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     if (name !== 'plan') {
       cmd.option('--new-cluster', 'hosts set up with other secrets (another secrets fingerprint) are set up anew with this secrets file; without it such a run is refused');
     }
-    return cmd.action(async (o: RunFlags & { playbook: string }) => {
+    return stepOptions(cmd).action(async (o: RunFlags & { playbook: string }) => {
       const pb = await playbookByName(o.playbook);
       const loaded = await load(io, o.inventory, pb);
+      const sel = await select(pb, loaded, o);
+      if (!sel) return;
       const { operatorInputs } = await import('./operator.js');
-      setExit(await run(name, pb, loaded, o, await operatorInputs(loaded, io.cwd)));
+      setExit(await run(name, pb, loaded, o, sel, await operatorInputs(loaded, io.cwd)));
     });
   };
   runCommand('plan');
   runCommand('apply');
   runCommand('bootstrap');
 
-  withExamples(
+  const deployDags = withExamples(
     program.command('deploy-dags'),
     'airflow-ha deploy-dags -i site.yaml    # dags.mode sync, the folder in cluster.dags.source',
     'airflow-ha deploy-dags -i site.yaml --source ~/dags --diff',
@@ -252,20 +277,22 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .option('--json', 'one JSON event per line on stdout')
     .option('--diff', 'show diffs of changed files')
     .option('-v, --verbose', 'also list tasks that were already in the desired state')
-    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
-    .action(async (o: RunFlags & { source?: string }) => {
-      const pb = await playbookByName('deploy-dags');
-      const loaded = await load(io, o.inventory, pb);
-      const [{ dagsMode }, { dagSource, operatorInputs }] = await Promise.all([import('../inventory/rules.js'), import('./operator.js')]);
-      if (dagsMode(loaded.inventory) !== 'sync') {
-        throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} (the DAG files live on the NFS export)`);
-      }
-      if (dagSource(loaded, io.cwd, o.source) === undefined) throw new InputError('deploy-dags needs a DAG folder: --source DIR or cluster.dags.source');
-      // Read now: a missing or unusable folder is bad input (exit 2) before anything connects.
-      const inputs = await operatorInputs(loaded, io.cwd, { ...(o.source ? { source: o.source } : {}), eagerDags: true });
-      // No preflight: deploy-dags ships files to a cluster bootstrap already set up.
-      setExit(await run('apply', pb, loaded, o, inputs, false));
-    });
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)');
+  stepOptions(deployDags).action(async (o: RunFlags & { source?: string }) => {
+    const pb = await playbookByName('deploy-dags');
+    const loaded = await load(io, o.inventory, pb);
+    const [{ dagsMode }, { dagSource, operatorInputs }] = await Promise.all([import('../inventory/rules.js'), import('./operator.js')]);
+    if (dagsMode(loaded.inventory) !== 'sync') {
+      throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} (the DAG files live on the NFS export)`);
+    }
+    if (dagSource(loaded, io.cwd, o.source) === undefined) throw new InputError('deploy-dags needs a DAG folder: --source DIR or cluster.dags.source');
+    const sel = await select(pb, loaded, o);
+    if (!sel) return;
+    // Read now: a missing or unusable folder is bad input (exit 2) before anything connects.
+    const inputs = await operatorInputs(loaded, io.cwd, { ...(o.source ? { source: o.source } : {}), eagerDags: true });
+    // No preflight: deploy-dags ships files to a cluster bootstrap already set up.
+    setExit(await run('apply', pb, loaded, o, sel, inputs, false));
+  });
 
   withExamples(
     program.command('exec'),

@@ -58,7 +58,12 @@ function colourDiff(diff: string, c: ChalkInstance): string {
 export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean }, c: ChalkInstance): string[] {
   switch (e.type) {
     case 'run_start':
-      return [c.bold(`${e.check ? 'PLAN (check mode: nothing will be changed)' : 'APPLY'} playbook ${e.playbook} on ${e.hosts.length} host(s)`)];
+      return [
+        c.bold(
+          `${e.check ? 'PLAN (check mode: nothing will be changed)' : 'APPLY'} playbook ${e.playbook} on ${e.hosts.length} host(s)` +
+            `${e.fromStep ? ` from step "${e.fromStep}"` : ''}${e.retryOf ? ` (retrying the hosts that failed in run ${e.retryOf})` : ''}`,
+        ),
+      ];
     case 'connect':
       // Unreachable hosts are listed once, in the run's closing error.
       return [];
@@ -100,7 +105,7 @@ export function eventLines(e: RunEvent, opts: HumanOptions & { check: boolean },
         : c.red(`FAILED (exit ${e.exitCode}) after ${e.seconds.toFixed(2)} s`);
       // Nothing ran when a host was unreachable, the lock was held or the preflight refused: no table of zeros.
       const ran = ![2, 3, 4].includes(e.exitCode) || e.hosts.some((h) => h.ok + h.changed + h.failed > 0);
-      return ['', ...(ran ? [...recapLines(e.hosts, c), ''] : []), ...(e.error ? [c.red(e.error)] : []), verdict];
+      return ['', ...(ran ? [...recapLines(e.hosts, c), ''] : []), ...(e.error ? [c.red(e.error)] : []), verdict, ...(e.resume ? [`resume: ${e.resume}`] : [])];
     }
   }
 }

@@ -11,6 +11,7 @@ import { fanOut, type Reporter } from '../run/events.js';
 import { runPlaybook } from '../run/execute.js';
 import { journalReporter } from '../run/journal.js';
 import type { OperatorInputs, Playbook, Selector } from '../run/playbook.js';
+import type { StepStart } from '../run/steps.js';
 import { jsonReporter, plainReporter, type Streams } from './output.js';
 import { buildTransport } from './transport.js';
 
@@ -51,6 +52,12 @@ export interface CliRunOptions {
   preflight?: boolean;
   /** `--new-cluster`: hosts set up with other secrets are to be set up anew with these (see src/run/fingerprint.ts). */
   newCluster?: boolean;
+  /** `--from-step`, `--retry-failed`: where the run starts and on which hosts (see src/cli/resume.ts). */
+  start?: StepStart;
+  /** `--retry-failed`: the run whose failed hosts this one retries. */
+  retryOf?: string;
+  /** The command line that resumes this run from a failed step (src/cli/resume.ts resumeCommand). */
+  resumeCommand?: (step: string) => string;
 }
 
 /**
@@ -77,6 +84,9 @@ export async function runPlaybookCli(io: Io, loaded: LoadedInventory, pb: Playbo
       reporter,
       check: opts.check,
       limit: opts.limit,
+      ...(opts.start ? { start: opts.start } : {}),
+      ...(opts.retryOf ? { retryOf: opts.retryOf } : {}),
+      ...(opts.resumeCommand ? { resumeCommand: opts.resumeCommand } : {}),
       command: opts.command,
       preflight: Boolean(opts.preflight),
       secretsGuard,

@@ -5,7 +5,22 @@ import type { ScenarioFigures } from '../drill/report.js';
  * Times are ISO-8601 strings; durations are seconds (floats).
  */
 export type RunEvent =
-  | { type: 'run_start'; runId: string; time: string; command: string; playbook: string; check: boolean; hosts: string[] }
+  | {
+      type: 'run_start';
+      runId: string;
+      time: string;
+      command: string;
+      playbook: string;
+      check: boolean;
+      /** The hosts whose tasks run. */
+      hosts: string[];
+      /** Every host `--limit` selects (all of them without it), in inventory order: the hosts a retry of this run may read. */
+      limit?: string[];
+      /** The first step run, when the run starts after the playbook's first step (`--from-step`, `--retry-failed`). */
+      fromStep?: string;
+      /** The failed run whose hosts this run retries (`--retry-failed`). */
+      retryOf?: string;
+    }
   | { type: 'connect'; host: string; address: string; ok: boolean; seconds: number; error?: string }
   /** A preflight finding (src/preflight/rules.ts), after every host connected and before the lock; `refuse` ends the run with exit 2. */
   | { type: 'preflight'; host: string; rule: string; severity: 'refuse' | 'warn'; message: string; fix: string }
@@ -40,7 +55,22 @@ export type RunEvent =
       /** The step's gate, when it has one and it ran: passed or not, on how many hosts, longest wait. */
       gate?: { name: string; ok: boolean; hosts: number; seconds: number };
     }
-  | { type: 'run_end'; runId: string; time: string; ok: boolean; exitCode: number; seconds: number; hosts: HostSummary[]; error?: string }
+  | {
+      type: 'run_end';
+      runId: string;
+      time: string;
+      ok: boolean;
+      exitCode: number;
+      seconds: number;
+      hosts: HostSummary[];
+      error?: string;
+      /** The step that failed (a task, a handler or its gate), when the run stopped in a step. */
+      failedStep?: string;
+      /** The hosts that failed in that step, in inventory order. */
+      failedHosts?: string[];
+      /** The command line that resumes the run from the failed step (POSIX shell quoting). */
+      resume?: string;
+    }
   /** A phase of one `airflow-ha drill` scenario (src/drill/run.ts); `end` carries the measured figures. */
   | { type: 'drill'; scenario: string; phase: DrillPhase; host: string; time: string; message: string; figures?: ScenarioFigures };
 

@@ -18,6 +18,7 @@ import { gatherFacts } from './facts.js';
 import { compareFingerprints, fingerprintFact, writeFingerprintOps, FINGERPRINT_PATH, type FingerprintState } from './fingerprint.js';
 import { acquireLockCmd, describeHolder, LOCK_HELD_EXIT, releaseLockCmd, type LockHolder } from './lock.js';
 import { selectHosts, type OperatorInputs, type PlayContext, type Playbook, type Selector, type Step } from './playbook.js';
+import { selectSteps, type StepStart } from './steps.js';
 
 /** Everything a run needs, passed in (no globals): the CLI builds it, tests build fakes. */
 export interface RunOptions {
@@ -32,6 +33,19 @@ export interface RunOptions {
   check: boolean;
   /** Restricts the run to these hosts (`--limit`). */
   limit: Selector;
+  /**
+   * Where the run starts (`--from-step`, `--retry-failed`): the steps before `start.step` do not
+   * run; with `start.hosts`, only those hosts run tasks, and each gate still checks the hosts a
+   * full run's gate checks (see selectSteps in ./steps.ts). Default: the first step, every host.
+   */
+  start?: StepStart;
+  /** The id of the failed run whose hosts this run retries (`--retry-failed`), for run_start. */
+  retryOf?: string;
+  /**
+   * The command line that resumes this run from the step `step` that failed (for the run_end event
+   * and the failure screen); without it, a failed run names no such command.
+   */
+  resumeCommand?: (step: string) => string;
   /** The command line, for the lock holder and the journal. */
   command: string;
   /** `user@machine` of the operator, for the lock. */
@@ -103,7 +117,10 @@ class HostFailure extends Error {
  * host in parallel first, and hosts with nothing to do never wait for one another; check mode never
  * rolls), facts gathered in one round trip per host, only the missing ops
  * executed, handlers once at the end of the step, a barrier, then the step's gate. The first failure
- * stops the run before the next step (exit 1). Never throws for those cases: the result carries them.
+ * stops the run before the next step (exit 1; run_end names the step, the hosts that failed in it
+ * and, with `resumeCommand`, the command that resumes from it). `start` skips the steps before it
+ * and, for a retry, runs tasks on its hosts only (gates as in a full run). Never throws for those
+ * cases: the result carries them.
  */
 export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const clock = opts.clock ?? (() => performance.now() / 1000);
@@ -114,9 +131,12 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const mask = (s: string, extra: Secret[] = []) => maskSecrets(s, [...secrets, ...extra]);
   const showDiff = (plan: TaskPlan) => shownDiff(plan, secrets, mask);
 
-  const limited = new Set(selectHosts(inv, opts.limit).map((h) => h.name));
-  const stepHosts = (step: Step) => selectHosts(inv, step.hosts).filter((h) => limited.has(h.name));
-  const targets = inv.hosts.filter((h) => opts.playbook.steps.some((s) => stepHosts(s).some((x) => x.name === h.name)));
+  const selected = selectSteps(opts.playbook, inv, opts.limit, opts.start).filter((s) => s.runs);
+  const runsOn = (h: Host) => selected.filter((s) => s.hosts.some((x) => x.name === h.name)).map((s) => s.step);
+  const targets = inv.hosts.filter((h) => runsOn(h).length > 0);
+  // Hosts only a gate reads (a retry): connected and their host facts read, no task run.
+  // Check mode runs no gate: it reads no host for one.
+  const gateOnly = opts.check ? [] : inv.hosts.filter((h) => !targets.includes(h) && selected.some((s) => s.gateHosts.includes(h)));
   const summary = new Map<string, HostSummary>(targets.map((h) => [h.name, { host: h.name, ok: 0, changed: 0, failed: 0, seconds: 0 }]));
 
   reporter.emit({
@@ -127,11 +147,15 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     playbook: opts.playbook.name,
     check: opts.check,
     hosts: targets.map((h) => h.name),
+    limit: selectHosts(inv, opts.limit).map((h) => h.name),
+    ...(opts.start && opts.start.step > 0 ? { fromStep: (opts.playbook.steps[opts.start.step] as Step).name } : {}),
+    ...(opts.retryOf ? { retryOf: opts.retryOf } : {}),
   });
 
-  const finish = (exitCode: ExitCode, error?: AirflowHaError): RunResult => {
+  const finish = (exitCode: ExitCode, error?: AirflowHaError, failed?: { step: string; hosts: string[] }): RunResult => {
     const hosts = [...summary.values()].map((s) => ({ ...s, seconds: round(s.seconds) }));
     const changed = hosts.reduce((a, h) => a + h.changed, 0);
+    const resume = failed && opts.resumeCommand ? opts.resumeCommand(failed.step) : undefined;
     reporter.emit({
       type: 'run_end',
       runId,
@@ -141,6 +165,8 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       seconds: round(clock() - t0),
       hosts,
       ...(error ? { error: mask(error.message) } : {}),
+      ...(failed ? { failedStep: failed.step, failedHosts: failed.hosts } : {}),
+      ...(resume ? { resume: mask(resume) } : {}),
     });
     return { runId, exitCode, hosts, changed, ...(error ? { error } : {}) };
   };
@@ -148,7 +174,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   // 1. Connect everything first: an unreachable host stops the run before any change. The preflight's
   // facts come in the same round trip as the host facts.
   const lockHost = inv.hosts[0] as Host;
-  const connectSet = opts.check ? targets : [...new Map([lockHost, ...targets].map((h) => [h.name, h])).values()];
+  const connectSet = inv.hosts.filter((h) => targets.includes(h) || gateOnly.includes(h) || (!opts.check && h === lockHost));
   const conns = new Map<string, Connection>();
   const facts = new Map<string, HostFacts>();
   const preflightHosts: PreflightHost[] = [];
@@ -160,7 +186,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       const start = clock();
       try {
         const conn = await opts.transport.connect(h.name);
-        const roles = runRoles(opts.playbook.steps.filter((s) => stepHosts(s).some((x) => x.name === h.name)), h);
+        const roles = runRoles(runsOn(h), h);
         const request = opts.preflight ? preflightRequest(inv, roles) : undefined;
         const sentAt = wall() / 1000;
         const set = await gatherFacts(conn, [hostFactsFact, ...(opts.secretsGuard ? [fingerprintFact] : []), ...(request?.facts ?? [])]);
@@ -251,9 +277,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
         reporter.emit({ type: 'fingerprint', host: h.name, status: 'written' });
       }
     }
-    for (const step of opts.playbook.steps) {
-      const hosts = stepHosts(step);
-      if (hosts.length === 0) continue;
+    for (const { step, hosts, gateHosts } of selected) {
       const stepStart = clock();
       reporter.emit({ type: 'step_start', step: step.name, hosts: hosts.map((h) => h.name) });
       const failures: TaskFailedError[] = [];
@@ -309,13 +333,15 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       let gate: { name: string; ok: boolean; hosts: number; seconds: number } | undefined;
       if (failures.length === 0 && step.gate && !opts.check) {
         const gateStart = clock();
-        const gateFailure = await runGate(step, hosts, conns, facts, opts, reporter, mask, clock);
+        const gateFailure = await runGate(step, gateHosts, conns, facts, opts, reporter, mask, clock);
         if (gateFailure) failures.push(gateFailure);
-        const checked = step.gate.on === 'first' ? 1 : hosts.length;
-        gate = { name: step.gate.name, ok: !gateFailure, hosts: checked, seconds: round(clock() - gateStart) };
+        gate = { name: step.gate.name, ok: !gateFailure, hosts: gateHosts.length, seconds: round(clock() - gateStart) };
       }
       reporter.emit({ type: 'step_end', step: step.name, seconds: round(clock() - stepStart), ...counts, skipped, ...(gate ? { gate } : {}) });
-      if (failures.length > 0) return finish(ExitCode.taskFailed, failures[0]);
+      if (failures.length > 0) {
+        const failedHosts = new Set(failures.map((f) => f.host));
+        return finish(ExitCode.taskFailed, failures[0], { step: step.name, hosts: inv.hosts.filter((h) => failedHosts.has(h.name)).map((h) => h.name) });
+      }
     }
     return refused ? finish(ExitCode.badInput, refused) : finish(ExitCode.ok);
   } finally {
@@ -506,10 +532,10 @@ async function runOp(conn: Connection, op: Op): Promise<{ code: number | null; s
   }
 }
 
-/** Waits for a step's gate; returns the failure or undefined. One remote loop per checked host. */
+/** Waits for a step's gate on the hosts it checks (`targets`); returns the failure or undefined. One remote loop per checked host. */
 async function runGate(
   step: Step,
-  hosts: Host[],
+  targets: Host[],
   conns: Map<string, Connection>,
   facts: Map<string, HostFacts>,
   opts: RunOptions,
@@ -519,7 +545,6 @@ async function runGate(
 ): Promise<TaskFailedError | undefined> {
   const gate = step.gate;
   if (!gate) return undefined;
-  const targets = gate.on === 'first' ? hosts.slice(0, 1) : hosts;
   const results = await Promise.all(
     targets.map(async (h) => {
       const ctx = playContext(opts, facts, h);

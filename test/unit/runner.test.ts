@@ -7,8 +7,10 @@ import { ExitCode, TaskFailedError } from '../../src/core/errors.js';
 import { Secret } from '../../src/core/secret.js';
 import type { ClusterSecrets } from '../../src/inventory/secrets.js';
 import { Inventory } from '../../src/inventory/schema.js';
-import type { Reporter, RunEvent } from '../../src/run/events.js';
+import { eventLines, colours } from '../../src/cli/output.js';
+import { fanOut, type Reporter, type RunEvent } from '../../src/run/events.js';
 import { runPlaybook, type RunOptions } from '../../src/run/execute.js';
+import { journalReporter, lastRun, retryDecision } from '../../src/run/journal.js';
 import { acquireLockCmd, releaseLockCmd, LOCK_DIR } from '../../src/run/lock.js';
 import type { Playbook } from '../../src/run/playbook.js';
 import { command, waitFor } from '../../src/tasks/command.js';
@@ -369,5 +371,104 @@ test('a rolling step: a host with nothing to change whose wait fails stops the r
     const end = r.events.find((e) => e.type === 'step_end') as Extract<RunEvent, { type: 'step_end' }>;
     assert.deepEqual(end.skipped, ['h2', 'h3']);
     assert.deepEqual(transport.calls('change-op'), []);
+  });
+});
+
+test('a failed run names the failed step, its failed hosts and the resume command in run_end, and as the last line of the failure screen', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    try {
+      const r = recorder();
+      const res = await runPlaybook(options({ playbook: playbook(dir, '1', { failOn: 'h3' }), reporter: r, resumeCommand: (step) => `airflow-ha apply --from-step ${step} ${secret.reveal()}` }));
+      assert.equal(res.exitCode, ExitCode.taskFailed);
+      const end = r.events.at(-1) as Extract<RunEvent, { type: 'run_end' }>;
+      assert.equal(end.failedStep, 'config');
+      assert.deepEqual(end.failedHosts, ['h3']);
+      assert.equal(end.resume, 'airflow-ha apply --from-step config ***', 'the command is masked like every other field');
+      const lines = eventLines(end, { diff: false, verbose: false, check: false }, colours(false));
+      assert.equal(lines.at(-1), 'resume: airflow-ha apply --from-step config ***');
+      assert.match(lines.at(-2) ?? '', /^FAILED \(exit 1\)/);
+      // A run that stops before its first step (here: the lock) names no step to resume from.
+      const held = await new LocalConnection().exec(acquireLockCmd({ holder: 'other@x', time: 'now', command: 'apply', pid: 1 }));
+      assert.equal(held.code, 0);
+      const r2 = recorder();
+      await runPlaybook(options({ playbook: playbook(dir, '1'), reporter: r2, resumeCommand: () => 'never' }));
+      const end2 = r2.events.at(-1) as Extract<RunEvent, { type: 'run_end' }>;
+      assert.equal(end2.exitCode, ExitCode.lockHeld);
+      assert.equal(end2.failedStep, undefined);
+      assert.equal(end2.resume, undefined);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('start at a step: the steps before it do not run, and hosts only they target are not connected', async () => {
+  const dir = tempDir();
+  await withLockFree(async () => {
+    try {
+      await mkdir(path.join(dir, 'h1'), { recursive: true });
+      await mkdir(path.join(dir, 'h2'), { recursive: true });
+      const r = recorder();
+      const transport = new LocalTransport();
+      const res = await runPlaybook(options({ playbook: playbook(dir, '1'), reporter: r, transport, start: { step: 1 } }));
+      assert.equal(res.exitCode, ExitCode.ok, res.error?.message);
+      const start = r.events[0] as Extract<RunEvent, { type: 'run_start' }>;
+      assert.equal(start.fromStep, 'etcd only');
+      assert.deepEqual(start.hosts, ['h1', 'h2']);
+      assert.deepEqual(start.limit, ['h1', 'h2', 'h3']);
+      assert.deepEqual(r.events.filter((e) => e.type === 'step_start').map((e) => (e as { step: string }).step), ['etcd only']);
+      assert.equal(await readFile(path.join(dir, 'h1', 'etcd.conf'), 'utf8'), 'etcd\n');
+      await assert.rejects(readFile(path.join(dir, 'h1', 'app.conf')), 'the config step did not run');
+      assert.deepEqual([...transport.conns.keys()].sort(), ['h1', 'h2']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('a retry from the journal runs tasks only on the failed host, from its step; the gate still checks the first host, read but not changed', async () => {
+  const dir = tempDir();
+  const stateDir = tempDir('ah-state-');
+  await withLockFree(async () => {
+    try {
+      const failing = playbook(dir, '1', { failOn: 'h3' });
+      const r1 = recorder();
+      const first = await runPlaybook(options({ playbook: failing, reporter: fanOut(r1, journalReporter(stateDir, 'run-1')), runId: 'run-1' }));
+      assert.equal(first.exitCode, ExitCode.taskFailed);
+      const decision = retryDecision(lastRun(stateDir, 'unit'), failing, inventory, { all: true }, 'journal.jsonl');
+      assert.equal(decision.kind, 'retry');
+      if (decision.kind !== 'retry') return;
+      assert.deepEqual([decision.step, decision.index, decision.hosts, decision.limit], ['config', 0, ['h3'], ['h1', 'h2', 'h3']]);
+      assert.deepEqual(decision.behind, ['h1', 'h2'], 'the etcd step never ran on h1 and h2 in that run');
+      // The cause removed (the playbook no longer breaks h3): h1's config is hand-edited, so a
+      // task run on h1 would show as a change; the retry must leave it alone.
+      await writeFile(path.join(dir, 'h1', 'other.conf'), 'hand-edited\n');
+      const r2 = recorder();
+      const transport = new LocalTransport();
+      const retry = await runPlaybook(
+        options({ playbook: playbook(dir, '1'), reporter: r2, transport, limit: { names: decision.limit }, start: { step: decision.index, hosts: decision.hosts }, retryOf: decision.runId }),
+      );
+      assert.equal(retry.exitCode, ExitCode.ok, retry.error?.message);
+      const tasks = r2.events.filter((e): e is Extract<RunEvent, { type: 'task' }> => e.type === 'task');
+      assert.ok(tasks.length > 0 && tasks.every((e) => e.host === 'h3'), JSON.stringify(tasks.map((e) => e.host)));
+      assert.equal(await readFile(path.join(dir, 'h1', 'other.conf'), 'utf8'), 'hand-edited\n');
+      const gates = r2.events.filter((e): e is Extract<RunEvent, { type: 'gate' }> => e.type === 'gate');
+      assert.deepEqual(gates.map((g) => [g.host, g.status]), [['h1', 'waiting'], ['h1', 'ok']], 'the gate on the first host of the step, as in a full run');
+      // h1: the lock and the gate; h2: nothing to do here (its etcd step needs no h3); h3: retried.
+      assert.deepEqual([...transport.conns.keys()].sort(), ['h1', 'h3']);
+      const start = r2.events[0] as Extract<RunEvent, { type: 'run_start' }>;
+      assert.deepEqual([start.hosts, start.retryOf, start.fromStep], [['h3'], 'run-1', undefined]);
+      const end = r2.events.at(-1) as Extract<RunEvent, { type: 'run_end' }>;
+      assert.deepEqual(end.hosts.map((h) => h.host), ['h3']);
+      // The retry is journaled too: it succeeded, so a second retry has nothing to do.
+      await runPlaybook(options({ playbook: playbook(dir, '1'), reporter: journalReporter(stateDir, 'run-2'), runId: 'run-2', start: { step: 0, hosts: ['h3'] } }));
+      const again = retryDecision(lastRun(stateDir, 'unit'), failing, inventory, { all: true }, 'journal.jsonl');
+      assert.equal(again.kind, 'none');
+      assert.match(again.message, /^nothing to retry: the last run of playbook unit \(run-2, started .*\) succeeded$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });
