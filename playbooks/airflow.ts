@@ -47,7 +47,7 @@ export const airflowSteps: readonly Step[] = [
     hosts: { roles: ['webserver'] },
     tasks: () => [],
     gate: {
-      name: 'GET /health through the VIP: metadatabase and scheduler healthy',
+      name: 'GET /health through the VIP: metadatabase, scheduler, triggerer and DAG processor healthy',
       on: 'first',
       check: ({ inventory }) => webserverHealthCheck(inventory),
       timeoutSec: 180,

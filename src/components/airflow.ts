@@ -524,20 +524,33 @@ export function airflowServiceTasks(inv: Inventory, host: Host): Task[] {
   ]);
 }
 
+/** The components of the UI's health JSON the gate requires: always present, and present when not null. */
+export const HEALTH_REQUIRED = ['metadatabase', 'scheduler'] as const;
+export const HEALTH_IF_DEPLOYED = ['triggerer', 'dag_processor'] as const;
+
 /**
  * Gate: the UI's health JSON through HAProxy's frontend on the VIP reports the metadatabase and the
- * scheduler `healthy` (the HTTP code is always 200: the body decides). python3 is on every host.
+ * scheduler `healthy`, and the triggerer and the DAG processor too (airflow-ha deploys both; their
+ * `status` is null only in a deployment without that component, per
+ * https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/logging-monitoring/check-health.html).
+ * The HTTP code is always 200: the body decides. python3 is on every host. Waiting for the DAG
+ * processor matters: a restarted one holds its etcd lock only once the previous holder's lease
+ * (15 s) ends, so the end of a run means every component heartbeats, not only the scheduler.
+ * Exit 1 with `unhealthy: NAMES` on stderr while any is not.
  */
 export function webserverHealthCheck(inv: Inventory): Cmd {
   const url = `${webserverFrontendUrl(inv, true)}${airflowLayout(inv.cluster.versions.airflow).healthPath}`;
-  const script = [
-    'import json, sys, urllib.request',
-    'h = json.load(urllib.request.urlopen(sys.argv[1], timeout=5))',
-    'bad = [k for k in ("metadatabase", "scheduler") if (h.get(k) or {}).get("status") != "healthy"]',
-    'sys.exit("unhealthy: " + ", ".join(bad) if bad else 0)',
-  ].join('\n');
-  return sh`python3 -c ${script} ${url}`;
+  return sh`python3 -c ${HEALTH_GATE_SCRIPT} ${url}`;
 }
+
+/** The Python of {@link webserverHealthCheck}: `python3 -c SCRIPT URL`. */
+export const HEALTH_GATE_SCRIPT = [
+  'import json, sys, urllib.request',
+  'h = json.load(urllib.request.urlopen(sys.argv[1], timeout=5))',
+  `need = ${JSON.stringify(HEALTH_REQUIRED)} + [k for k in ${JSON.stringify(HEALTH_IF_DEPLOYED)} if (h.get(k) or {}).get("status") is not None]`,
+  'bad = [k for k in need if (h.get(k) or {}).get("status") != "healthy"]',
+  'sys.exit("unhealthy: " + ", ".join(bad) if bad else 0)',
+].join('\n');
 
 /** Gate: the worker on `host` answers a Celery ping on the broker (`celery inspect ping`). */
 export function workerPingCheck(inv: Inventory, host: Host): Cmd {

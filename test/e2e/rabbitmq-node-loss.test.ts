@@ -72,6 +72,7 @@ test('one node powered off and on: its classic queue is stranded while it is dow
   const sec = (Date.now() - t0) / 1000;
   log(`mqb powered on; after ${sec.toFixed(0)} s, on mqa:\n${back}\n(last "unresponsive" seen ${unresponsiveFor.toFixed(0)} s after power-on)`);
   log(`cluster status on mqa:\n${(await on('mqa', 'rabbitmqctl -q cluster_status 2>&1 | head -40')).stdout}`);
+  log(`on mqb itself:\n${(await on('mqb', "rabbitmqctl -q list_queues -p airflow_host --local name state messages pid 2>&1 | head; rabbitmqctl -q list_unresponsive_queues -p airflow_host 2>&1 | head; rabbitmqctl -q list_vhosts name cluster_state 2>&1; rabbitmqctl -q eval 'rabbit_amqqueue:lookup(rabbit_misc:r(<<\"airflow_host\">>, queue, <<\"zl-durable\">>)).' 2>&1 | head -c 1500; echo; grep -hiE 'zl-durable|error|crash|recover' /var/log/rabbitmq/*.log | tail -30")).stdout}`);
   for (const h of HOSTS) log(`${h} log, partitions and node events:\n${(await on(h, "grep -hiE 'partition|inconsistent|node .* down|node .* up|autoheal|pause' /var/log/rabbitmq/*.log 2>&1 | tail -20")).stdout}`);
   assert.doesNotMatch(back, /unresponsive/i, 'a queue still unresponsive 240 s after its node is back');
   assert.match(back, new RegExp(`^zl-durable\\s+classic\\s+true\\s+running\\s+${N}\\b`, 'm'), 'every persistent message of the durable queue is back');

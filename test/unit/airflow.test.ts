@@ -256,3 +256,33 @@ test('ownership: AIRFLOW_HOME and the venv are root\'s, the account writes only 
   assert.deepEqual(web?.argv.slice(1), ['webserver', '--pid', '/opt/airflow/state/webserver.pid']);
   assert.match(renderAirflowConfig(inv, fixedSecrets), /^config_file = \/opt\/airflow\/state\/webserver_config\.py$/m);
 });
+
+test('health gate: metadatabase and scheduler required, triggerer and DAG processor whenever their status is not null', async () => {
+  const { createServer } = await import('node:http');
+  const { execFile } = await import('node:child_process');
+  const { HEALTH_GATE_SCRIPT } = await import('../../src/components/airflow.js');
+  let body = '';
+  const server = createServer((_req, res) => res.end(body));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/health`;
+  const gate = (health: Record<string, unknown>) =>
+    new Promise<{ code: number; stderr: string }>((resolve) => {
+      body = JSON.stringify(health);
+      execFile('python3', ['-c', HEALTH_GATE_SCRIPT, url], (err, _out, stderr) => resolve({ code: err ? Number(err.code) : 0, stderr }));
+    });
+  const ok = { status: 'healthy' };
+  const bad = { status: 'unhealthy' };
+  try {
+    assert.equal((await gate({ metadatabase: ok, scheduler: ok, triggerer: ok, dag_processor: ok })).code, 0);
+    const dagProcessorDown = await gate({ metadatabase: ok, scheduler: ok, triggerer: ok, dag_processor: { status: 'unhealthy', latest_dag_processor_heartbeat: null } });
+    assert.equal(dagProcessorDown.code, 1);
+    assert.match(dagProcessorDown.stderr, /unhealthy: dag_processor/);
+    assert.match((await gate({ metadatabase: ok, scheduler: bad, triggerer: bad, dag_processor: ok })).stderr, /unhealthy: scheduler, triggerer/);
+    // Not deployed (status null) or absent (older Airflow): not required; the scheduler always is.
+    assert.equal((await gate({ metadatabase: ok, scheduler: ok, triggerer: { status: null }, dag_processor: { status: null } })).code, 0);
+    assert.equal((await gate({ metadatabase: ok, scheduler: ok })).code, 0);
+    assert.match((await gate({ metadatabase: ok })).stderr, /unhealthy: scheduler/);
+  } finally {
+    server.close();
+  }
+});
