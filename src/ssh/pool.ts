@@ -23,6 +23,7 @@ import {
   knownKeyTypes,
   serverHostKeyPath,
   type HostKeyCheck,
+  type KnownHostEntry,
 } from './hostkeys.js';
 import { KnownHostsStore } from './known-hosts-store.js';
 import type { Connection, ExecOptions, ExecResult, PutOptions, Transport } from './transport.js';
@@ -75,6 +76,12 @@ export interface SshPoolOptions {
   hosts: Map<string, SshHostConfig>;
   /** The known_hosts file (OpenSSH format), kept with the inventory, e.g. `inventory/lab.state/known_hosts`. */
   knownHostsFile: string;
+  /**
+   * More known_hosts files to trust (e.g. the operator's `~/.ssh/known_hosts`, `--known-hosts`):
+   * read on every connection, never written. A key is accepted when some file knows it and no file
+   * has a changed or `@revoked` entry for the host.
+   */
+  trustedKnownHostsFiles?: readonly string[];
   /** Trust on first use: record unknown host keys in `knownHostsFile` (a changed key is refused regardless). */
   acceptNewHostKeys: boolean;
   /** At most this many connections handshaking at once. Default {@link DEFAULT_MAX_CONCURRENT_STARTS}. */
@@ -336,6 +343,7 @@ function endClient(client: Ssh2Client, ms = 2000): Promise<void> {
 export class SshPool implements Transport {
   readonly #opts: SshPoolOptions;
   readonly #store: KnownHostsStore;
+  readonly #trusted: readonly KnownHostsStore[];
   readonly #sem: Semaphore;
   readonly #conns = new Map<string, Promise<SshConnection>>();
   readonly #jumps = new Map<string, Promise<JumpClient>>();
@@ -346,6 +354,7 @@ export class SshPool implements Transport {
   constructor(opts: SshPoolOptions) {
     this.#opts = opts;
     this.#store = new KnownHostsStore(opts.knownHostsFile);
+    this.#trusted = (opts.trustedKnownHostsFiles ?? []).map((f) => new KnownHostsStore(f));
     this.#sem = new Semaphore(opts.maxConcurrentStarts ?? DEFAULT_MAX_CONCURRENT_STARTS);
   }
 
@@ -357,7 +366,7 @@ export class SshPool implements Transport {
    *   or changed, authentication fails, or the user cannot `sudo -n`; InputError when the identity
    *   file cannot be read or decrypted; Error when `host` has no SSH settings or the pool is closed.
    */
-  connect(host: string): Promise<Connection> {
+  connect(host: string): Promise<SshConnection> {
     return this.#connection(host);
   }
 
@@ -515,13 +524,19 @@ export class SshPool implements Transport {
   async #dial(cfg: SshHostConfig, via: JumpClient | undefined): Promise<Ssh2Client> {
     const name = knownHostsName(cfg.address, cfg.port);
     const file = this.#opts.knownHostsFile;
-    let preferred: ServerHostKeyAlgorithm[] = [];
-    try {
-      const { entries } = await this.#store.read();
-      preferred = hostKeyAlgorithmsFor(knownKeyTypes(entries, name)) as ServerHostKeyAlgorithm[];
-    } catch (e) {
-      throw new DialError(`cannot read the known_hosts file ${file}: ${errCode(e) ?? errMessage(e)}`, false);
-    }
+    const stores = [this.#store, ...this.#trusted];
+    /** Every known_hosts file, parsed afresh; @throws DialError naming the file that cannot be read. */
+    const readAll = async (): Promise<{ file: string; entries: KnownHostEntry[] }[]> =>
+      Promise.all(
+        stores.map(async (st) => {
+          try {
+            return { file: st.file, entries: (await st.read()).entries };
+          } catch (e) {
+            throw new DialError(`cannot read the known_hosts file ${st.file}: ${errCode(e) ?? errMessage(e)}`, false);
+          }
+        }),
+      );
+    const preferred = hostKeyAlgorithmsFor(knownKeyTypes((await readAll()).flatMap((f) => f.entries), name)) as ServerHostKeyAlgorithm[];
     const privateKey = await this.#privateKey(cfg);
     const timeoutMs = Math.max(1, cfg.connectTimeoutSec * 1000);
     const sock: Readable | undefined = via ? await forwardOut(via, cfg, timeoutMs) : undefined;
@@ -536,19 +551,26 @@ export class SshPool implements Transport {
     let toRecord: Buffer | undefined;
 
     const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
-      this.#store.read().then(
-        ({ entries }) => {
-          const check = checkHostKey(entries, name, key);
-          if (check.status === 'known') return verify(true);
-          if (check.status === 'unknown' && this.#opts.acceptNewHostKeys) {
+      readAll().then(
+        (files) => {
+          // Each file on its own: a changed or revoked entry in any of them refuses the key.
+          const checks = files.map((f) => ({ file: f.file, check: checkHostKey(f.entries, name, key) }));
+          const bad = checks.find((c) => c.check.status === 'revoked') ?? checks.find((c) => c.check.status === 'changed');
+          if (bad) {
+            refusal = new DialError(hostKeyRefusal(bad.check, name, key, bad.file), false);
+            return verify(false);
+          }
+          if (checks.some((c) => c.check.status === 'known')) return verify(true);
+          if (this.#opts.acceptNewHostKeys) {
             toRecord = key;
             return verify(true);
           }
-          refusal = new DialError(hostKeyRefusal(check, name, key, file), false);
+          const where = checks.map((c) => c.file).join(', ');
+          refusal = new DialError(hostKeyRefusal({ status: 'unknown' }, name, key, where), false);
           verify(false);
         },
         (e: unknown) => {
-          refusal = new DialError(`cannot read the known_hosts file ${file}: ${errCode(e) ?? errMessage(e)}`, false);
+          refusal = e instanceof DialError ? e : new DialError(`cannot read the known_hosts files: ${errMessage(e)}`, false);
           verify(false);
         },
       );
