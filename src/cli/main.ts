@@ -15,6 +15,7 @@ import type { LoadedInventory } from '../inventory/load.js';
 import type { OperatorInputs, Playbook } from '../run/playbook.js';
 import { isPlaybookName, playbookRoles, type PlaybookName } from '../../playbooks/catalog.js';
 import { addSshOptions, inventoryOption, withExamples } from './options.js';
+import { registerSshCommands } from './ssh.js';
 import type { Io } from './run.js';
 import type { SshFlags } from './transport.js';
 import { registerWorkerCommands } from './workers.js';
@@ -395,6 +396,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     });
 
   registerWorkerCommands(program, io, argv, setExit);
+  registerSshCommands(program, io, setExit, (i, file) => load(i, file));
 
   withExamples(program.command('endpoints'), 'airflow-ha endpoints -i inventory/lab.yaml')
     .description('where the cluster answers from this machine (UI, Flower, HAProxy stats, PostgreSQL, RabbitMQ) and which secret holds each login; offline, prints no password')

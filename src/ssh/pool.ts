@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Client as Ssh2Client, ClientChannel, ConnectConfig, SFTPWrapper, ServerHostKeyAlgorithm } from 'ssh2';
 import { sh, type Cmd } from '../core/cmd.js';
@@ -664,6 +664,19 @@ function hostKeyRefusal(check: HostKeyCheck, name: string, key: Buffer, file: st
   }
 }
 
+/** An interactive session of {@link SshConnection.session}. */
+export interface SessionOptions {
+  /** The command line as typed (the login user's shell runs it); none: a login shell. */
+  command?: string;
+  /** A pseudo-terminal: `TERM`, and the window in characters. */
+  pty?: { term: string; rows: number; cols: number };
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  /** Receives the function that forwards a new window size (rows, columns). */
+  onResize?: (resize: (rows: number, cols: number) => void) => void;
+}
+
 /** @internal options from the pool to a connection. */
 interface SshConnectionOptions {
   userTempDir: string;
@@ -887,8 +900,11 @@ export class SshConnection implements Connection {
     });
   }
 
-  /** Runs an ssh2 callback-style operation, rejecting with ConnectionLostError if the connection drops meanwhile. */
-  #guard<T>(during: string, start: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
+  /**
+   * Runs an ssh2 callback-style operation, rejecting with ConnectionLostError if the connection
+   * drops meanwhile; `what` names the subsystem in other failures.
+   */
+  #guard<T>(during: string, start: (cb: (err: Error | null | undefined, value: T) => void) => void, what = 'SFTP'): Promise<T> {
     if (this.#lost !== null) return Promise.reject(this.#lostError(during));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -902,7 +918,7 @@ export class SshConnection implements Connection {
         if (settled) return;
         settled = true;
         this.#lostHandlers.delete(onLost);
-        if (e) reject(this.#lost !== null ? this.#lostError(during) : new Error(`host ${this.host} (${this.address}): SFTP failed while ${during}: ${e.message}`));
+        if (e) reject(this.#lost !== null ? this.#lostError(during) : new Error(`host ${this.host} (${this.address}): ${what} failed while ${during}: ${e.message}`));
         else resolve(value);
       };
       try {
@@ -1036,6 +1052,50 @@ export class SshConnection implements Connection {
         `host ${this.host} (${this.address}): could not put ${path} in place (exit code ${res.code ?? 'none'}): ${res.stderr.trim() || 'no message'}`,
       );
     }
+  }
+
+  /**
+   * An interactive session, as `ssh HOST [CMD]` gives one: CMD (or, without it, the login shell)
+   * run by sshd as the login user, NOT as root (no sudo), with a pseudo-terminal when `pty` is
+   * given (RFC 4254 §6.2; the remote side then merges stderr into stdout). `stdin` is piped in
+   * (its end sends EOF); output goes to `stdout`/`stderr`, which are not ended; `onResize` receives
+   * the function that forwards a new window size (RFC 4254 §6.7 window-change).
+   * @returns the remote exit status, or the signal that ended it (`code` null).
+   * @throws ConnectionLostError when the connection drops first; Error when sshd refuses the session.
+   */
+  async session(opts: SessionOptions): Promise<{ code: number | null; signal?: string }> {
+    const during = opts.command === undefined ? 'running an interactive shell' : 'running an interactive command';
+    const pty = opts.pty ? { term: opts.pty.term, rows: opts.pty.rows, cols: opts.pty.cols } : undefined;
+    const command = opts.command;
+    const ch = await this.#guard<ClientChannel>(
+      during,
+      (cb) => (command !== undefined ? this.#client.exec(command, pty ? { pty } : {}, cb) : this.#client.shell(pty ?? false, cb)),
+      'the SSH session',
+    );
+    let code: number | null = null;
+    let signal: string | undefined;
+    ch.on('exit', (c: number | null, sig?: string) => {
+      if (typeof c === 'number') code = c;
+      else if (sig) signal = sig;
+    });
+    ch.on('error', () => undefined);
+    ch.pipe(opts.stdout, { end: false });
+    ch.stderr.pipe(opts.stderr, { end: false });
+    opts.stdin.pipe(ch);
+    opts.onResize?.((rows, cols) => ch.setWindow(rows, cols, 0, 0));
+    return new Promise((resolve, reject) => {
+      const onLost = (): void => reject(this.#lostError(during));
+      this.#lostHandlers.add(onLost);
+      ch.once('close', () => {
+        opts.stdin.unpipe(ch);
+        // Let a connection loss that closed this channel be seen first.
+        setImmediate(() => {
+          this.#lostHandlers.delete(onLost);
+          if (this.#lost !== null && code === null && signal === undefined) return onLost();
+          resolve(signal ? { code: null, signal } : { code });
+        });
+      });
+    });
   }
 
   /** Closes the connection (gracefully, then by force after 2 s). */
