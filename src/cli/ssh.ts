@@ -1,6 +1,6 @@
 /**
- * `airflow-ha ssh HOST [-- CMD]`: a shell on a host through the same SSH settings, jump hosts and
- * pinned host keys as every run.
+ * `airflow-ha ssh HOST [-- CMD]` and `airflow-ha logs COMPONENT`: a shell on a host and the journal
+ * of a component, through the same SSH settings, jump hosts and pinned host keys as every run.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
@@ -83,7 +83,7 @@ export async function runSession(conn: Pick<SshConnection, 'session' | 'host'>, 
 export type LoadInventory = (io: Io, file: string) => Promise<LoadedInventory>;
 
 /**
- * Registers `ssh` on `program`; `setExit` receives the exit code, `terminal` gives the
+ * Registers `ssh` and `logs` on `program`; `setExit` receives the exit code, `terminal` gives the
  * session its terminal (default: this process's).
  */
 export function registerSshCommands(program: Command, io: Io, setExit: (code: number) => void, load: LoadInventory, terminal: () => Terminal = () => processTerminal(io.env)): void {
@@ -107,6 +107,41 @@ export function registerSshCommands(program: Command, io: Io, setExit: (code: nu
         const conn = await transport.connect(host);
         setExit(await runSession(conn, words, terminal()));
       } finally {
+        await transport.close();
+      }
+    });
+
+  withExamples(
+    program.command('logs'),
+    'airflow-ha logs -i inventory/lab.yaml patroni --since -1h',
+    'airflow-ha logs -i inventory/lab.yaml rabbitmq --host mq1 -f    # follow until Ctrl-C',
+  )
+    .description('the journal of a component\'s systemd units on its hosts, in parallel, each line prefixed by the host name')
+    .addOption(inventoryOption(io.env))
+    .argument('<component>', 'etcd, patroni, haproxy, keepalived, rabbitmq, scheduler, webserver, triggerer, dag-processor, worker, flower, nfs, ftp, firewall')
+    .option('--host <names>', 'only these hosts of the component (comma-separated)')
+    .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+    .option('-n, --lines <lines>', 'the last LINES lines of each host (default 100, or all since --since)')
+    .option('--since <time>', 'from this time, as journalctl --since takes it ("2024-05-01 10:00", "-1h", "yesterday")')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
+    .action(async (component: string, o: { inventory: string; host?: string; follow?: boolean; lines?: string; since?: string } & SshFlags) => {
+      const loaded = await load(io, o.inventory);
+      const [{ logsPlan, streamLogs }, { buildTransport }] = await Promise.all([import('./logs.js'), import('./transport.js')]);
+      const plan = logsPlan(loaded.inventory, {
+        component,
+        ...(o.host !== undefined ? { hosts: o.host } : {}),
+        follow: Boolean(o.follow),
+        ...(o.lines !== undefined ? { lines: o.lines } : {}),
+        ...(o.since !== undefined ? { since: o.since } : {}),
+      });
+      const transport = await buildTransport(loaded, io, o);
+      const abort = new AbortController();
+      const onInt = () => abort.abort();
+      process.once('SIGINT', onInt);
+      try {
+        setExit(await streamLogs(plan, transport, io.out, io.err, abort.signal));
+      } finally {
+        process.off('SIGINT', onInt);
         await transport.close();
       }
     });
