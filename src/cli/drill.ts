@@ -19,6 +19,8 @@ export interface DrillFlags {
   json?: boolean;
   hold: string;
   acceptNewHostKeys?: boolean;
+  sshConfig?: string;
+  knownHosts?: string;
 }
 
 /** `--scenario a b` and `--scenario a,b` alike, each name checked. @throws InputError naming the known ones. */
@@ -50,7 +52,7 @@ export async function drillCommand(io: Io, loaded: LoadedInventory, o: DrillFlag
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const human = { diff: false, verbose: false };
   const reporter = fanOut(o.json ? jsonReporter(io) : plainReporter(io, human), journalReporter(loaded.stateDir, runId));
-  const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys), { retries: 0, keepaliveIntervalSec: 5 });
+  const transport = await buildTransport(loaded, io, o, { retries: 0, keepaliveIntervalSec: 5 });
   try {
     const result = await runDrill(
       { inventory: loaded.inventory, secrets, transport, reporter, operator: operator(io), command },

@@ -15,8 +15,10 @@ import type { LoadedInventory } from '../inventory/load.js';
 import type { OperatorInputs, Playbook } from '../run/playbook.js';
 import type { RunSelection } from './resume.js';
 import { isPlaybookName, playbookRoles, type PlaybookName } from '../../playbooks/catalog.js';
-import { inventoryOption, withExamples } from './options.js';
+import { addSshOptions, inventoryOption, withExamples } from './options.js';
+import { registerSshCommands } from './ssh.js';
 import type { Io } from './run.js';
+import type { SshFlags } from './transport.js';
 import { registerWorkerCommands } from './workers.js';
 
 const DEFAULT_PLAYBOOK = 'bootstrap';
@@ -77,13 +79,12 @@ async function load(io: Io, file: string, playbook?: { name: string; requiredRol
 const labModule = () => import('../lab/lab.js');
 
 /** Flags shared by the commands that run a playbook. */
-interface RunFlags {
+interface RunFlags extends SshFlags {
   inventory: string;
   limit?: string;
   json?: boolean;
   diff?: boolean;
   verbose?: boolean;
-  acceptNewHostKeys?: boolean;
   /** apply and bootstrap: set up hosts that hold another set of secrets anew with these. */
   newCluster?: boolean;
   /** Print the playbook's steps, connect nowhere. */
@@ -146,6 +147,8 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       diff: o.diff,
       verbose: o.verbose,
       acceptNewHostKeys: o.acceptNewHostKeys,
+      sshConfig: o.sshConfig,
+      knownHosts: o.knownHosts,
       newCluster: o.newCluster,
       inputs,
       preflight,
@@ -305,7 +308,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .option('--json', 'one JSON object per host')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
     .argument('<command...>', 'the command (after --)')
-    .action(async (words: string[], o: { inventory: string; limit: string; json?: boolean; acceptNewHostKeys?: boolean }) => {
+    .action(async (words: string[], o: { inventory: string; limit: string; json?: boolean } & SshFlags) => {
       const loaded = await load(io, o.inventory);
       const inv = loaded.inventory;
       const [{ parseLimit, selectHosts }, { readSecrets }, { maskSecrets }, { raw }, { buildTransport }] = await Promise.all([
@@ -324,7 +327,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       // exec only masks the secrets in what the hosts print: it never creates them.
       const secrets = await readSecrets(loaded.stateDir);
       const mask = (t: string) => maskSecrets(t, secrets ? Object.values(secrets) : []);
-      const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
+      const transport = await buildTransport(loaded, io, o);
       // The operator's own shell text, run as written: this is what `exec` is for.
       const cmd = raw(words.join(' '));
       let worst: number = ExitCode.ok;
@@ -362,12 +365,12 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       .description(action === 'status' ? 'show who holds the run lock' : 'break the run lock (use when a run was killed)')
       .addOption(inventoryOpt())
       .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
-      .action(async (o: { inventory: string; acceptNewHostKeys?: boolean }) => {
+      .action(async (o: { inventory: string } & SshFlags) => {
         const loaded = await load(io, o.inventory);
         const first = loaded.inventory.hosts[0];
         if (!first) throw new InputError('inventory has no hosts');
         const [{ describeHolder, lockStatusCmd, releaseLockCmd }, { buildTransport }] = await Promise.all([import('../run/lock.js'), import('./transport.js')]);
-        const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
+        const transport = await buildTransport(loaded, io, o);
         try {
           const conn = await transport.connect(first.name);
           if (action === 'status') {
@@ -420,6 +423,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     });
 
   registerWorkerCommands(program, io, argv, setExit);
+  registerSshCommands(program, io, setExit, (i, file) => load(i, file));
 
   withExamples(program.command('endpoints'), 'airflow-ha endpoints -i inventory/lab.yaml')
     .description('where the cluster answers from this machine (UI, Flower, HAProxy stats, PostgreSQL, RabbitMQ) and which secret holds each login; offline, prints no password')
@@ -441,7 +445,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .addOption(inventoryOpt())
     .option('-l, --limit <hosts|roles>', 'comma-separated host names and/or roles')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
-    .action(async (o: { inventory: string; limit?: string; acceptNewHostKeys?: boolean }) => {
+    .action(async (o: { inventory: string; limit?: string } & SshFlags) => {
       const loaded = await load(io, o.inventory);
       const [{ parseLimit, selectHosts }, { gatherFacts }, { hostFacts: hostFactsFact }, { buildTransport }] = await Promise.all([
         import('../run/playbook.js'),
@@ -450,7 +454,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
         import('./transport.js'),
       ]);
       const hosts = selectHosts(loaded.inventory, parseLimit(loaded.inventory, o.limit));
-      const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys));
+      const transport = await buildTransport(loaded, io, o);
       try {
         const out: Record<string, HostFacts> = {};
         await Promise.all(
@@ -477,7 +481,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .option('--hold <seconds>', 'how long each failure is held before the drill restores it', '60')
     .option('--json', 'one JSON event per line on stdout, then a drill_report document')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
-    .action(async (o: { inventory: string; scenario: string[]; yes?: boolean; hold: string; json?: boolean; acceptNewHostKeys?: boolean }) => {
+    .action(async (o: { inventory: string; scenario: string[]; yes?: boolean; hold: string; json?: boolean } & SshFlags) => {
       const loaded = await load(io, o.inventory);
       const { drillCommand } = await import('./drill.js');
       setExit(await drillCommand(io, loaded, o, ['airflow-ha', ...argv.slice(2)].join(' ')));
@@ -494,13 +498,13 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .option('--all', 'every check of every component (by default a healthy component takes one line)')
     .option('--watch [seconds]', 'refresh in place every SECONDS (default 2) until interrupted')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
-    .action(async (o: { inventory: string; json?: boolean; all?: boolean; watch?: boolean | string; acceptNewHostKeys?: boolean }) => {
+    .action(async (o: { inventory: string; json?: boolean; all?: boolean; watch?: boolean | string } & SshFlags) => {
       const loaded = await load(io, o.inventory);
       const watch = o.watch === undefined ? undefined : o.watch === true ? 2 : Number(o.watch);
       if (watch !== undefined && !(watch > 0)) throw new InputError(`--watch takes a number of seconds > 0, got "${String(o.watch)}"`);
       const [{ readSecrets }, { buildTransport }, { statusCommand }] = await Promise.all([import('../inventory/secrets.js'), import('./transport.js'), import('./status.js')]);
       const secrets = await readSecrets(loaded.stateDir);
-      const transport = buildTransport(loaded, io.env, Boolean(o.acceptNewHostKeys), { retries: 0, keepaliveIntervalSec: 5 });
+      const transport = await buildTransport(loaded, io, o, { retries: 0, keepaliveIntervalSec: 5 });
       try {
         setExit(await statusCommand({ inventory: loaded.inventory, ...(secrets ? { secrets } : {}) }, transport, io, { json: Boolean(o.json), all: Boolean(o.all), ...(watch ? { watchSec: watch } : {}) }));
       } finally {
@@ -508,7 +512,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       }
     });
 
-  return program;
+  return addSshOptions(program);
 }
 
 /**

@@ -26,3 +26,22 @@ export function inventoryOption(env: NodeJS.ProcessEnv): Option {
 export function withExamples<C extends Command>(cmd: C, ...examples: readonly string[]): C {
   return cmd.addHelpText('after', `\nExamples:\n${examples.map((e) => `  $ ${e}`).join('\n')}\n`);
 }
+
+/**
+ * Gives every command of `program` (sub-commands too) that has `--accept-new-host-keys`, i.e. every
+ * command that connects, the other SSH options read by src/cli/transport.ts `buildTransport`:
+ * `-F, --ssh-config <file>` (as `ssh -F`: `none` reads no file; default `~/.ssh/config` when it
+ * exists) and `--known-hosts <file>` (trusted besides the state folder's known_hosts, never written).
+ * Returns `program`.
+ */
+export function addSshOptions(program: Command): Command {
+  const visit = (cmd: Command): void => {
+    if (cmd.options.some((o) => o.long === '--accept-new-host-keys')) {
+      cmd.addOption(new Option('-F, --ssh-config <file>', 'OpenSSH client configuration to read (default ~/.ssh/config when it exists; "none": none)'));
+      cmd.addOption(new Option('--known-hosts <file>', 'also trust the host keys of this known_hosts file, e.g. ~/.ssh/known_hosts (read only; a changed key is refused in either)'));
+    }
+    for (const sub of cmd.commands) visit(sub);
+  };
+  visit(program);
+  return program;
+}

@@ -43,7 +43,10 @@ export interface CliRunOptions {
   json?: boolean;
   diff?: boolean;
   verbose?: boolean;
+  /** `--accept-new-host-keys`, `-F/--ssh-config`, `--known-hosts` (see src/cli/transport.ts). */
   acceptNewHostKeys?: boolean;
+  sshConfig?: string;
+  knownHosts?: string;
   /** What the operator's machine contributes (the DAG folder, pinned host keys); see src/cli/operator.ts. */
   inputs?: OperatorInputs;
   /** The command line, for the lock and the journal. */
@@ -71,7 +74,7 @@ export async function runPlaybookCli(io: Io, loaded: LoadedInventory, pb: Playbo
     ? { secrets: await requireSecrets(loaded.stateDir, `airflow-ha bootstrap -i ${loaded.file}`), created: [] }
     : await loadOrCreateSecrets(loaded.stateDir);
   const secretsGuard = { file: path.join(loaded.stateDir, SECRETS_FILE), created, newCluster: Boolean(opts.newCluster), command: opts.command };
-  const transport = buildTransport({ ...loaded, inventory }, io.env, Boolean(opts.acceptNewHostKeys));
+  const transport = await buildTransport({ ...loaded, inventory }, io, opts);
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const reporter = fanOut(await reporterFor(io, opts), journalReporter(loaded.stateDir, runId));
   try {

@@ -8,6 +8,7 @@ import { ExitCode, InputError } from '../core/errors.js';
 import type { Step } from '../run/playbook.js';
 import { inventoryOption, withExamples } from './options.js';
 import type { Io } from './run.js';
+import type { SshFlags } from './transport.js';
 
 const queueList = (v: string) => v.split(',').map((q) => q.trim()).filter(Boolean);
 
@@ -53,7 +54,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
     .option('--diff', 'show diffs of changed files')
     .option('-v, --verbose', 'also list tasks that were already in the desired state')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
-    .action(async (name: string, o: { inventory: string; address: string; queues: string; check?: boolean; json?: boolean; diff?: boolean; verbose?: boolean; acceptNewHostKeys?: boolean }) => {
+    .action(async (name: string, o: { inventory: string; address: string; queues: string; check?: boolean; json?: boolean; diff?: boolean; verbose?: boolean } & SshFlags) => {
       const { readFile, addHostToInventory, writeFileAtomic, addWorkerPlaybook, runPlaybookCli, operatorInputs } = await workerModules();
       const file = path.resolve(io.cwd, o.inventory);
       const text = await readFile(file, 'utf8').catch((e: Error) => {
@@ -78,6 +79,8 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
           diff: o.diff,
           verbose: o.verbose,
           acceptNewHostKeys: o.acceptNewHostKeys,
+          sshConfig: o.sshConfig,
+          knownHosts: o.knownHosts,
           inputs: await operatorInputs(loaded, io.cwd),
           preflight: true,
           command: ['airflow-ha', ...argv.slice(2)].join(' '),
@@ -98,14 +101,14 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
     .option('--diff', 'show diffs of changed files')
     .option('-v, --verbose', 'also list tasks that were already in the desired state')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
-    .action(async (name: string, o: { inventory: string; drainTimeout: string; json?: boolean; diff?: boolean; verbose?: boolean; acceptNewHostKeys?: boolean }) => {
+    .action(async (name: string, o: { inventory: string; drainTimeout: string; json?: boolean; diff?: boolean; verbose?: boolean } & SshFlags) => {
       const file = path.resolve(io.cwd, o.inventory);
       const timeout = Number(o.drainTimeout);
       if (!Number.isInteger(timeout) || timeout < 0) throw new InputError(`--drain-timeout: a whole number of seconds, not "${o.drainTimeout}"`);
       const { readFile, removeHostFromInventory, loadInventory, writeFileAtomic, drainWorkerPlaybook, forgetWorkerPlaybook, runPlaybookCli } = await workerModules();
       const say = (t: string) => (o.json ? io.err(t) : io.out(t));
       const command = ['airflow-ha', ...argv.slice(2)].join(' ');
-      const flags = { json: o.json, diff: o.diff, verbose: o.verbose, acceptNewHostKeys: o.acceptNewHostKeys, command };
+      const flags = { json: o.json, diff: o.diff, verbose: o.verbose, acceptNewHostKeys: o.acceptNewHostKeys, sshConfig: o.sshConfig, knownHosts: o.knownHosts, command };
       const loaded = await loadInventory(file);
       let after = loaded;
       const host = loaded.inventory.hosts.find((h) => h.name === name);

@@ -142,6 +142,9 @@ export function firewallVars(host: Host, inv: Inventory): Record<string, unknown
   };
 }
 
+/** The oneshot unit that loads airflow-ha's nftables table on every host. */
+export const FIREWALL_UNIT = 'airflow-ha-firewall.service';
+
 /**
  * Tasks: the firewall. One nftables table of our own (`inet airflow_ha`), loaded by a oneshot unit:
  * its input chain accepts established connections, loopback, ICMP, DHCP replies, sshd, VRRP from the
@@ -152,7 +155,7 @@ export function firewallVars(host: Host, inv: Inventory): Record<string, unknown
  */
 export function firewallTasks(host: Host, inv: Inventory): Task[] {
   const path = '/etc/airflow-ha/firewall.nft';
-  const unitName = 'airflow-ha-firewall.service';
+  const unitName = FIREWALL_UNIT;
   return [
     directory({ path: '/etc/airflow-ha' }),
     template({

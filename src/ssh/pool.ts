@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Client as Ssh2Client, ClientChannel, ConnectConfig, SFTPWrapper, ServerHostKeyAlgorithm } from 'ssh2';
 import { sh, type Cmd } from '../core/cmd.js';
@@ -23,6 +23,7 @@ import {
   knownKeyTypes,
   serverHostKeyPath,
   type HostKeyCheck,
+  type KnownHostEntry,
 } from './hostkeys.js';
 import { KnownHostsStore } from './known-hosts-store.js';
 import type { Connection, ExecOptions, ExecResult, PutOptions, Transport } from './transport.js';
@@ -75,6 +76,12 @@ export interface SshPoolOptions {
   hosts: Map<string, SshHostConfig>;
   /** The known_hosts file (OpenSSH format), kept with the inventory, e.g. `inventory/lab.state/known_hosts`. */
   knownHostsFile: string;
+  /**
+   * More known_hosts files to trust (e.g. the operator's `~/.ssh/known_hosts`, `--known-hosts`):
+   * read on every connection, never written. A key is accepted when some file knows it and no file
+   * has a changed or `@revoked` entry for the host.
+   */
+  trustedKnownHostsFiles?: readonly string[];
   /** Trust on first use: record unknown host keys in `knownHostsFile` (a changed key is refused regardless). */
   acceptNewHostKeys: boolean;
   /** At most this many connections handshaking at once. Default {@link DEFAULT_MAX_CONCURRENT_STARTS}. */
@@ -336,6 +343,7 @@ function endClient(client: Ssh2Client, ms = 2000): Promise<void> {
 export class SshPool implements Transport {
   readonly #opts: SshPoolOptions;
   readonly #store: KnownHostsStore;
+  readonly #trusted: readonly KnownHostsStore[];
   readonly #sem: Semaphore;
   readonly #conns = new Map<string, Promise<SshConnection>>();
   readonly #jumps = new Map<string, Promise<JumpClient>>();
@@ -346,6 +354,7 @@ export class SshPool implements Transport {
   constructor(opts: SshPoolOptions) {
     this.#opts = opts;
     this.#store = new KnownHostsStore(opts.knownHostsFile);
+    this.#trusted = (opts.trustedKnownHostsFiles ?? []).map((f) => new KnownHostsStore(f));
     this.#sem = new Semaphore(opts.maxConcurrentStarts ?? DEFAULT_MAX_CONCURRENT_STARTS);
   }
 
@@ -357,7 +366,7 @@ export class SshPool implements Transport {
    *   or changed, authentication fails, or the user cannot `sudo -n`; InputError when the identity
    *   file cannot be read or decrypted; Error when `host` has no SSH settings or the pool is closed.
    */
-  connect(host: string): Promise<Connection> {
+  connect(host: string): Promise<SshConnection> {
     return this.#connection(host);
   }
 
@@ -515,13 +524,19 @@ export class SshPool implements Transport {
   async #dial(cfg: SshHostConfig, via: JumpClient | undefined): Promise<Ssh2Client> {
     const name = knownHostsName(cfg.address, cfg.port);
     const file = this.#opts.knownHostsFile;
-    let preferred: ServerHostKeyAlgorithm[] = [];
-    try {
-      const { entries } = await this.#store.read();
-      preferred = hostKeyAlgorithmsFor(knownKeyTypes(entries, name)) as ServerHostKeyAlgorithm[];
-    } catch (e) {
-      throw new DialError(`cannot read the known_hosts file ${file}: ${errCode(e) ?? errMessage(e)}`, false);
-    }
+    const stores = [this.#store, ...this.#trusted];
+    /** Every known_hosts file, parsed afresh; @throws DialError naming the file that cannot be read. */
+    const readAll = async (): Promise<{ file: string; entries: KnownHostEntry[] }[]> =>
+      Promise.all(
+        stores.map(async (st) => {
+          try {
+            return { file: st.file, entries: (await st.read()).entries };
+          } catch (e) {
+            throw new DialError(`cannot read the known_hosts file ${st.file}: ${errCode(e) ?? errMessage(e)}`, false);
+          }
+        }),
+      );
+    const preferred = hostKeyAlgorithmsFor(knownKeyTypes((await readAll()).flatMap((f) => f.entries), name)) as ServerHostKeyAlgorithm[];
     const privateKey = await this.#privateKey(cfg);
     const timeoutMs = Math.max(1, cfg.connectTimeoutSec * 1000);
     const sock: Readable | undefined = via ? await forwardOut(via, cfg, timeoutMs) : undefined;
@@ -536,19 +551,26 @@ export class SshPool implements Transport {
     let toRecord: Buffer | undefined;
 
     const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
-      this.#store.read().then(
-        ({ entries }) => {
-          const check = checkHostKey(entries, name, key);
-          if (check.status === 'known') return verify(true);
-          if (check.status === 'unknown' && this.#opts.acceptNewHostKeys) {
+      readAll().then(
+        (files) => {
+          // Each file on its own: a changed or revoked entry in any of them refuses the key.
+          const checks = files.map((f) => ({ file: f.file, check: checkHostKey(f.entries, name, key) }));
+          const bad = checks.find((c) => c.check.status === 'revoked') ?? checks.find((c) => c.check.status === 'changed');
+          if (bad) {
+            refusal = new DialError(hostKeyRefusal(bad.check, name, key, bad.file), false);
+            return verify(false);
+          }
+          if (checks.some((c) => c.check.status === 'known')) return verify(true);
+          if (this.#opts.acceptNewHostKeys) {
             toRecord = key;
             return verify(true);
           }
-          refusal = new DialError(hostKeyRefusal(check, name, key, file), false);
+          const where = checks.map((c) => c.file).join(', ');
+          refusal = new DialError(hostKeyRefusal({ status: 'unknown' }, name, key, where), false);
           verify(false);
         },
         (e: unknown) => {
-          refusal = new DialError(`cannot read the known_hosts file ${file}: ${errCode(e) ?? errMessage(e)}`, false);
+          refusal = e instanceof DialError ? e : new DialError(`cannot read the known_hosts files: ${errMessage(e)}`, false);
           verify(false);
         },
       );
@@ -640,6 +662,19 @@ function hostKeyRefusal(check: HostKeyCheck, name: string, key: Buffer, file: st
     case 'known':
       return `SSH host key ${offered} for ${name} is known`;
   }
+}
+
+/** An interactive session of {@link SshConnection.session}. */
+export interface SessionOptions {
+  /** The command line as typed (the login user's shell runs it); none: a login shell. */
+  command?: string;
+  /** A pseudo-terminal: `TERM`, and the window in characters. */
+  pty?: { term: string; rows: number; cols: number };
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  /** Receives the function that forwards a new window size (rows, columns). */
+  onResize?: (resize: (rows: number, cols: number) => void) => void;
 }
 
 /** @internal options from the pool to a connection. */
@@ -865,8 +900,11 @@ export class SshConnection implements Connection {
     });
   }
 
-  /** Runs an ssh2 callback-style operation, rejecting with ConnectionLostError if the connection drops meanwhile. */
-  #guard<T>(during: string, start: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
+  /**
+   * Runs an ssh2 callback-style operation, rejecting with ConnectionLostError if the connection
+   * drops meanwhile; `what` names the subsystem in other failures.
+   */
+  #guard<T>(during: string, start: (cb: (err: Error | null | undefined, value: T) => void) => void, what = 'SFTP'): Promise<T> {
     if (this.#lost !== null) return Promise.reject(this.#lostError(during));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -880,7 +918,7 @@ export class SshConnection implements Connection {
         if (settled) return;
         settled = true;
         this.#lostHandlers.delete(onLost);
-        if (e) reject(this.#lost !== null ? this.#lostError(during) : new Error(`host ${this.host} (${this.address}): SFTP failed while ${during}: ${e.message}`));
+        if (e) reject(this.#lost !== null ? this.#lostError(during) : new Error(`host ${this.host} (${this.address}): ${what} failed while ${during}: ${e.message}`));
         else resolve(value);
       };
       try {
@@ -1014,6 +1052,50 @@ export class SshConnection implements Connection {
         `host ${this.host} (${this.address}): could not put ${path} in place (exit code ${res.code ?? 'none'}): ${res.stderr.trim() || 'no message'}`,
       );
     }
+  }
+
+  /**
+   * An interactive session, as `ssh HOST [CMD]` gives one: CMD (or, without it, the login shell)
+   * run by sshd as the login user, NOT as root (no sudo), with a pseudo-terminal when `pty` is
+   * given (RFC 4254 §6.2; the remote side then merges stderr into stdout). `stdin` is piped in
+   * (its end sends EOF); output goes to `stdout`/`stderr`, which are not ended; `onResize` receives
+   * the function that forwards a new window size (RFC 4254 §6.7 window-change).
+   * @returns the remote exit status, or the signal that ended it (`code` null).
+   * @throws ConnectionLostError when the connection drops first; Error when sshd refuses the session.
+   */
+  async session(opts: SessionOptions): Promise<{ code: number | null; signal?: string }> {
+    const during = opts.command === undefined ? 'running an interactive shell' : 'running an interactive command';
+    const pty = opts.pty ? { term: opts.pty.term, rows: opts.pty.rows, cols: opts.pty.cols } : undefined;
+    const command = opts.command;
+    const ch = await this.#guard<ClientChannel>(
+      during,
+      (cb) => (command !== undefined ? this.#client.exec(command, pty ? { pty } : {}, cb) : this.#client.shell(pty ?? false, cb)),
+      'the SSH session',
+    );
+    let code: number | null = null;
+    let signal: string | undefined;
+    ch.on('exit', (c: number | null, sig?: string) => {
+      if (typeof c === 'number') code = c;
+      else if (sig) signal = sig;
+    });
+    ch.on('error', () => undefined);
+    ch.pipe(opts.stdout, { end: false });
+    ch.stderr.pipe(opts.stderr, { end: false });
+    opts.stdin.pipe(ch);
+    opts.onResize?.((rows, cols) => ch.setWindow(rows, cols, 0, 0));
+    return new Promise((resolve, reject) => {
+      const onLost = (): void => reject(this.#lostError(during));
+      this.#lostHandlers.add(onLost);
+      ch.once('close', () => {
+        opts.stdin.unpipe(ch);
+        // Let a connection loss that closed this channel be seen first.
+        setImmediate(() => {
+          this.#lostHandlers.delete(onLost);
+          if (this.#lost !== null && code === null && signal === undefined) return onLost();
+          resolve(signal ? { code: null, signal } : { code });
+        });
+      });
+    });
   }
 
   /** Closes the connection (gracefully, then by force after 2 s). */

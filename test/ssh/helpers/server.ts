@@ -99,6 +99,8 @@ export class TestSshServer {
   tcpConnections = 0;
   /** Every exec command line received, in order. */
   readonly commands: string[] = [];
+  /** Pseudo-terminal requests (RFC 4254 §6.2) and window changes (§6.7) received, in order. */
+  readonly terminal: { kind: 'pty' | 'window-change'; term?: string; rows: number; cols: number }[] = [];
   /** User names that authenticated. */
   readonly users: string[] = [];
   /** SFTP WRITE requests received. */
@@ -211,6 +213,15 @@ export class TestSshServer {
       let current: ChildProcess | undefined;
       session.on('signal', (_accept, _reject, info) => {
         if (current) killGroup(current, `SIG${info.name}` as NodeJS.Signals);
+      });
+      // A pty is recorded and granted; the command still runs on pipes (enough to see what was asked).
+      session.on('pty', (accept, _reject, info) => {
+        this.terminal.push({ kind: 'pty', term: info.term, rows: info.rows, cols: info.cols });
+        accept?.();
+      });
+      session.on('window-change', (accept, _reject, info) => {
+        this.terminal.push({ kind: 'window-change', rows: info.rows, cols: info.cols });
+        accept?.();
       });
       session.on('exec', (accept, _reject, info) => {
         const ch = accept();
