@@ -6,7 +6,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
 import { bootLab, cli, events, runEnd, type TestLab } from '../helpers/lab.js';
 
@@ -134,4 +135,31 @@ test('a second apply reports zero changes and restarts or reloads nothing', asyn
   assert.equal(events(again.stdout).filter((e) => e.type === 'handler').length, 0, 'no handler ran');
   assert.deepEqual(await starts(), before, 'no service restarted');
   assert.equal((await holders()).length, 1);
+});
+
+test('ssh and logs on the lab: a command by inventory name with its exit code, the operator ssh_config read, keepalived journal of both hosts prefixed by host', async () => {
+  const hostname = await cli(['ssh', ...inv(), 'lb2', '--', 'hostname']);
+  assert.equal(hostname.exitCode, 0, hostname.stderr);
+  assert.equal(hostname.stdout.trim(), 'lb2');
+  assert.equal((await cli(['ssh', ...inv(), 'lb1', '--', 'exit 7'])).exitCode, 7, 'the remote exit code');
+  const unknown = await cli(['ssh', ...inv(), 'nosuch', '--', 'true']);
+  assert.equal(unknown.exitCode, 2);
+  assert.match(unknown.stderr, /lb1/, 'the known host names are listed');
+
+  // ssh_config is read where the inventory is silent (the lab inventory sets no port): a Port there
+  // is used (nothing listens on it: unreachable, exit 3, the port named); -F none reads nothing.
+  const cfg = path.join(lab.dir, 'ssh_config');
+  await writeFile(cfg, 'Host lb2\n  Port 2299\n');
+  const viaConfig = await cli(['ssh', ...inv(), '-F', cfg, 'lb2', '--', 'true']);
+  assert.equal(viaConfig.exitCode, 3, viaConfig.stdout + viaConfig.stderr);
+  assert.match(viaConfig.stderr, /2299/);
+  assert.equal((await cli(['ssh', ...inv(), '-F', 'none', 'lb2', '--', 'true'])).exitCode, 0);
+
+  const logs = await cli(['logs', ...inv(), 'keepalived', '-n', '200']);
+  assert.equal(logs.exitCode, 0, logs.stderr);
+  const lines = logs.stdout.split('\n').filter((l) => l.trim() !== '');
+  assert.ok(lines.length > 0);
+  for (const l of lines) assert.match(l, /^lb[12] /, `every line names its host: ${l}`);
+  for (const h of LB) assert.ok(lines.some((l) => l.startsWith(`${h} `) && /Keepalived/.test(l)), `${h} has keepalived lines`);
+  assert.ok(lines.some((l) => /Entering MASTER STATE/.test(l)), 'the VRRP transitions are there');
 });
