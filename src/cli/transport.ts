@@ -1,19 +1,15 @@
-import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../core/errors.js';
 import { Secret } from '../core/secret.js';
 import type { LoadedInventory } from '../inventory/load.js';
 import type { SshSettings } from '../inventory/schema.js';
+import { expandPath } from './files.js';
 import { SshPool, type SshHostConfig, type SshPoolOptions } from '../ssh/pool.js';
 import type { Transport } from '../ssh/transport.js';
 
 /** Default seconds for a TCP connect + SSH handshake. */
 export const DEFAULT_CONNECT_TIMEOUT_SEC = 10;
 
-function expandPath(p: string, baseDir: string): string {
-  if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
-  return path.resolve(baseDir, p);
-}
 
 /** Parses a jump spec `[user@]address[:port]`. */
 function parseJump(spec: string, defaults: SshSettings): { user?: string; address: string; port?: number } {
