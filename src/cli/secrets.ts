@@ -18,6 +18,7 @@ export function secretsSettings(loaded: LoadedInventory, env: Readonly<Record<st
       ? { age: { recipients: f.recipients, identityFile: expandPath(f.identityFile, loaded.dir), timeoutSec: f.timeoutSec } }
       : {}),
     env,
+    cwd: loaded.dir,
   };
 }
 

@@ -25,6 +25,8 @@ export interface SecretsSettings {
   age?: { recipients: readonly string[]; identityFile: string; timeoutSec: number };
   /** The environment `env` sources are read from and commands (and age) run with. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** The folder commands run in (the inventory's, so relative paths in an argv are relative to it); default: this process's. */
+  cwd?: string;
 }
 
 /** The kind of a source, as messages name it. */
@@ -56,19 +58,20 @@ export interface LocalRun {
 export const MAX_OUTPUT_BYTES = 1024 * 1024;
 
 /**
- * Runs `argv` on this machine without a shell (execve(2) through execa) with exactly `env` (the
+ * Runs `argv` on this machine without a shell (execve(2) through execa) in `cwd` with exactly `env` (the
  * caller's environment is not added), `input` on stdin (else stdin is /dev/null), and kills it
  * (SIGTERM, then SIGKILL 2 s later) after `timeoutSec` seconds. Never rejects on a failure of the
  * program: the outcome is in the result (see {@link KILL_GRACE_MS} for a program whose children outlive it). Never builds a message from argv (execa's own messages
  * quote the command line, so none of them is used).
  */
-export async function runLocal(argv: readonly string[], opts: { env: Readonly<Record<string, string | undefined>>; timeoutSec: number; input?: string }): Promise<LocalRun> {
+export async function runLocal(argv: readonly string[], opts: { env: Readonly<Record<string, string | undefined>>; timeoutSec: number; input?: string; cwd?: string }): Promise<LocalRun> {
   const { execa } = await import('execa');
   const [file, ...args] = argv as [string, ...string[]];
   const sub = execa(file, args, {
     reject: false,
     env: { ...opts.env },
     extendEnv: false,
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     timeout: opts.timeoutSec * 1000,
     forceKillAfterDelay: KILL_GRACE_MS,
     encoding: 'buffer',
@@ -136,8 +139,8 @@ export function stripTrailingNewline(text: string): string {
 }
 
 /**
- * The value of secret `name` from `source`, checked by `validate` (the rules of hand-edited values,
- * see validateSecretValue in src/inventory/secrets.ts).
+ * The value of secret `name` from `source` (a command runs in `cwd`), checked by `validate` (the
+ * rules of hand-edited values, see validateSecretValue in src/inventory/secrets.ts).
  * @throws InputError (exit 2) naming the secret and the kind of source: an unset or empty variable,
  *   a command that cannot start, exits non-zero, is killed, times out (`timeoutSec`, seconds,
  *   default {@link SECRET_COMMAND_TIMEOUT_SEC}) or prints nothing, or a value the rules refuse (rule
@@ -148,6 +151,7 @@ export async function readSource(
   source: SecretSource,
   env: Readonly<Record<string, string | undefined>>,
   validate: (name: SecretName, value: string) => { rule: string; message: string } | undefined,
+  cwd?: string,
 ): Promise<Secret> {
   let value: string;
   let kind: string;
@@ -160,7 +164,7 @@ export async function readSource(
     kind = 'command source';
     const argv = source.command ?? [];
     const timeoutSec = source.timeoutSec ?? SECRET_COMMAND_TIMEOUT_SEC;
-    const r = await runLocal(argv, { env, timeoutSec });
+    const r = await runLocal(argv, { env, timeoutSec, ...(cwd !== undefined ? { cwd } : {}) });
     const failure = describeFailure(r, timeoutSec);
     if (failure) {
       const tail = stderrTail(r.stderr, argv.slice(1));
@@ -186,7 +190,7 @@ export async function readSources(
   const failures: string[] = [];
   for (const { name } of sourcedNames(settings)) {
     try {
-      out[name] = await readSource(name, settings!.sources![name]!, settings?.env ?? {}, validate);
+      out[name] = await readSource(name, settings!.sources![name]!, settings?.env ?? {}, validate, settings?.cwd);
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       failures.push(e.message);

@@ -86,6 +86,14 @@ test('command source: stdout less one trailing newline, run without a shell and 
   }
 });
 
+test('command source: runs in the folder it is given (the inventory\'s, for relative paths)', () =>
+  inTemp(async (dir) => {
+    const v = password();
+    await writeFile(path.join(dir, 'db.txt'), `${v}\n`);
+    const settings: SecretsSettings = { sources: { airflowDb: { command: ['cat', 'db.txt'] } }, env: ENV, cwd: dir };
+    assert.equal((await readSources(settings, validateSecretValue)).airflowDb?.reveal(), v);
+  }));
+
 test('command source: a failing command names the secret, the source kind, the exit code and the stderr tail, never its argv', async () => {
   const marker = 'secret/path-ARGVMARKER-7f3a';
   const e = await rejection(
