@@ -46,9 +46,9 @@ export async function drillCommand(io: Io, loaded: LoadedInventory, o: DrillFlag
     io.err(`drill: refusing without --yes. This would, on the live cluster ${loaded.inventory.cluster.name}, one scenario after the other:\n${intents.map((l) => `  ${l}`).join('\n')}\nunder a load of writes through the VIP, confirmed publishes and (worker, scheduler, dag-processor) Celery tasks; then restore, wait for status healthy and remove every drill object. Nothing was done.\n`);
     return ExitCode.badInput;
   }
-  const [{ readSecrets }, { buildTransport }] = await Promise.all([import('../inventory/secrets.js'), import('./transport.js')]);
-  const secrets = await readSecrets(loaded.stateDir);
-  if (!secrets) throw new InputError(`drill: no secrets file in ${loaded.stateDir} (the cluster was not bootstrapped from here)`);
+  const [{ readSecrets }, { buildTransport }, { secretsSettings }] = await Promise.all([import('../inventory/secrets.js'), import('./transport.js'), import('./secrets.js')]);
+  const secrets = await readSecrets(loaded.stateDir, secretsSettings(loaded, io.env));
+  if (!secrets) throw new InputError(`drill: no secrets file in ${loaded.stateDir}, or it lacks secrets (the cluster was not bootstrapped from here)`);
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const human = { diff: false, verbose: false };
   const reporter = fanOut(o.json ? jsonReporter(io) : plainReporter(io, human), journalReporter(loaded.stateDir, runId));

@@ -13,7 +13,7 @@ import { AIRFLOW_DB_USER } from '../components/patroni.js';
 import { ADMIN_USER as RABBITMQ_ADMIN_USER } from '../components/rabbitmq.js';
 import type { LoadedInventory } from '../inventory/load.js';
 import { operatorSources, sourceWithin } from '../inventory/ports.js';
-import { SECRETS_FILE, type ClusterSecrets } from '../inventory/secrets.js';
+import { SECRETS_FILE, SECRETS_FILE_AGE, type ClusterSecrets } from '../inventory/secrets.js';
 
 /** One place to reach: what it is, its URL or address, and its login (user and secret name) if any. */
 export interface Endpoint {
@@ -60,11 +60,21 @@ export function endpointsFirewallNote(loaded: LoadedInventory): string {
     : `firewall: the UI answers ${where}; the other endpoints answer no operator machine until its address is in cluster.firewall.operators`;
 }
 
+/** Where the secret `name` is kept: `env VAR`, `command` (its argv is not shown) or undefined for the secrets file. */
+export function secretSourceLabel(loaded: LoadedInventory, name: keyof ClusterSecrets): string | undefined {
+  const src = loaded.inventory.secrets?.[name];
+  if (!src) return undefined;
+  return src.env !== undefined ? `env ${src.env}` : 'command';
+}
+
 /** The endpoints as aligned text lines, the firewall's note, then where the passwords are kept. */
 export function endpointsText(loaded: LoadedInventory): string {
   const list = clusterEndpoints(loaded);
   const w = Math.max(...list.map((e) => e.name.length));
   const u = Math.max(...list.map((e) => e.url.length));
-  const lines = list.map((e) => `${e.name.padEnd(w)}  ${e.url.padEnd(u)}${e.user ? `  login ${e.user}, password: secret ${e.secret}` : ''}`.trimEnd());
-  return `${lines.join('\n')}\n${endpointsFirewallNote(loaded)}\npasswords: ${path.join(loaded.stateDir, SECRETS_FILE)} (mode 0600; airflow-ha never prints them)\n`;
+  const from = (e: Endpoint) => (e.secret && secretSourceLabel(loaded, e.secret) ? ` (from ${secretSourceLabel(loaded, e.secret)})` : '');
+  const lines = list.map((e) => `${e.name.padEnd(w)}  ${e.url.padEnd(u)}${e.user ? `  login ${e.user}, password: secret ${e.secret}${from(e)}` : ''}`.trimEnd());
+  const age = loaded.inventory.secretsFile.encryption === 'age';
+  const file = path.join(loaded.stateDir, age ? SECRETS_FILE_AGE : SECRETS_FILE);
+  return `${lines.join('\n')}\n${endpointsFirewallNote(loaded)}\npasswords: ${file} (mode 0600${age ? ', age-encrypted' : ''}; airflow-ha never prints them)${loaded.inventory.secrets ? ', except those marked "from"' : ''}\n`;
 }

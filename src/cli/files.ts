@@ -1,6 +1,13 @@
 /** Local files the CLI writes for the operator. */
 import { rename, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+
+/** A path of the inventory on this machine: `~` and `~/...` expanded, others resolved against `baseDir` (the inventory's folder). */
+export function expandPath(p: string, baseDir: string): string {
+  if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
+  return path.resolve(baseDir, p);
+}
 
 /**
  * Writes `data` to `file` atomically: a temp file in the same folder, then rename(2), so a reader

@@ -6,7 +6,7 @@
  * this module loads commander and nothing heavy; each command loads what it uses (the inventory
  * loader with yaml and zod, the playbooks with their templates, ssh2, chalk) inside its action.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { AirflowHaError, ExitCode, formatDiagnostic, InputError } from '../core/errors.js';
@@ -203,19 +203,23 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .action(async (o: { inventory: string; out: string; playbook: string; osFamily: OsFamily }) => {
       const pb = await playbookByName(o.playbook);
       const loaded = await load(io, o.inventory, pb);
-      const [{ mkdir }, { placeholderSecrets, readSecrets, PLACEHOLDER_PREFIX, SECRETS_FILE }, { renderFiles, renderTarget }, { operatorInputs }, { writeFileAtomic }] = await Promise.all([
+      const [{ mkdir }, { placeholderSecrets, readSecrets, secretsFilePath, PLACEHOLDER_PREFIX }, { renderFiles, renderTarget }, { operatorInputs }, { writeFileAtomic }, { secretsSettings }] = await Promise.all([
         import('node:fs/promises'),
         import('../inventory/secrets.js'),
         import('./render.js'),
         import('./operator.js'),
         import('./files.js'),
+        import('./secrets.js'),
       ]);
       // render never creates secrets: without the file, placeholders stand in for every value.
-      let secrets = await readSecrets(loaded.stateDir);
+      const settings = secretsSettings(loaded, io.env);
+      let secrets = await readSecrets(loaded.stateDir, settings);
       if (!secrets) {
         secrets = placeholderSecrets();
+        const file = secretsFilePath(loaded.stateDir, settings);
+        const what = existsSync(file) ? `the secrets file ${file} lacks secrets` : `no secrets file (${file})`;
         io.err(
-          `note: no secrets file (${path.join(loaded.stateDir, SECRETS_FILE)}): rendered with placeholders (${PLACEHOLDER_PREFIX}<name>) instead of secrets; \`airflow-ha bootstrap -i ${o.inventory}\` creates the file on its first run\n`,
+          `note: ${what}: rendered with placeholders (${PLACEHOLDER_PREFIX}<name>) instead of secrets; \`airflow-ha bootstrap -i ${o.inventory}\` creates the file on its first run\n`,
         );
       }
       const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd));
@@ -311,9 +315,9 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .action(async (words: string[], o: { inventory: string; limit: string; json?: boolean } & SshFlags) => {
       const loaded = await load(io, o.inventory);
       const inv = loaded.inventory;
-      const [{ parseLimit, selectHosts }, { readSecrets }, { maskSecrets }, { raw }, { buildTransport }] = await Promise.all([
+      const [{ parseLimit, selectHosts }, { secretsIfReadable }, { maskSecrets }, { raw }, { buildTransport }] = await Promise.all([
         import('../run/playbook.js'),
-        import('../inventory/secrets.js'),
+        import('./secrets.js'),
         import('../core/secret.js'),
         import('../core/cmd.js'),
         import('./transport.js'),
@@ -325,7 +329,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
         throw new InputError((e as Error).message);
       }
       // exec only masks the secrets in what the hosts print: it never creates them.
-      const secrets = await readSecrets(loaded.stateDir);
+      const secrets = await secretsIfReadable(loaded, io, 'the output of the command is not masked');
       const mask = (t: string) => maskSecrets(t, secrets ? Object.values(secrets) : []);
       const transport = await buildTransport(loaded, io, o);
       // The operator's own shell text, run as written: this is what `exec` is for.
@@ -502,8 +506,8 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       const loaded = await load(io, o.inventory);
       const watch = o.watch === undefined ? undefined : o.watch === true ? 2 : Number(o.watch);
       if (watch !== undefined && !(watch > 0)) throw new InputError(`--watch takes a number of seconds > 0, got "${String(o.watch)}"`);
-      const [{ readSecrets }, { buildTransport }, { statusCommand }] = await Promise.all([import('../inventory/secrets.js'), import('./transport.js'), import('./status.js')]);
-      const secrets = await readSecrets(loaded.stateDir);
+      const [{ secretsIfReadable }, { buildTransport }, { statusCommand }] = await Promise.all([import('./secrets.js'), import('./transport.js'), import('./status.js')]);
+      const secrets = await secretsIfReadable(loaded, io, 'status runs without the secrets: the checks that log in report that they cannot');
       const transport = await buildTransport(loaded, io, o, { retries: 0, keepaliveIntervalSec: 5 });
       try {
         setExit(await statusCommand({ inventory: loaded.inventory, ...(secrets ? { secrets } : {}) }, transport, io, { json: Boolean(o.json), all: Boolean(o.all), ...(watch ? { watchSec: watch } : {}) }));

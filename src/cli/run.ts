@@ -3,16 +3,17 @@
  * by `plan`, `apply`, `bootstrap`, `add-worker` and `remove-worker`.
  */
 import os from 'node:os';
-import path from 'node:path';
 import type { LoadedInventory } from '../inventory/load.js';
 import type { Inventory } from '../inventory/schema.js';
-import { loadOrCreateSecrets, requireSecrets, SECRETS_FILE } from '../inventory/secrets.js';
+import { sourcedNames } from '../inventory/secret-sources.js';
+import { loadOrCreateSecrets, requireSecrets, secretsFilePath } from '../inventory/secrets.js';
 import { fanOut, type Reporter } from '../run/events.js';
 import { runPlaybook } from '../run/execute.js';
 import { journalReporter } from '../run/journal.js';
 import type { OperatorInputs, Playbook, Selector } from '../run/playbook.js';
 import type { StepStart } from '../run/steps.js';
 import { jsonReporter, plainReporter, type Streams } from './output.js';
+import { secretsSettings } from './secrets.js';
 import { buildTransport } from './transport.js';
 
 /** What a command may touch of the process: output streams, the environment, the working directory. */
@@ -70,10 +71,17 @@ export interface CliRunOptions {
  */
 export async function runPlaybookCli(io: Io, loaded: LoadedInventory, pb: Playbook, opts: CliRunOptions, inventory: Inventory = loaded.inventory): Promise<number> {
   // Check mode never creates secrets: a plan of a cluster without its secrets file would plan new ones.
+  const settings = secretsSettings({ ...loaded, inventory }, io.env);
   const { secrets, created } = opts.check
-    ? { secrets: await requireSecrets(loaded.stateDir, `airflow-ha bootstrap -i ${loaded.file}`), created: [] }
-    : await loadOrCreateSecrets(loaded.stateDir);
-  const secretsGuard = { file: path.join(loaded.stateDir, SECRETS_FILE), created, newCluster: Boolean(opts.newCluster), command: opts.command };
+    ? { secrets: await requireSecrets(loaded.stateDir, `airflow-ha bootstrap -i ${loaded.file}`, settings), created: [] }
+    : await loadOrCreateSecrets(loaded.stateDir, settings);
+  const secretsGuard = {
+    file: secretsFilePath(loaded.stateDir, settings),
+    created,
+    sourced: sourcedNames(settings),
+    newCluster: Boolean(opts.newCluster),
+    command: opts.command,
+  };
   const transport = await buildTransport({ ...loaded, inventory }, io, opts);
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
   const reporter = fanOut(await reporterFor(io, opts), journalReporter(loaded.stateDir, runId));

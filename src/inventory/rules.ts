@@ -47,6 +47,9 @@
  * | `postgresql:patroni-timings` | error     | `postgresql.ha`: loopWait + 2 * retryTimeout > ttl (Patroni's rule)  |
  * | `postgresql:strict-sync` | warning       | strict synchronous mode with fewer than 3 PostgreSQL hosts           |
  * | `broker:node-loss`       | warning       | worker hosts on an Airflow major whose Celery queues live on one RabbitMQ node (2.x) |
+ * | `secrets:source`         | error         | a `secrets:` entry without exactly one of `env`/`command`, an empty program name, `timeoutSec` without `command` |
+ * | `secrets:age`            | error         | `secretsFile.encryption: age` without `recipients` or `identityFile` |
+ * | `secrets:age-unused`     | warning       | `recipients` or `identityFile` with `encryption: none` (the file is kept in clear) |
  *
  * A top-level `ssh.jump` naming an inventory host applies to every other host; that host itself
  * is reached directly (it would otherwise jump through itself), which is not reported.
@@ -656,6 +659,39 @@ const airflowInstall: Rule = (inv, ctx) => {
   return [];
 };
 
+/** `secrets:`: each entry names exactly one source; a command has a program to run. */
+const secretSources: Rule = (inv, ctx) => {
+  const out: Diagnostic[] = [];
+  for (const [name, src] of Object.entries(inv.secrets ?? {})) {
+    if (!src) continue;
+    const at: YamlPath = ['secrets', name];
+    if ((src.env === undefined) === (src.command === undefined)) {
+      out.push(make(ctx, 'error', 'secrets:source', at, `${name}: give exactly one source, env: VARIABLE or command: [program, args...]${src.env !== undefined ? ' (both are given)' : ''}`));
+    } else if (src.command !== undefined && src.command[0] === '') {
+      out.push(make(ctx, 'error', 'secrets:source', [...at, 'command', 0], `${name}: the command's first word is the program to run; it is empty`));
+    } else if (src.env !== undefined && src.timeoutSec !== undefined) {
+      out.push(make(ctx, 'error', 'secrets:source', [...at, 'timeoutSec'], `${name}: timeoutSec bounds a command; an env source has none`, src.timeoutSec));
+    }
+  }
+  return out;
+};
+
+/** `secretsFile:`: age needs someone to encrypt to and a key to decrypt with. */
+const secretsAge: Rule = (inv, ctx) => {
+  const f = inv.secretsFile;
+  const at: YamlPath = ['secretsFile'];
+  if (f.encryption === 'age') {
+    const out: Diagnostic[] = [];
+    if (f.recipients.length === 0) out.push(make(ctx, 'error', 'secrets:age', [...at, 'encryption'], 'encryption age needs recipients: [age1...] (the public key age-keygen prints; every recipient can decrypt the file)', f.encryption));
+    if (f.identityFile === undefined) out.push(make(ctx, 'error', 'secrets:age', [...at, 'encryption'], 'encryption age needs identityFile: the age identity (private key) file that decrypts the secrets file', f.encryption));
+    return out;
+  }
+  if (f.recipients.length > 0 || f.identityFile !== undefined) {
+    return [make(ctx, 'warning', 'secrets:age-unused', [...at, f.recipients.length > 0 ? 'recipients' : 'identityFile'], 'recipients and identityFile are read only with encryption: age; the secrets file is kept in clear')];
+  }
+  return [];
+};
+
 /** Every rule, in the order their findings are produced. */
 export const RULES: readonly Rule[] = [
   clusterNetwork,
@@ -678,6 +714,8 @@ export const RULES: readonly Rule[] = [
   airflowVersion,
   airflowInstall,
   brokerNodeLoss,
+  secretSources,
+  secretsAge,
 ];
 
 /** Runs every rule; returns errors and warnings (unsorted). */

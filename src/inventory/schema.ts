@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { firstControlChar } from '../core/text.js';
+import { SECRET_NAMES, type SecretName } from './secret-names.js';
 
 /**
  * The roles a host can play. Source of the layout: the customer's seed 003 (13 VMs) and
@@ -77,6 +78,9 @@ const port = z.number().int().min(1).max(65535);
  */
 const localPath = pattern('local-path', /^(?!(.*\/)?\.\.(\/|$))[^\p{Cc}\u2028\u2029]+$/u, 'a path without control characters and without a .. segment');
 
+/** The name of an environment variable of the airflow-ha process. */
+const envName = pattern('env-name', /^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _, not starting with a digit');
+
 export const SshSettings = z.strictObject({
   /** Login user; non-root users run everything through `sudo -n`. */
   user: pattern('ssh-user', /^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$/, 'a login name: letters, digits and . _ @ - (no space or control character)').optional(),
@@ -85,7 +89,7 @@ export const SshSettings = z.strictObject({
   /** Private key file (`~` is expanded; relative paths are relative to the inventory file). */
   identityFile: localPath.optional(),
   /** Environment variable holding the key's passphrase (the passphrase itself never goes in the inventory). */
-  passphraseEnv: pattern('env-name', /^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _, not starting with a digit').optional(),
+  passphraseEnv: envName.optional(),
   /** Use the SSH agent at $SSH_AUTH_SOCK. */
   agent: z.boolean().optional(),
   /** Jump host: `[user@]address[:port]` or the name of another inventory host. */
@@ -412,8 +416,66 @@ export const Lab = z.strictObject({
   prefix: pattern('lab-prefix', /^[a-z0-9-]{1,20}$/, 'at most 20 lower-case letters, digits and -').optional(),
 });
 
+/**
+ * Where one secret comes from instead of the generated secrets file: exactly one of
+ * - `env`: the name of an environment variable of the airflow-ha process that holds the value;
+ * - `command`: an argv array run on the operator's machine without a shell (execve(2): no
+ *   globbing, no `$VAR`, no pipes), whose standard output, less one trailing newline, is the value
+ *   (`[pass, show, airflow/db]`, `[op, read, "op://vault/item/field"]`,
+ *   `[vault, kv, get, -field=password, secret/airflow]`, `[sops, -d, --extract, '["db"]', s.yaml]`).
+ *   `timeoutSec` (seconds, default 30) bounds it; the process is killed after it.
+ * "Exactly one" is the rule `secrets:source` (src/inventory/rules.ts).
+ */
+export const SecretSource = z.strictObject({
+  env: envName.optional(),
+  command: z.array(printable).min(1).optional(),
+  timeoutSec: z.number().int().min(1).max(3600).optional(),
+});
+export type SecretSource = z.infer<typeof SecretSource>;
+
+/** Default of {@link SecretSource}'s `timeoutSec`, in seconds. */
+export const SECRET_COMMAND_TIMEOUT_SEC = 30;
+
+/**
+ * `secrets:`: for each secret that does not come from the generated file, its source. The keys are
+ * the secret names of src/inventory/secret-names.ts; any other key is an error at its line.
+ */
+export const SecretSources = z.strictObject(Object.fromEntries(SECRET_NAMES.map((n) => [n, SecretSource.optional()])) as Record<SecretName, z.ZodOptional<typeof SecretSource>>);
+export type SecretSources = z.infer<typeof SecretSources>;
+
+/**
+ * An age recipient (https://age-encryption.org/v1): a native X25519 key `age1` + 58 bech32
+ * characters, a plugin recipient `age1<plugin>1...`, or an SSH public key `ssh-ed25519 AAAA...` /
+ * `ssh-rsa AAAA...` (age(1) "-r").
+ */
+const ageRecipient = pattern(
+  'age-recipient',
+  /^(age1[02-9ac-hj-np-z]{58}|age1[a-z0-9-]+1[02-9ac-hj-np-z]{6,}|ssh-(ed25519|rsa) AAAA[A-Za-z0-9+/]+={0,3})$/,
+  'an age recipient: age1... (age-keygen prints it as "Public key"), or an ssh-ed25519/ssh-rsa public key',
+);
+
+/**
+ * `secretsFile:`: how the generated secrets file is kept. `encryption: age` keeps it as
+ * `<state>/secrets.yaml.age`, encrypted to every one of `recipients` (age(1) `-r`) and read with
+ * `age -d -i identityFile` (`~` is expanded, relative to the inventory file); `timeoutSec` (seconds,
+ * default 60) bounds each age run (an identity with a passphrase is asked for on the terminal).
+ * `encryption: none` (default) is the plain 0600 `secrets.yaml`. Rule `secrets:age` (rules.ts):
+ * age needs at least one recipient and the identity file.
+ */
+export const SecretsFile = z.strictObject({
+  encryption: z.enum(['none', 'age']).default('none'),
+  recipients: z.array(ageRecipient).default([]),
+  identityFile: localPath.optional(),
+  timeoutSec: z.number().int().min(1).max(3600).default(60),
+});
+export type SecretsFile = z.infer<typeof SecretsFile>;
+
 /** The whole inventory file. */
 export const Inventory = z.strictObject({
+  /** Secrets that come from the environment or a command instead of the generated file. */
+  secrets: SecretSources.optional(),
+  /** How the generated secrets file is kept (plain 0600 YAML, or age-encrypted). */
+  secretsFile: SecretsFile.default(SecretsFile.parse({})),
   cluster: Cluster,
   /** Defaults for every host's SSH settings. */
   ssh: SshSettings.default({}),

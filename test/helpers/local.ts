@@ -3,7 +3,7 @@
  * can be exercised against a real filesystem and shell without SSH. Records every call.
  */
 import { spawn } from 'node:child_process';
-import { chmod, chown, rename, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,4 +79,15 @@ export class LocalTransport implements Transport {
 
 export function tempDir(prefix = 'ah-test-'): string {
   return path.join(os.tmpdir(), `${prefix}${randomBytes(4).toString('hex')}`);
+}
+
+/** Runs `fn` in a new {@link tempDir}, created for it and removed after it, whatever it does. */
+export async function inTemp(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  await mkdir(dir, { recursive: true });
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

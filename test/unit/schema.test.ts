@@ -9,6 +9,6 @@ test('inventory/inventory.schema.json is the schema generated from the zod types
   const committed = JSON.parse(await readFile(path.join(ROOT, 'inventory', 'inventory.schema.json'), 'utf8')) as Record<string, unknown>;
   assert.deepEqual(committed, JSON.parse(JSON.stringify(inventoryJsonSchema())));
   const props = (committed['properties'] ?? {}) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(props).sort(), ['cluster', 'hosts', 'lab', 'ssh']);
+  assert.deepEqual(Object.keys(props).sort(), ['cluster', 'hosts', 'lab', 'secrets', 'secretsFile', 'ssh']);
   assert.deepEqual(committed['required'], ['cluster', 'hosts']);
 });

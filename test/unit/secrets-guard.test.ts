@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatDiagnostic, InputError } from '../../src/core/errors.js';
 import { Secret } from '../../src/core/secret.js';
@@ -31,17 +31,7 @@ import { loadInventory } from '../../src/inventory/load.js';
 import { rabbitmqConfVars } from '../../src/components/rabbitmq.js';
 import { runMain } from '../helpers/cli.js';
 import { ROOT } from '../helpers/lab.js';
-import { tempDir } from '../helpers/local.js';
-
-async function inTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = tempDir();
-  await mkdir(dir, { recursive: true });
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { inTemp } from '../helpers/local.js';
 
 /** A full set of generated secrets. */
 function generated(): ClusterSecrets {
