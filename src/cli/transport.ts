@@ -2,18 +2,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../core/errors.js';
 import { Secret } from '../core/secret.js';
-import type { LoadedInventory } from '../inventory/load.js';
+import { resolveLocalPath, type LoadedInventory } from '../inventory/load.js';
 import type { SshSettings } from '../inventory/schema.js';
 import { SshPool, type SshHostConfig, type SshPoolOptions } from '../ssh/pool.js';
 import type { Transport } from '../ssh/transport.js';
 
 /** Default seconds for a TCP connect + SSH handshake. */
 export const DEFAULT_CONNECT_TIMEOUT_SEC = 10;
-
-function expandPath(p: string, baseDir: string): string {
-  if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
-  return path.resolve(baseDir, p);
-}
 
 /** Parses a jump spec `[user@]address[:port]`. */
 function parseJump(spec: string, defaults: SshSettings): { user?: string; address: string; port?: number } {
@@ -40,7 +35,7 @@ export function buildTransport(loaded: LoadedInventory, env: NodeJS.ProcessEnv, 
       port: s.port ?? 22,
       user: s.user ?? 'root',
       connectTimeoutSec: s.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_SEC,
-      ...(s.identityFile ? { identityFile: expandPath(s.identityFile, loaded.dir) } : {}),
+      ...(s.identityFile ? { identityFile: resolveLocalPath(s.identityFile, { dir: loaded.dir, home: os.homedir() }) } : {}),
       ...(passphrase ? { passphrase: new Secret(passphrase) } : {}),
       ...(s.agent && env['SSH_AUTH_SOCK'] ? { agent: env['SSH_AUTH_SOCK'] } : {}),
     };
