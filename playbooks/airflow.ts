@@ -14,9 +14,8 @@ import {
   workerPingCheck,
 } from '../src/components/airflow.js';
 import { AIRFLOW_ROLES } from '../src/inventory/rules.js';
-import type { Playbook, Step } from '../src/run/playbook.js';
+import { roleNeeds, type Playbook, type Step } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
-import { playbookRoles } from './catalog.js';
 
 /** The Airflow steps, also part of `bootstrap` (after the data plane). */
 export const airflowSteps: readonly Step[] = [
@@ -28,6 +27,10 @@ export const airflowSteps: readonly Step[] = [
   {
     name: 'airflow config',
     hosts: { roles: AIRFLOW_ROLES },
+    needs: [
+      { role: 'haproxy', why: "airflow.cfg's database is HAProxy's leader port" },
+      { role: 'rabbitmq', why: "airflow.cfg's broker_url lists the RabbitMQ nodes" },
+    ],
     tasks: ({ inventory, host, secrets }) => airflowConfigTasks(inventory, host, secrets),
   },
   {
@@ -35,6 +38,10 @@ export const airflowSteps: readonly Step[] = [
     // (one `db migrate` per cluster, before any service starts in the next step).
     name: 'airflow db migrate + admin user',
     hosts: { roles: ['scheduler'] },
+    needs: [
+      { role: 'scheduler', why: 'the first scheduler host runs the database migrations and creates the admin user' },
+      { role: 'postgresql', why: 'the metadata database the migrations run on' },
+    ],
     tasks: ({ inventory, host, secrets }) => (migrateHost(inventory)?.name === host.name ? airflowMigrateTasks(inventory, secrets) : []),
   },
   {
@@ -57,6 +64,7 @@ export const airflowSteps: readonly Step[] = [
   {
     name: 'airflow workers',
     hosts: { roles: ['worker'] },
+    needs: [{ role: 'worker', why: 'without a Celery worker nothing consumes the queued tasks' }],
     tasks: () => [],
     gate: {
       name: 'every Celery worker answers a ping on the broker',
@@ -71,6 +79,6 @@ export const airflowSteps: readonly Step[] = [
 export const airflow: Playbook = {
   name: 'airflow',
   description: 'Airflow in a virtualenv, one airflow.cfg, db migrate + admin user once, scheduler/triggerer/DAG processor/webserver/worker/Flower units',
-  requiredRoles: playbookRoles.airflow,
+  requiredRoles: roleNeeds(airflowSteps),
   steps: [identityStep, ...airflowSteps],
 };

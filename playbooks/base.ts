@@ -1,7 +1,6 @@
 /** Bootstrap step 1 on its own: the base system of every host (see src/components/base.ts). */
 import { baseTasks, hostIdentityTasks } from '../src/components/base.js';
 import type { Playbook, Step } from '../src/run/playbook.js';
-import { playbookRoles } from './catalog.js';
 
 /**
  * Host identity on every host (name + /etc/hosts block): the first step of each component playbook
@@ -22,6 +21,6 @@ export const baseStep: Step = {
 export const base: Playbook = {
   name: 'base',
   description: 'host identity, /etc/hosts, time zone and sync, base packages, admin account, firewall',
-  requiredRoles: playbookRoles.base,
+  requiredRoles: [],
   steps: [baseStep],
 };

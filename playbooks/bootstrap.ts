@@ -6,36 +6,37 @@
  * component's steps as its own playbook defines them (their stand-alone identity step is covered
  * here by the base step).
  */
-import type { Playbook, Step } from '../src/run/playbook.js';
+import { roleNeeds, type Playbook, type Step } from '../src/run/playbook.js';
 import { airflowSteps } from './airflow.js';
 import { dagsCompileStep, dagsReleaseStep, ftpStep, nfsClientStep, nfsServerStep, nfsVipStep, targetStep, targetWorkersStep } from './dags.js';
 import { baseStep, identityStep } from './base.js';
 import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
 import { rabbitmq } from './rabbitmq.js';
-import { playbookRoles } from './catalog.js';
 
-const own = (steps: readonly Step[]) => steps.filter((s) => s !== identityStep);
+const own = (list: readonly Step[]) => list.filter((s) => s !== identityStep);
+
+const steps: readonly Step[] = [
+  baseStep,
+  ...own(etcdPatroni.steps),
+  ...own(haproxy.steps),
+  ...own(rabbitmq.steps),
+  // DAG storage before Airflow (the DAG processor reads the folder from its first start).
+  nfsServerStep,
+  nfsVipStep,
+  nfsClientStep,
+  dagsCompileStep,
+  dagsReleaseStep,
+  ftpStep,
+  ...airflowSteps,
+  // After Airflow: the workers' target connection is imported with the airflow command.
+  targetStep,
+  targetWorkersStep,
+];
 
 export const bootstrap: Playbook = {
   name: 'bootstrap',
   description: 'base system, etcd, PostgreSQL + Patroni, HAProxy + keepalived, RabbitMQ, DAG storage, FTP, the Airflow services, the SSH target',
-  requiredRoles: playbookRoles.bootstrap,
-  steps: [
-    baseStep,
-    ...own(etcdPatroni.steps),
-    ...own(haproxy.steps),
-    ...own(rabbitmq.steps),
-    // DAG storage before Airflow (the DAG processor reads the folder from its first start).
-    nfsServerStep,
-    nfsVipStep,
-    nfsClientStep,
-    dagsCompileStep,
-    dagsReleaseStep,
-    ftpStep,
-    ...airflowSteps,
-    // After Airflow: the workers' target connection is imported with the airflow command.
-    targetStep,
-    targetWorkersStep,
-  ],
+  requiredRoles: roleNeeds(steps),
+  steps,
 };

@@ -15,7 +15,6 @@ import { targetTasks, workerTargetTasks } from '../src/components/target.js';
 import { AIRFLOW_ROLES, dagsMode } from '../src/inventory/rules.js';
 import type { Playbook, Step } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
-import { playbookRoles } from './catalog.js';
 
 /** Mode sync: the release's Python files compile on the first Airflow host before any host switches. */
 export const dagsCompileStep: Step = {
@@ -72,7 +71,7 @@ export const targetWorkersStep: Step = {
 export const dags: Playbook = {
   name: 'dags',
   description: 'DAG storage (NFS with a VIP, or releases synced from the operator), the FTP server, the SSH target',
-  requiredRoles: playbookRoles.dags,
+  requiredRoles: [],
   steps: [identityStep, nfsServerStep, nfsVipStep, nfsClientStep, dagsCompileStep, dagsReleaseStep, ftpStep, targetStep, targetWorkersStep],
 };
 
@@ -80,6 +79,6 @@ export const dags: Playbook = {
 export const deployDags: Playbook = {
   name: 'deploy-dags',
   description: 'ship the DAG folder (dags.mode sync): compile check on one Airflow host, then an atomic switch on every Airflow host',
-  requiredRoles: playbookRoles['deploy-dags'],
+  requiredRoles: [],
   steps: [dagsCompileStep, dagsReleaseStep],
 };

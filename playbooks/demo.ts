@@ -11,12 +11,11 @@ import { reloadHandler, service } from '../src/tasks/systemd.js';
 import { group, sysctl, user } from '../src/tasks/system.js';
 import { template } from '../src/tasks/template.js';
 import { identityStep } from './base.js';
-import { playbookRoles } from './catalog.js';
 
 export const demo: Playbook = {
   name: 'demo',
   description: 'host identity and /etc/hosts, a package, a templated config with a reload handler, a service',
-  requiredRoles: playbookRoles.demo,
+  requiredRoles: [],
   steps: [
     identityStep,
     {

@@ -16,13 +16,13 @@ import {
   patroniTasks,
   primaryOrStreamingCheck,
 } from '../src/components/patroni.js';
-import type { Playbook, Step } from '../src/run/playbook.js';
+import { roleNeeds, type Playbook, type Step } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
-import { playbookRoles } from './catalog.js';
 
 const etcdStep: Step = {
   name: 'etcd',
   hosts: { roles: ['etcd'] },
+  needs: [{ role: 'etcd', why: "Patroni's DCS, holding the leader lock" }],
   tasks: ({ inventory, host, facts }) => etcdTasks(inventory, host, facts),
   gate: {
     name: 'etcd: every member healthy',
@@ -49,6 +49,7 @@ const etcdRestartStep: Step = {
 export const patroniLeaderStep: Step = {
   name: 'patroni leader',
   hosts: { roles: ['postgresql'] },
+  needs: [{ role: 'postgresql', why: "the first postgresql host bootstraps Airflow's metadata database" }],
   tasks: ({ inventory, host, facts, secrets }) => (patroniNodes(inventory)[0]?.name === host.name ? patroniTasks(inventory, host, facts, secrets) : []),
   gate: {
     name: 'patroni: a node holds the leader lock (GET /leader = 200)',
@@ -108,9 +109,11 @@ export const postgresRestartSteps: readonly Step[] = [
   },
 ];
 
+const steps = [identityStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, patroniDcsStep, airflowDatabaseStep, ...postgresRestartSteps];
+
 export const etcdPatroni: Playbook = {
   name: 'etcd-patroni',
   description: 'host identity, etcd (3 members), Patroni + PostgreSQL (leader first, then replicas), the Airflow database',
-  requiredRoles: playbookRoles['etcd-patroni'],
-  steps: [identityStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, patroniDcsStep, airflowDatabaseStep, ...postgresRestartSteps],
+  steps,
+  requiredRoles: roleNeeds(steps),
 };

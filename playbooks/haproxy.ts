@@ -6,46 +6,48 @@
 import { Cmd, sh } from '../src/core/cmd.js';
 import { haproxyTasks, haproxyVips } from '../src/components/haproxy.js';
 import { keepalivedTasks } from '../src/components/keepalived.js';
-import type { Playbook } from '../src/run/playbook.js';
+import { roleNeeds, type Playbook, type Step } from '../src/run/playbook.js';
 import { waitCheck } from '../src/tasks/command.js';
-import { playbookRoles } from './catalog.js';
+
+const steps: readonly Step[] = [
+  {
+    name: 'haproxy',
+    hosts: { roles: ['haproxy'] },
+    needs: [{ role: 'haproxy', why: "every Airflow host reaches the PostgreSQL primary through HAProxy's leader port" }],
+    tasks: ({ inventory, host, secrets, facts }) => haproxyTasks(inventory, host, secrets, facts.family),
+    // After a reload of a changed config: every HAProxy serves its stats page on its own address.
+    gate: {
+      name: 'haproxy stats port open on every haproxy host',
+      on: 'each',
+      check: ({ host, inventory }) => waitCheck({ host: host.address, port: inventory.cluster.ports.haproxyStats, timeoutSec: 1 }),
+      timeoutSec: 30,
+    },
+  },
+  {
+    name: 'keepalived',
+    hosts: { roles: ['haproxy'] },
+    // Only the haproxy VIPs here: a host that also serves NFS gets that VIP from the NFS playbook,
+    // which renders the same keepalived.conf (every VIP of the host's roles).
+    tasks: ({ inventory, host, facts }) => (haproxyVips(inventory).length > 0 ? keepalivedTasks(inventory, host, facts.family) : []),
+    // The VIP is up (held by one host) and reaches an HAProxy: every haproxy host opens the
+    // stats port through every haproxy VIP. "Exactly one holder" is asserted by the e2e test.
+    gate: {
+      name: 'haproxy VIP answers on the stats port from every haproxy host',
+      on: 'each',
+      check: ({ inventory }) => {
+        const vips = haproxyVips(inventory);
+        if (vips.length === 0) return sh`true`;
+        const port = inventory.cluster.ports.haproxyStats;
+        return Cmd.join(vips.map((v) => waitCheck({ host: v.address, port, timeoutSec: 1 })), ' && ');
+      },
+      timeoutSec: 30,
+    },
+  },
+];
 
 export const haproxy: Playbook = {
   name: 'haproxy',
   description: 'HAProxy (PostgreSQL leader and replica ports, stats) and keepalived for the haproxy VIP',
-  requiredRoles: playbookRoles.haproxy,
-  steps: [
-    {
-      name: 'haproxy',
-      hosts: { roles: ['haproxy'] },
-      tasks: ({ inventory, host, secrets, facts }) => haproxyTasks(inventory, host, secrets, facts.family),
-      // After a reload of a changed config: every HAProxy serves its stats page on its own address.
-      gate: {
-        name: 'haproxy stats port open on every haproxy host',
-        on: 'each',
-        check: ({ host, inventory }) => waitCheck({ host: host.address, port: inventory.cluster.ports.haproxyStats, timeoutSec: 1 }),
-        timeoutSec: 30,
-      },
-    },
-    {
-      name: 'keepalived',
-      hosts: { roles: ['haproxy'] },
-      // Only the haproxy VIPs here: a host that also serves NFS gets that VIP from the NFS playbook,
-      // which renders the same keepalived.conf (every VIP of the host's roles).
-      tasks: ({ inventory, host, facts }) => (haproxyVips(inventory).length > 0 ? keepalivedTasks(inventory, host, facts.family) : []),
-      // The VIP is up (held by one host) and reaches an HAProxy: every haproxy host opens the
-      // stats port through every haproxy VIP. "Exactly one holder" is asserted by the e2e test.
-      gate: {
-        name: 'haproxy VIP answers on the stats port from every haproxy host',
-        on: 'each',
-        check: ({ inventory }) => {
-          const vips = haproxyVips(inventory);
-          if (vips.length === 0) return sh`true`;
-          const port = inventory.cluster.ports.haproxyStats;
-          return Cmd.join(vips.map((v) => waitCheck({ host: v.address, port, timeoutSec: 1 })), ' && ');
-        },
-        timeoutSec: 30,
-      },
-    },
-  ],
+  requiredRoles: roleNeeds(steps),
+  steps,
 };

@@ -6,28 +6,30 @@
  * ../shared/reference/ha-stack.md "RabbitMQ".
  */
 import { clusterRunningCheck, rabbitmqNodeTasks } from '../src/components/rabbitmq.js';
-import type { Playbook } from '../src/run/playbook.js';
+import { roleNeeds, type Playbook, type Step } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
-import { playbookRoles } from './catalog.js';
+
+const steps: readonly Step[] = [
+  identityStep,
+  {
+    name: 'rabbitmq nodes',
+    hosts: { roles: ['rabbitmq'] },
+    needs: [{ role: 'rabbitmq', why: 'the Celery broker the schedulers queue tasks on' }],
+    serial: 1,
+    tasks: ({ inventory, secrets, host, facts }) => rabbitmqNodeTasks(inventory, secrets, host, facts),
+    gate: {
+      name: 'every rabbitmq node running in one cluster',
+      on: 'first',
+      check: ({ inventory, secrets }) => clusterRunningCheck(inventory, secrets),
+      timeoutSec: 120,
+      intervalSec: 3,
+    },
+  },
+];
 
 export const rabbitmq: Playbook = {
   name: 'rabbitmq',
   description: 'a RabbitMQ cluster of the rabbitmq hosts: one Erlang cookie, classic-config discovery, declarative users and vhost, no guest',
-  requiredRoles: playbookRoles.rabbitmq,
-  steps: [
-    identityStep,
-    {
-      name: 'rabbitmq nodes',
-      hosts: { roles: ['rabbitmq'] },
-      serial: 1,
-      tasks: ({ inventory, secrets, host, facts }) => rabbitmqNodeTasks(inventory, secrets, host, facts),
-      gate: {
-        name: 'every rabbitmq node running in one cluster',
-        on: 'first',
-        check: ({ inventory, secrets }) => clusterRunningCheck(inventory, secrets),
-        timeoutSec: 120,
-        intervalSec: 3,
-      },
-    },
-  ],
+  requiredRoles: roleNeeds(steps),
+  steps,
 };

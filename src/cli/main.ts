@@ -181,12 +181,12 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
         const loaded = await check({ ...io, err: () => undefined });
         io.out(`${JSON.stringify({ ok: true, file: loaded.file, hosts: loaded.inventory.hosts.length, errors: [], warnings: loaded.warnings })}\n`);
       } catch (e) {
-        if (!(e instanceof InputError)) throw e;
-        // The findings as one JSON document on stdout, errors too; the exit code stays 2.
-        const { diagnostics } = e;
+        // Whatever went wrong, one JSON document on stdout: the findings, errors too, or only the
+        // message (an unreadable file, an unknown playbook); the exit code is the error's.
+        const diagnostics = e instanceof InputError ? e.diagnostics : [];
         const [errors, warnings] = [diagnostics.filter((d) => d.severity === 'error'), diagnostics.filter((d) => d.severity === 'warning')];
-        io.out(`${JSON.stringify({ ok: false, file: path.resolve(io.cwd, o.inventory), message: e.message, errors, warnings })}\n`);
-        setExit(e.exitCode);
+        io.out(`${JSON.stringify({ ok: false, file: path.resolve(io.cwd, o.inventory), message: e instanceof Error ? e.message : String(e), errors, warnings })}\n`);
+        setExit(e instanceof AirflowHaError ? e.exitCode : ExitCode.taskFailed);
       }
     });
 

@@ -32,6 +32,7 @@ import { sh, type Cmd } from '../core/cmd.js';
 import { exec } from '../core/op.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
 import { AIRFLOW_ROLES } from '../inventory/rules.js';
+import { AIRFLOW_PYTHON } from '../inventory/versions.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
 import { command } from '../tasks/command.js';
@@ -48,8 +49,8 @@ import { AIRFLOW_DB, AIRFLOW_DB_USER } from './patroni.js';
 import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, rabbitmqHosts } from './rabbitmq.js';
 
 
-/** The Python minor version of the virtualenv on both OS families (see the module comment). */
-export const AIRFLOW_PYTHON = '3.11';
+/** The Python minor version of the virtualenv on both OS families (see the module comment; defined with the supported versions). */
+export { AIRFLOW_PYTHON };
 
 /** Environment file of every Airflow unit (no secrets: AIRFLOW_HOME and PATH). */
 export const AIRFLOW_ENV_FILE = '/etc/airflow-ha/airflow.env';

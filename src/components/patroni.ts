@@ -19,6 +19,7 @@ import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
 import { AIRFLOW_ROLES } from '../inventory/rules.js';
+import { describeSupported, isSupportedVersion } from '../inventory/versions.js';
 import { command, waitCheck, waitFor, waitLoop } from '../tasks/command.js';
 import { directory, managedBlock } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
@@ -109,9 +110,12 @@ export interface PatroniPaths {
 /**
  * Debian (packages postgresql-15, patroni 3.0.2; the patroni.service it ships reads
  * /etc/patroni/config.yml, see `dpkg -L patroni`) and RHEL (PGDG postgresql15-server, patroni +
- * patroni-etcd; the PGDG unit reads /etc/patroni/patroni.yml).
+ * patroni-etcd; the PGDG unit reads /etc/patroni/patroni.yml). `v` is the PostgreSQL major.
+ * @throws Error when `v` is not a supported major (src/inventory/versions.ts): it goes into paths
+ * and package names, and validate refuses any other (`version:postgresql`).
  */
 export function patroniPaths(family: OsFamily, v: string): PatroniPaths {
+  if (!isSupportedVersion('postgresql', v)) throw new Error(`PostgreSQL major ${JSON.stringify(v)} is not supported (${describeSupported('postgresql')})`);
   return family === 'debian'
     ? {
         config: '/etc/patroni/config.yml',

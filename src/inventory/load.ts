@@ -1,4 +1,6 @@
+import { accessSync, constants, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Document, LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
@@ -6,7 +8,7 @@ import type { z } from 'zod';
 import { InputError, type Diagnostic, type SourcePos } from '../core/errors.js';
 import { firstControlChar } from '../core/text.js';
 import { Inventory, patternRule, type Role } from './schema.js';
-import { checkInventory, formatPath, suggest, type YamlPath } from './rules.js';
+import { checkInventory, formatPath, suggest, type RoleNeed, type YamlPath } from './rules.js';
 
 /** An inventory read from disk, validated, with defaults applied. */
 export interface LoadedInventory {
@@ -25,10 +27,53 @@ export interface LoadedInventory {
 }
 
 export interface LoadOptions {
-  /** Roles the command about to run needs; a missing one is an error (`role:required`). */
-  requiredRoles?: readonly Role[];
+  /** Roles the command about to run needs, alone or with the step that needs each; a missing one is an error (`role:required`). */
+  requiredRoles?: readonly (Role | RoleNeed)[];
   /** Name of that command/playbook, for the message of `role:required` (e.g. `bootstrap`). */
   playbook?: string;
+  /**
+   * Check the local files the inventory names (`ssh.identityFile`, rule `ssh:identity-file`) on
+   * this machine: relative paths against `dir`, `~/` against `home`. {@link loadInventory} checks
+   * them against the inventory's folder and os.homedir() unless given `false`; parseInventory only
+   * when given one.
+   */
+  localFiles?: LocalFiles | false;
+}
+
+/** Where the inventory's local paths are resolved from (see {@link LoadOptions.localFiles}). */
+export interface LocalFiles {
+  /** The inventory file's folder. */
+  dir: string;
+  /** The operator's home folder (`~`). */
+  home: string;
+}
+
+/** The lab key's file name in the state folder (src/lab/lab.ts `labKeyFile`), which `lab up` creates. */
+export const LAB_KEY_FILE = 'lab_ed25519';
+
+/** `p` as written in an inventory (`~/x`, relative to the inventory, or absolute) as an absolute path. */
+export function resolveLocalPath(p: string, files: LocalFiles): string {
+  if (p === '~' || p.startsWith('~/')) return path.join(files.home, p.slice(1));
+  return path.resolve(files.dir, p);
+}
+
+/** What is wrong with `file` as a file to read on this machine, or undefined when it is readable. */
+function readableFileProblem(file: string): string | undefined {
+  let st;
+  try {
+    st = statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : `cannot be read (${code ?? String(e)})`;
+  }
+  if (st.isDirectory()) return 'is a directory, not a key file';
+  if (!st.isFile()) return 'is not a regular file';
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (e) {
+    return `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
+  }
+  return undefined;
 }
 
 /**
@@ -36,14 +81,50 @@ export interface LoadOptions {
  * @throws InputError (exit 2) listing every error (and the warnings) as diagnostics.
  */
 export async function loadInventory(file: string, opts: LoadOptions = {}): Promise<LoadedInventory> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    throw new InputError(`cannot read inventory ${file}: ${code === 'ENOENT' ? 'no such file' : code}`);
+    const why: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'it is a directory, not an inventory file', EACCES: 'permission denied' };
+    throw new InputError(`cannot read inventory ${file}: ${why[code] ?? code}`);
   }
-  return parseInventory(text, file, opts);
+  const localFiles = opts.localFiles ?? { dir: path.dirname(path.resolve(file)), home: os.homedir() };
+  return parseInventory(decodeInventory(bytes, file), file, { ...opts, localFiles });
+}
+
+/**
+ * The text of an inventory file's bytes: UTF-8 (a UTF-8 byte order mark is allowed).
+ * @throws InputError (exit 2) with one diagnostic at the first offending byte's line and column:
+ * `file:encoding` for a UTF-16 or UTF-32 byte order mark or bytes that are not UTF-8, `file:binary`
+ * for a NUL byte (a binary file; YAML forbids NUL, YAML 1.2 section 5.1).
+ */
+export function decodeInventory(bytes: Uint8Array, file: string): string {
+  const fail = (rule: string, message: string, pos: { line: number; col: number } = { line: 1, col: 1 }): never => {
+    throw failure(file, [{ severity: 'error', pos: { file, ...pos }, path: '(document)', rule, message }]);
+  };
+  const bom = [...bytes.subarray(0, 4)].map((b) => b.toString(16).toUpperCase().padStart(2, '0')).join(' ');
+  if (bom.startsWith('FF FE') || bom.startsWith('FE FF') || bom === '00 00 FE FF') {
+    const kind = bom === 'FF FE 00 00' || bom === '00 00 FE FF' ? 'UTF-32' : 'UTF-16';
+    fail('file:encoding', `the file is ${kind} (byte order mark ${bom.slice(0, kind === 'UTF-16' ? 5 : 11)}), not UTF-8: save it as UTF-8`);
+  }
+  const text = new TextDecoder('utf-8').decode(bytes);
+  const nul = text.indexOf('\0');
+  if (nul >= 0) fail('file:binary', 'the file holds a NUL byte: it is a binary file, not a YAML inventory', textPos(text, nul));
+  // The first U+FFFD the decoder put in for bytes that are not UTF-8 (one written in the file as EF BF BD is not one).
+  for (let i = text.indexOf('\uFFFD'); i >= 0; i = text.indexOf('\uFFFD', i + 1)) {
+    const at = Buffer.byteLength(text.slice(0, i));
+    if (bytes[at] === 0xef && bytes[at + 1] === 0xbf && bytes[at + 2] === 0xbd) continue;
+    const byte = bytes[at]!.toString(16).toUpperCase().padStart(2, '0');
+    fail('file:encoding', `byte 0x${byte} is not UTF-8 (a file saved as Latin-1 or Windows-1252?): save it as UTF-8`, textPos(text, i));
+  }
+  return text;
+}
+
+/** 1-based line and column (in characters) of `offset` in `text`. */
+function textPos(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, col: before[before.length - 1]!.length + 1 };
 }
 
 /**
@@ -84,6 +165,7 @@ export function parseInventory(text: string, file: string, opts: LoadOptions = {
     requiredRoles: opts.requiredRoles,
     playbook: opts.playbook,
     valueAt: (p) => src.valueAt(p),
+    ...(opts.localFiles ? { localFile: localFileCheck(opts.localFiles, file) } : {}),
   });
   const warnings = [...yamlWarnings, ...findings.filter((d) => d.severity === 'warning')];
   fail(file, [...findings, ...yamlWarnings]);
@@ -93,8 +175,22 @@ export function parseInventory(text: string, file: string, opts: LoadOptions = {
   // A wheelhouse folder is written relative to the inventory file, like an identity file.
   const install = inventory.cluster.airflow.install;
   if (install.wheelhouse !== undefined) install.wheelhouse = path.resolve(dir, install.wheelhouse);
-  const stem = path.basename(abs).replace(/\.ya?ml$/i, '');
-  return { file: abs, dir, stateDir: path.join(dir, `${stem}.state`), inventory, warnings: sortDiagnostics(warnings), posOf };
+  return { file: abs, dir, stateDir: stateDirOf(abs), inventory, warnings: sortDiagnostics(warnings), posOf };
+}
+
+/** RuleContext.localFile for an inventory `file` whose local paths resolve from `files`. */
+function localFileCheck(files: LocalFiles, file: string): NonNullable<Parameters<typeof checkInventory>[1]['localFile']> {
+  const labKey = path.join(stateDirOf(path.resolve(files.dir, path.basename(file))), LAB_KEY_FILE);
+  return (written, { labKey: isLab }) => {
+    const abs = resolveLocalPath(written, files);
+    if (isLab && abs === labKey) return { path: abs };
+    return { path: abs, problem: readableFileProblem(abs) };
+  };
+}
+
+/** `<dir>/<basename without .yaml/.yml>.state` of an absolute inventory path. */
+function stateDirOf(abs: string): string {
+  return path.join(path.dirname(abs), `${path.basename(abs).replace(/\.ya?ml$/i, '')}.state`);
 }
 
 /** Throws when `diags` holds errors. */

@@ -9,7 +9,7 @@
  * | id                       | severity      | what                                                                 |
  * |--------------------------|---------------|----------------------------------------------------------------------|
  * | `network:host-bits`      | warning       | `cluster.network` has host bits set (10.0.0.5/24 means 10.0.0.0/24)  |
- * | `cluster:timezone`       | error         | `cluster.timezone` is not an IANA time zone                          |
+ * | `cluster:timezone`       | error         | `cluster.timezone` is not a tz database name, spelt exactly (case counts) |
  * | `host:unique-name`       | error         | two hosts share a name                                               |
  * | `host:unique-address`    | error         | two hosts share an address                                           |
  * | `net:outside-network`    | error         | a host, VIP or `lab.address` outside `cluster.network`               |
@@ -24,7 +24,8 @@
  * | `quorum:rabbitmq`        | error/warning | see {@link QUORUM}                                                   |
  * | `quorum:postgresql`      | warning       | see {@link QUORUM}                                                   |
  * | `patroni:needs-etcd`     | error         | `postgresql` hosts but no `etcd` host (Patroni's DCS)                |
- * | `role:required`          | error         | a role the command/playbook needs has no host                        |
+ * | `role:required`          | error         | a role the command/playbook needs has no host (named with the step); the Airflow roles once any host has one |
+ * | `airflow:none`           | warning       | the playbook needs Airflow roles but no host has one: it sets up the data plane only |
  * | `port:collision`         | error         | two roles on one host listen on the same port / overlapping range   |
  * | `port:duplicate`         | error         | two `cluster.ports` keys of one role have the same number            |
  * | `worker:queues`          | warning       | a worker host without `queues` (it consumes only `default`)          |
@@ -50,6 +51,17 @@
  * | `secrets:source`         | error         | a `secrets:` entry without exactly one of `env`/`command`, an empty program name, `timeoutSec` without `command` |
  * | `secrets:age`            | error         | `secretsFile.encryption: age` without `recipients` or `identityFile` |
  * | `secrets:age-unused`     | warning       | `recipients` or `identityFile` with `encryption: none` (the file is kept in clear) |
+ * | `network:too-broad`      | warning       | `cluster.network` shorter than /{@link BROADEST_CLUSTER_PREFIX}            |
+ * | `spof:<role>`            | warning       | one host of a role of {@link REDUNDANT_ROLES} (the seed gives it two) |
+ * | `spof:database-path`     | warning       | HAProxy hosts but no haproxy VIP: the database path is one host     |
+ * | `vip:keepalived`         | warning       | hosts of a VIP's role that run no keepalived ({@link runsKeepalived}) |
+ * | `version:<component>`    | error         | a pin outside src/inventory/versions.ts SUPPORTED_VERSIONS          |
+ * | `postgresql:unknown-parameter` | error   | a `postgresql.parameters` key no parameter of the pinned major (dotted names pass) |
+ * | `ssh:jump-port`          | error         | the port of a jump `address:port` outside 1-65535                   |
+ * | `ssh:identity-file`      | error         | an `ssh.identityFile` not readable on this machine (loader-checked) |
+ *
+ * `file:binary` and `file:encoding` (a NUL byte; a UTF-16/32 byte order mark or bytes that are not
+ * UTF-8) come from load.ts `decodeInventory`, before the YAML is parsed.
  *
  * A top-level `ssh.jump` naming an inventory host applies to every other host; that host itself
  * is reached directly (it would otherwise jump through itself), which is not reported.
@@ -57,6 +69,9 @@
 import type { Diagnostic, SourcePos } from '../core/errors.js';
 import { canonicalCidr, formatIpv4, inNetwork, isReservedInNetwork, parseCidr, parseIpv4, type Ipv4Network } from './net.js';
 import { CELERY_QUEUES } from '../components/celery.js';
+import { POSTGRESQL_15_PARAMETERS } from './data/postgresql-15-parameters.js';
+import { TZ_NAMES } from './data/tz-names.js';
+import { describeSupported, isSupportedVersion, SUPPORTED_VERSIONS, type VersionedComponent } from './versions.js';
 import { AIRFLOW_ROLES, hostPortClaims, type PortClaim } from './ports.js';
 import { MIRROR_KEYS, type Host, type Inventory, type Role } from './schema.js';
 
@@ -71,13 +86,27 @@ export interface RuleContext {
   posOf(path: YamlPath): SourcePos;
   /** The value at a path as written in the file, or undefined when the file does not set it. */
   valueAt?(path: YamlPath): string | undefined;
-  /** Roles the command about to run needs. */
-  requiredRoles?: readonly Role[] | undefined;
+  /** Roles the command about to run needs, each alone or with the step that needs it and why. */
+  requiredRoles?: readonly (Role | RoleNeed)[] | undefined;
   /** That command's playbook name, for messages. */
   playbook?: string | undefined;
+  /**
+   * Where a local path as written (`~/...`, relative to the inventory file, or absolute) is on this
+   * machine, and what is wrong with it there (`does not exist`, `is a directory`, ...), if
+   * anything. `labKey`: the inventory has a `lab` section, whose key `lab up` creates (no problem
+   * then for that path). Absent: local files are not checked.
+   */
+  localFile?(written: string, opts: { labKey: boolean }): { path: string; problem?: string | undefined };
 }
 
 export type Rule = (inv: Inventory, ctx: RuleContext) => Diagnostic[];
+
+/** A role a playbook needs: the step that needs it and what for (a clause, e.g. "the Celery broker"). */
+export interface RoleNeed {
+  role: Role;
+  step: string;
+  why: string;
+}
 
 /** `['hosts', 3, 'address']` -> `hosts[3].address`; the root is `(document)`. */
 export function formatPath(p: YamlPath): string {
@@ -154,39 +183,61 @@ function names(list: readonly { host: Host }[], max = 6): string {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The shortest prefix a cluster network may have without a warning. The whole cluster network is
+ * admitted to the Airflow UI's frontend, FTP and the NFS export of the DAG files
+ * (src/inventory/ports.ts clients `network`, templates/dags/exports.njk): a /8 opens them to 16.7
+ * million addresses. The seeds' cluster is one /24 segment.
+ */
+export const BROADEST_CLUSTER_PREFIX = 16;
+
 const clusterNetwork: Rule = (inv, ctx) => {
   const net = parseCidr(inv.cluster.network);
-  if (!net || net.base === net.network) return [];
-  return [
-    make(ctx, 'warning', 'network:host-bits', ['cluster', 'network'], `has host bits set: the network is ${canonicalCidr(net)}; write that`, inv.cluster.network),
-  ];
+  if (!net) return [];
+  const out: Diagnostic[] = [];
+  if (net.base !== net.network) {
+    out.push(make(ctx, 'warning', 'network:host-bits', ['cluster', 'network'], `has host bits set: the network is ${canonicalCidr(net)}; write that`, inv.cluster.network));
+  }
+  if (net.prefix < BROADEST_CLUSTER_PREFIX) {
+    const size = 2 ** (32 - net.prefix);
+    out.push(
+      make(
+        ctx,
+        'warning',
+        'network:too-broad',
+        ['cluster', 'network'],
+        `/${net.prefix} spans ${size.toLocaleString('en-US')} addresses: the firewall admits the whole cluster network to the Airflow UI and FTP, and the NFS export of the DAG files to all of it; write the hosts' own segment (/${BROADEST_CLUSTER_PREFIX} or narrower, e.g. /24)`,
+        inv.cluster.network,
+      ),
+    );
+  }
+  return out;
 };
 
-/** The canonical IANA zone names this runtime knows, read once (cheap: no date formatter is built). */
+/** The tz database's names, read once. */
 let knownZones: Set<string> | undefined;
 
 /**
- * Whether `tz` is a time zone this runtime's ICU knows (a canonical IANA name, an alias such as
- * `Asia/Calcutta`, `UTC`). `UTC` and the canonical names are looked up in Intl.supportedValuesOf;
- * anything else is tried on Intl.DateTimeFormat, the authority, which costs some 12 ms on its first
- * use (ICU's date formatting): most of an inventory's rules put together, and avoidable for the
- * names inventories use.
+ * Whether `tz` is a name of the tz database, spelt exactly as there: a zone (`Asia/Tehran`,
+ * `Europe/Kyiv`, `UTC`) or a link (`Asia/Calcutta`, `Etc/UTC`, `US/Pacific`). Case counts: the
+ * hosts' `timedatectl set-timezone` looks the name up as a file under /usr/share/zoneinfo, where
+ * `asia/tehran` does not exist (Intl.DateTimeFormat would accept it: ICU ignores case). The names
+ * are the snapshot src/inventory/data/tz-names.ts of tzdata's tzdata.zi (scripts/inventory-data.sh),
+ * so validate gives the same answer on every operator's machine.
  */
 export function isTimeZone(tz: string): boolean {
-  knownZones ??= new Set(Intl.supportedValuesOf('timeZone'));
-  if (tz === 'UTC' || knownZones.has(tz)) return true;
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
+  knownZones ??= new Set(TZ_NAMES);
+  return knownZones.has(tz);
 }
 
-const timezone: Rule = (inv, ctx) =>
-  isTimeZone(inv.cluster.timezone)
-    ? []
-    : [make(ctx, 'error', 'cluster:timezone', ['cluster', 'timezone'], `"${inv.cluster.timezone}" is not an IANA time zone (e.g. UTC, Asia/Tehran, Europe/Berlin)`, inv.cluster.timezone)];
+const timezone: Rule = (inv, ctx) => {
+  const tz = inv.cluster.timezone;
+  if (isTimeZone(tz)) return [];
+  const sameLetters = TZ_NAMES.find((z) => z.toLowerCase() === tz.toLowerCase());
+  const hint = sameLetters ?? suggest(tz, TZ_NAMES);
+  const why = sameLetters ? ' (names are case-sensitive)' : '';
+  return [make(ctx, 'error', 'cluster:timezone', ['cluster', 'timezone'], `"${tz}" is not an IANA time zone of the tz database${why}${hint ? `; did you mean "${hint}"?` : ' (e.g. UTC, Asia/Tehran, Europe/Berlin)'}`, tz)];
+};
 
 const uniqueHosts: Rule = (inv, ctx) => {
   const out: Diagnostic[] = [];
@@ -326,9 +377,21 @@ const patroniNeedsEtcd: Rule = (inv, ctx) => {
 const requiredRoles: Rule = (inv, ctx) => {
   const present = new Set(inv.hosts.flatMap((h) => h.roles));
   const who = ctx.playbook ? `playbook ${ctx.playbook}` : 'this command';
-  return (ctx.requiredRoles ?? [])
-    .filter((r, i, all) => !present.has(r) && all.indexOf(r) === i)
-    .map((r) => make(ctx, 'error', 'role:required', ['hosts'], `no host has role ${r}, which ${who} needs`, r));
+  const all = (ctx.requiredRoles ?? []).map((r) => (typeof r === 'string' ? { role: r } : r));
+  // The Airflow roles are needed once the inventory runs Airflow at all: an inventory of the data
+  // plane alone (etcd, PostgreSQL, HAProxy, RabbitMQ) bootstraps the data plane, and says so.
+  const runsAirflow = inv.hosts.some((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)));
+  const skipped = runsAirflow ? [] : all.filter((n) => AIRFLOW_ROLES.includes(n.role));
+  const needs = all.filter((n) => !skipped.includes(n));
+  const dataPlaneOnly = skipped.length > 0
+    ? [make(ctx, 'warning', 'airflow:none', ['hosts'], `no host has an Airflow role (${AIRFLOW_ROLES.join(', ')}): ${who} sets up the data plane only; give hosts the roles ${[...new Set(skipped.map((n) => n.role))].join(' and ')} to run Airflow`)]
+    : [];
+  return dataPlaneOnly.concat(needs
+    .filter((n, i) => !present.has(n.role) && needs.findIndex((m) => m.role === n.role) === i)
+    .map((n) => {
+      const step = 'step' in n ? ` (step "${n.step}": ${n.why})` : '';
+      return make(ctx, 'error', 'role:required', ['hosts'], `no host has role ${n.role}, which ${who} needs${step}; give a host the role ${n.role}`, n.role);
+    }));
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -692,6 +755,148 @@ const secretsAge: Rule = (inv, ctx) => {
   return [];
 };
 
+// ---------------------------------------------------------------------------------------------
+// Single points of failure, versions, PostgreSQL parameters, SSH
+
+/**
+ * Roles the seed layout ("zero single point of failure", seed 003) gives two hosts, whose single
+ * host no other rule reports, with what stops while that host is down. The other roles the seed
+ * makes redundant have their rules already: postgresql, etcd and rabbitmq `quorum:*`, haproxy and
+ * nfs `vip:role-hosts` (their VIP, which `dags:nfs-vip` makes mandatory for nfs) and
+ * `spof:database-path`. A single worker, flower, ftp or target host is the seed's own layout.
+ */
+export const REDUNDANT_ROLES: Readonly<Partial<Record<Role, string>>> = {
+  scheduler: 'no task is scheduled while it is down (schedulers run active/active on row-level locks)',
+  webserver: 'the UI and the REST API are down with it (the seed runs two behind the VIP)',
+  dag_processor: 'DAG files are not parsed while it is down (a second host stands by on an etcd lock)',
+};
+
+const singleHosts: Rule = (inv, ctx) =>
+  (Object.entries(REDUNDANT_ROLES) as [Role, string][]).flatMap(([role, why]) => {
+    const holders = hostsWith(inv, role);
+    if (holders.length !== 1) return [];
+    const only = holders[0]!;
+    return [make(ctx, 'warning', `spof:${role}`, rolePath(inv, only.index, role), `only ${only.host.name} has role ${role}: ${why}; give a second host the role ${role}`, role)];
+  });
+
+/**
+ * Without a haproxy VIP, Airflow's database address is the first haproxy host's own
+ * (src/components/airflow.ts `databaseEndpoint`): every Airflow host loses PostgreSQL with that one
+ * host, however many HAProxy hosts and Patroni replicas there are.
+ */
+const databasePath: Rule = (inv, ctx) => {
+  const lb = hostsWith(inv, 'haproxy');
+  const airflow = inv.hosts.some((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)));
+  if (lb.length === 0 || !airflow || inv.cluster.vips.some((v) => v.role === 'haproxy')) return [];
+  const first = lb[0]!.host;
+  return [
+    make(ctx, 'warning', 'spof:database-path', ['cluster', 'vips'], `no VIP has role haproxy: every Airflow host reaches PostgreSQL through HAProxy on ${first.name} (${first.address}) alone and loses its database with that host; add a VIP of role haproxy to cluster.vips`),
+  ];
+};
+
+/**
+ * Whether keepalived runs on `host`: the haproxy playbook's keepalived step on the haproxy hosts
+ * when a haproxy VIP exists (playbooks/haproxy.ts), the nfs VIP step on the nfs hosts with DAGs on
+ * NFS (playbooks/dags.ts `nfsVipStep`). Either renders every VIP of the host's roles
+ * (src/components/keepalived.ts `hostVips`); no other step runs keepalived.
+ */
+export function runsKeepalived(inv: Inventory, host: Host): boolean {
+  return (host.roles.includes('haproxy') && inv.cluster.vips.some((v) => v.role === 'haproxy')) || (host.roles.includes('nfs') && dagsMode(inv) === 'nfs');
+}
+
+const vipKeepalived: Rule = (inv, ctx) =>
+  inv.cluster.vips.flatMap((v, i) => {
+    const holders = hostsWith(inv, v.role);
+    const idle = holders.filter((h) => !runsKeepalived(inv, h.host));
+    if (idle.length === 0) return [];
+    const at: YamlPath = ['cluster', 'vips', i, 'role'];
+    const runs = `keepalived runs on the haproxy hosts when a haproxy VIP exists and on the nfs hosts with dags.mode nfs (here ${dagsMode(inv)})`;
+    if (idle.length === holders.length) {
+      return [make(ctx, 'warning', 'vip:keepalived', at, `no host of role ${v.role} runs keepalived, so VIP ${v.name} ${v.address} is never held: ${runs}`, v.role)];
+    }
+    return [make(ctx, 'warning', 'vip:keepalived', at, `${names(idle)} ${idle.length === 1 ? 'has' : 'have'} role ${v.role} but run${idle.length === 1 ? 's' : ''} no keepalived, so ${idle.length === 1 ? 'it' : 'they'} never hold${idle.length === 1 ? 's' : ''} VIP ${v.name}: ${runs}`, v.role)];
+  });
+
+/** Each pinned version inside its component's supported series (src/inventory/versions.ts). */
+const versions: Rule = (inv, ctx) => {
+  const pinned = inv.cluster.versions as Record<string, string | undefined>;
+  return (Object.keys(SUPPORTED_VERSIONS) as VersionedComponent[]).flatMap((c) => {
+    const v = pinned[c];
+    if (v === undefined || isSupportedVersion(c, v)) return [];
+    return [make(ctx, 'error', `version:${c}`, ['cluster', 'versions', c], `${c} ${v} is not a supported version: airflow-ha supports ${describeSupported(c)}`, v)];
+  });
+};
+
+/**
+ * PostgreSQL's parameter names by supported major, lower-cased (names are case-insensitive,
+ * `DateStyle` = `datestyle`), each from `postgres --describe-config` (scripts/inventory-data.sh).
+ * That list leaves out what PostgreSQL keeps from postgresql.conf.sample: the read-only internal
+ * parameters and the developer options ("should never be used on a production database",
+ * https://www.postgresql.org/docs/15/runtime-config-developer.html).
+ */
+const PARAMETERS_BY_MAJOR: Readonly<Record<string, Readonly<Record<string, string>>>> = { '15': POSTGRESQL_15_PARAMETERS };
+const parameterNames = new Map<string, Set<string>>();
+
+/** The lower-cased parameter names of PostgreSQL `major`, or undefined for a major without a list. */
+function knownParameters(major: string): Set<string> | undefined {
+  const table = PARAMETERS_BY_MAJOR[major];
+  if (!table) return undefined;
+  let names = parameterNames.get(major);
+  if (!names) {
+    names = new Set(Object.keys(table).map((n) => n.toLowerCase()));
+    parameterNames.set(major, names);
+  }
+  return names;
+}
+
+/**
+ * Every `cluster.postgresql.parameters` name a parameter of the pinned PostgreSQL major, or a
+ * custom `extension.name` (a dot: PostgreSQL accepts those for extensions). Names Patroni owns are
+ * left to `postgresql:patroni-parameter`; an unsupported major to `version:postgresql`.
+ */
+const postgresParameterNames: Rule = (inv, ctx) => {
+  const major = inv.cluster.versions.postgresql;
+  const known = knownParameters(major);
+  if (!known) return [];
+  return Object.keys(inv.cluster.postgresql.parameters).flatMap((name) => {
+    if (name.includes('.') || PATRONI_OWNED_PARAMETERS[name] || known.has(name.toLowerCase())) return [];
+    const hint = suggest(name, [...known]);
+    return [
+      make(ctx, 'error', 'postgresql:unknown-parameter', ['cluster', 'postgresql', 'parameters', name], `${name} is not a PostgreSQL ${major} parameter${hint ? `; did you mean "${hint}"?` : ''} (an extension's own parameters are written extension.name)`, name),
+    ];
+  });
+};
+
+/** The port of a jump spec `[user@]address:port`, in 1-65535 (the schema allows any 1-5 digits). */
+const jumpPorts: Rule = (inv, ctx) => {
+  const at: { path: YamlPath; jump: string }[] = [];
+  if (inv.ssh.jump) at.push({ path: ['ssh', 'jump'], jump: inv.ssh.jump });
+  inv.hosts.forEach((h, i) => h.ssh?.jump && at.push({ path: ['hosts', i, 'ssh', 'jump'], jump: h.ssh.jump }));
+  return at.flatMap(({ path, jump }) => {
+    const port = /:([0-9]+)$/.exec(jump)?.[1];
+    if (port === undefined || (Number(port) >= 1 && Number(port) <= 65535)) return [];
+    return [make(ctx, 'error', 'ssh:jump-port', path, `port ${port} of jump host ${jump} is not a TCP port (1-65535)`, jump)];
+  });
+};
+
+/**
+ * Every `ssh.identityFile` (top level and per host) a readable file on this machine: validate runs
+ * on the operator's machine, which is where the key must be. Checked only when the loader says how
+ * to look (`RuleContext.localFile`); the lab's own key, which `airflow-ha lab up` creates, is not.
+ */
+const identityFiles: Rule = (inv, ctx) => {
+  const look = ctx.localFile;
+  if (!look) return [];
+  const at: { path: YamlPath; file: string }[] = [];
+  if (inv.ssh.identityFile) at.push({ path: ['ssh', 'identityFile'], file: inv.ssh.identityFile });
+  inv.hosts.forEach((h, i) => h.ssh?.identityFile && at.push({ path: ['hosts', i, 'ssh', 'identityFile'], file: h.ssh.identityFile }));
+  return at.flatMap(({ path, file }) => {
+    const found = look(file, { labKey: inv.lab !== undefined });
+    if (!found.problem) return [];
+    return [make(ctx, 'error', 'ssh:identity-file', path, `identity file ${found.path} ${found.problem} on this machine`, file)];
+  });
+};
+
 /** Every rule, in the order their findings are produced. */
 export const RULES: readonly Rule[] = [
   clusterNetwork,
@@ -716,6 +921,13 @@ export const RULES: readonly Rule[] = [
   brokerNodeLoss,
   secretSources,
   secretsAge,
+  singleHosts,
+  databasePath,
+  vipKeepalived,
+  versions,
+  postgresParameterNames,
+  jumpPorts,
+  identityFiles,
 ];
 
 /** Runs every rule; returns errors and warnings (unsorted). */

@@ -16,6 +16,7 @@ import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { InputError } from '../core/errors.js';
+import { LAB_KEY_FILE } from '../inventory/load.js';
 import type { Inventory } from '../inventory/schema.js';
 import { APT_PROXY_PORT, type AptProxyPaths, ensureAptProxy, machineAptSources, pickMirrors, stopAptProxy } from './apt.js';
 import { DEFAULT_CACHE_DIR, ensureBaseRoot, purgeBaseRoot } from './base.js';
@@ -97,7 +98,7 @@ export function containerName(inv: Inventory, host: string): string {
 
 /** The lab key's private half: `<stateDir>/lab_ed25519` (inventory/lab.yaml's `ssh.identityFile`). */
 export function labKeyFile(paths: LabPaths): string {
-  return join(resolve(paths.stateDir), 'lab_ed25519');
+  return join(resolve(paths.stateDir), LAB_KEY_FILE);
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Cmd } from '../core/cmd.js';
 import type { Secret } from '../core/secret.js';
 import type { HostFacts } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
+import type { RoleNeed } from '../inventory/rules.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
 import type { FileTree } from '../tasks/release.js';
 import type { Task } from '../tasks/task.js';
@@ -75,15 +76,33 @@ export interface Step {
   serial?: number;
   tasks(ctx: PlayContext): Task[];
   gate?: Gate;
+  /**
+   * Roles this step cannot do without, each with what the step needs its hosts for. A step whose
+   * selector matches no host is skipped; a role named here without a host is instead an inventory
+   * error (`role:required`) before anything connects. Read by {@link roleNeeds}.
+   */
+  needs?: readonly { role: Role; why: string }[];
 }
 
 /** An ordered list of steps (the data of playbooks/*.ts: no I/O). */
 export interface Playbook {
   name: string;
   description: string;
-  /** Roles the inventory must have for this playbook (checked by validate). */
-  requiredRoles: readonly Role[];
+  /**
+   * Roles the inventory must have for this playbook, with the step that needs each (checked by
+   * validate): {@link roleNeeds} of its steps, copied in playbooks/catalog.ts for validate.
+   */
+  requiredRoles: readonly RoleNeed[];
   steps: readonly Step[];
+}
+
+/** The `needs` of `steps` in step order, each role once (the first step that needs it). */
+export function roleNeeds(steps: readonly Step[]): RoleNeed[] {
+  const out: RoleNeed[] = [];
+  for (const s of steps) {
+    for (const n of s.needs ?? []) if (!out.some((o) => o.role === n.role)) out.push({ role: n.role, step: s.name, why: n.why });
+  }
+  return out;
 }
 
 /** The inventory hosts a selector matches, in inventory order. */

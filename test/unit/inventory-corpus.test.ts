@@ -8,9 +8,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatDiagnostic, InputError, type Diagnostic } from '../../src/core/errors.js';
-import { parseInventory, type LoadOptions } from '../../src/inventory/load.js';
+import { playbookRoles } from '../../playbooks/catalog.js';
+import { decodeInventory, parseInventory, type LoadOptions } from '../../src/inventory/load.js';
 
 const root = fileURLToPath(new URL('../../../test/fixtures/inventories/', import.meta.url));
+/** The bootstrap playbook's roles, each with the step that needs it, as `validate` passes them. */
+const bootstrap: LoadOptions = { requiredRoles: playbookRoles.bootstrap, playbook: 'bootstrap' };
 
 interface Expect {
   line: number;
@@ -103,6 +106,48 @@ const BAD: Record<string, Expect> = {
   'inject-proxy-url-newline.yaml': { line: 6, col: 12, rule: 'pattern:url', path: 'cluster.packages.proxy', message: 'holds U+000A: an http:// or https:// URL' },
   'inject-free-var-control-char.yaml': { line: 23, col: 20, rule: 'pattern:printable', path: 'hosts[8].vars.rack.row', message: 'holds U+000D: free text on one line' },
   'lab-address-outside.yaml': { line: 9, col: 12, rule: 'net:outside-network', path: 'lab.address', message: 'lab bridge address 10.99.0.1 is outside cluster.network', value: '10.99.0.1' },
+  // What the playbook's steps need, each named with the step.
+  'required-role-scheduler.yaml': {
+    line: 10,
+    col: 3,
+    rule: 'role:required',
+    path: 'hosts',
+    message: 'no host has role scheduler, which playbook bootstrap needs (step "airflow db migrate + admin user": the first scheduler host runs the database migrations',
+    value: 'scheduler',
+    opts: bootstrap,
+  },
+  'required-role-worker.yaml': {
+    line: 10,
+    col: 3,
+    rule: 'role:required',
+    path: 'hosts',
+    message: 'no host has role worker, which playbook bootstrap needs (step "airflow workers": without a Celery worker nothing consumes the queued tasks)',
+    value: 'worker',
+    opts: bootstrap,
+  },
+  'timezone-case.yaml': { line: 5, col: 13, rule: 'cluster:timezone', path: 'cluster.timezone', message: '"asia/tehran" is not an IANA time zone of the tz database (names are case-sensitive); did you mean "Asia/Tehran"?', value: 'asia/tehran' },
+  // Versions outside the component table (src/inventory/versions.ts).
+  'version-postgresql.yaml': { line: 5, col: 27, rule: 'version:postgresql', path: 'cluster.versions.postgresql', message: 'postgresql 16 is not a supported version: airflow-ha supports 15', value: '16' },
+  'version-patroni.yaml': { line: 5, col: 24, rule: 'version:patroni', path: 'cluster.versions.patroni', message: 'patroni 2.1.4 is not a supported version: airflow-ha supports 3.x, 4.x', value: '2.1.4' },
+  'version-etcd.yaml': { line: 5, col: 21, rule: 'version:etcd', path: 'cluster.versions.etcd', message: 'etcd 3.3.27 is not a supported version: airflow-ha supports 3.4.x, 3.5.x, 3.6.x', value: '3.3.27' },
+  'version-rabbitmq.yaml': { line: 5, col: 25, rule: 'version:rabbitmq', path: 'cluster.versions.rabbitmq', message: 'rabbitmq 3.1 is not a supported version: airflow-ha supports 3.10.x, 3.11.x, 3.12.x, 3.13.x, 4.0.x, 4.1.x', value: '3.1' },
+  'version-erlang.yaml': { line: 5, col: 23, rule: 'version:erlang', path: 'cluster.versions.erlang', message: 'erlang 24.3 is not a supported version: airflow-ha supports 25.x, 26.x, 27.x', value: '24.3' },
+  'version-python.yaml': { line: 5, col: 23, rule: 'version:python', path: 'cluster.versions.python', message: 'python 3.12 is not a supported version: airflow-ha supports 3.11', value: '3.12' },
+  'postgresql-parameter-typo.yaml': { line: 8, col: 22, rule: 'postgresql:unknown-parameter', path: 'cluster.postgresql.parameters.shared_bufers', message: 'shared_bufers is not a PostgreSQL 15 parameter; did you mean "shared_buffers"?', value: 'shared_bufers' },
+  'jump-port-range.yaml': { line: 9, col: 9, rule: 'ssh:jump-port', path: 'ssh.jump', message: 'port 70000 of jump host ops@10.20.0.5:70000 is not a TCP port (1-65535)', value: 'ops@10.20.0.5:70000' },
+  'identity-file-missing.yaml': {
+    line: 9,
+    col: 17,
+    rule: 'ssh:identity-file',
+    path: 'ssh.identityFile',
+    message: `identity file ${root}bad/keys/missing_ed25519 does not exist on this machine`,
+    value: 'keys/missing_ed25519',
+    opts: { localFiles: { dir: `${root}bad`, home: '/nonexistent-home' } },
+  },
+  // The file itself: not UTF-8 text.
+  'file-binary-nul.yaml': { line: 3, col: 13, rule: 'file:binary', path: '(document)', message: 'the file holds a NUL byte: it is a binary file, not a YAML inventory' },
+  'file-invalid-utf8.yaml': { line: 4, col: 29, rule: 'file:encoding', path: '(document)', message: 'byte 0xE9 is not UTF-8 (a file saved as Latin-1 or Windows-1252?): save it as UTF-8' },
+  'file-utf16-bom.yaml': { line: 1, col: 1, rule: 'file:encoding', path: '(document)', message: 'the file is UTF-16 (byte order mark FF FE), not UTF-8: save it as UTF-8' },
 };
 
 const WARN: Record<string, Expect> = {
@@ -114,10 +159,18 @@ const WARN: Record<string, Expect> = {
   'vip-role-one-host.yaml': { line: 6, col: 56, rule: 'vip:role-hosts', path: 'cluster.vips[0].role', message: 'only lb1 has role haproxy: VIP airflow-vip cannot fail over', value: 'haproxy' },
   'mirrors-with-distro.yaml': { line: 10, col: 7, rule: 'packages:mirrors-unused', path: 'cluster.packages.mirrors', message: 'mirrors are read only with kind upstream' },
   'network-host-bits.yaml': { line: 4, col: 12, rule: 'network:host-bits', path: 'cluster.network', message: 'the network is 10.20.0.0/24', value: '10.20.0.1/24' },
+  'network-too-broad.yaml': { line: 4, col: 12, rule: 'network:too-broad', path: 'cluster.network', message: '/8 spans 16,777,216 addresses: the firewall admits the whole cluster network', value: '10.0.0.0/8' },
+  // Single points of failure of the seed's redundant layout.
+  'spof-scheduler.yaml': { line: 10, col: 67, rule: 'spof:scheduler', path: 'hosts[0].roles[2]', message: 'only lb1 has role scheduler: no task is scheduled while it is down', value: 'scheduler' },
+  'spof-webserver.yaml': { line: 10, col: 56, rule: 'spof:webserver', path: 'hosts[0].roles[1]', message: 'only lb1 has role webserver: the UI and the REST API are down with it', value: 'webserver' },
+  'spof-dag-processor.yaml': { line: 15, col: 57, rule: 'spof:dag_processor', path: 'hosts[5].roles[1]', message: 'only mq1 has role dag_processor: DAG files are not parsed while it is down', value: 'dag_processor' },
+  'spof-database-path.yaml': { line: 3, col: 3, rule: 'spof:database-path', path: 'cluster.vips', message: 'no VIP has role haproxy: every Airflow host reaches PostgreSQL through HAProxy on lb1 (10.20.0.11) alone' },
+  'vip-keepalived.yaml': { line: 7, col: 51, rule: 'vip:keepalived', path: 'cluster.vips[1].role', message: 'no host of role rabbitmq runs keepalived, so VIP mq-vip 10.20.0.101 is never held', value: 'rabbitmq' },
 };
 
+/** A fixture's text, decoded as `airflow-ha` decodes a file (throws for the file-level problems). */
 function read(name: string): string {
-  return readFileSync(root + name, 'utf8');
+  return decodeInventory(readFileSync(root + name), name);
 }
 
 function check(d: Diagnostic | undefined, name: string, exp: Expect): void {
