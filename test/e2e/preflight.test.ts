@@ -13,8 +13,9 @@ import { bootLab, cli, events, runEnd, type TestLab } from '../helpers/lab.js';
 
 let lab: TestLab;
 const HOSTS = ['pf1', 'pf2'];
-// What bootstrap requires (etcd, postgresql, haproxy, rabbitmq), both hosts nfs and Airflow hosts.
-const ROLES = [['etcd', 'postgresql', 'haproxy', 'nfs', 'scheduler'], ['rabbitmq', 'nfs', 'dag_processor']];
+// What bootstrap requires (etcd, postgresql, haproxy, rabbitmq, and with Airflow hosts a scheduler and a
+// worker), both hosts nfs and Airflow hosts.
+const ROLES = [['etcd', 'postgresql', 'haproxy', 'nfs', 'scheduler'], ['rabbitmq', 'nfs', 'dag_processor', 'worker']];
 
 before(async () => {
   lab = await bootLab('pf', HOSTS, ROLES, (net) => ({
