@@ -474,13 +474,14 @@ test('judge: a local probe killed by its own timeout is unknown on its own line,
   assert.match(bad(etcd).find((l) => l.startsWith('etcd/member h3')) ?? '', /GET \/health: timed out after 3 s/);
 });
 
-test('judge: RabbitMQ queues: a queue without consumer and an inventory queue never declared are degraded', async () => {
+test('judge: RabbitMQ queues: a queue without consumer and an inventory queue never declared are degraded; the drill\'s load queue is not', async () => {
   const inv = await inventory('  - { name: w1, address: 10.1.1.21, roles: [worker], queues: [default, card] }\n');
   const r = report(inv, results(inv, (h, o) => {
-    if (h === 'h1') o['rabbitmq.queues'] = { stdout: http(200, '[{"name":"default","messages":3,"consumers":0,"type":"classic","state":"running","node":"rabbit@h1"},{"name":"celery@w1.celery.pidbox","messages":0,"consumers":1}]'), code: 0 };
+    if (h === 'h1') o['rabbitmq.queues'] = { stdout: http(200, '[{"name":"default","messages":3,"consumers":0,"type":"classic","state":"running","node":"rabbit@h1"},{"name":"celery@w1.celery.pidbox","messages":0,"consumers":1},{"name":"airflow-ha-drill","messages":900,"consumers":0,"type":"quorum","state":"running","node":"rabbit@h1"}]'), code: 0 };
   }));
   const q = r.components.find((c) => c.name === 'rabbitmq')?.checks.filter((l) => l.check.startsWith('queue'));
   assert.deepEqual(q?.map((l) => [l.check, l.verdict, l.reason]), [
+    ['queue airflow-ha-drill', 'healthy', "airflow-ha drill's load queue (not an Airflow queue); 900 messages, 0 consumers, quorum on rabbit@h1"],
     ['queue card', 'degraded', 'not declared in vhost airflow_host: no worker has consumed it yet'],
     ['queue default', 'degraded', 'no consumer (no worker consumes it); 3 messages, 0 consumers, classic on rabbit@h1'],
   ]);
