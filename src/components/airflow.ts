@@ -34,6 +34,7 @@ import type { HostFacts, OsFamily } from '../facts/host.js';
 import { AIRFLOW_ROLES } from '../inventory/rules.js';
 import { AIRFLOW_PYTHON } from '../inventory/versions.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
+import { airflowLayout, type AirflowServiceKind } from './airflow-layout.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
 import { command } from '../tasks/command.js';
 import { directory, file } from '../tasks/file.js';
@@ -64,89 +65,7 @@ export const AIRFLOW_ADMIN_USER = 'admin';
 /** The Flower basic-auth user (its password: secret `flowerBasicAuth`). */
 export const FLOWER_USER = 'admin';
 
-/** The kinds of Airflow service airflow-ha runs. */
-export type AirflowServiceKind = 'scheduler' | 'triggerer' | 'webserver' | 'dag-processor' | 'worker' | 'flower';
-
-/**
- * What differs between Airflow majors: the service commands, the UI service's unit and health path,
- * the config template, and which secrets go where. Airflow 3 is a second row of this table, not a
- * second component: `api-server` replaces `webserver`, the dag-processor is mandatory,
- * `[api] secret_key` + `[api_auth] jwt_secret` (secret `airflowJwtSecret`) are shared by every API
- * server, workers reach the API through `[core] execution_api_server_url` (the VIP), health is
- * `/api/v2/monitor/health`. Source: ../shared/reference/ha-stack.md "Airflow".
- */
-export interface AirflowLayout {
-  major: 2 | 3;
-  /** False for a layout described but not yet installable (the `airflow:version` rule refuses it). */
-  implemented: boolean;
-  /** `airflow` sub-command of each service. */
-  commands: Readonly<Record<AirflowServiceKind, readonly string[]>>;
-  /** systemd unit of each service. */
-  units: Readonly<Record<AirflowServiceKind, string>>;
-  /** Path of the UI's health JSON (`metadatabase.status`, `scheduler.status`). */
-  healthPath: string;
-  /** Template of airflow.cfg under templates/. */
-  configTemplate: string;
-  /** Secrets every host's config carries, by the config key they fill. */
-  secrets: Readonly<Record<string, keyof ClusterSecrets>>;
-}
-
-const UNITS_2 = {
-  scheduler: 'airflow-scheduler.service',
-  triggerer: 'airflow-triggerer.service',
-  webserver: 'airflow-webserver.service',
-  'dag-processor': 'airflow-dag-processor.service',
-  worker: 'airflow-worker.service',
-  flower: 'airflow-flower.service',
-} as const;
-
-/** The per-major table (see {@link AirflowLayout}). */
-export const AIRFLOW_LAYOUTS: Readonly<Record<2 | 3, AirflowLayout>> = {
-  2: {
-    major: 2,
-    implemented: true,
-    commands: {
-      scheduler: ['scheduler'],
-      triggerer: ['triggerer'],
-      webserver: ['webserver'],
-      'dag-processor': ['dag-processor'],
-      worker: ['celery', 'worker'],
-      flower: ['celery', 'flower'],
-    },
-    units: UNITS_2,
-    healthPath: '/health',
-    configTemplate: 'airflow/airflow.cfg.njk',
-    secrets: { 'core.fernet_key': 'airflowFernetKey', 'webserver.secret_key': 'airflowSecretKey' },
-  },
-  3: {
-    major: 3,
-    implemented: false,
-    commands: {
-      scheduler: ['scheduler'],
-      triggerer: ['triggerer'],
-      webserver: ['api-server'],
-      'dag-processor': ['dag-processor'],
-      worker: ['celery', 'worker'],
-      flower: ['celery', 'flower'],
-    },
-    units: { ...UNITS_2, webserver: 'airflow-api-server.service' },
-    healthPath: '/api/v2/monitor/health',
-    configTemplate: 'airflow/airflow3.cfg.njk',
-    secrets: { 'core.fernet_key': 'airflowFernetKey', 'api.secret_key': 'airflowSecretKey', 'api_auth.jwt_secret': 'airflowJwtSecret' },
-  },
-};
-
-/**
- * The layout of `version` (`2.9.0` -> major 2). Throws for a major without a row, or one not
- * implemented yet (validate refuses those first, with rule `airflow:version`).
- */
-export function airflowLayout(version: string): AirflowLayout {
-  const major = Number(version.split('.')[0]);
-  const layout = AIRFLOW_LAYOUTS[major as 2 | 3];
-  if (!layout) throw new Error(`Airflow ${version}: no layout for major version ${major}`);
-  if (!layout.implemented) throw new Error(`Airflow ${version}: the Airflow ${major} layout is not implemented yet`);
-  return layout;
-}
+export { AIRFLOW_LAYOUTS, airflowLayout, type AirflowLayout, type AirflowServiceKind } from './airflow-layout.js';
 
 /**
  * Paths under AIRFLOW_HOME. Root owns the home and everything root runs or writes there (the venv,
@@ -229,6 +148,17 @@ export function webserverFrontendUrl(inv: Inventory, byAddress = false): string 
 }
 
 /**
+ * Airflow 3's `[core] execution_api_server_url`: the Execution API of the api-servers through
+ * HAProxy's UI frontend on the main VIP, by address (a worker needs no name resolution for it),
+ * `http://ADDRESS[:PORT]/execution/` (the form of the key's default, `{BASE_URL}/execution/`:
+ * https://airflow.apache.org/docs/apache-airflow/3.4.0/configurations-ref.html). Throws when there
+ * is no haproxy host.
+ */
+export function executionApiUrl(inv: Inventory): string {
+  return `${webserverFrontendUrl(inv, true)}/execution/`;
+}
+
+/**
  * The variables of templates/airflow/airflow.cfg.njk (the same for every host). Secrets stay
  * Secrets: the template reveals them. Passwords are 32 characters of [A-Za-z0-9] (secrets.ts), safe
  * in a URL without escaping.
@@ -244,6 +174,9 @@ export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Reco
     state: airflowPaths(inv).state,
     fernet_key: secrets.airflowFernetKey,
     secret_key: secrets.airflowSecretKey,
+    // Airflow 3 only (airflow3.cfg.njk): the JWT signing key every api-server and scheduler shares, and where workers reach the Execution API.
+    jwt_secret: secrets.airflowJwtSecret,
+    execution_api_url: executionApiUrl(inv),
     db: { user: AIRFLOW_DB_USER, password: secrets.airflowDb, host: db.host, port: db.port, name: AIRFLOW_DB },
     broker: {
       user: RABBITMQ_AIRFLOW_USER,
@@ -312,7 +245,7 @@ export function airflowServices(inv: Inventory, host: Host): AirflowService[] {
     const lock = etcdMembers(inv).length > 0 ? ['/usr/bin/etcdctl', `--endpoints=${etcdEndpoints(inv)}`, 'lock', '--ttl=15', dagProcessorLockKey(inv)] : [];
     add('dag-processor', 'Airflow DAG processor (active while it holds the etcd lock)', [...lock, ...cmd('dag-processor')]);
   }
-  if (host.roles.includes('webserver')) add('webserver', 'Airflow webserver', [...cmd('webserver'), ...pid('webserver')]);
+  if (host.roles.includes('webserver')) add('webserver', layout.major === 3 ? 'Airflow API server' : 'Airflow webserver', [...cmd('webserver'), ...pid('webserver')]);
   if (host.roles.includes('worker')) {
     const conc = inv.cluster.airflow.workerConcurrency;
     add('worker', `Airflow Celery worker (queues ${workerQueues(host).join(',')})`, [
@@ -387,7 +320,7 @@ export function pipInstallCmd(inv: Inventory): Cmd {
   const { install } = inv.cluster.airflow;
   const v = inv.cluster.versions.airflow;
   const p = airflowPaths(inv);
-  const requirement = `apache-airflow[celery,postgres]==${v}`;
+  const requirement = `apache-airflow[${airflowLayout(v).extras.join(',')}]==${v}`;
   const constraints = install.constraintsUrl ?? `https://raw.githubusercontent.com/apache/airflow/constraints-${v}/constraints-${AIRFLOW_PYTHON}.txt`;
   const pip = sh`${`${p.venv}/bin/pip`} install --disable-pip-version-check --no-input`;
   switch (install.source) {

@@ -3,6 +3,7 @@
  * host of role `haproxy`. Desired state only: the runner executes the tasks.
  * Facts and pitfalls: ../shared/reference/ha-stack.md "HAProxy".
  */
+import { airflowLayout } from './airflow-layout.js';
 import { sh } from '../core/cmd.js';
 import type { OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
@@ -59,6 +60,8 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
     servers: inv.hosts.filter((h) => h.roles.includes('postgresql')).map((h) => ({ name: h.name, address: h.address })),
     // Airflow's UI behind the VIP on ports.webserverFrontend (only when webserver hosts exist).
     webservers: inv.hosts.filter((h) => h.roles.includes('webserver')).map((h) => ({ name: h.name, address: h.address })),
+    // Each UI server is checked on its health path (Airflow 2 `/health`, Airflow 3 `/api/v2/monitor/health`: src/components/airflow-layout.ts).
+    ui_health_path: airflowLayout(inv.cluster.versions.airflow).healthPath,
     // Flower behind the VIP on ports.flowerFrontend (only when flower hosts exist).
     flowers: inv.hosts.filter((h) => h.roles.includes('flower')).map((h) => ({ name: h.name, address: h.address })),
     maxconn,

@@ -22,9 +22,23 @@ export const AIRFLOW_ROLES: readonly Role[] = ['scheduler', 'webserver', 'trigge
  * its source address), `operator` (the machines that run airflow-ha and read `airflow-ha endpoints`:
  * `cluster.firewall.operators` and, in a lab, `lab.address`), `network` (all of `cluster.network`), or
  * `dag-processor` (the hosts that run the DAG processor: role `dag_processor`, else the schedulers, as
- * src/components/airflow.ts dagProcessorHosts places it).
+ * src/components/airflow.ts dagProcessorHosts places it), or `airflow-metadata` (the Airflow hosts
+ * that read the metadata database: {@link metadataClients}).
  */
-export type PortClient = Role | 'operator' | 'network' | 'dag-processor';
+export type PortClient = Role | 'operator' | 'network' | 'dag-processor' | 'airflow-metadata';
+
+/**
+ * The hosts whose Airflow reads the metadata database through HAProxy, by address: on Airflow 2
+ * every Airflow host; on Airflow 3 every Airflow host but the worker-only ones, whose tasks reach
+ * the database through the api-servers' Execution API
+ * (https://airflow.apache.org/docs/apache-airflow/3.1.0/installation/upgrading_to_airflow3.html:
+ * "The API server is currently the sole access point for the metadata DB for tasks and workers").
+ */
+export function metadataClients(inv: Inventory): Host[] {
+  const airflow = inv.hosts.filter((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)));
+  if (Number(inv.cluster.versions.airflow.split('.')[0]) < 3) return airflow;
+  return airflow.filter((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r) && r !== 'worker'));
+}
 
 /** One port (or range) a role listens on. `setting` is the `cluster.ports` key when configurable. */
 export interface PortSpec {
@@ -61,8 +75,12 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
     setting('patroniApi', ['postgresql', 'haproxy'], "HAProxy's health checks (/primary, /replica); Patroni nodes ask each other during a failover and the bootstrap asks every node's /leader"),
   ],
   haproxy: [
+    // Every Airflow host, Airflow 3's workers too: they write each task's Celery state into
+    // `[celery] result_backend`, the metadata database (the provider: "When a job finishes, it needs
+    // to update the metadata of the job ... The use of a database is highly recommended",
+    // https://airflow.apache.org/docs/apache-airflow-providers-celery/stable/configurations-ref.html).
     setting('haproxyLeader', [...AIRFLOW, 'haproxy', 'postgresql', 'operator'], "Airflow's metadata database through the VIP; status checks the write path from the HAProxy and scheduler hosts; psql on the PostgreSQL hosts (which reach PostgreSQL directly anyway) checks it by hand; the operator's PostgreSQL endpoint"),
-    setting('haproxyReplica', [...AIRFLOW, 'haproxy', 'postgresql', 'operator'], "read-only queries through the VIP; psql on the PostgreSQL hosts; the operator's PostgreSQL endpoint"),
+    setting('haproxyReplica', ['airflow-metadata', 'haproxy', 'postgresql', 'operator'], "read-only queries through the VIP; psql on the PostgreSQL hosts; the operator's PostgreSQL endpoint"),
     setting('haproxyStats', ['haproxy', 'operator'], "HAProxy's stats page: the operator (endpoints); status reads it on each HAProxy host itself"),
     setting('webserverFrontend', ['network', 'operator'], 'the Airflow UI through the VIP, for its users (and workers reaching the API server on Airflow 3)'),
     setting('flowerFrontend', ['haproxy', 'operator'], 'Flower through the VIP, for the operator'),
@@ -142,6 +160,8 @@ export function clientSources(inv: Inventory, clients: readonly PortClient[]): s
     else if (c === 'dag-processor') {
       const role: Role = inv.hosts.some((h) => h.roles.includes('dag_processor')) ? 'dag_processor' : 'scheduler';
       out.push(...inv.hosts.filter((h) => h.roles.includes(role)).map((h) => h.address));
+    } else if (c === 'airflow-metadata') {
+      out.push(...metadataClients(inv).map((h) => h.address));
     } else {
       out.push(...inv.hosts.filter((h) => h.roles.includes(c)).map((h) => h.address));
       out.push(...inv.cluster.vips.filter((v) => v.role === c).map((v) => v.address));

@@ -42,7 +42,7 @@
  * | `dags:nfs-vip`           | error         | DAGs on NFS but no VIP of role nfs for the clients to mount from     |
  * | `dags:sync-source`       | error         | `dags.mode: sync` written without `dags.source`                      |
  * | `ftp:passive-range`      | error         | `ftpPassiveMax` below `ftpPassiveMin`                                |
- * | `airflow:version`        | error         | `versions.airflow` is not 2.9.x-2.11.x (Airflow 3 is not supported yet) |
+ * | `airflow:version`        | error         | `versions.airflow` is not 3.0.x-3.4.x or 2.9.x-2.11.x                |
  * | `airflow:end-of-life`    | warning       | Airflow hosts on 2.x, which reached end of life on 2026-04-22         |
  * | `airflow:install`        | error         | `airflow.install` lacks the `indexUrl`/`wheelhouse` its source needs |
  * | `postgresql:patroni-timings` | error     | `postgresql.ha`: loopWait + 2 * retryTimeout > ttl (Patroni's rule)  |
@@ -693,10 +693,19 @@ const ftpPassive: Rule = (inv, ctx) => {
 
 
 /**
- * Supported Airflow versions: 2.9 to 2.11. Airflow 2.x reached end of life on 2026-04-22
- * (https://airflow.apache.org/docs/apache-airflow/stable/installation/supported-versions.html);
- * Airflow 3 changes the service layout (api-server, mandatory dag-processor, JWT secret), which
- * src/components/airflow.ts keeps as a variant not yet implemented.
+ * The newest Airflow 3 release with a constraints file: 3.4.0 (2026-11-06; release notes
+ * https://airflow.apache.org/docs/apache-airflow/3.4.0/release_notes.html, constraints tag
+ * `constraints-3.4.0`, https://github.com/apache/airflow/tree/constraints-3.4.0, whose
+ * constraints-3.11.txt covers the virtualenv's Python 3.11: Airflow 3.3+ supports 3.10-3.14).
+ */
+export const AIRFLOW_3_NEWEST = '3.4.0';
+
+/**
+ * Supported Airflow versions: 2.9 to 2.11 and 3.0 to 3.4 (each has its constraints file). Airflow
+ * 2.x reached end of life on 2026-04-22
+ * (https://airflow.apache.org/docs/apache-airflow/stable/installation/supported-versions.html): a
+ * warning on every run with a 2.x cluster. The layout of each major: src/components/airflow.ts
+ * AIRFLOW_LAYOUTS.
  */
 const airflowVersion: Rule = (inv, ctx) => {
   const v = inv.cluster.versions.airflow;
@@ -704,14 +713,13 @@ const airflowVersion: Rule = (inv, ctx) => {
   const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(v);
   const major = Number(m?.[1]);
   const minor = Number(m?.[2]);
-  if (m && major === 3) {
-    return [make(ctx, 'error', 'airflow:version', at, `Airflow ${v} is not supported yet: Airflow 3 replaces the webserver by the api-server and needs a JWT secret shared by every API server; use 2.9.x to 2.11.x`, v)];
+  const newestMinor = Number(AIRFLOW_3_NEWEST.split('.')[1]);
+  const supported = m !== null && ((major === 2 && minor >= 9 && minor <= 11) || (major === 3 && minor <= newestMinor));
+  if (!supported) {
+    return [make(ctx, 'error', 'airflow:version', at, `"${v}" is not a supported Airflow version: use a full version from 3.0.0 to 3.${newestMinor}.x (newest "${AIRFLOW_3_NEWEST}"), or 2.9.0 to 2.11.x (end of life)`, v)];
   }
-  if (!m || major !== 2 || minor < 9 || minor > 11) {
-    return [make(ctx, 'error', 'airflow:version', at, `"${v}" is not a supported Airflow version: use a full version from 2.9.0 to 2.11.x (e.g. "2.9.0")`, v)];
-  }
-  if (!inv.hosts.some((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)))) return [];
-  return [make(ctx, 'warning', 'airflow:end-of-life', at, `Airflow ${v}: the 2.x line reached end of life on 2026-04-22 (no more fixes, security ones included); plan the move to Airflow 3`, v)];
+  if (major === 3 || !inv.hosts.some((h) => h.roles.some((r) => AIRFLOW_ROLES.includes(r)))) return [];
+  return [make(ctx, 'warning', 'airflow:end-of-life', at, `Airflow ${v}: the 2.x line reached end of life on 2026-04-22 (no more fixes, security ones included); plan the move to Airflow 3 (${AIRFLOW_3_NEWEST})`, v)];
 };
 
 const airflowInstall: Rule = (inv, ctx) => {

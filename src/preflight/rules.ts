@@ -170,10 +170,15 @@ export function packageRule(inv: Inventory, h: PreflightHost): Finding[] {
  * https://airflow.apache.org/docs/apache-airflow/2.8.2/installation/prerequisites.html lists
  * "Python: 3.8, 3.9, 3.10, 3.11", and Airflow's README for 2.9.3 and 2.10.0 "3.8, 3.9, 3.10,
  * 3.11, 3.12", apache/airflow#40944). Airflow 3: 3.9 (apache/airflow#42766 set `requires-python
- * >=3.9` on main, cited in #43560; https://airflow.apache.org/docs/apache-airflow/stable/installation/prerequisites.html).
+ * >=3.9` on main, cited in #43560; https://airflow.apache.org/docs/apache-airflow/stable/installation/prerequisites.html);
+ * Airflow 3.3 and later: 3.10 (Airflow's README at 3.3.0, apache/airflow#69480: "Stable version
+ * (3.3.0) ... Python 3.10, 3.11, 3.12, 3.13, 3.14"). Where 3.1 and 3.2 start was not verified: they
+ * keep 3.9, and pip refuses an interpreter the release does not accept anyway.
  */
 export function minimumPython(airflowVersion: string): string {
-  return Number(airflowVersion.split('.')[0]) >= 3 ? '3.9' : '3.8';
+  const [major, minor] = airflowVersion.split('.').map(Number) as [number, number];
+  if (major >= 3 && minor >= 3) return '3.10';
+  return major >= 3 ? '3.9' : '3.8';
 }
 
 /** `a < b` for dotted versions (`3.8` < `3.11`). */

@@ -11,14 +11,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
 import { quote } from '../../src/core/cmd.js';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
 import type { CheckLine } from '../../src/status/model.js';
-import { bootLab, cli, events, onHost, ROOT, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
+import { AS_AIRFLOW as asAirflow, buildStandin, echoTask, get as getFrom, GET, py as pyOn, standinMigrations, unitStarts } from '../helpers/airflow-lab.js';
+import { bootLab, cli, events, onHost, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
 import { tempDir } from '../helpers/local.js';
 import { checkOf, checksOf, statusUntil as untilStatus, type Status } from '../helpers/status.js';
 
@@ -36,8 +35,7 @@ let vip = '';
 const wheelhouse = tempDir('ah-wheelhouse-');
 
 before(async () => {
-  await mkdir(wheelhouse, { recursive: true });
-  execFileSync('python3', [path.join(ROOT, 'test', 'standin', 'build_wheel.py'), VERSION, wheelhouse], { stdio: 'pipe' });
+  await buildStandin(VERSION, wheelhouse);
   lab = await bootLab('af', [...HOSTS, NEW_WORKER], [DATA, DATA, [...DATA, 'haproxy'], AIRFLOW, ['worker']], (net) => {
     vip = `${net}.200`;
     return {
@@ -64,46 +62,10 @@ after(() => tearDown(lab, wheelhouse));
 const inv = () => ['-i', lab.inventoryFile];
 const on = (host: string, cmd: string) => onHost(lab.inventoryFile, host, cmd);
 
-/** `python3 -c SCRIPT ARGS...` on a host; the script is shipped base64-encoded. */
-function py(host: string, script: string, args: string[] = [], prefix = 'python3') {
-  const b64 = Buffer.from(script).toString('base64');
-  return on(host, `f=$(mktemp) && echo ${b64} | base64 -d > "$f" && chmod 644 "$f" && ${prefix} "$f" ${args.map(quote).join(' ')}; rc=$?; rm -f "$f"; exit $rc`);
-}
-
-/** As the airflow user with the venv's python and AIRFLOW_HOME (what the units run). */
-const asAirflow = 'cd /opt/airflow && runuser -u airflow -- env AIRFLOW_HOME=/opt/airflow';
-
-/** GET URL from a host with optional basic auth: "STATUS BODY". */
-const GET = `
-import base64, sys, urllib.request, urllib.error
-req = urllib.request.Request(sys.argv[1])
-if len(sys.argv) > 2:
-    req.add_header("Authorization", "Basic " + base64.b64encode(sys.argv[2].encode()).decode())
-try:
-    with urllib.request.urlopen(req, timeout=10) as r:
-        print(r.status, r.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode())
-`;
-
-async function get(host: string, url: string, auth?: string): Promise<{ status: number; body: string }> {
-  const r = await py(host, GET, auth ? [url, auth] : [url]);
-  assert.equal(r.code, 0, r.stderr);
-  const sp = r.stdout.indexOf(' ');
-  return { status: Number(r.stdout.slice(0, sp)), body: r.stdout.slice(sp + 1).trim() };
-}
-
-async function starts(): Promise<string> {
-  const r = await on('af1', `systemctl show -p ExecMainStartTimestampMonotonic --value ${UNITS.join(' ')} | tr "\\n" " "`);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim();
-}
-
-async function migrations(pw: string): Promise<number> {
-  const r = await on('pg1', `PGPASSWORD='${pw}' psql -XqAt -h ${vip} -p 5000 -U airflow -d airflow -c "select count(*) from standin_migrations"`);
-  assert.equal(r.code, 0, r.stderr);
-  return Number(r.stdout.trim());
-}
+const py = (host: string, script: string, args: string[] = [], prefix = 'python3') => pyOn(lab.inventoryFile, host, script, args, prefix);
+const get = (host: string, url: string, auth?: string) => getFrom(lab.inventoryFile, host, url, auth);
+const starts = () => unitStarts(lab.inventoryFile, 'af1', UNITS);
+const migrations = (pw: string) => standinMigrations(lab.inventoryFile, 'pg1', vip, pw);
 
 test('bootstrap installs the Airflow stand-in from a wheelhouse and runs every Airflow service; a second bootstrap changes nothing', async () => {
   const first = await cli(['bootstrap', ...inv(), '--json', '--accept-new-host-keys']);
@@ -125,15 +87,9 @@ test('bootstrap installs the Airflow stand-in from a wheelhouse and runs every A
   // One Celery task per inventory queue, consumed by the real worker on the real RabbitMQ cluster,
   // its result stored in PostgreSQL through result_backend.
   for (const q of QUEUES) {
-    const send = `
-import json, sys
-from airflow.providers.celery.executors.celery_executor import app
-r = app.send_task("standin.echo", args=[sys.argv[1]], queue=sys.argv[1])
-print(json.dumps(r.get(timeout=60)))
-`;
-    const r = await py('af1', send, [q], `${asAirflow} /opt/airflow/venv/bin/python`);
+    const r = await echoTask(lab.inventoryFile, 'af1', q);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout.trim()), { hostname: 'af1', tag: q, queue: q });
+    assert.deepEqual(r.result, { hostname: 'af1', tag: q, queue: q });
   }
 
   // Every job type alive on this host, as `airflow jobs check --local` sees it.
@@ -255,17 +211,7 @@ test('status on the Airflow lab: every Airflow check healthy; a stopped worker i
   await statusUntil('healthy again', (s) => healthyBut(s).length === 0, 120_000);
 });
 
-/** Sends `standin.echo` on `queue` from af1 and returns what the worker that ran it says (hostname, queue). */
-async function echoOn(queue: string): Promise<{ code: number; result?: { hostname: string; queue: string }; stderr: string }> {
-  const send = `
-import json, sys
-from airflow.providers.celery.executors.celery_executor import app
-r = app.send_task("standin.echo", args=[sys.argv[1]], queue=sys.argv[1])
-print(json.dumps(r.get(timeout=60)))
-`;
-  const r = await py('af1', send, [queue], `${asAirflow} /opt/airflow/venv/bin/python`);
-  return { code: r.code, stderr: r.stderr, ...(r.code === 0 ? { result: JSON.parse(r.stdout.trim()) as { hostname: string; queue: string } } : {}) };
-}
+const echoOn = (queue: string) => echoTask(lab.inventoryFile, 'af1', queue);
 
 test('add-worker brings a new host in: it consumes its queue and every host knows it; remove-worker drains it and takes it out; the inventory file keeps every other byte', async () => {
   const original = await readFile(lab.inventoryFile, 'utf8');

@@ -5,8 +5,10 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { airflowServices, renderAirflowConfig, renderAirflowUnit } from '../../src/components/airflow.js';
 import { Secret } from '../../src/core/secret.js';
 import { parseInventory } from '../../src/inventory/load.js';
+import { AIRFLOW_3_NEWEST } from '../../src/inventory/rules.js';
 import type { Host, Inventory } from '../../src/inventory/schema.js';
 import type { OperatorInputs } from '../../src/run/playbook.js';
 import type { ClusterSecrets } from '../../src/inventory/secrets.js';
@@ -23,6 +25,19 @@ export const fixedSecrets: ClusterSecrets = new Proxy({} as ClusterSecrets, {
 export async function seedInventory(): Promise<Inventory> {
   const file = path.join(ROOT, 'inventory', 'seed-ha.yaml');
   return parseInventory(await readFile(file, 'utf8'), file).inventory;
+}
+
+/**
+ * inventory/seed-ha.yaml with `versions.airflow` set to `version` (default the newest Airflow 3),
+ * parsed like the file (so the inventory rules judge the modified copy). Throws when the seed no
+ * longer pins `airflow: "2.9.0"` (this copy would then silently be the seed itself).
+ */
+export async function seedInventoryOnAirflow(version = AIRFLOW_3_NEWEST): Promise<Inventory> {
+  const file = path.join(ROOT, 'inventory', 'seed-ha.yaml');
+  const text = await readFile(file, 'utf8');
+  const pin = 'airflow: "2.9.0"';
+  if (!text.includes(pin)) throw new Error(`${file} no longer has ${pin}`);
+  return parseInventory(text.replace(pin, `airflow: "${version}"`), file).inventory;
 }
 
 /** Asserts `actual` equals test/golden/NAME; with UPDATE_GOLDEN=1 writes it first. */
@@ -46,3 +61,19 @@ export const fixedOperator: OperatorInputs = {
   hostKeys: (h: Host) => (h.name === 'card1' ? [FIXED_HOST_KEY] : []),
 };
 
+
+/**
+ * Asserts airflow.cfg and every Airflow unit of `inv` against the goldens under test/golden/DIR/
+ * (`DIR/airflow.cfg`, `DIR/<host>/<unit>`); returns the `<host>/<unit>` names in inventory order.
+ */
+export async function assertAirflowGoldens(inv: Inventory, dir: string): Promise<string[]> {
+  await assertGolden(`${dir}/airflow.cfg`, renderAirflowConfig(inv, fixedSecrets));
+  const units: string[] = [];
+  for (const h of inv.hosts) {
+    for (const svc of airflowServices(inv, h)) {
+      units.push(`${h.name}/${svc.unit}`);
+      await assertGolden(`${dir}/${h.name}/${svc.unit}`, renderAirflowUnit(inv, svc));
+    }
+  }
+  return units;
+}

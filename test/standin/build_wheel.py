@@ -1,5 +1,8 @@
 """Packs the stand-in package as a wheel: build_wheel.py VERSION OUTDIR.
 
+VERSION chooses the stand-in's mode at run time (its own dist-info version): 2.x has `webserver`,
+3.x has `api-server` and a worker that needs the Execution API (see README.md).
+
 Writes OUTDIR/apache_airflow-VERSION-py3-none-any.whl (PEP 427: a zip with the package, its
 .dist-info METADATA, WHEEL, entry_points.txt and RECORD) and OUTDIR/constraints.txt (empty: the
 stand-in has no dependencies to pin). Standard library only.
@@ -33,6 +36,7 @@ def main(version, outdir):
         f"Version: {version}",
         "Summary: airflow-ha lab stand-in for Apache Airflow (not Airflow)",
         "Provides-Extra: celery",
+        "Provides-Extra: fab",
         "Provides-Extra: postgres",
         "",
     ])

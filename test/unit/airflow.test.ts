@@ -28,7 +28,7 @@ import { parseInventory } from '../../src/inventory/load.js';
 import type { Inventory } from '../../src/inventory/schema.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { airflow } from '../../playbooks/airflow.js';
-import { assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
+import { assertAirflowGoldens, assertGolden, fixedSecrets, seedInventory } from '../helpers/golden.js';
 import { firstRunScripts } from '../helpers/scripts.js';
 import { LocalConnection, tempDir } from '../helpers/local.js';
 
@@ -40,14 +40,7 @@ const host = (inv: Inventory, name: string) => {
 
 test('golden: airflow.cfg and the units of every seed Airflow host', async () => {
   const inv = await seedInventory();
-  await assertGolden('airflow/airflow.cfg', renderAirflowConfig(inv, fixedSecrets));
-  const units: string[] = [];
-  for (const h of inv.hosts) {
-    for (const svc of airflowServices(inv, h)) {
-      units.push(`${h.name}/${svc.unit}`);
-      await assertGolden(`airflow/${h.name}/${svc.unit}`, renderAirflowUnit(inv, svc));
-    }
-  }
+  const units = await assertAirflowGoldens(inv, 'airflow');
   // No triggerer host in the seed: the triggerer runs on both schedulers; DAG processors on the nfs hosts.
   assert.deepEqual(units, [
     'airflow/airflow-scheduler.service',
@@ -132,12 +125,16 @@ test('systemd-analyze verify accepts every unit (ExecStart binaries stood in by 
   }
 });
 
-test('the per-major layout table: Airflow 2 implemented, Airflow 3 a described variant refused', () => {
+test('the per-major layout table: Airflow 2 and Airflow 3 rows, a major without a row refused', () => {
   assert.equal(airflowLayout('2.9.0').commands.webserver.join(' '), 'webserver');
   assert.equal(airflowLayout('2.11.1').healthPath, '/health');
-  assert.deepEqual(AIRFLOW_LAYOUTS[3].commands.webserver, ['api-server']);
+  assert.deepEqual(airflowLayout('3.4.0').commands.webserver, ['api-server']);
+  assert.equal(airflowLayout('3.0.2').healthPath, '/api/v2/monitor/health');
+  assert.equal(airflowLayout('3.4.0').units.webserver, 'airflow-api-server.service');
+  assert.equal(airflowLayout('3.4.0').configTemplate, 'airflow/airflow3.cfg.njk');
   assert.equal(AIRFLOW_LAYOUTS[3].secrets['api_auth.jwt_secret'], 'airflowJwtSecret');
-  assert.throws(() => airflowLayout('3.0.2'), /not implemented yet/);
+  assert.ok(AIRFLOW_LAYOUTS[2].implemented && AIRFLOW_LAYOUTS[3].implemented);
+  assert.throws(() => airflowLayout('4.0.0'), /no layout for major version 4/);
 });
 
 test('placement: triggerer and DAG processor fall back to the scheduler hosts; workers get their queues', async () => {
@@ -191,12 +188,13 @@ test('migrate and admin user: guarded, and no secret on a command line', async (
   assert.match(create?.kind === 'exec' ? create.cmd.render() : '', /< \/etc\/airflow-ha\/airflow-admin\.password$/);
 });
 
-test('inventory rules: 2.x warns end of life, 3.x and unsupported versions are refused, install sources need their field', async () => {
+test('inventory rules: 2.x warns end of life, 3.0-3.4 accepted without it, unsupported versions are refused, install sources need their field', async () => {
   const base = 'cluster:\n  name: c\n  network: 10.1.0.0/24\n  versions: { airflow: "VERSION" }\nhosts:\n  - { name: a, address: 10.1.0.5, roles: [scheduler] }\n';
   const warn = parseInventory(base.replace('VERSION', '2.10.5'), 'x.yaml').warnings.map((w) => w.rule);
   // The one scheduler host is a single point of failure too.
   assert.deepEqual(warn, ['airflow:end-of-life', 'spof:scheduler']);
-  for (const [v, msg] of [['3.0.2', /Airflow 3 replaces the webserver/], ['2.8.4', /not a supported Airflow version/], ['2.9', /not a supported/]] as const) {
+  for (const v of ['3.4.0', '3.0.2', '3.2.1']) assert.deepEqual(parseInventory(base.replace('VERSION', v), 'x.yaml').warnings.map((w) => w.rule).filter((r) => r.startsWith('airflow:')), [], v);
+  for (const [v, msg] of [['3.5.0', /from 3\.0\.0 to 3\.4\.x \(newest "3\.4\.0"\)/], ['4.0.0', /not a supported Airflow version/], ['2.8.4', /not a supported Airflow version/], ['2.9', /not a supported/], ['3.4', /not a supported/]] as const) {
     assert.throws(() => parseInventory(base.replace('VERSION', v), 'x.yaml'), (e: unknown) => e instanceof InputError && e.diagnostics.some((d) => d.rule === 'airflow:version' && msg.test(d.message)));
   }
   const noAirflow = base.replace('VERSION', '2.9.0').replace('[scheduler]', '[etcd]');

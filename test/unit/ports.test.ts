@@ -15,7 +15,7 @@ import { ROOT } from '../helpers/lab.js';
 function clientsText(clients: readonly PortClient[]): string {
   const airflow = AIRFLOW_ROLES.every((r) => clients.includes(r));
   const rest = clients.filter((c) => !(airflow && (AIRFLOW_ROLES as readonly string[]).includes(c)));
-  const names = rest.map((c) => (c === 'network' ? 'cluster network' : c === 'operator' ? 'operator machines' : c === 'dag-processor' ? 'DAG processor hosts' : c));
+  const names = rest.map((c) => (c === 'network' ? 'cluster network' : c === 'operator' ? 'operator machines' : c === 'dag-processor' ? 'DAG processor hosts' : c === 'airflow-metadata' ? 'Airflow hosts (Airflow 3: not the worker-only ones)' : c));
   return [...(airflow ? ['Airflow hosts'] : []), ...names].join(', ');
 }
 

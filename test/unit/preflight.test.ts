@@ -109,6 +109,7 @@ test('package:version with kind upstream: a repository not yet on the host is a 
 test('python: below the minimum of the Airflow version is refused; the venv interpreter counts first', () => {
   assert.equal(minimumPython('2.9.0'), '3.8');
   assert.equal(minimumPython('3.0.2'), '3.9');
+  assert.equal(minimumPython('3.4.0'), '3.10');
   const i = inv({}, [{ name: 'w1', address: '10.9.0.11', roles: ['worker'], queues: ['default'] }]);
   const old = pythonRule(i, host(i, 'w1', { pythons: new Map([['python3', '3.7.3']]) }), 'python3.11');
   assert.equal(old[0]?.message, "Airflow 2.9.0 needs Python 3.8 or newer; this host's python3 is 3.7.3");

@@ -19,6 +19,13 @@ ALIVE = 30
 HEARTBEAT = 5
 
 
+def major():
+    """The Airflow major this stand-in was built as (build_wheel.py VERSION): 2 or 3."""
+    from importlib.metadata import version
+
+    return int(version("apache-airflow").split(".")[0])
+
+
 def conf():
     """airflow.cfg of $AIRFLOW_HOME (raw: no interpolation)."""
     global _conf
@@ -250,6 +257,50 @@ def webserver(_args):
     return serve(conf().getint("webserver", "web_server_port"), Web)
 
 
+def api_server(_args):
+    """Airflow 3's `airflow api-server`: the UI's health JSON at /api/v2/monitor/health and the
+    Execution API's health at /execution/health, on [api] port. Like Airflow with several API
+    servers, it refuses to start without [api_auth] jwt_secret (a random key per process would make
+    every other server reject its tokens) or [api] secret_key."""
+    for section, key in (("api_auth", "jwt_secret"), ("api", "secret_key")):
+        if not conf().has_option(section, key) or not conf().get(section, key):
+            sys.exit(f"[{section}] {key} is not set: refusing to start (every api-server must share it)")
+
+    class Api(Handler):
+        def do_GET(self):
+            if self.path == "/api/v2/monitor/health":
+                self.reply(200, json.dumps(health()))
+            elif self.path.rstrip("/") == "/execution/health":
+                self.reply(200, json.dumps({"status": "healthy"}))
+            else:
+                self.reply(200, "<html>airflow-ha stand-in api-server</html>", "text/html")
+
+    return serve(conf().getint("api", "port"), Api)
+
+
+def execution_api_reachable(wait=60):
+    """Airflow 3 workers run tasks through the Execution API: [core] execution_api_server_url must be
+    set and answer its health path. Waits up to `wait` s (the api-servers may start after this host's
+    worker), then exits 1 naming the URL (systemd restarts the unit)."""
+    url = conf().get("core", "execution_api_server_url", fallback="")
+    if not url:
+        sys.exit("[core] execution_api_server_url is not set: an Airflow 3 worker cannot run tasks")
+    import urllib.request
+
+    end = time.time() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=5) as r:
+                if r.status == 200:
+                    print(f"Execution API at {url} answers", flush=True)
+                    return
+        except Exception as e:
+            err = e
+        if time.time() > end:
+            sys.exit(f"Execution API at {url} does not answer: {err}")
+        time.sleep(3)
+
+
 def flower(_args):
     import base64
 
@@ -287,6 +338,8 @@ def log_server():
 
 def celery(args):
     if args[:1] == ["worker"]:
+        if major() >= 3:
+            execution_api_reachable()
         from airflow.providers.celery.executors.celery_executor import app
 
         log_server()
@@ -304,7 +357,7 @@ def celery(args):
 
 
 def usage():
-    print("usage: airflow {version|db|users|connections|jobs|scheduler|triggerer|dag-processor|webserver|celery} ... (airflow-ha stand-in)", file=sys.stderr)
+    print("usage: airflow {version|db|users|connections|jobs|scheduler|triggerer|dag-processor|webserver (2.x)|api-server (3.x)|celery} ... (airflow-ha stand-in)", file=sys.stderr)
     return 2
 
 
@@ -316,7 +369,10 @@ def main(argv=None):
 
         print(version("apache-airflow"))
         return 0
+    # Airflow 3 replaced `webserver` by `api-server`; each major refuses the other's command, as Airflow does.
+    ui = {"api-server": api_server} if major() >= 3 else {"webserver": webserver}
     table = {
+        **ui,
         "db": db,
         "users": users,
         "connections": connections,
@@ -324,7 +380,6 @@ def main(argv=None):
         "scheduler": lambda _a: heartbeat("SchedulerJob"),
         "triggerer": lambda _a: heartbeat("TriggererJob"),
         "dag-processor": lambda _a: heartbeat("DagProcessorJob", count_dags),
-        "webserver": webserver,
         "celery": celery,
     }
     return table[cmd](rest) if cmd in table else usage()
