@@ -1,6 +1,6 @@
 /**
  * Network exposure end to end: `airflow-ha bootstrap` on a 3-host lab — n1 etcd + PostgreSQL/Patroni +
- * RabbitMQ, n2 HAProxy, n3 a scheduler and a Celery worker (the Airflow STAND-IN of test/standin/,
+ * RabbitMQ + the DAG processor, n2 HAProxy, n3 a scheduler and a Celery worker (the Airflow STAND-IN of test/standin/,
  * built into a temporary wheelhouse as in airflow.test.ts). From the worker, etcd 2379/2380,
  * Patroni 8008, PostgreSQL 5432, Erlang 4369/25672 and RabbitMQ's management 15672 are unreachable
  * (the firewall drops them) while the broker 5672 and HAProxy's leader port 5000 answer; n1 itself
@@ -18,7 +18,8 @@ import { tempDir } from '../helpers/local.js';
 
 const VERSION = '2.9.0';
 const HOSTS = ['n1', 'n2', 'n3'];
-const ROLES = [['etcd', 'postgresql', 'rabbitmq'], ['haproxy'], ['scheduler', 'worker']];
+// The DAG processor on n1: a host that runs it takes an etcd lock, so the worker host must not be one.
+const ROLES = [['etcd', 'postgresql', 'rabbitmq', 'dag_processor'], ['haproxy'], ['scheduler', 'worker']];
 /** Ports the worker has no business on, all served by n1. */
 const CLOSED = [2379, 2380, 8008, 5432, 4369, 25672, 15672];
 

@@ -81,11 +81,12 @@ test('dags.mode nfs on a kernel without NFS: bootstrap exits 2 naming every NFS 
 });
 
 test('a pinned version no repository offers: plan shows it, bootstrap refuses it', async () => {
-  // The same lab in mode sync (no NFS needed) with etcd pinned to a version Debian does not have.
+  // The same lab in mode sync (no NFS needed) with etcd pinned to a version of a supported series
+  // (validate accepts it) that Debian does not have.
   const doc = parseDocument(await readFile(lab.inventoryFile, 'utf8'));
   doc.setIn(['cluster', 'dags'], doc.createNode({ mode: 'sync', source: './dags' }));
   doc.setIn(['cluster', 'vips'], doc.createNode([]));
-  doc.setIn(['cluster', 'versions'], doc.createNode({ postgresql: '15', airflow: '2.9.0', etcd: '9.9.9' }));
+  doc.setIn(['cluster', 'versions'], doc.createNode({ postgresql: '15', airflow: '2.9.0', etcd: '3.6.99' }));
   await writeFile(lab.inventoryFile, doc.toString());
   await mkdir(path.join(lab.dir, 'dags'), { recursive: true });
   await writeFile(path.join(lab.dir, 'dags', 'hello.py'), 'x = 1\n');
@@ -94,7 +95,7 @@ test('a pinned version no repository offers: plan shows it, bootstrap refuses it
   const found = events(plan.stdout).filter((e) => e.type === 'preflight');
   const pins = found.filter((e) => e['rule'] === 'package:version');
   assert.deepEqual(pins.map((e) => `${String(e['host'])} ${String(e['severity'])}`), ['pf1 refuse', 'pf1 refuse'], plan.stdout.slice(-3000) + plan.stderr);
-  assert.match(String(pins[0]?.['message']), /^etcd-server 9\.9\.9 \(cluster\.versions\.etcd\) is not offered by the repositories configured on this host \(offered: 3\.4\.\d+/);
+  assert.match(String(pins[0]?.['message']), /^etcd-server 3\.6\.99 \(cluster\.versions\.etcd\) is not offered by the repositories configured on this host \(offered: 3\.4\.\d+/);
   assert.equal(found.filter((e) => e['severity'] === 'refuse' && e['rule'] !== 'package:version').length, 0, JSON.stringify(found));
   assert.equal(plan.exitCode, 2, 'plan shows the plan, then exits 2 for the refusal');
   assert.ok(events(plan.stdout).some((e) => e.type === 'step_start'), 'plan still shows what it would change');
