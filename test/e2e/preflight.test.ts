@@ -102,7 +102,7 @@ test('a pinned version no repository offers: plan shows it, bootstrap refuses it
 
   const boot = await cli(['bootstrap', ...inv()]);
   assert.equal(boot.exitCode, 2, boot.stdout.slice(-3000) + boot.stderr);
-  assert.match(boot.stdout + boot.stderr, /pf1: \[package:version\] etcd-client 9\.9\.9 \(cluster\.versions\.etcd\) is not offered/);
+  assert.match(boot.stdout + boot.stderr, /pf1: \[package:version\] etcd-client 3\.6\.99 \(cluster\.versions\.etcd\) is not offered/);
   assert.match(boot.stdout + boot.stderr, /fix: set cluster\.versions\.etcd to an offered version/);
   assert.doesNotMatch(boot.stdout, /^== /m, 'no step ran');
 });
