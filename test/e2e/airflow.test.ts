@@ -16,7 +16,7 @@ import { parse, stringify } from 'yaml';
 import { quote } from '../../src/core/cmd.js';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
 import type { CheckLine } from '../../src/status/model.js';
-import { AS_AIRFLOW as asAirflow, buildStandin, echoTask, get as getFrom, GET, py as pyOn, standinMigrations, unitStarts } from '../helpers/airflow-lab.js';
+import { AS_AIRFLOW as asAirflow, buildStandin, echoTask, standinAirflow, get as getFrom, GET, py as pyOn, standinMigrations, unitStarts } from '../helpers/airflow-lab.js';
 import { bootLab, cli, events, onHost, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
 import { tempDir } from '../helpers/local.js';
 import { checkOf, checksOf, statusUntil as untilStatus, type Status } from '../helpers/status.js';
@@ -42,12 +42,7 @@ before(async () => {
       vips: [{ name: 'airflow-vip', address: vip, role: 'haproxy', routerId: 71 }],
       versions: { airflow: VERSION },
       ports: { haproxyReplica: 5001 },
-      airflow: {
-        install: { source: 'wheelhouse', wheelhouse },
-        workerConcurrency: 2,
-        // What the stand-in imports from Debian (test/standin/README.md).
-        osPackages: ['python3-psycopg2', 'python3-celery', 'python3-sqlalchemy'],
-      },
+      airflow: standinAirflow(wheelhouse, 2),
     };
   });
   // The worker's queues (bootLab writes hosts with name, address and roles only).

@@ -16,7 +16,7 @@ import { parse, stringify } from 'yaml';
 import { AIRFLOW_3_NEWEST } from '../../src/inventory/rules.js';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
 import type { CheckLine } from '../../src/status/model.js';
-import { AS_AIRFLOW, buildStandin, echoTask, get, py, standinMigrations, unitStarts } from '../helpers/airflow-lab.js';
+import { AS_AIRFLOW, buildStandin, echoTask, standinAirflow, get, py, standinMigrations, unitStarts } from '../helpers/airflow-lab.js';
 import { bootLab, cli, events, onHost, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
 import { tempDir } from '../helpers/local.js';
 import { checkOf, checksOf, statusUntil } from '../helpers/status.js';
@@ -42,12 +42,7 @@ before(async () => {
       vips: [{ name: 'airflow-vip', address: vip, role: 'haproxy', routerId: 73 }],
       versions: { airflow: VERSION },
       ports: { haproxyReplica: REPLICA_PORT },
-      airflow: {
-        install: { source: 'wheelhouse', wheelhouse },
-        workerConcurrency: 2,
-        // What the stand-in imports from Debian (test/standin/README.md).
-        osPackages: ['python3-psycopg2', 'python3-celery', 'python3-sqlalchemy'],
-      },
+      airflow: standinAirflow(wheelhouse, 2),
     };
   });
   const doc = parse(await readFile(lab.inventoryFile, 'utf8')) as { hosts: Array<{ name: string; queues?: string[] }> };

@@ -10,12 +10,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ScenarioFigures } from '../../src/drill/report.js';
-import { bootLab, cli, cliStart, events, onHost, ROOT, tearDown, whenPrinted, type TestLab } from '../helpers/lab.js';
+import { bootLab, cli, cliStart, events, onHost, tearDown, whenPrinted, type TestLab } from '../helpers/lab.js';
+import { buildStandin } from '../helpers/airflow-lab.js';
 import { tempDir } from '../helpers/local.js';
 import { statusUntil } from '../helpers/status.js';
 
@@ -36,8 +36,7 @@ const wheelhouse = tempDir('ah-wheelhouse-');
 
 before(async () => {
   if (!RUN) return;
-  await mkdir(wheelhouse, { recursive: true });
-  execFileSync('python3', [path.join(ROOT, 'test', 'standin', 'build_wheel.py'), VERSION, wheelhouse], { stdio: 'pipe' });
+  await buildStandin(VERSION, wheelhouse);
   lab = await bootLab('dr', HOSTS, [DATA, DATA, DATA, AIRFLOW, ['haproxy', 'worker']], (net) => ({
     vips: [{ name: 'airflow-vip', address: `${net}.200`, role: 'haproxy', routerId: 73 }],
     versions: { airflow: VERSION },

@@ -8,12 +8,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { bootLab, cli, onHost, ROOT, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
+import { bootLab, cli, onHost, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
+import { buildStandin, standinAirflow } from '../helpers/airflow-lab.js';
 import { tempDir } from '../helpers/local.js';
 
 const VERSION = '2.9.0';
@@ -28,16 +27,10 @@ const wheelhouse = tempDir('ah-wheelhouse-');
 const addr = (name: string) => lab.loaded.inventory.hosts.find((h) => h.name === name)!.address;
 
 before(async () => {
-  await mkdir(wheelhouse, { recursive: true });
-  execFileSync('python3', [path.join(ROOT, 'test', 'standin', 'build_wheel.py'), VERSION, wheelhouse], { stdio: 'pipe' });
+  await buildStandin(VERSION, wheelhouse);
   lab = await bootLab('nx', HOSTS, ROLES, () => ({
     versions: { airflow: VERSION },
-    airflow: {
-      install: { source: 'wheelhouse', wheelhouse },
-      workerConcurrency: 1,
-      // What the stand-in imports from Debian (test/standin/README.md).
-      osPackages: ['python3-psycopg2', 'python3-celery', 'python3-sqlalchemy'],
-    },
+    airflow: standinAirflow(wheelhouse, 1),
   }));
   const doc = parse(await readFile(lab.inventoryFile, 'utf8')) as { hosts: Array<{ name: string; queues?: string[] }> };
   doc.hosts.find((h) => h.name === 'n3')!.queues = ['default'];

@@ -19,6 +19,18 @@ export async function buildStandin(version: string, dir: string): Promise<void> 
   execFileSync('python3', [path.join(ROOT, 'test', 'standin', 'build_wheel.py'), version, dir], { stdio: 'pipe' });
 }
 
+/**
+ * The inventory's `cluster.airflow` for a lab that installs the stand-in from `wheelhouse`: the
+ * wheelhouse install source and the Debian packages the stand-in imports (test/standin/README.md).
+ */
+export function standinAirflow(wheelhouse: string, workerConcurrency: number) {
+  return {
+    install: { source: 'wheelhouse', wheelhouse },
+    workerConcurrency,
+    osPackages: ['python3-psycopg2', 'python3-celery', 'python3-sqlalchemy'],
+  };
+}
+
 /** `python3 -c SCRIPT ARGS...` on a host (or `prefix` instead of python3); the script is shipped base64-encoded. */
 export function py(inventoryFile: string, host: string, script: string, args: string[] = [], prefix = 'python3') {
   const b64 = Buffer.from(script).toString('base64');
