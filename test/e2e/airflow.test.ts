@@ -180,7 +180,7 @@ test('status on the Airflow lab: every Airflow check healthy; a stopped worker i
   try {
     // The worker stopped: it no longer answers, and RabbitMQ names its queues without a consumer. Still serving.
     assert.equal((await on('af1', 'systemctl stop airflow-worker')).code, 0);
-    const noWorker = await statusUntil('worker down', (s) => checkOf(s, 'airflow', 'worker celery@af1')?.verdict === 'down' && checkOf(s, 'rabbitmq', 'queue etl')?.verdict === 'degraded', 60_000);
+    const noWorker = await statusUntil('worker down', (s) => checkOf(s, 'airflow', 'worker celery@af1')?.verdict === 'down' && QUEUES.every((q) => checkOf(s, 'rabbitmq', `queue ${q}`)?.verdict === 'degraded'), 60_000);
     assert.match(checkOf(noWorker, 'airflow', 'worker celery@af1')?.reason ?? '', /^airflow-worker\.service inactive; consumes no queue on the broker \(expected (default, etl|etl, default)\)$/);
     for (const q of QUEUES) assert.match(checkOf(noWorker, 'rabbitmq', `queue ${q}`)?.reason ?? '', /^no consumer/);
     assert.equal(noWorker.exitCode, 1, noWorker.report.summary);
