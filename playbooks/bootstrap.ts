@@ -13,11 +13,14 @@ import { baseStep, identityStep } from './base.js';
 import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
 import { rabbitmq } from './rabbitmq.js';
+import { tlsStep } from './tls.js';
 
-const own = (list: readonly Step[]) => list.filter((s) => s !== identityStep);
+// The component playbooks' own identity and TLS steps: bootstrap has them once, at the start.
+const own = (list: readonly Step[]) => list.filter((s) => s !== identityStep && s !== tlsStep);
 
 const steps: readonly Step[] = [
   baseStep,
+  tlsStep,
   ...own(etcdPatroni.steps),
   ...own(haproxy.steps),
   ...own(rabbitmq.steps),

@@ -18,12 +18,13 @@ import {
 } from '../src/components/patroni.js';
 import { roleNeeds, type Playbook, type Step } from '../src/run/playbook.js';
 import { identityStep } from './base.js';
+import { tlsStep } from './tls.js';
 
 const etcdStep: Step = {
   name: 'etcd',
   hosts: { roles: ['etcd'] },
   needs: [{ role: 'etcd', why: "Patroni's DCS, holding the leader lock" }],
-  tasks: ({ inventory, host, facts }) => etcdTasks(inventory, host, facts),
+  tasks: ({ inventory, host, facts, operator }) => etcdTasks(inventory, host, facts, operator?.tls),
   gate: {
     name: 'etcd: every member healthy',
     on: 'first',
@@ -50,7 +51,7 @@ export const patroniLeaderStep: Step = {
   name: 'patroni leader',
   hosts: { roles: ['postgresql'] },
   needs: [{ role: 'postgresql', why: "the first postgresql host bootstraps Airflow's metadata database" }],
-  tasks: ({ inventory, host, facts, secrets }) => (patroniNodes(inventory)[0]?.name === host.name ? patroniTasks(inventory, host, facts, secrets) : []),
+  tasks: ({ inventory, host, facts, secrets, operator }) => (patroniNodes(inventory)[0]?.name === host.name ? patroniTasks(inventory, host, facts, secrets, operator?.tls) : []),
   gate: {
     name: 'patroni: a node holds the leader lock (GET /leader = 200)',
     on: 'first',
@@ -70,7 +71,7 @@ export const patroniReplicasStep: Step = {
   name: 'patroni replicas',
   hosts: { roles: ['postgresql'] },
   serial: 1,
-  tasks: ({ inventory, host, facts, secrets }) => (patroniNodes(inventory)[0]?.name === host.name ? [] : patroniTasks(inventory, host, facts, secrets)),
+  tasks: ({ inventory, host, facts, secrets, operator }) => (patroniNodes(inventory)[0]?.name === host.name ? [] : patroniTasks(inventory, host, facts, secrets, operator?.tls)),
   gate: {
     name: 'patroni: every node is the primary or a streaming replica',
     on: 'each',
@@ -109,7 +110,7 @@ export const postgresRestartSteps: readonly Step[] = [
   },
 ];
 
-const steps = [identityStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, patroniDcsStep, airflowDatabaseStep, ...postgresRestartSteps];
+const steps = [identityStep, tlsStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, patroniDcsStep, airflowDatabaseStep, ...postgresRestartSteps];
 
 export const etcdPatroni: Playbook = {
   name: 'etcd-patroni',

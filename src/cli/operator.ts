@@ -13,6 +13,7 @@ import type { OperatorInputs } from '../run/playbook.js';
 import { entryMatchesHost, knownHostsName, parseKnownHosts } from '../ssh/hostkeys.js';
 import { loadOrCreateKeypair } from '../ssh/keypair.js';
 import { fileTree, type FileTree, type TreeFile } from '../tasks/release.js';
+import { loadOrCreateTls } from './tls.js';
 
 /** Names never shipped as DAGs: version control and Python's caches. */
 const SKIP = new Set(['.git', '.hg', '.svn', '__pycache__', '.pytest_cache', '.mypy_cache']);
@@ -70,7 +71,8 @@ export function knownHostKeys(loaded: LoadedInventory, host: Host): string[] {
 /**
  * The inputs of a run: the DAG folder (mode sync; read on first use, or now when `eagerDags`), the
  * target key pair (generated into the state folder when the inventory has target hosts) and the
- * known_hosts reader.
+ * known_hosts reader, and with `cluster.tls.enabled` the CA and the hosts' certificates (made in the
+ * state folder when missing, see src/cli/tls.ts).
  */
 export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts: { source?: string; eagerDags?: boolean } = {}): Promise<OperatorInputs> {
   const inv = loaded.inventory;
@@ -83,5 +85,6 @@ export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts:
   if (inv.hosts.some((h) => h.roles.includes('target'))) {
     inputs.targetKey = await loadOrCreateKeypair(loaded.stateDir, 'target_ed25519', `airflow-ha ${inv.cluster.name} workers`);
   }
+  if (inv.cluster.tls.enabled) inputs.tls = await loadOrCreateTls(loaded, process.env);
   return inputs;
 }

@@ -45,6 +45,7 @@ import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import { CELERY_CONFIG_MODULE, celeryConfigModule, celeryQueueSettings } from './celery.js';
 import { etcdEndpoints, etcdMembers } from './etcd.js';
+import { CA_CERT, tlsEnabled } from '../tls/plan.js';
 import { haproxyVips } from './haproxy.js';
 import { AIRFLOW_DB, AIRFLOW_DB_USER } from './patroni.js';
 import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, rabbitmqHosts } from './rabbitmq.js';
@@ -139,6 +140,16 @@ export function databaseEndpoint(inv: Inventory): { host: string; port: number }
   return { host: address, port: inv.cluster.ports.haproxyLeader };
 }
 
+/**
+ * The query of Airflow's database URLs: with `cluster.tls`, `?sslmode=verify-full&sslrootcert=CA`
+ * (libpq: TLS required, the server's certificate signed by the cluster CA and naming the host
+ * connected to, here the VIP that HAProxy passes through;
+ * https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-SSLMODE-STATEMENTS); otherwise empty.
+ */
+export function databaseQuery(inv: Inventory): string {
+  return tlsEnabled(inv) ? `?sslmode=verify-full&sslrootcert=${CA_CERT}` : '';
+}
+
 /** The URL of the UI through HAProxy's frontend on the main VIP (`[webserver] base_url`). */
 export function webserverFrontendUrl(inv: Inventory, byAddress = false): string {
   const vip = haproxyVips(inv)[0];
@@ -177,7 +188,7 @@ export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Reco
     // Airflow 3 only (airflow3.cfg.njk): the JWT signing key every api-server and scheduler shares, and where workers reach the Execution API.
     jwt_secret: secrets.airflowJwtSecret,
     execution_api_url: executionApiUrl(inv),
-    db: { user: AIRFLOW_DB_USER, password: secrets.airflowDb, host: db.host, port: db.port, name: AIRFLOW_DB },
+    db: { user: AIRFLOW_DB_USER, password: secrets.airflowDb, host: db.host, port: db.port, name: AIRFLOW_DB, query: databaseQuery(inv) },
     broker: {
       user: RABBITMQ_AIRFLOW_USER,
       password: secrets.rabbitmqAirflow,

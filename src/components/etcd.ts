@@ -18,10 +18,13 @@ import { pgdgRepoTasks } from './repos.js';
 import { packages } from '../tasks/package.js';
 import { waitLoop } from '../tasks/command.js';
 import { markPending, pendingRestart } from '../tasks/pending.js';
-import { restartHandler, service, serviceFact } from '../tasks/systemd.js';
+import { notifyIfActive, restartHandler, service, serviceFact } from '../tasks/systemd.js';
 import type { Handler, ManagedFile, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate } from '../tasks/template.js';
 import { httpPost, parseHttp } from '../status/script.js';
+import { CA_CERT, HOST_CERT, ROOT_CLIENT, scheme, SERVICE_KEYS, tlsEnabled } from '../tls/plan.js';
+import { tlsServiceKeyTask } from './tls.js';
+import type { TlsMaterial } from '../run/playbook.js';
 
 /** `new` bootstraps a cluster with the other members; `existing` joins a running one. */
 export type EtcdClusterState = 'new' | 'existing';
@@ -48,9 +51,14 @@ export function etcdMembers(inv: Inventory): Host[] {
   return inv.hosts.filter((h) => h.roles.includes('etcd'));
 }
 
-/** `http://IP:2379,...` of every member (client port from inventory.cluster.ports). */
+/** `http://IP:2379,...` of every member (client port from inventory.cluster.ports; `https://` with `cluster.tls`). */
 export function etcdEndpoints(inv: Inventory, members: readonly Host[] = etcdMembers(inv)): string {
-  return members.map((h) => `http://${h.address}:${inv.cluster.ports.etcdClient}`).join(',');
+  return members.map((h) => `${scheme(inv)}://${h.address}:${inv.cluster.ports.etcdClient}`).join(',');
+}
+
+/** A member's peer URL as the cluster knows it (`--initial-advertise-peer-urls`). */
+export function etcdPeerUrl(inv: Inventory, host: Host): string {
+  return `${scheme(inv)}://${host.address}:${inv.cluster.ports.etcdPeer}`;
 }
 
 /** The marker line that tells our env file from one written by hand or by the package. */
@@ -69,14 +77,21 @@ export function renderEtcdEnv(inv: Inventory, hostName: string, state: EtcdClust
     client_port: etcdClient,
     peer_port: etcdPeer,
     token: `etcd-${inv.cluster.name}`,
-    initial_cluster: etcdMembers(inv).map((m) => `${m.name}=http://${m.address}:${etcdPeer}`).join(','),
+    initial_cluster: etcdMembers(inv).map((m) => `${m.name}=${etcdPeerUrl(inv, m)}`).join(','),
     state,
+    scheme: scheme(inv),
+    tls: tlsEnabled(inv) ? { cert: HOST_CERT, key: SERVICE_KEYS.etcd.path, ca: CA_CERT } : false,
   });
 }
 
-/** `etcdctl` with the v3 API and short timeouts (etcdctl(1), etcd 3.4 "etcdctl" README). */
-export function etcdctl(endpoints: string): Cmd {
-  return sh`ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=4s --endpoints=${endpoints}`;
+/**
+ * `etcdctl` with the v3 API and short timeouts (etcdctl(1), etcd 3.4 "etcdctl" README); with
+ * `cluster.tls`, root's client certificate (`--cacert`, `--cert`, `--key`: etcd 3.4 etcdctl README
+ * "Global flags"): it runs as root on a host that has the TLS files.
+ */
+export function etcdctl(endpoints: string, inv?: Inventory): Cmd {
+  const tls = inv && tlsEnabled(inv) ? sh` --cacert=${ROOT_CLIENT.ca} --cert=${ROOT_CLIENT.cert as string} --key=${ROOT_CLIENT.key as string}` : sh``;
+  return sh`ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=4s${tls} --endpoints=${endpoints}`;
 }
 
 /** What this member's host holds: its data dir, and the env file already in place. */
@@ -146,10 +161,11 @@ export function parseMemberListAnswer(peer: string, response: string): EtcdPeerV
  * is read on a fresh host).
  */
 export function etcdMemberListFact(inv: Inventory, peer: Host): Fact<EtcdPeerView> {
-  const url = `http://${peer.address}:${inv.cluster.ports.etcdClient}${MEMBER_LIST_PATH}`;
+  const url = `${scheme(inv)}://${peer.address}:${inv.cluster.ports.etcdClient}${MEMBER_LIST_PATH}`;
   return {
     key: `etcd-members:${url}`,
-    cmd: sh`timeout ${MEMBER_LIST_TIMEOUT_SEC} ${httpPost(url, '{}')} 2>/dev/null`,
+    // Over TLS a handshake that fails (no certificate on this host yet) is "unreadable", never "down".
+    cmd: sh`timeout ${MEMBER_LIST_TIMEOUT_SEC} ${httpPost(url, '{}', tlsEnabled(inv) ? ROOT_CLIENT : undefined)} 2>/dev/null`,
     parse: (stdout) => parseMemberListAnswer(peer.name, stdout),
   };
 }
@@ -211,7 +227,7 @@ export function etcdEnvTask(inv: Inventory, host: Host, family: OsFamily): Task 
     .filter((m) => m.name !== host.name)
     .map((m) => etcdMemberListFact(inv, m));
   const activeF = serviceFact('etcd');
-  const peerUrl = `http://${host.address}:${inv.cluster.ports.etcdPeer}`;
+  const peerUrl = etcdPeerUrl(inv, host);
   return {
     name: `template ${paths.envFile}`,
     facts: () => [fileF, localF, ...peersF, activeF],
@@ -261,12 +277,15 @@ export function etcdPins(inv: Inventory, family: OsFamily): Record<string, strin
  * Debian etcd stays Debian's own), the packages pinned to `cluster.versions.etcd` and held, then
  * the service enabled and started. A changed file on a running member restarts etcd (etcd has no reload).
  */
-export function etcdTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] {
+export function etcdTasks(inv: Inventory, host: Host, facts: HostFacts, tls?: TlsMaterial): Task[] {
   const paths = etcdPaths(inv, facts.family);
   return [
     etcdEnvTask(inv, host, facts.family),
     ...(facts.family === 'rhel' ? pgdgRepoTasks(inv, facts) : []),
     packages({ names: paths.packages, versions: etcdPins(inv, facts.family) }),
+    // After the package, which creates the etcd user (a first start before it has the key fails
+    // and is retried by the service task below). A new key on a running member restarts it in turn.
+    ...tlsServiceKeyTask(inv, host, tls, 'etcd', [markPending(ETCD_RESTART, 'restart etcd, one member at a time')]).map((t) => notifyIfActive(t, 'etcd')),
     service({ name: 'etcd', enabled: true, state: 'started' }),
   ];
 }
@@ -294,5 +313,5 @@ export function etcdRollingRestart(inv: Inventory): Task {
  */
 export function etcdHealthyCheck(inv: Inventory): Cmd {
   const n = etcdMembers(inv).length;
-  return sh`test "$(${etcdctl(etcdEndpoints(inv))} endpoint health --cluster 2>&1 | grep -c ' is healthy')" -eq ${n}`;
+  return sh`test "$(${etcdctl(etcdEndpoints(inv), inv)} endpoint health --cluster 2>&1 | grep -c ' is healthy')" -eq ${n}`;
 }

@@ -4,6 +4,7 @@
  * Facts and pitfalls: ../shared/reference/ha-stack.md "HAProxy".
  */
 import { airflowLayout } from './airflow-layout.js';
+import { CA_CERT, tlsEnabled } from '../tls/plan.js';
 import { sh } from '../core/cmd.js';
 import type { OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
@@ -70,6 +71,8 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
     stats_socket: family === 'debian' ? '/run/haproxy/admin.sock' : '/var/lib/haproxy/stats',
     stats_user: HAPROXY_STATS_USER,
     stats_password: secrets.haproxyStats,
+    // cluster.tls: the checks of Patroni's REST API over HTTPS, verified against the cluster CA.
+    tls: tlsEnabled(inv) ? { ca: CA_CERT } : false,
   };
 }
 

@@ -24,11 +24,15 @@ import { command, waitCheck, waitFor, waitLoop } from '../tasks/command.js';
 import { directory, managedBlock } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
 import { markPending, pendingMarker, pendingRestart } from '../tasks/pending.js';
-import { service, serviceFact } from '../tasks/systemd.js';
+import { notifyIfActive, service } from '../tasks/systemd.js';
 import type { Handler, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
-import { etcdMembers } from './etcd.js';
+import { etcdctl, etcdEndpoints, etcdMembers } from './etcd.js';
 import { pgdgRepoTasks } from './repos.js';
+import { tlsServiceKeyTask } from './tls.js';
+import type { TlsMaterial } from '../run/playbook.js';
+import { httpsOk } from '../tasks/https.js';
+import { CA_CERT, HOST_CERT, ROOT_CLIENT, scheme, SERVICE_KEYS, tlsEnabled } from '../tls/plan.js';
 
 /**
  * Bytes of WAL a replica may lag and still be promoted (Patroni's default). With synchronous mode
@@ -155,6 +159,21 @@ export function patroniNodes(inv: Inventory): Host[] {
   return inv.hosts.filter((h) => h.roles.includes('postgresql'));
 }
 
+/** `http(s)://ADDRESS:PORT` of `host`'s Patroni REST API (`https` with `cluster.tls`: restapi.certfile). */
+export function patroniApiUrl(inv: Inventory, host: Host): string {
+  return `${scheme(inv)}://${host.address}:${inv.cluster.ports.patroniApi}`;
+}
+
+/** The CA file that verifies the REST API, as the python helpers' optional last argument (none over plain HTTP). */
+function patroniApiCa(inv: Inventory): string[] {
+  return tlsEnabled(inv) ? [CA_CERT] : [];
+}
+
+/** Exit 0 when a REST API URL answers 2xx within 2 s (over HTTPS verified against the cluster CA with `cluster.tls`). */
+export function patroniApiOk(inv: Inventory, url: string): Cmd {
+  return tlsEnabled(inv) ? httpsOk(url, { ca: ROOT_CLIENT.ca }, 2) : waitCheck({ http: url, timeoutSec: 2 });
+}
+
 /** Addresses allowed to log in as Airflow's role: HAProxy hosts and Airflow hosts. */
 export function airflowClientAddresses(inv: Inventory): string[] {
   return [
@@ -169,12 +188,15 @@ export function airflowClientAddresses(inv: Inventory): string[] {
  * and the Airflow hosts. Every password check is scram-sha-256.
  */
 export function patroniPgHba(inv: Inventory): string[] {
+  // With cluster.tls every TCP line is `hostssl`: a connection without TLS matches no line and is
+  // refused (https://www.postgresql.org/docs/15/auth-pg-hba-conf.html, "hostssl").
+  const host = tlsEnabled(inv) ? 'hostssl' : 'host';
   return [
     'local all postgres peer',
     'local all all scram-sha-256',
-    'host all all 127.0.0.1/32 scram-sha-256',
-    ...patroniNodes(inv).flatMap((h) => [`host replication replicator ${h.address}/32 scram-sha-256`, `host all all ${h.address}/32 scram-sha-256`]),
-    ...airflowClientAddresses(inv).map((a) => `host ${AIRFLOW_DB} ${AIRFLOW_DB_USER} ${a}/32 scram-sha-256`),
+    `${host} all all 127.0.0.1/32 scram-sha-256`,
+    ...patroniNodes(inv).flatMap((h) => [`${host} replication replicator ${h.address}/32 scram-sha-256`, `${host} all all ${h.address}/32 scram-sha-256`]),
+    ...airflowClientAddresses(inv).map((a) => `${host} ${AIRFLOW_DB} ${AIRFLOW_DB_USER} ${a}/32 scram-sha-256`),
   ];
 }
 
@@ -203,6 +225,8 @@ function patroniVars(inv: Inventory, hostName: string, secrets: ClusterSecrets, 
     socket_dir: p.socketDir,
     secrets,
     pg_hba: patroniPgHba(inv),
+    // cluster.tls: the REST API, PostgreSQL and Patroni's etcd client on the host's certificate, with the postgres user's key.
+    tls: tlsEnabled(inv) ? { cert: HOST_CERT, key: SERVICE_KEYS.postgres.path, ca: CA_CERT } : false,
     // cluster.postgresql.parameters, sorted so the file does not change with the inventory's key order.
     parameters: Object.fromEntries(Object.entries(inv.cluster.postgresql.parameters).sort(([a], [b]) => a.localeCompare(b))),
   };
@@ -221,20 +245,6 @@ export function patroniValidate(file: string): Cmd {
 /** Handler: `systemctl reload patroni` (SIGHUP: Patroni re-reads its config; see the module comment). */
 export const patroniReload: Handler = { id: 'reload:patroni', name: 'reload patroni', ops: [{ kind: 'exec', cmd: sh`systemctl reload patroni` }] };
 
-/** Wraps a task so that its handlers fire only if `unitName` was active when facts were read. */
-export function notifyIfActive(task: Task, unitName: string): Task {
-  const f = serviceFact(unitName);
-  return {
-    name: task.name,
-    facts: (h) => [...task.facts(h), f],
-    ...(task.files ? { files: task.files.bind(task) } : {}),
-    plan(facts, h): TaskPlan {
-      const p = task.plan(facts, h);
-      return facts.get(f).active === 'active' ? p : { ...p, notify: [] };
-    },
-  };
-}
-
 /** What the data dir holds and what the DCS knows about this Patroni cluster. */
 export interface DataDirState {
   /** PG_VERSION content, or undefined for an empty/missing data dir. */
@@ -252,11 +262,11 @@ export interface DataDirState {
  * `etcdctl get /service/<scope>/initialize` (Patroni's key holding the cluster's system id).
  */
 export function dataDirFact(inv: Inventory, p: PatroniPaths): Fact<DataDirState> {
-  const eps = etcdMembers(inv).map((m) => `http://${m.address}:${inv.cluster.ports.etcdClient}`).join(',');
+  const eps = etcdEndpoints(inv);
   const key = `/service/${inv.cluster.name}/initialize`;
   return {
     key: `pg-datadir:${p.dataDir}:${key}`,
-    cmd: sh`d=${p.dataDir}; if [ -f "$d/PG_VERSION" ]; then printf 'version=%s\\n' "$(cat "$d/PG_VERSION")"; printf 'sysid=%s\\n' "$(${p.binDir}/pg_controldata -D "$d" 2>/dev/null | sed -n 's/^Database system identifier: *//p')"; fi; if v=$(ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=4s --endpoints=${eps} get ${key} --print-value-only 2>/dev/null); then printf 'dcs=ok\\ndcsid=%s\\n' "$v"; fi`,
+    cmd: sh`d=${p.dataDir}; if [ -f "$d/PG_VERSION" ]; then printf 'version=%s\\n' "$(cat "$d/PG_VERSION")"; printf 'sysid=%s\\n' "$(${p.binDir}/pg_controldata -D "$d" 2>/dev/null | sed -n 's/^Database system identifier: *//p')"; fi; if v=$(${etcdctl(eps, inv)} get ${key} --print-value-only 2>/dev/null); then printf 'dcs=ok\\ndcsid=%s\\n' "$v"; fi`,
     parse(stdout) {
       const kv = new Map(stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
       return {
@@ -301,7 +311,7 @@ export function dataDirGuard(inv: Inventory, host: Host, p: PatroniPaths): Task 
  * (Debian, before the server package), packages (Patroni pinned to `cluster.versions.patroni`), distro units off, config (validated, reload on change), data dir guard, service
  * started, then wait for this node's PostgreSQL to run (`GET /health` = 200).
  */
-export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secrets: ClusterSecrets): Task[] {
+export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secrets: ClusterSecrets, tls?: TlsMaterial): Task[] {
   const family = facts.family;
   const r = patroniVars(inv, host.name, secrets, family);
   const p = r.paths;
@@ -320,6 +330,9 @@ export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secre
   if (family === 'rhel') tasks.push(...pgdgRepoTasks(inv, facts));
   tasks.push(packages({ names: p.packages, versions: patroniPins(inv, family) }));
   for (const u of p.distroUnits) tasks.push(service({ name: u, enabled: false, state: 'stopped' }));
+  // cluster.tls: the postgres user's copy of the host key (its user exists once the server package
+  // is in), before the config that names it; Patroni's reload re-reads it (REST API, PostgreSQL's ssl files).
+  tasks.push(...tlsServiceKeyTask(inv, host, tls, 'postgres', [patroniReload]).map((t) => notifyIfActive(t, 'patroni')));
   tasks.push(
     directory({ path: '/etc/patroni', mode: '0750', owner: 'root', group: 'postgres' }),
     directory({ path: p.dataDir.replace(/\/[^/]+$/, ''), mode: '0755', owner: 'postgres', group: 'postgres' }),
@@ -338,7 +351,7 @@ export function patroniTasks(inv: Inventory, host: Host, facts: HostFacts, secre
     ),
     dataDirGuard(inv, host, p),
     service({ name: 'patroni', enabled: true, state: 'started' }),
-    waitFor({ http: `http://${host.address}:${inv.cluster.ports.patroniApi}/health`, timeoutSec: 300, intervalSec: 2 }),
+    waitFor({ http: `${patroniApiUrl(inv, host)}/health`, ca: CA_CERT, timeoutSec: 300, intervalSec: 2 }),
   );
   return tasks;
 }
@@ -352,9 +365,10 @@ export const PATRONI_RESTART_CHECK = 'patroni-restart-check';
  * Python is there: Patroni is a Python program.
  */
 const PATRONI_STATE_PY = [
-  'import json,sys,urllib.request as u',
+  'import json,ssl,sys,urllib.request as u',
+  'c=ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv)>2 else None',
   'try:',
-  ' d=json.load(u.urlopen(sys.argv[1],timeout=3))',
+  ' d=json.load(u.urlopen(sys.argv[1],timeout=3,context=c))',
   'except Exception:',
   ' d={}',
   'print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))',
@@ -372,24 +386,24 @@ const PATRONI_STATE_PY = [
  */
 export function patroniPendingRestart(inv: Inventory, host: Host, family: OsFamily, leaderTurn: boolean): Task {
   const p = patroniPaths(family, inv.cluster.versions.postgresql);
-  const api = `http://${host.address}:${inv.cluster.ports.patroniApi}`;
+  const api = patroniApiUrl(inv, host);
   const q = psql(inv);
   const settle = patroniDcs(inv).loop_wait + 5;
-  const stateFn = sh`st() { python3 -c ${PATRONI_STATE_PY} ${`${api}/patroni`} 2>/dev/null || echo 'unknown clean unknown'; }`;
+  const stateFn = sh`st() { python3 -c ${PATRONI_STATE_PY} ${`${api}/patroni`} ${patroniApiCa(inv)} 2>/dev/null || echo 'unknown clean unknown'; }`;
   const loaded = sh`[ "$(${q} -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]`;
   const script = sh`${stateFn}; since=$(stat -c %Y ${pendingMarker(PATRONI_RESTART_CHECK)}); i=0; extra=0; s=$(st); while [ "$i" -lt ${settle} ]; do case "$s" in *' pending '*) break;; esac; if ${loaded}; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c ${p.config} restart --force ${inv.cluster.name} ${host.name} >&2 || exit 1; ${waitLoop({ cmd: sh`st | grep -q '^[a-z]* clean running$'`, timeoutSec: 300, intervalSec: 2 })};; esac`;
   return pendingRestart({
     marker: PATRONI_RESTART_CHECK,
     name: leaderTurn ? 'restart PostgreSQL if a new setting needs it (the leader)' : 'restart PostgreSQL if a new setting needs it (replicas, one at a time)',
     cmd: script,
-    ...(leaderTurn ? {} : { skipWhile: waitCheck({ http: `${api}/leader`, timeoutSec: 2 }) }),
+    ...(leaderTurn ? {} : { skipWhile: patroniApiOk(inv, `${api}/leader`) }),
     timeoutSec: settle + 330,
   });
 }
 
 /** Gate command: some Patroni node holds the leader lock (`GET /leader` = 200, Patroni >= 2.1 REST API). */
 export function patroniLeaderCheck(inv: Inventory): Cmd {
-  const checks = patroniNodes(inv).map((h) => waitCheck({ http: `http://${h.address}:${inv.cluster.ports.patroniApi}/leader`, timeoutSec: 2 }));
+  const checks = patroniNodes(inv).map((h) => patroniApiOk(inv, `${patroniApiUrl(inv, h)}/leader`));
   return sh`{ ${joinOr(checks)}; }`;
 }
 
@@ -493,10 +507,12 @@ export interface DcsConfigState {
 
 /** Python one-liner: `{"leader": bool, "config": {...}|null}` from the node's REST API (`GET /leader`, `GET /config`). */
 const DCS_CONFIG_PY = [
-  'import json,sys,urllib.request as u',
+  'import json,ssl,sys,urllib.request as u',
+  // argv[2], when given: the CA that verifies an https:// API (cluster.tls).
+  'c=ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv)>2 else None',
   'def get(p):',
   ' try:',
-  '  r=u.urlopen(sys.argv[1]+p,timeout=3)',
+  '  r=u.urlopen(sys.argv[1]+p,timeout=3,context=c)',
   '  return r.status,json.load(r)',
   ' except Exception:',
   '  return 0,None',
@@ -529,11 +545,11 @@ export function dcsConfigChanges(live: Record<string, unknown>, want: PatroniDcs
  * answer, or when every key matches.
  */
 export function patroniDcsSettings(inv: Inventory, host: Host, family: OsFamily): Task {
-  const api = `http://${host.address}:${inv.cluster.ports.patroniApi}`;
+  const api = patroniApiUrl(inv, host);
   const want = patroniDcs(inv);
   const fact: Fact<DcsConfigState> = {
     key: `patroni-dcs-config:${api}`,
-    cmd: sh`python3 -c ${DCS_CONFIG_PY} ${api}`,
+    cmd: sh`python3 -c ${DCS_CONFIG_PY} ${api} ${patroniApiCa(inv)}`,
     parse(stdout, code) {
       if (code !== 0) return { leader: false };
       const d = JSON.parse(stdout) as { leader: boolean; config: Record<string, unknown> | null };

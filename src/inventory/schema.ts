@@ -383,6 +383,23 @@ export const Firewall = z.strictObject({
   ssh: z.array(ipv4Source).min(1).optional(),
 });
 
+/**
+ * `cluster.tls`: TLS on the data plane from one cluster CA (README "TLS"). With `enabled`, etcd
+ * (peers and clients, client certificates required), Patroni's REST API, PostgreSQL and Airflow's
+ * database connection speak TLS; every host gets a key and a certificate signed by the CA, whose
+ * SANs name the host, its address and every VIP it may serve (src/tls/plan.ts). Without `ca`, the CA
+ * is generated once into the state folder (`tls/ca.key`, 0600); with `ca`, the site's own CA
+ * (`cert`, `key`: PEM files on the operator's machine, relative to the inventory) signs instead.
+ */
+export const TlsSettings = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** The site's own CA: its certificate and unencrypted private key (PEM), both on this machine. */
+  ca: z.strictObject({ cert: localPath, key: localPath }).optional(),
+  /** Validity of each host certificate, in days (default 825, the CA/Browser Forum's former limit). */
+  days: z.number().int().min(30).max(3650).default(825),
+});
+export type TlsSettings = z.infer<typeof TlsSettings>;
+
 export const Cluster = z.strictObject({
   /** Unique per site; used for etcd's token, Patroni's scope, the state folder. */
   name: hostName,
@@ -404,6 +421,8 @@ export const Cluster = z.strictObject({
   airflow: AirflowSettings.default(AirflowSettings.parse({})),
   /** Extra sources the firewall admits (the operator's machines, SSH); see {@link Firewall}. */
   firewall: Firewall.optional(),
+  /** TLS from a cluster CA on etcd, Patroni, PostgreSQL and Airflow's connection; see {@link TlsSettings}. */
+  tls: TlsSettings.default(TlsSettings.parse({})),
 });
 
 /** Settings for `airflow-ha lab`: where the lab's systemd containers live on this machine. */

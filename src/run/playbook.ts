@@ -22,6 +22,15 @@ export interface SshKeypair {
 }
 
 /**
+ * The cluster's TLS files as made on the operator's machine (src/cli/tls.ts, `cluster.tls`): the CA
+ * certificate (PEM) and, per host name, its certificate (PEM) and private key (PEM, a Secret).
+ */
+export interface TlsMaterial {
+  caCert: string;
+  hosts: Readonly<Record<string, { cert: string; key: Secret }>>;
+}
+
+/**
  * What the operator's machine gives a run besides the inventory and the secrets, read by src/cli
  * (tasks never read local files): the DAG folder (dags.mode sync, `deploy-dags`), the key pair of
  * the workers for the target hosts (`<state>/target_ed25519`), and the host keys airflow-ha trusts.
@@ -30,6 +39,8 @@ export interface OperatorInputs {
   /** The DAG folder, read (once) when first called; throws when it cannot be read. */
   dags?(): FileTree;
   targetKey?: SshKeypair;
+  /** The CA and each host's certificate and key, when `cluster.tls.enabled`. */
+  tls?: TlsMaterial;
   /**
    * The keys (`type base64`) `<state>/known_hosts` holds for an inventory host. Read when called:
    * tasks are built after every targeted host is connected, so a key recorded on first use in this

@@ -14,7 +14,9 @@ import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
 import { airflowHosts, airflowLayout, airflowPaths, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
-import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniDcs, psql } from '../components/patroni.js';
+import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniApiUrl, patroniDcs, psql } from '../components/patroni.js';
+import { ROOT_CLIENT, scheme, tlsEnabled } from '../tls/plan.js';
+import { tlsLines, tlsProbes } from './tls.js';
 import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import { DRILL_OBJECTS } from '../drill/scenarios.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
@@ -294,11 +296,13 @@ export const etcdCheck: StatusCheck = {
     // The member's own HTTP endpoints (no etcdctl start): /health commits a proposal through the
     // leader (https://etcd.io/docs/v3.4/op-guide/monitoring/#health-check); the status and member
     // list come from the v3 gateway.
-    const base = `http://${host.address}:${ctx.inventory.cluster.ports.etcdClient}`;
+    // With cluster.tls: HTTPS with root's client certificate (etcd requires one).
+    const base = `${scheme(ctx.inventory)}://${host.address}:${ctx.inventory.cluster.ports.etcdClient}`;
+    const tls = tlsEnabled(ctx.inventory) ? ROOT_CLIENT : undefined;
     return [
-      probe('etcd.health', httpGet(`${base}/health`)),
-      probe('etcd.status', httpPost(`${base}${ETCD_STATUS_PATH}`, '{}')),
-      ...(viewHosts(ctx.inventory, 'etcd').includes(host) ? [probe('etcd.members', httpPost(`${base}${ETCD_MEMBERS_PATH}`, '{}'))] : []),
+      probe('etcd.health', httpGet(`${base}/health`, false, tls)),
+      probe('etcd.status', httpPost(`${base}${ETCD_STATUS_PATH}`, '{}', tls)),
+      ...(viewHosts(ctx.inventory, 'etcd').includes(host) ? [probe('etcd.members', httpPost(`${base}${ETCD_MEMBERS_PATH}`, '{}', tls))] : []),
     ];
   },
   judge(ctx, results) {
@@ -357,7 +361,7 @@ export const patroniCheck: StatusCheck = {
   probes(ctx, host) {
     // `/cluster` answers for every member: asked on the first two nodes only.
     if (!viewHosts(ctx.inventory, 'postgresql').includes(host)) return [];
-    return [probe('patroni.cluster', httpGet(`http://${host.address}:${ctx.inventory.cluster.ports.patroniApi}/cluster`))];
+    return [probe('patroni.cluster', httpGet(`${patroniApiUrl(ctx.inventory, host)}/cluster`, false, tlsEnabled(ctx.inventory) ? { ca: ROOT_CLIENT.ca } : undefined))];
   },
   judge(ctx, results) {
     const nodes = hostsOf(ctx.inventory, 'postgresql');
@@ -1022,8 +1026,15 @@ export const targetCheck: StatusCheck = {
   },
 };
 
+/** Certificates of `cluster.tls`: days left on each host's certificate and the CA (src/status/tls.ts). */
+export const tlsCheck: StatusCheck = {
+  component: 'tls',
+  probes: (ctx) => tlsProbes(ctx.inventory),
+  judge: (ctx, results) => tlsLines(ctx.inventory, results),
+};
+
 /** Every check, in report order. */
-export const STATUS_CHECKS: readonly StatusCheck[] = [hostsCheck, etcdCheck, patroniCheck, haproxyCheck, keepalivedCheck, rabbitmqCheck, airflowCheck, dagsCheck, ftpCheck, targetCheck];
+export const STATUS_CHECKS: readonly StatusCheck[] = [hostsCheck, etcdCheck, patroniCheck, haproxyCheck, keepalivedCheck, rabbitmqCheck, airflowCheck, dagsCheck, ftpCheck, targetCheck, tlsCheck];
 
 /** The probes of one host: every check's, for its roles. */
 export function hostProbes(ctx: StatusContext, host: Host, checks: readonly StatusCheck[] = STATUS_CHECKS): Probe[] {

@@ -6,6 +6,7 @@
 import { Cmd, raw, sh } from '../core/cmd.js';
 import type { Secret } from '../core/secret.js';
 import { splitMarkedOutputs, type FactOutput } from '../facts/fact.js';
+import { httpsRequest, type TlsClientFiles } from '../tasks/https.js';
 
 /**
  * A read-only command on one host and the seconds it may take. Exit code 124 means it timed out
@@ -104,18 +105,22 @@ export interface HttpResponse {
  * A raw HTTP/1.0 GET of an `http://` URL over bash's /dev/tcp (no curl on minimal hosts), printing
  * the whole response. With `withAuth`, the header `Authorization: <value>` is sent, the value read
  * from the environment variable {@link HTTP_AUTH_ENV} (a probe's `env`: never in an argv). RFC 9112
- * (message syntax).
+ * (message syntax). An `https://` URL goes through python3's ssl instead, verified with `tls`
+ * (src/tasks/https.ts), printing the same kind of response.
  */
-export function httpGet(url: string, withAuth = false): Cmd {
+export function httpGet(url: string, withAuth = false, tls?: TlsClientFiles): Cmd {
+  if (tls && url.startsWith('https:')) return httpsRequest('GET', url, tls);
   return httpRequest('GET', url, { withAuth });
 }
 
 /**
  * A raw HTTP/1.0 POST of `body` (JSON, `Content-Length` in bytes) to an `http://` URL, printing the
  * whole response: for APIs whose reads are POSTs, such as etcd's v3 JSON gateway
- * (https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/).
+ * (https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/). An `https://` URL goes through python3's
+ * ssl with `tls` (a client certificate for etcd's client-cert-auth), like {@link httpGet}.
  */
-export function httpPost(url: string, body: string): Cmd {
+export function httpPost(url: string, body: string, tls?: TlsClientFiles): Cmd {
+  if (tls && url.startsWith('https:')) return httpsRequest('POST', url, tls, body);
   return httpRequest('POST', url, { body });
 }
 

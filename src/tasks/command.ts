@@ -1,6 +1,7 @@
 import { quote, sh, type Cmd } from '../core/cmd.js';
 import { exec } from '../core/op.js';
 import type { Fact } from '../facts/fact.js';
+import { httpsOk } from './https.js';
 import type { Handler, Task, TaskPlan } from './task.js';
 
 /** Fact: the exit code of a read-only command (0 = true). */
@@ -51,6 +52,8 @@ export interface WaitSpec {
   host?: string;
   /** URL that must answer with a 2xx status. */
   http?: string;
+  /** CA file that verifies an `https://` URL (default: the system's trust store, Python's default verify paths). */
+  ca?: string;
   /** A command that must exit 0. */
   cmd?: Cmd;
   /** Seconds before giving up (the task fails). */
@@ -62,7 +65,8 @@ export interface WaitSpec {
 /**
  * The shell test for one attempt of a wait, without starting an interpreter (a no-op run pays for
  * every process): bash's /dev/tcp for ports, and for `http://` URLs a raw HTTP/1.0 GET over /dev/tcp
- * whose status line must be 2xx (RFC 9112 section 4). `https://` URLs go through curl.
+ * whose status line must be 2xx (RFC 9112 section 4). `https://` URLs go through python3's ssl,
+ * verified against `ca` (src/tasks/https.ts; minimal hosts have no curl).
  */
 export function waitCheck(spec: WaitSpec): Cmd {
   if (spec.port !== undefined) {
@@ -71,7 +75,7 @@ export function waitCheck(spec: WaitSpec): Cmd {
   }
   if (spec.http !== undefined) {
     const url = new URL(spec.http);
-    if (url.protocol === 'https:') return sh`curl -fsS -m 2 -o /dev/null ${spec.http} 2>/dev/null`;
+    if (url.protocol === 'https:') return httpsOk(spec.http, { ca: spec.ca ?? '' }, 2);
     if (url.protocol !== 'http:') throw new Error(`waitFor: unsupported URL ${spec.http}`);
     const port = url.port || '80';
     // The inner script is itself quoted: path and host go in as printf arguments, never as its format.

@@ -111,3 +111,17 @@ export function unit(spec: UnitSpec): Task {
     },
   };
 }
+
+/** Wraps a task so that its handlers fire only if `unitName` was active when facts were read. */
+export function notifyIfActive(task: Task, unitName: string): Task {
+  const f = serviceFact(unitName);
+  return {
+    name: task.name,
+    facts: (h) => [...task.facts(h), f],
+    ...(task.files ? { files: task.files.bind(task) } : {}),
+    plan(facts, h): TaskPlan {
+      const p = task.plan(facts, h);
+      return facts.get(f).active === 'active' ? p : { ...p, notify: [] };
+    },
+  };
+}

@@ -74,18 +74,20 @@ set -e
 
 # == step: postgresql restart: replicas
 # task: restart PostgreSQL if a new setting needs it (replicas, one at a time)
-( (st() { python3 -c 'import json,sys,urllib.request as u
+( (st() { python3 -c 'import json,ssl,sys,urllib.request as u
+c=ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv)>2 else None
 try:
- d=json.load(u.urlopen(sys.argv[1],timeout=3))
+ d=json.load(u.urlopen(sys.argv[1],timeout=3,context=c))
 except Exception:
  d={}
-print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))' http://192.168.83.148:8008/patroni 2>/dev/null || echo 'unknown clean unknown'; }; since=$(stat -c %Y /var/lib/airflow-ha/pending/patroni-restart-check); i=0; extra=0; s=$(st); while [ "$i" -lt 7 ]; do case "$s" in *' pending '*) break;; esac; if [ "$(runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c /etc/patroni/patroni.yml restart --force airflow-seed sql1 >&2 || exit 1; end=$(( $(date +%s) + 300 )); until st | grep -q '^[a-z]* clean running$'; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for "st | grep -q '\''^[a-z]* clean running$'\''"' >&2; exit 1; fi; sleep 2; done;; esac) && rm -f /var/lib/airflow-ha/pending/patroni-restart-check )
+print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))' http://192.168.83.148:8008/patroni  2>/dev/null || echo 'unknown clean unknown'; }; since=$(stat -c %Y /var/lib/airflow-ha/pending/patroni-restart-check); i=0; extra=0; s=$(st); while [ "$i" -lt 7 ]; do case "$s" in *' pending '*) break;; esac; if [ "$(runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c /etc/patroni/patroni.yml restart --force airflow-seed sql1 >&2 || exit 1; end=$(( $(date +%s) + 300 )); until st | grep -q '^[a-z]* clean running$'; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for "st | grep -q '\''^[a-z]* clean running$'\''"' >&2; exit 1; fi; sleep 2; done;; esac) && rm -f /var/lib/airflow-ha/pending/patroni-restart-check )
 
 # == step: postgresql restart: leader
 # task: restart PostgreSQL if a new setting needs it (the leader)
-( (st() { python3 -c 'import json,sys,urllib.request as u
+( (st() { python3 -c 'import json,ssl,sys,urllib.request as u
+c=ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv)>2 else None
 try:
- d=json.load(u.urlopen(sys.argv[1],timeout=3))
+ d=json.load(u.urlopen(sys.argv[1],timeout=3,context=c))
 except Exception:
  d={}
-print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))' http://192.168.83.148:8008/patroni 2>/dev/null || echo 'unknown clean unknown'; }; since=$(stat -c %Y /var/lib/airflow-ha/pending/patroni-restart-check); i=0; extra=0; s=$(st); while [ "$i" -lt 7 ]; do case "$s" in *' pending '*) break;; esac; if [ "$(runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c /etc/patroni/patroni.yml restart --force airflow-seed sql1 >&2 || exit 1; end=$(( $(date +%s) + 300 )); until st | grep -q '^[a-z]* clean running$'; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for "st | grep -q '\''^[a-z]* clean running$'\''"' >&2; exit 1; fi; sleep 2; done;; esac) && rm -f /var/lib/airflow-ha/pending/patroni-restart-check )
+print(d.get("role","unknown"),"pending" if d.get("pending_restart") else "clean",str(d.get("state","unknown")).replace(" ","_"))' http://192.168.83.148:8008/patroni  2>/dev/null || echo 'unknown clean unknown'; }; since=$(stat -c %Y /var/lib/airflow-ha/pending/patroni-restart-check); i=0; extra=0; s=$(st); while [ "$i" -lt 7 ]; do case "$s" in *' pending '*) break;; esac; if [ "$(runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -p 5432 -d postgres -c 'select extract(epoch from pg_conf_load_time())::bigint' 2>/dev/null || echo 0)" -ge "$since" ]; then extra=$((extra + 1)); [ "$extra" -gt 2 ] && break; fi; sleep 1; i=$((i + 1)); s=$(st); done; case "$s" in *' pending '*) patronictl -c /etc/patroni/patroni.yml restart --force airflow-seed sql1 >&2 || exit 1; end=$(( $(date +%s) + 300 )); until st | grep -q '^[a-z]* clean running$'; do if [ "$(date +%s)" -ge "$end" ]; then echo 'timed out after 300 s waiting for "st | grep -q '\''^[a-z]* clean running$'\''"' >&2; exit 1; fi; sleep 2; done;; esac) && rm -f /var/lib/airflow-ha/pending/patroni-restart-check )

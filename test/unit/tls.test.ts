@@ -1,0 +1,256 @@
+/**
+ * TLS (`cluster.tls`): the SANs each seed host's certificate must carry, the CA and certificates
+ * made with this machine's openssl in a temp state folder (made once, kept on a re-run, re-made
+ * for a host whose names change, refused when a key is readable by others, the site's own CA
+ * used), the configs of etcd, Patroni, HAProxy and Airflow with TLS on against golden files
+ * (UPDATE_GOLDEN=1 rewrites them; haproxy.cfg also accepted by the real `haproxy -c`), and the
+ * status check of certificate expiry.
+ */
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { databaseQuery, renderAirflowConfig } from '../../src/components/airflow.js';
+import { etcdctl, etcdEndpoints, renderEtcdEnv } from '../../src/components/etcd.js';
+import { haproxyConfig } from '../../src/components/haproxy.js';
+import { patroniPgHba, renderPatroniConfig } from '../../src/components/patroni.js';
+import { tlsHostTasks } from '../../src/components/tls.js';
+import { Secret } from '../../src/core/secret.js';
+import { InputError } from '../../src/core/errors.js';
+import { caFiles, loadOrCreateTls } from '../../src/cli/tls.js';
+import { renderFiles } from '../../src/cli/render.js';
+import type { Inventory } from '../../src/inventory/schema.js';
+import type { TlsMaterial } from '../../src/run/playbook.js';
+import { expiryVerdict, parseCertDates, parseNotAfter, tlsLines } from '../../src/status/tls.js';
+import { hostSans, parseSubjectAltName, sanExtension } from '../../src/tls/plan.js';
+import { etcdPatroni } from '../../playbooks/etcd-patroni.js';
+import { assertGolden, fixedOperator, fixedSecrets, seedInventory } from '../helpers/golden.js';
+import { tempDir } from '../helpers/local.js';
+
+/** The seed inventory with `cluster.tls.enabled`. */
+async function seedTls(): Promise<Inventory> {
+  const inv = await seedInventory();
+  return { ...inv, cluster: { ...inv.cluster, tls: { ...inv.cluster.tls, enabled: true } } };
+}
+
+const host = (inv: Inventory, name: string) => {
+  const h = inv.hosts.find((x) => x.name === name);
+  assert.ok(h, name);
+  return h;
+};
+
+/** Recognisable stand-ins for golden files and offline renders: never a real certificate or key. */
+const fixedTls: TlsMaterial = {
+  caCert: '-----BEGIN CERTIFICATE-----\nfixed-test-ca\n-----END CERTIFICATE-----\n',
+  hosts: new Proxy({} as TlsMaterial['hosts'], {
+    get: (_t, name) => ({ cert: `-----BEGIN CERTIFICATE-----\nfixed-test-cert-of-${String(name)}\n-----END CERTIFICATE-----\n`, key: new Secret(`-----BEGIN PRIVATE KEY-----\nfixed-test-key-of-${String(name)}\n-----END PRIVATE KEY-----\n`) }),
+  }),
+};
+
+test('SANs: each host its name and address; PostgreSQL hosts and haproxy hosts the haproxy VIP; nfs hosts the nfs VIP; a worker only itself', async () => {
+  const inv = await seedTls();
+  assert.deepEqual(hostSans(inv, host(inv, 'sql1')), { dns: ['sql1', 'localhost', 'airflow-vip'], ip: ['192.168.83.148', '127.0.0.1', '192.168.83.210'] });
+  assert.deepEqual(hostSans(inv, host(inv, 'airflow')), { dns: ['airflow', 'localhost', 'airflow-vip'], ip: ['192.168.83.129', '127.0.0.1', '192.168.83.210'] });
+  assert.deepEqual(hostSans(inv, host(inv, 'ftp')), { dns: ['ftp', 'localhost', 'nfs-vip'], ip: ['192.168.83.132', '127.0.0.1', '192.168.83.220'] });
+  assert.deepEqual(hostSans(inv, host(inv, 'worker1')), { dns: ['worker1', 'localhost'], ip: ['192.168.83.131', '127.0.0.1'] });
+  assert.equal(sanExtension(hostSans(inv, host(inv, 'worker1'))), 'DNS:worker1,DNS:localhost,IP:192.168.83.131,IP:127.0.0.1');
+  // Without a haproxy VIP, Airflow reaches PostgreSQL through the first haproxy host: the PostgreSQL hosts' certificates name every haproxy host.
+  const noVip: Inventory = { ...inv, cluster: { ...inv.cluster, vips: inv.cluster.vips.filter((v) => v.role !== 'haproxy') } };
+  assert.deepEqual(hostSans(noVip, host(noVip, 'sql2')), { dns: ['sql2', 'localhost', 'airflow', 'haproxy2'], ip: ['192.168.83.147', '127.0.0.1', '192.168.83.129', '192.168.83.154'] });
+  assert.deepEqual(parseSubjectAltName('DNS:b, DNS:a, IP Address:10.0.0.2, IP Address:10.0.0.1'), { dns: ['a', 'b'], ip: ['10.0.0.1', '10.0.0.2'] });
+});
+
+test('the CA and host certificates: made once with openssl (keys 0600, folder 0700), the SANs planned, signed by the CA; a re-run keeps every file; a new VIP re-makes only the hosts that serve it', async () => {
+  const dir = tempDir('ah-tls-');
+  try {
+    const inv = await seedTls();
+    const loaded = { dir, stateDir: path.join(dir, 'site.state'), inventory: inv };
+    const first = await loadOrCreateTls(loaded, process.env);
+    const tlsDir = path.join(loaded.stateDir, 'tls');
+    assert.equal((await stat(tlsDir)).mode & 0o777, 0o700);
+    assert.equal((await stat(path.join(tlsDir, 'ca.key'))).mode & 0o777, 0o600);
+    assert.equal((await stat(path.join(tlsDir, 'hosts', 'sql1.key'))).mode & 0o777, 0o600);
+    const ca = new X509Certificate(first.caCert);
+    assert.equal(ca.ca, true);
+    assert.match(ca.subject, /CN=airflow-ha airflow-seed CA/);
+    assert.deepEqual(Object.keys(first.hosts), inv.hosts.map((h) => h.name));
+    for (const h of inv.hosts) {
+      const c = new X509Certificate(first.hosts[h.name]!.cert);
+      assert.ok(c.checkIssued(ca) && c.verify(ca.publicKey), `${h.name} signed by the CA`);
+      assert.deepEqual(parseSubjectAltName(c.subjectAltName), parseSubjectAltName(sanExtension(hostSans(inv, h)).replace(/IP:/g, 'IP Address:').replace(/,/g, ', ')));
+      assert.ok(c.checkHost(h.name) && c.checkIP(h.address), h.name);
+      assert.match(c.keyUsage?.join(',') ?? '', /1\.3\.6\.1\.5\.5\.7\.3\.1.*1\.3\.6\.1\.5\.5\.7\.3\.2|1\.3\.6\.1\.5\.5\.7\.3\.2.*1\.3\.6\.1\.5\.5\.7\.3\.1/, `${h.name}: serverAuth and clientAuth`);
+      assert.equal(c.ca, false);
+      assert.match(first.hosts[h.name]!.key.reveal(), /^-----BEGIN PRIVATE KEY-----/);
+      assert.equal(String(first.hosts[h.name]!.key), '***', 'a key prints as ***');
+    }
+    assert.ok(new X509Certificate(first.hosts['sql1']!.cert).checkIP('192.168.83.210'), 'the PostgreSQL host names the VIP HAProxy passes through');
+    // A re-run: the same bytes for every file.
+    const again = await loadOrCreateTls(loaded, process.env);
+    assert.equal(again.caCert, first.caCert);
+    for (const h of inv.hosts) {
+      assert.equal(again.hosts[h.name]!.cert, first.hosts[h.name]!.cert, h.name);
+      assert.equal(again.hosts[h.name]!.key.reveal(), first.hosts[h.name]!.key.reveal(), h.name);
+    }
+    // A second haproxy VIP: the PostgreSQL and haproxy hosts get new certificates naming it; the others keep theirs.
+    const moreVips: Inventory = { ...inv, cluster: { ...inv.cluster, vips: [...inv.cluster.vips, { name: 'db-vip2', address: '192.168.83.211', role: 'haproxy', routerId: 53 }] } };
+    const third = await loadOrCreateTls({ ...loaded, inventory: moreVips }, process.env);
+    assert.equal(third.caCert, first.caCert, 'the CA stays');
+    for (const name of ['sql1', 'airflow', 'haproxy2']) {
+      assert.notEqual(third.hosts[name]!.cert, first.hosts[name]!.cert, name);
+      assert.ok(new X509Certificate(third.hosts[name]!.cert).checkIP('192.168.83.211'), name);
+    }
+    for (const name of ['worker1', 'mq1', 'ftp']) assert.equal(third.hosts[name]!.cert, first.hosts[name]!.cert, name);
+    // A key others can read is refused, not fixed.
+    await chmod(path.join(tlsDir, 'ca.key'), 0o644);
+    await assert.rejects(loadOrCreateTls(loaded, process.env), (e: unknown) => e instanceof InputError && /ca\.key has mode 0644: it must not be readable by group or others/.test(e.message));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("the site's own CA (cluster.tls.ca) signs the hosts' certificates; a certificate that is not a CA is refused", async () => {
+  const dir = tempDir('ah-tls-own-');
+  try {
+    await mkdir(dir, { recursive: true });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', '/CN=Site CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-keyout', path.join(dir, 'site-ca.key'), '-out', path.join(dir, 'site-ca.crt')], { stdio: 'ignore' });
+    await chmod(path.join(dir, 'site-ca.key'), 0o600);
+    const base = await seedTls();
+    const inv: Inventory = { ...base, cluster: { ...base.cluster, tls: { ...base.cluster.tls, ca: { cert: 'site-ca.crt', key: 'site-ca.key' } } } };
+    const loaded = { dir, stateDir: path.join(dir, 'site.state'), inventory: inv };
+    assert.deepEqual(caFiles(loaded), { cert: path.join(dir, 'site-ca.crt'), key: path.join(dir, 'site-ca.key'), own: true });
+    const m = await loadOrCreateTls(loaded, process.env);
+    const ca = new X509Certificate(await readFile(path.join(dir, 'site-ca.crt'), 'utf8'));
+    assert.equal(m.caCert, ca.toString());
+    assert.ok(new X509Certificate(m.hosts['sql1']!.cert).checkIssued(ca));
+    await assert.rejects(stat(path.join(loaded.stateDir, 'tls', 'ca.key')), 'no CA of its own is made');
+    // A leaf certificate named as the CA.
+    await writeFile(path.join(dir, 'leaf.crt'), m.hosts['sql1']!.cert);
+    await writeFile(path.join(dir, 'leaf.key'), m.hosts['sql1']!.key.reveal(), { mode: 0o600 });
+    const leaf: Inventory = { ...inv, cluster: { ...inv.cluster, tls: { ...inv.cluster.tls, ca: { cert: 'leaf.crt', key: 'leaf.key' } } } };
+    await assert.rejects(loadOrCreateTls({ ...loaded, inventory: leaf }, process.env), /leaf\.crt is not a CA certificate/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('golden: with TLS on, the etcd env file, patroni config, haproxy.cfg and airflow.cfg of the seed', async () => {
+  const inv = await seedTls();
+  await assertGolden('tls/sql1/etc/default/etcd', renderEtcdEnv(inv, 'sql1', 'new'));
+  await assertGolden('tls/sql1/etc/patroni/config.yml', renderPatroniConfig(inv, 'sql1', fixedSecrets));
+  await assertGolden('tls/airflow/etc/haproxy/haproxy.cfg', haproxyConfig(inv, host(inv, 'airflow'), fixedSecrets, 'debian'));
+  await assertGolden('tls/airflow.cfg', renderAirflowConfig(inv, fixedSecrets));
+});
+
+test('with TLS on: etcd on https with client-cert-auth, Patroni to etcd over TLS and its REST API on HTTPS, PostgreSQL ssl = on with hostssl lines only, Airflow verify-full', async () => {
+  const inv = await seedTls();
+  const env = Object.fromEntries(renderEtcdEnv(inv, 'sql2', 'existing').split('\n').filter((l) => /^ETCD_/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/^"|"$/g, '')]));
+  assert.equal(env['ETCD_LISTEN_CLIENT_URLS'], 'https://192.168.83.147:2379,https://127.0.0.1:2379');
+  assert.equal(env['ETCD_INITIAL_CLUSTER'], 'sql1=https://192.168.83.148:2380,sql2=https://192.168.83.147:2380,sql3=https://192.168.83.149:2380');
+  assert.equal(env['ETCD_CLIENT_CERT_AUTH'], 'true');
+  assert.equal(env['ETCD_PEER_CLIENT_CERT_AUTH'], 'true');
+  assert.equal(env['ETCD_KEY_FILE'], '/etc/airflow-ha/tls/etcd.key');
+  assert.equal(env['ETCD_TRUSTED_CA_FILE'], '/etc/airflow-ha/tls/ca.crt');
+  assert.match(etcdctl(etcdEndpoints(inv), inv).toString(), /--cacert=\/etc\/airflow-ha\/tls\/ca\.crt --cert=\/etc\/airflow-ha\/tls\/host\.crt --key=\/etc\/airflow-ha\/tls\/host\.key --endpoints=https:\/\/192\.168\.83\.148:2379,/);
+  const y = parse(renderPatroniConfig(inv, 'sql2', fixedSecrets)) as Record<string, any>;
+  assert.deepEqual(y['etcd3'], { protocol: 'https', cacert: '/etc/airflow-ha/tls/ca.crt', cert: '/etc/airflow-ha/tls/host.crt', key: '/etc/airflow-ha/tls/postgres.key', hosts: ['192.168.83.148:2379', '192.168.83.147:2379', '192.168.83.149:2379'] });
+  assert.equal(y['restapi'].certfile, '/etc/airflow-ha/tls/host.crt');
+  assert.equal(y['restapi'].keyfile, '/etc/airflow-ha/tls/postgres.key');
+  assert.equal(y['postgresql'].parameters.ssl, 'on');
+  assert.equal(y['postgresql'].parameters.ssl_key_file, '/etc/airflow-ha/tls/postgres.key');
+  assert.equal(y['postgresql'].authentication.replication.sslmode, 'verify-ca');
+  const hba = patroniPgHba(inv);
+  assert.ok(hba.filter((l) => !l.startsWith('local ')).every((l) => l.startsWith('hostssl ')), hba.join('\n'));
+  assert.ok(hba.includes('hostssl replication replicator 192.168.83.149/32 scram-sha-256'));
+  assert.deepEqual(y['postgresql'].pg_hba, hba);
+  assert.equal(databaseQuery(inv), '?sslmode=verify-full&sslrootcert=/etc/airflow-ha/tls/ca.crt');
+  assert.match(renderAirflowConfig(inv, fixedSecrets), /^sql_alchemy_conn = postgresql\+psycopg2:\/\/airflow:fixed-airflowDb-value@192\.168\.83\.210:5000\/airflow\?sslmode=verify-full&sslrootcert=\/etc\/airflow-ha\/tls\/ca\.crt$/m);
+  const cfg = haproxyConfig(inv, host(inv, 'airflow'), fixedSecrets, 'debian');
+  assert.match(cfg, /server sql1 192\.168\.83\.148:5432 maxconn \d+ check port 8008 check-ssl verify required ca-file \/etc\/airflow-ha\/tls\/ca\.crt verifyhost sql1$/m);
+  // TLS off: none of it.
+  const plain = await seedInventory();
+  assert.doesNotMatch(renderEtcdEnv(plain, 'sql2', 'existing'), /https:\/\/192|CERT/);
+  assert.doesNotMatch(haproxyConfig(plain, host(plain, 'airflow'), fixedSecrets, 'debian'), /check-ssl/);
+  assert.ok(patroniPgHba(plain).every((l) => !l.startsWith('hostssl')));
+  assert.equal(databaseQuery(plain), '');
+  assert.deepEqual(tlsHostTasks(plain, host(plain, 'sql1'), undefined), []);
+});
+
+test('haproxy -c accepts haproxy.cfg with TLS checks (ca-file pointing at a real CA file)', async (t) => {
+  try {
+    execFileSync('haproxy', ['-v'], { stdio: 'ignore' });
+  } catch {
+    t.skip('haproxy is not installed on this machine');
+    return;
+  }
+  const dir = tempDir('ah-tls-haproxy-');
+  try {
+    await mkdir(dir, { recursive: true });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=t', '-keyout', path.join(dir, 'k'), '-out', path.join(dir, 'ca.crt')], { stdio: 'ignore' });
+    const inv = await seedTls();
+    const cfg = haproxyConfig(inv, host(inv, 'airflow'), fixedSecrets, 'debian').replaceAll('/etc/airflow-ha/tls/ca.crt', path.join(dir, 'ca.crt')).replace(/stats socket \S+/, `stats socket ${path.join(dir, 'admin.sock')}`);
+    await writeFile(path.join(dir, 'haproxy.cfg'), cfg);
+    execFileSync('haproxy', ['-c', '-q', '-f', path.join(dir, 'haproxy.cfg')], { stdio: 'pipe' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('render with TLS on: every host gets the CA, its certificate and root key; etcd members and PostgreSQL hosts their service key copies, keys 0600', async () => {
+  const inv = await seedTls();
+  const files = renderFiles(etcdPatroni, inv, fixedSecrets, 'debian', { ...fixedOperator, tls: fixedTls });
+  const of = (h: string) => files.filter((f) => f.host === h && f.path.startsWith('/etc/airflow-ha/tls/'));
+  assert.deepEqual(of('sql1').map((f) => f.path).sort(), ['/etc/airflow-ha/tls/ca.crt', '/etc/airflow-ha/tls/etcd.key', '/etc/airflow-ha/tls/host.crt', '/etc/airflow-ha/tls/host.key', '/etc/airflow-ha/tls/postgres.key']);
+  assert.deepEqual(of('worker1').map((f) => f.path).sort(), ['/etc/airflow-ha/tls/ca.crt', '/etc/airflow-ha/tls/host.crt', '/etc/airflow-ha/tls/host.key']);
+  const key = of('sql1').find((f) => f.path.endsWith('postgres.key'));
+  assert.equal(key?.mode, '0600');
+  assert.match(key?.content.toString() ?? '', /fixed-test-key-of-sql1/);
+  assert.throws(() => renderFiles(etcdPatroni, inv, fixedSecrets, 'debian', fixedOperator), /cluster\.tls is on but no certificate for \w+ was made on this machine/);
+});
+
+test('status: certificate end dates from openssl, degraded within 30 days, down once past, unreadable files named', async () => {
+  assert.equal(parseNotAfter('notAfter=Mar  4 12:00:00 2029 GMT'), Date.UTC(2029, 2, 4, 12, 0, 0));
+  assert.equal(parseNotAfter('notAfter=Dec 31 23:59:59 2030 GMT'), Date.UTC(2030, 11, 31, 23, 59, 59));
+  assert.equal(parseNotAfter('Could not open file'), undefined);
+  const now = Date.UTC(2026, 0, 1);
+  assert.deepEqual(expiryVerdict(now + 31 * 86_400_000, now), { verdict: 'healthy', days: 31 });
+  assert.deepEqual(expiryVerdict(now + 29 * 86_400_000, now), { verdict: 'degraded', days: 29 });
+  assert.equal(expiryVerdict(now - 1000, now).verdict, 'down');
+  const inv = await seedTls();
+  const sec = now / 1000;
+  const reach = (name: string) => ({ name, address: host(inv, name).address, reachable: true, ms: 1 });
+  const results = new Map(
+    inv.hosts.map((h) => [
+      h.name,
+      {
+        reach: reach(h.name),
+        outputs: new Map([
+          [
+            'tls.dates',
+            {
+              code: 0,
+              stdout:
+                h.name === 'sql1'
+                  ? `now ${sec}\nhost notAfter=Jan 20 00:00:00 2026 GMT\nca notAfter=Jan  1 00:00:00 2036 GMT\n`
+                  : h.name === 'mq1'
+                    ? `now ${sec}\nhost Could not open file or uri for loading certificate from /etc/airflow-ha/tls/host.crt\nca notAfter=Jan  1 00:00:00 2036 GMT\n`
+                    : `now ${sec}\nhost notAfter=Jan  1 00:00:00 2028 GMT\nca notAfter=Jan  1 00:00:00 2036 GMT\n`,
+            },
+          ],
+        ]),
+      },
+    ]),
+  );
+  const lines = tlsLines(inv, results);
+  assert.equal(lines.length, inv.hosts.length);
+  const by = (h: string) => lines.find((l) => l.host === h);
+  assert.deepEqual([by('sql1')?.verdict, by('sql1')?.reason], ['degraded', 'host certificate valid until 2026-01-20 (19 days), CA valid until 2036-01-01 (3652 days)']);
+  assert.equal(by('worker1')?.verdict, 'healthy');
+  assert.equal(by('mq1')?.verdict, 'degraded');
+  assert.match(by('mq1')?.reason ?? '', /cannot read the end date of \/etc\/airflow-ha\/tls\/host\.crt/);
+  assert.deepEqual(parseCertDates('now 5\nhost notAfter=Jan  1 00:00:00 2028 GMT\n'), { nowMs: 5000, hostCertEndMs: Date.UTC(2028, 0, 1) });
+  assert.deepEqual(tlsLines(await seedInventory(), results), [], 'no lines with TLS off');
+});
