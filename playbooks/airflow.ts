@@ -22,7 +22,7 @@ export const airflowSteps: readonly Step[] = [
   {
     name: 'airflow install',
     hosts: { roles: AIRFLOW_ROLES },
-    tasks: ({ inventory, host, facts }) => airflowInstallTasks(inventory, host, facts),
+    tasks: ({ inventory, host, facts, operator }) => airflowInstallTasks(inventory, host, facts, operator?.tls),
   },
   {
     name: 'airflow config',

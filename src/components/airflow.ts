@@ -45,7 +45,9 @@ import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import { CELERY_CONFIG_MODULE, celeryConfigModule, celeryQueueSettings } from './celery.js';
 import { etcdEndpoints, etcdMembers } from './etcd.js';
-import { CA_CERT, tlsEnabled } from '../tls/plan.js';
+import { CA_CERT, HOST_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
+import { tlsServiceKeyTask } from './tls.js';
+import type { TlsMaterial } from '../run/playbook.js';
 import { haproxyVips } from './haproxy.js';
 import { AIRFLOW_DB, AIRFLOW_DB_USER } from './patroni.js';
 import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, rabbitmqHosts } from './rabbitmq.js';
@@ -253,7 +255,9 @@ export function airflowServices(inv: Inventory, host: Host): AirflowService[] {
   if (host.roles.includes('scheduler')) add('scheduler', 'Airflow scheduler', cmd('scheduler'));
   if (is(triggererHosts(inv))) add('triggerer', 'Airflow triggerer', cmd('triggerer'));
   if (is(dagProcessorHosts(inv))) {
-    const lock = etcdMembers(inv).length > 0 ? ['/usr/bin/etcdctl', `--endpoints=${etcdEndpoints(inv)}`, 'lock', '--ttl=15', dagProcessorLockKey(inv)] : [];
+    // cluster.tls: etcd wants a client certificate; the lock runs as the Airflow user, with its own copy of the host key.
+    const tls = tlsEnabled(inv) ? [`--cacert=${CA_CERT}`, `--cert=${HOST_CERT}`, `--key=${serviceKey(inv, 'airflow').path}`] : [];
+    const lock = etcdMembers(inv).length > 0 ? ['/usr/bin/etcdctl', `--endpoints=${etcdEndpoints(inv)}`, ...tls, 'lock', '--ttl=15', dagProcessorLockKey(inv)] : [];
     add('dag-processor', 'Airflow DAG processor (active while it holds the etcd lock)', [...lock, ...cmd('dag-processor')]);
   }
   if (host.roles.includes('webserver')) add('webserver', layout.major === 3 ? 'Airflow API server' : 'Airflow webserver', [...cmd('webserver'), ...pid('webserver')]);
@@ -368,13 +372,13 @@ export function airflowAccountTasks(inv: Inventory, family: OsFamily): Task[] {
 
 /**
  * Install tasks of an Airflow host: the interpreter's OS packages (and etcdctl on DAG processor
- * hosts), the Airflow user and folders (home root's; `logs` and `state` the account's), the
+ * hosts, with `cluster.tls` the Airflow user's copy of the host key for it), the Airflow user and folders (home root's; `logs` and `state` the account's), the
  * wheelhouse when that is the source, the virtualenv (root-owned: the services cannot change their
  * own code) and the pinned Airflow, skipped when its dist-info is already there. A virtualenv with
  * anything in it that is not root's (planted while the home was the account's) is removed first,
  * so the next two tasks build it again from the pinned source.
  */
-export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts): Task[] {
+export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts, tls?: TlsMaterial): Task[] {
   const p = airflowPaths(inv);
   const a = inv.cluster.airflow;
   const v = inv.cluster.versions.airflow;
@@ -382,6 +386,8 @@ export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts
   const tasks: Task[] = [
     packages({ names: [...pythonPackages(inv, facts.family), ...(etcdctl ? [facts.family === 'debian' ? 'etcd-client' : 'etcd'] : [])] }),
     ...airflowAccountTasks(inv, facts.family),
+    // The DAG processor's etcd lock with cluster.tls: the Airflow user's copy of the host key.
+    ...(etcdctl ? tlsServiceKeyTask(inv, host, tls, 'airflow') : []),
     directory({ path: p.logs, mode: '0755', owner: a.user, group: a.user }),
     directory({ path: p.state, mode: '0750', owner: a.user, group: a.user }),
     command({

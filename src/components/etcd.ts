@@ -22,7 +22,7 @@ import { notifyIfActive, restartHandler, service, serviceFact } from '../tasks/s
 import type { Handler, ManagedFile, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate } from '../tasks/template.js';
 import { httpPost, parseHttp } from '../status/script.js';
-import { CA_CERT, HOST_CERT, ROOT_CLIENT, scheme, SERVICE_KEYS, tlsEnabled } from '../tls/plan.js';
+import { CA_CERT, HOST_CERT, ROOT_CLIENT, scheme, serviceKey, tlsEnabled } from '../tls/plan.js';
 import { tlsServiceKeyTask } from './tls.js';
 import type { TlsMaterial } from '../run/playbook.js';
 
@@ -80,7 +80,7 @@ export function renderEtcdEnv(inv: Inventory, hostName: string, state: EtcdClust
     initial_cluster: etcdMembers(inv).map((m) => `${m.name}=${etcdPeerUrl(inv, m)}`).join(','),
     state,
     scheme: scheme(inv),
-    tls: tlsEnabled(inv) ? { cert: HOST_CERT, key: SERVICE_KEYS.etcd.path, ca: CA_CERT } : false,
+    tls: tlsEnabled(inv) ? { cert: HOST_CERT, key: serviceKey(inv, 'etcd').path, ca: CA_CERT } : false,
   });
 }
 

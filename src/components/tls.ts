@@ -2,7 +2,7 @@
  * The TLS files on each host (`cluster.tls`, README "TLS"): the cluster CA's certificate, the host's
  * certificate and root's copy of its key in /etc/airflow-ha/tls, and, once the packages that create
  * their users are installed, a copy of the key for each service that reads it as its own user (see
- * SERVICE_KEYS in src/tls/plan.ts). The files come from the operator's machine (src/cli/tls.ts) as
+ * serviceKey in src/tls/plan.ts). The files come from the operator's machine (src/cli/tls.ts) as
  * data: nothing here makes a key.
  */
 import type { Host, Inventory } from '../inventory/schema.js';
@@ -10,7 +10,7 @@ import type { TlsMaterial } from '../run/playbook.js';
 import { directory, file } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
 import type { Handler, Task } from '../tasks/task.js';
-import { CA_CERT, HOST_CERT, HOST_KEY, SERVICE_KEYS, TLS_DIR, tlsEnabled, type KeyService } from '../tls/plan.js';
+import { CA_CERT, HOST_CERT, HOST_KEY, serviceKey, TLS_DIR, tlsEnabled, type KeyService } from '../tls/plan.js';
 
 /** `host`'s files from `material`. @throws Error when TLS is on and the material lacks the host (a render without the operator's inputs). */
 function hostFiles(inv: Inventory, host: Host, material: TlsMaterial | undefined): { cert: string; key: TlsMaterial['hosts'][string]['key']; ca: string } {
@@ -42,6 +42,6 @@ export function tlsHostTasks(inv: Inventory, host: Host, material: TlsMaterial |
  */
 export function tlsServiceKeyTask(inv: Inventory, host: Host, material: TlsMaterial | undefined, service: KeyService, notify: Handler[] = []): Task[] {
   if (!tlsEnabled(inv)) return [];
-  const k = SERVICE_KEYS[service];
+  const k = serviceKey(inv, service);
   return [file({ path: k.path, content: hostFiles(inv, host, material).key.reveal(), mode: '0600', owner: k.owner, group: k.group, holdsSecrets: true, label: `private key ${k.path}`, notify })];
 }

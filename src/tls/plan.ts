@@ -26,13 +26,15 @@ export const HOST_KEY = `${TLS_DIR}/host.key`;
  * The services that read the host's key as their own user, each with its own copy (owner that
  * user, 0600): PostgreSQL refuses a key readable by group or others unless root owns it
  * (https://www.postgresql.org/docs/15/ssl-tcp.html, "the file must not allow any access to world or
- * group"), and etcd runs as `etcd`.
+ * group"), etcd runs as `etcd`, and the DAG processors' `etcdctl lock` as the Airflow user.
  */
-export const SERVICE_KEYS = {
-  etcd: { path: `${TLS_DIR}/etcd.key`, owner: 'etcd', group: 'etcd' },
-  postgres: { path: `${TLS_DIR}/postgres.key`, owner: 'postgres', group: 'postgres' },
-} as const;
-export type KeyService = keyof typeof SERVICE_KEYS;
+export type KeyService = 'etcd' | 'postgres' | 'airflow';
+
+/** Where `service`'s copy of the host key lives and whose it is. */
+export function serviceKey(inv: Inventory, service: KeyService): { path: string; owner: string; group: string } {
+  const user = service === 'airflow' ? inv.cluster.airflow.user : service;
+  return { path: `${TLS_DIR}/${service}.key`, owner: user, group: user };
+}
 
 /** Whether the inventory turns TLS on. */
 export function tlsEnabled(inv: Inventory): boolean {
@@ -96,11 +98,6 @@ export function parseSubjectAltName(text: string | undefined): HostSans {
 export function sameSans(a: HostSans, b: HostSans): boolean {
   const norm = (s: HostSans) => JSON.stringify([[...s.dns].sort(), [...s.ip].sort()]);
   return norm(a) === norm(b);
-}
-
-/** The service key copies `host` gets: etcd's on etcd members, PostgreSQL's (read by Patroni and PostgreSQL) on postgresql hosts. */
-export function serviceKeysOf(host: Host): KeyService[] {
-  return [...(host.roles.includes('etcd') ? (['etcd'] as const) : []), ...(host.roles.includes('postgresql') ? (['postgres'] as const) : [])];
 }
 
 /** What root's clients on a host present (etcdctl, the status probes, the bootstrap's facts and gates): the CA, the host certificate and root's key. */

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { databaseQuery, renderAirflowConfig } from '../../src/components/airflow.js';
+import { airflowServices, databaseQuery, renderAirflowConfig } from '../../src/components/airflow.js';
 import { etcdctl, etcdEndpoints, renderEtcdEnv } from '../../src/components/etcd.js';
 import { haproxyConfig } from '../../src/components/haproxy.js';
 import { patroniPgHba, renderPatroniConfig } from '../../src/components/patroni.js';
@@ -170,6 +170,9 @@ test('with TLS on: etcd on https with client-cert-auth, Patroni to etcd over TLS
   assert.match(renderAirflowConfig(inv, fixedSecrets), /^sql_alchemy_conn = postgresql\+psycopg2:\/\/airflow:fixed-airflowDb-value@192\.168\.83\.210:5000\/airflow\?sslmode=verify-full&sslrootcert=\/etc\/airflow-ha\/tls\/ca\.crt$/m);
   const cfg = haproxyConfig(inv, host(inv, 'airflow'), fixedSecrets, 'debian');
   assert.match(cfg, /server sql1 192\.168\.83\.148:5432 maxconn \d+ check port 8008 check-ssl verify required ca-file \/etc\/airflow-ha\/tls\/ca\.crt verifyhost sql1$/m);
+  // The DAG processor's etcd lock: https endpoints, the CA and the Airflow user's key copy.
+  const dp = airflowServices(inv, host(inv, 'ftp')).find((x) => x.kind === 'dag-processor');
+  assert.deepEqual(dp?.argv.slice(0, 6), ['/usr/bin/etcdctl', '--endpoints=https://192.168.83.148:2379,https://192.168.83.147:2379,https://192.168.83.149:2379', '--cacert=/etc/airflow-ha/tls/ca.crt', '--cert=/etc/airflow-ha/tls/host.crt', '--key=/etc/airflow-ha/tls/airflow.key', 'lock']);
   // TLS off: none of it.
   const plain = await seedInventory();
   assert.doesNotMatch(renderEtcdEnv(plain, 'sql2', 'existing'), /https:\/\/192|CERT/);
