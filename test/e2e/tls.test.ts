@@ -9,10 +9,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { bootLab, cli, events, onHost, runEnd, type TestLab } from '../helpers/lab.js';
+import { bootLab, cli, events, onHost, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
 import { checksOf, statusUntil } from '../helpers/status.js';
 
 let lab: TestLab;
@@ -32,12 +32,7 @@ before(async () => {
   await writeFile(lab.inventoryFile, stringify(doc));
 });
 
-after(async () => {
-  if (lab) {
-    await lab.down();
-    await rm(lab.dir, { recursive: true, force: true });
-  }
-});
+after(() => tearDown(lab));
 
 const inv = () => ['-i', lab.inventoryFile];
 const on = (host: string, cmd: string) => onHost(lab.inventoryFile, host, cmd);

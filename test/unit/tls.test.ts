@@ -14,7 +14,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { airflowServices, databaseQuery, renderAirflowConfig } from '../../src/components/airflow.js';
-import { etcdctl, etcdEndpoints, renderEtcdEnv } from '../../src/components/etcd.js';
+import { decideEtcdState, etcdctl, etcdEndpoints, etcdMemberListFact, parseMemberListAnswer, renderEtcdEnv } from '../../src/components/etcd.js';
+import { TLS_FAILED_STATUS } from '../../src/tasks/https.js';
 import { haproxyConfig } from '../../src/components/haproxy.js';
 import { patroniPgHba, renderPatroniConfig } from '../../src/components/patroni.js';
 import { tlsHostTasks } from '../../src/components/tls.js';
@@ -256,4 +257,17 @@ test('status: certificate end dates from openssl, degraded within 30 days, down 
   assert.match(by('mq1')?.reason ?? '', /cannot read the end date of \/etc\/airflow-ha\/tls\/host\.crt/);
   assert.deepEqual(parseCertDates('now 5\nhost notAfter=Jan  1 00:00:00 2028 GMT\n'), { nowMs: 5000, hostCertEndMs: Date.UTC(2028, 0, 1) });
   assert.deepEqual(tlsLines(await seedInventory(), results), [], 'no lines with TLS off');
+});
+
+test("etcd's member-list fact over TLS: root's client certificate; a failed handshake is an answer that cannot be read, never \"down\", so no second cluster is started", async () => {
+  const inv = await seedTls();
+  const fact = etcdMemberListFact(inv, host(inv, 'sql2'));
+  const cmd = fact.cmd.toString();
+  assert.match(cmd, /python3 -c .* POST 192\.168\.83\.147 2379 \/v3\/cluster\/member\/list \/etc\/airflow-ha\/tls\/ca\.crt \/etc\/airflow-ha\/tls\/host\.crt \/etc\/airflow-ha\/tls\/host\.key '\{\}'/s);
+  const refused = parseMemberListAnswer('sql2', `HTTP/1.0 ${TLS_FAILED_STATUS} TLS failed\r\n\r\n[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required\n`);
+  assert.equal(refused.kind, 'unreadable');
+  assert.equal(parseMemberListAnswer('sql2', '').kind, 'down', 'nothing accepted the connection');
+  assert.throws(() => decideEtcdState({ hasData: false, foreignConfig: false }, [refused], undefined, 'https://192.168.83.148:2380', 'sql1'), /cannot tell whether its cluster exists/);
+  const members = parseMemberListAnswer('sql2', 'HTTP/1.0 200 OK\r\n\r\n{"members":[{"peerURLs":["https://192.168.83.148:2380"]}]}');
+  assert.equal(decideEtcdState({ hasData: false, foreignConfig: false }, [members], undefined, 'https://192.168.83.148:2380', 'sql1'), 'existing');
 });
