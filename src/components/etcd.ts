@@ -89,8 +89,8 @@ export function renderEtcdEnv(inv: Inventory, hostName: string, state: EtcdClust
  * `cluster.tls`, root's client certificate (`--cacert`, `--cert`, `--key`: etcd 3.4 etcdctl README
  * "Global flags"): it runs as root on a host that has the TLS files.
  */
-export function etcdctl(endpoints: string, inv?: Inventory): Cmd {
-  const tls = inv && tlsEnabled(inv) ? sh` --cacert=${ROOT_CLIENT.ca} --cert=${ROOT_CLIENT.cert as string} --key=${ROOT_CLIENT.key as string}` : sh``;
+export function etcdctl(endpoints: string, inv: Inventory): Cmd {
+  const tls = tlsEnabled(inv) ? sh` --cacert=${ROOT_CLIENT.ca} --cert=${ROOT_CLIENT.cert} --key=${ROOT_CLIENT.key}` : sh``;
   return sh`ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=4s${tls} --endpoints=${endpoints}`;
 }
 

@@ -101,7 +101,7 @@ export function sameSans(a: HostSans, b: HostSans): boolean {
 }
 
 /** What root's clients on a host present (etcdctl, the status probes, the bootstrap's facts and gates): the CA, the host certificate and root's key. */
-export const ROOT_CLIENT: TlsClientFiles = { ca: CA_CERT, cert: HOST_CERT, key: HOST_KEY };
+export const ROOT_CLIENT = { ca: CA_CERT, cert: HOST_CERT, key: HOST_KEY } as const satisfies TlsClientFiles;
 
 /** `http` or `https` for the data plane's own endpoints (etcd, Patroni's REST API). */
 export function scheme(inv: Inventory): 'http' | 'https' {
