@@ -95,7 +95,11 @@ async function rotateSecret(io: Io, argv: readonly string[], name: string, o: Ro
   let oldValue: string;
   let newValue: string;
   let origin: string;
-  if (source) {
+  if (source && given === undefined && o.check) {
+    oldValue = current[secret].reveal();
+    newValue = oldValue;
+    origin = `from its ${source.kind} source, which airflow-ha cannot write: the run needs the new value with --new-value-from env:VAR while the source still gives the old one`;
+  } else if (source) {
     if (given === undefined) {
       throw new InputError(
         `${secret} comes from a ${source.kind} source, which airflow-ha cannot write: pass the new value with --new-value-from env:VAR while the source still gives the old one, ` +

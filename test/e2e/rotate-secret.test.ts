@@ -6,8 +6,9 @@
  * password and the replication password (from the encrypted file: the file re-encrypted with the new
  * values), the stats password (from the command source, the new value through --new-value-from).
  * Each is checked on the real services: the old password refused, the new one accepted, the replica
- * streaming again after a restart of its Patroni (so with the new replication password); then a
- * following bootstrap reports zero changes and the guard accepts every host.
+ * streaming again after a restart of its Patroni (so with the new replication password). A rotation
+ * stopped by a replica that is down says where each component is and resumes with the same value
+ * once it is back. Then a following bootstrap reports zero changes and the guard accepts every host.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +41,17 @@ async function secrets() {
 /** psql from h1 as `user` with `password` to `host:port` (database postgres or airflow): exit code and output. */
 async function login(user: string, password: string, host: string, port: number, db = 'postgres') {
   return on('h1', `PGPASSWORD='${password}' PGCONNECT_TIMEOUT=5 psql -XqAt -h ${addr(host)} -p ${port} -U ${user} -d ${db} -c 'select current_user'`);
+}
+
+/** On a replica: waits (at most 180 s) until its WAL receiver streams; exit 0 then. */
+const STREAMING = `for i in $(seq 1 90); do s=$(runuser -u postgres -- psql -XqAt -c "select status from pg_stat_wal_receiver" 2>/dev/null); [ "$s" = streaming ] && { echo streaming; exit 0; }; sleep 2; done; echo "$s"; exit 1`;
+
+/** The Patroni node holding the leader lock, as h1's REST API lists the members. */
+async function patroniLeader(): Promise<string> {
+  const r = await on('h1', `python3 -c 'import json,urllib.request as u; print([m["name"] for m in json.load(u.urlopen("http://${addr('h1')}:8008/cluster", timeout=3))["members"] if m["role"]=="leader"][0])'`);
+  const leader = r.stdout.trim();
+  assert.ok(['h1', 'h2'].includes(leader), r.stdout + r.stderr);
+  return leader;
 }
 
 /** Total changes of a --json run. */
@@ -113,17 +125,42 @@ test('the replication password: the old one refused, the replica streams again a
     assert.ok(cfg.stdout.includes(`password: '${fresh}'`) && !cfg.stdout.includes(old), `${host}: patroni.yml holds the new replication password only`);
   }
   // The leader is whichever node Patroni says; the replica's own login goes to it.
-  const leaderOut = await on('h1', `python3 -c 'import json,urllib.request as u; print([m["name"] for m in json.load(u.urlopen("http://${addr('h1')}:8008/cluster", timeout=3))["members"] if m["role"]=="leader"][0])'`);
-  const leader = leaderOut.stdout.trim();
+  const leader = await patroniLeader();
   const replica = leader === 'h1' ? 'h2' : 'h1';
-  assert.ok(['h1', 'h2'].includes(leader), leaderOut.stdout + leaderOut.stderr);
   const oldLogin = await on(replica, `PGPASSWORD='${old}' PGCONNECT_TIMEOUT=5 psql -XqAt -h ${addr(leader)} -p 5432 -U replicator -d postgres -c 'select 1'`);
   assert.match(oldLogin.stderr + oldLogin.stdout, /password authentication failed for user "replicator"/);
 
   assert.equal((await on(replica, 'systemctl restart patroni')).code, 0);
-  const streaming = `for i in $(seq 1 90); do s=$(runuser -u postgres -- psql -XqAt -c "select status from pg_stat_wal_receiver" 2>/dev/null); [ "$s" = streaming ] && { echo streaming; exit 0; }; sleep 2; done; echo "$s"; exit 1`;
-  const s = await on(replica, streaming);
+  const s = await on(replica, STREAMING);
   assert.equal(s.code, 0, `the replica streams again with the new password: ${s.stdout}${s.stderr}`);
+});
+
+test('a rotation stopped midway (a replica down) says where each component is; run again, it resumes with the same value', async () => {
+  const old = (await secrets()).postgresRewind.reveal();
+  const leader = await patroniLeader();
+  const replica = leader === 'h1' ? 'h2' : 'h1';
+  assert.equal((await on(replica, 'systemctl stop patroni')).code, 0);
+  const stopped = await cli(['rotate-secret', ...inv(), 'postgresRewind', '--json']);
+  assert.equal(stopped.exitCode, 1, stopped.stdout.slice(-3000) + stopped.stderr);
+  assert.match(stopped.stderr, new RegExp(`rotate-secret postgresRewind stopped at step "alter role rewind_user" \\(failed on ${replica}\\)`));
+  assert.match(stopped.stderr, /stopped {6}alter role rewind_user on h1, h2: failed on/);
+  assert.match(stopped.stderr, /not started {2}patroni leader/);
+  assert.match(stopped.stderr, /resume with `airflow-ha rotate-secret -i \S+ postgresRewind --json`/);
+  assert.ok(!events(stopped.stdout).some((e) => e.type === 'fingerprint' && e['status'] === 'written'), 'no host got the new fingerprint');
+  assert.ok((await readdir(lab.loaded.stateDir)).includes('rotation.yaml.age'), 'the new value waits, encrypted');
+  assert.equal((await secrets()).postgresRewind.reveal(), old, 'the secrets file still has the old value');
+
+  assert.equal((await on(replica, 'systemctl start patroni')).code, 0);
+  assert.equal((await on(replica, STREAMING)).code, 0, 'the replica streams again');
+  const resumed = await cli(['rotate-secret', ...inv(), 'postgresRewind', '--json']);
+  assert.equal(resumed.exitCode, 0, resumed.stdout.slice(-3000) + resumed.stderr);
+  const alter = events(resumed.stdout).filter((e) => e.type === 'task' && String(e['task']).startsWith('ALTER ROLE rewind_user'));
+  assert.deepEqual(alter.map((e) => e['status']), ['ok', 'ok'], 'the ALTER done before is not run again');
+  const fresh = (await secrets()).postgresRewind.reveal();
+  assert.notEqual(fresh, old);
+  assert.ok(!(await readdir(lab.loaded.stateDir)).some((f) => f.startsWith('rotation')), 'the pending rotation is removed');
+  assert.match((await login('rewind_user', old, leader, 5432)).stderr, /password authentication failed for user "rewind_user"/);
+  assert.equal((await login('rewind_user', fresh, leader, 5432)).code, 0);
 });
 
 test('the stats password from a command source: refused without a new value; rolled with --new-value-from; other runs refused until the store gives it', async () => {
