@@ -102,7 +102,7 @@ async function rotateSecret(io: Io, argv: readonly string[], name: string, o: Ro
   } else if (source) {
     if (given === undefined) {
       throw new InputError(
-        `${secret} comes from a ${source.kind} source, which airflow-ha cannot write: pass the new value with --new-value-from env:VAR while the source still gives the old one, ` +
+        `${secret} comes from ${source.kind === 'env' ? 'an env' : 'a command'} source, which airflow-ha cannot write: pass the new value with --new-value-from env:VAR while the source still gives the old one, ` +
           'then change the store once the rotation is done; nothing was changed',
       );
     }

@@ -21,6 +21,7 @@ import { secretsSettings } from '../../src/cli/secrets.js';
 import { loadInventory } from '../../src/inventory/load.js';
 import { bootLab, cli, events, onHost, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
 import { checkOf, statusJson } from '../helpers/status.js';
+import { get } from '../helpers/airflow-lab.js';
 
 let lab: TestLab;
 let identityFile = '';
@@ -165,8 +166,8 @@ test('a rotation stopped midway (a replica down) says where each component is; r
 
 test('the stats password from a command source: refused without a new value; rolled with --new-value-from; other runs refused until the store gives it', async () => {
   const old = (await readFile(statsFile(), 'utf8')).trim();
-  const stats = (pw: string) => on('h3', `curl -s -o /dev/null -w '%{http_code}' -u 'admin:${pw}' http://${addr('h3')}:7000/`);
-  assert.equal((await stats(old)).stdout.trim(), '200');
+  const stats = async (pw: string) => (await get(lab.inventoryFile, 'h3', `http://${addr('h3')}:7000/`, `admin:${pw}`)).status;
+  assert.equal(await stats(old), 200);
 
   const noValue = await cli(['rotate-secret', ...inv(), 'haproxyStats']);
   assert.equal(noValue.exitCode, 2, noValue.stdout + noValue.stderr);
@@ -177,8 +178,8 @@ test('the stats password from a command source: refused without a new value; rol
   assert.equal(r.exitCode, 0, r.stdout.slice(-4000) + r.stderr);
   assert.match(r.stderr, /Now put the new value into its command source/);
   assert.ok(!(r.stdout + r.stderr).includes(fresh));
-  assert.equal((await stats(fresh)).stdout.trim(), '200', 'the new password opens the stats page');
-  assert.equal((await stats(old)).stdout.trim(), '401', 'the old one is refused');
+  assert.equal(await stats(fresh), 200, 'the new password opens the stats page');
+  assert.equal(await stats(old), 401, 'the old one is refused');
 
   // The store still gives the old value: the guard refuses a run, changing nothing.
   const refused = await cli(['bootstrap', ...inv(), '--json']);

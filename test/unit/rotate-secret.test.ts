@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../../src/core/errors.js';
 import { Secret } from '../../src/core/secret.js';
@@ -30,6 +30,8 @@ import { parseNewValueFrom } from '../../src/cli/rotate.js';
 import { ROTATABLE, ROTATION_REFUSED, rotationOutline, rotationPlaybook, rotationStopped, type RotationPlaybook } from '../../playbooks/rotate-secret.js';
 import { seedInventory } from '../helpers/golden.js';
 import { inTemp } from '../helpers/local.js';
+import { runMain } from '../helpers/cli.js';
+import { ROOT } from '../helpers/lab.js';
 
 const FACTS: HostFacts = { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'x', container: false };
 const OLD = new Secret('Old-value-of-the-secret-0123456789');
@@ -211,4 +213,53 @@ test('the pending rotation and the new value: 0600 files written by rename, read
     await removePendingRotation(state);
     assert.equal(await readPendingRotation(state), undefined);
     await removePendingRotation(state); // none: nothing to do
+  }));
+
+// ---- the command, offline (nothing connects: every case stops before the transport) -------------
+
+/** A copy of the seed inventory in `dir` with `extra` YAML appended, its secrets file generated. */
+async function site(dir: string, extra = ''): Promise<string> {
+  const file = path.join(dir, 'site.yaml');
+  await writeFile(file, `${await readFile(path.join(ROOT, 'inventory', 'seed-ha.yaml'), 'utf8')}\n${extra}`);
+  await loadOrCreateSecrets(path.join(dir, 'site.state'));
+  return file;
+}
+
+test('rotate-secret: an unknown name, the Erlang cookie, a sourced secret without a new value and a bad --new-value-from are exit 2 and change nothing', () =>
+  inTemp(async (dir) => {
+    const file = await site(dir, 'secrets:\n  haproxyStats: { env: STATS_PW }\n');
+    const state = path.join(dir, 'site.state', 'secrets.yaml');
+    const before = await readFile(state, 'utf8');
+    const env = { STATS_PW: generateSecretValue('password') };
+    const unknown = await runMain(['rotate-secret', '-i', file, 'airflowDB'], { env });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /"airflowDB" is not a secret \(secrets: postgresSuperuser, /);
+    const cookie = await runMain(['rotate-secret', '-i', file, 'erlangCookie'], { env });
+    assert.equal(cookie.code, 2);
+    assert.match(cookie.stderr, /erlangCookie: refused: the Erlang cookie needs every RabbitMQ node stopped; not rotated online/);
+    const sourced = await runMain(['rotate-secret', '-i', file, 'haproxyStats'], { env });
+    assert.equal(sourced.code, 2);
+    assert.match(sourced.stderr, /haproxyStats comes from an env source, which airflow-ha cannot write: pass the new value with --new-value-from env:VAR while the source still gives the old one/);
+    const same = await runMain(['rotate-secret', '-i', file, 'haproxyStats', '--new-value-from', 'env:STATS_PW'], { env });
+    assert.equal(same.code, 2);
+    assert.match(same.stderr, /the new value \(env STATS_PW\) is the one its env source gives now/);
+    const bad = await runMain(['rotate-secret', '-i', file, 'airflowDb', '--new-value-from', 'env:NEW'], { env: { ...env, NEW: 'has spaces in it, refused' } });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /airflowDb: the new value \(env NEW\) is refused \[secrets:charset\]/);
+    assert.ok(!bad.stderr.includes('has spaces'), 'the value is not shown');
+    assert.equal(await readFile(state, 'utf8'), before);
+    assert.deepEqual((await readdir(path.join(dir, 'site.state'))).sort(), ['secrets.yaml']);
+  }));
+
+test('rotate-secret --check prints where the value comes from and each step with its hosts, and writes nothing', () =>
+  inTemp(async (dir) => {
+    const file = await site(dir);
+    const r = await runMain(['rotate-secret', '-i', file, 'airflowDb', '--check']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], 'rotate-secret airflowDb (check: nothing changed, nothing connected)');
+    assert.match(lines[1] as string, /^value: .*site\.state\/secrets\.yaml; the new value generated, kept in .*site\.state\/rotation\.yaml until the rotation ends/);
+    assert.match(r.stdout, /\n {2}alter role airflow: [a-z0-9, ]+; gate: the new password of airflow logs in on the primary\n/);
+    assert.match(r.stdout, /\n {2}airflow config: [a-z0-9, ]+ \(one at a time\)\n/);
+    assert.deepEqual((await readdir(path.join(dir, 'site.state'))).sort(), ['secrets.yaml']);
   }));
