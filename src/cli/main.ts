@@ -19,6 +19,7 @@ import { addSshOptions, inventoryOption, withExamples } from './options.js';
 import { registerSshCommands } from './ssh.js';
 import type { Io } from './run.js';
 import type { SshFlags } from './transport.js';
+import { registerRotateCommand } from './rotate.js';
 import { registerWorkerCommands } from './workers.js';
 
 const DEFAULT_PLAYBOOK = 'bootstrap';
@@ -136,19 +137,14 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
 
   /** Runs `pb` (check mode for `plan`) with the real transport, after the preflight unless `preflight` is false; returns the exit code. */
   const run = async (name: 'plan' | 'apply' | 'bootstrap', pb: Playbook, loaded: LoadedInventory, o: RunFlags, sel: RunSelection, inputs: OperatorInputs, preflight = true): Promise<number> => {
-    const [{ runPlaybookCli }, { resumeCommand }] = await Promise.all([import('./run.js'), import('./resume.js')]);
+    const [{ runPlaybookCli, runFlags }, { resumeCommand }] = await Promise.all([import('./run.js'), import('./resume.js')]);
     return runPlaybookCli(io, loaded, pb, {
       check: name === 'plan',
       limit: sel.limit,
       ...(sel.start ? { start: sel.start } : {}),
       ...(sel.retryOf ? { retryOf: sel.retryOf } : {}),
       resumeCommand: (step) => resumeCommand(argv.slice(2), step),
-      json: o.json,
-      diff: o.diff,
-      verbose: o.verbose,
-      acceptNewHostKeys: o.acceptNewHostKeys,
-      sshConfig: o.sshConfig,
-      knownHosts: o.knownHosts,
+      ...runFlags(o),
       newCluster: o.newCluster,
       inputs,
       preflight,
@@ -427,6 +423,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     });
 
   registerWorkerCommands(program, io, argv, setExit);
+  registerRotateCommand(program, io, argv, setExit);
   registerSshCommands(program, io, setExit, (i, file) => load(i, file));
 
   withExamples(program.command('endpoints'), 'airflow-ha endpoints -i inventory/lab.yaml')

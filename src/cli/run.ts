@@ -6,7 +6,8 @@ import os from 'node:os';
 import type { LoadedInventory } from '../inventory/load.js';
 import type { Inventory } from '../inventory/schema.js';
 import { sourcedNames } from '../inventory/secret-sources.js';
-import { loadOrCreateSecrets, requireSecrets, secretsFilePath } from '../inventory/secrets.js';
+import type { Secret } from '../core/secret.js';
+import { loadOrCreateSecrets, requireSecrets, secretsFilePath, type ClusterSecrets } from '../inventory/secrets.js';
 import { fanOut, type Reporter } from '../run/events.js';
 import { runPlaybook } from '../run/execute.js';
 import { journalReporter } from '../run/journal.js';
@@ -62,6 +63,18 @@ export interface CliRunOptions {
   retryOf?: string;
   /** The command line that resumes this run from a failed step (src/cli/resume.ts resumeCommand). */
   resumeCommand?: (step: string) => string;
+  /**
+   * rotate-secret: the run's secrets (the set after the rotation) and the set before it, instead of
+   * loading them; hosts of either set are accepted, the new fingerprint is written after the last step.
+   */
+  rotation?: { secrets: ClusterSecrets; previous: ClusterSecrets };
+  /** Also receives every event (rotate-secret reads the run's end). */
+  observe?: Reporter;
+}
+
+/** The output and SSH flags of a command that runs a playbook, as {@link CliRunOptions} takes them. */
+export function runFlags(o: { json?: boolean; diff?: boolean; verbose?: boolean; acceptNewHostKeys?: boolean; sshConfig?: string; knownHosts?: string }) {
+  return { json: o.json, diff: o.diff, verbose: o.verbose, acceptNewHostKeys: o.acceptNewHostKeys, sshConfig: o.sshConfig, knownHosts: o.knownHosts };
 }
 
 /**
@@ -72,24 +85,28 @@ export interface CliRunOptions {
 export async function runPlaybookCli(io: Io, loaded: LoadedInventory, pb: Playbook, opts: CliRunOptions, inventory: Inventory = loaded.inventory): Promise<number> {
   // Check mode never creates secrets: a plan of a cluster without its secrets file would plan new ones.
   const settings = secretsSettings({ ...loaded, inventory }, io.env);
-  const { secrets, created } = opts.check
-    ? { secrets: await requireSecrets(loaded.stateDir, `airflow-ha bootstrap -i ${loaded.file}`, settings), created: [] }
-    : await loadOrCreateSecrets(loaded.stateDir, settings);
+  const { secrets, created } = opts.rotation
+    ? { secrets: opts.rotation.secrets, created: [] }
+    : opts.check
+      ? { secrets: await requireSecrets(loaded.stateDir, `airflow-ha bootstrap -i ${loaded.file}`, settings), created: [] }
+      : await loadOrCreateSecrets(loaded.stateDir, settings);
   const secretsGuard = {
     file: secretsFilePath(loaded.stateDir, settings),
     created,
     sourced: sourcedNames(settings),
     newCluster: Boolean(opts.newCluster),
     command: opts.command,
+    ...(opts.rotation ? { previous: opts.rotation.previous } : {}),
   };
   const transport = await buildTransport({ ...loaded, inventory }, io, opts);
   const runId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
-  const reporter = fanOut(await reporterFor(io, opts), journalReporter(loaded.stateDir, runId));
+  const reporter = fanOut(await reporterFor(io, opts), journalReporter(loaded.stateDir, runId), ...(opts.observe ? [opts.observe] : []));
   try {
     const result = await runPlaybook({
       playbook: pb,
       inventory,
       secrets,
+      ...(opts.rotation ? { alsoMask: Object.values(opts.rotation.previous) as Secret[] } : {}),
       ...(opts.inputs ? { inputs: opts.inputs } : {}),
       transport,
       reporter,

@@ -55,7 +55,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
     .option('-v, --verbose', 'also list tasks that were already in the desired state')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key is always refused)')
     .action(async (name: string, o: { inventory: string; address: string; queues: string; check?: boolean; json?: boolean; diff?: boolean; verbose?: boolean } & SshFlags) => {
-      const { readFile, addHostToInventory, writeFileAtomic, addWorkerPlaybook, runPlaybookCli, operatorInputs } = await workerModules();
+      const { readFile, addHostToInventory, writeFileAtomic, addWorkerPlaybook, runPlaybookCli, runFlags, operatorInputs } = await workerModules();
       const file = path.resolve(io.cwd, o.inventory);
       const text = await readFile(file, 'utf8').catch((e: Error) => {
         throw new InputError(`cannot read inventory ${file}: ${e.message}`);
@@ -75,12 +75,7 @@ export function registerWorkerCommands(program: Command, io: Io, argv: readonly 
         await runPlaybookCli(io, loaded, pb, {
           check: Boolean(o.check),
           limit: { all: true },
-          json: o.json,
-          diff: o.diff,
-          verbose: o.verbose,
-          acceptNewHostKeys: o.acceptNewHostKeys,
-          sshConfig: o.sshConfig,
-          knownHosts: o.knownHosts,
+          ...runFlags(o),
           inputs: await operatorInputs(loaded, io.cwd),
           preflight: true,
           command: ['airflow-ha', ...argv.slice(2)].join(' '),

@@ -454,10 +454,9 @@ export function airflowConfigTasks(inv: Inventory, host: Host, secrets: ClusterS
  * from a root-only file (getpass falls back to stdin without a terminal), never on a command line.
  */
 export function airflowMigrateTasks(inv: Inventory, secrets: ClusterSecrets): Task[] {
-  const pw = secrets.airflowAdmin.reveal();
   return [
     command({ name: 'airflow db migrate', cmd: airflowCli(inv, ['db', 'migrate']), unless: sh`${airflowCli(inv, ['db', 'check-migrations', '-t', '1'])} >/dev/null 2>&1`, timeoutSec: 1800 }),
-    file({ path: AIRFLOW_ADMIN_PASSWORD_FILE, content: `${pw}\n${pw}\n`, mode: '0600', label: `file ${AIRFLOW_ADMIN_PASSWORD_FILE} (secret)`, holdsSecrets: true }),
+    adminPasswordFile(secrets),
     command({
       name: `airflow user ${AIRFLOW_ADMIN_USER}`,
       cmd: sh`${airflowCli(inv, ['users', 'create', '--username', AIRFLOW_ADMIN_USER, '--firstname', 'Airflow', '--lastname', 'Admin', '--role', 'Admin', '--email', `${AIRFLOW_ADMIN_USER}@${inv.cluster.name}.invalid`])} < ${AIRFLOW_ADMIN_PASSWORD_FILE}`,
@@ -465,6 +464,41 @@ export function airflowMigrateTasks(inv: Inventory, secrets: ClusterSecrets): Ta
       timeoutSec: 300,
     }),
   ];
+}
+
+/** The admin password file of the migrate host (root-only, the password twice: getpass's prompt and its confirmation). */
+function adminPasswordFile(secrets: ClusterSecrets): Task {
+  const pw = secrets.airflowAdmin.reveal();
+  return file({ path: AIRFLOW_ADMIN_PASSWORD_FILE, content: `${pw}\n${pw}\n`, mode: '0600', label: `file ${AIRFLOW_ADMIN_PASSWORD_FILE} (secret)`, holdsSecrets: true });
+}
+
+/**
+ * rotate-secret airflowAdmin, on the migrate host: the password file with the new password, then
+ * `airflow users reset-password --username admin` reading it on stdin (without `--password` the
+ * command prompts, and getpass falls back to stdin without a terminal; the FAB provider's
+ * USERS_COMMANDS, airflow/providers/fab/auth_manager/cli_commands/definition.py). Runs every time
+ * it is asked: nothing cheap tells whether the account already has the new password.
+ */
+export function airflowAdminPasswordTasks(inv: Inventory, secrets: ClusterSecrets): Task[] {
+  return [
+    adminPasswordFile(secrets),
+    command({
+      name: `airflow users reset-password ${AIRFLOW_ADMIN_USER}`,
+      cmd: sh`${airflowCli(inv, ['users', 'reset-password', '--username', AIRFLOW_ADMIN_USER])} < ${AIRFLOW_ADMIN_PASSWORD_FILE}`,
+      timeoutSec: 300,
+    }),
+  ];
+}
+
+/**
+ * rotate-secret airflowFernetKey, on the migrate host, while every airflow.cfg has `fernet_key =
+ * NEW,OLD`: `airflow rotate-fernet-key` re-encrypts the connections and variables with the first
+ * key ("Rotating encryption keys",
+ * https://airflow.apache.org/docs/apache-airflow/stable/security/secrets/fernet.html). Runs every
+ * time it is asked (it is idempotent: values already under the new key are re-encrypted with it).
+ */
+export function airflowRotateFernetTask(inv: Inventory): Task {
+  return command({ name: 'airflow rotate-fernet-key', cmd: airflowCli(inv, ['rotate-fernet-key']), timeoutSec: 1800 });
 }
 
 /** Service tasks of an Airflow host: each unit written, enabled and started, in start order. */

@@ -16,6 +16,7 @@ import { sh, type Cmd } from '../core/cmd.js';
 import { exec } from '../core/op.js';
 import type { Fact } from '../facts/fact.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
+import type { Secret } from '../core/secret.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role } from '../inventory/schema.js';
 import { AIRFLOW_ROLES } from '../inventory/rules.js';
@@ -495,6 +496,54 @@ export function airflowDatabaseTasks(inv: Inventory, secrets: ClusterSecrets): T
       skipWhen: airflowDbGuard(inv, (s) => s.schema),
     }),
   ];
+}
+
+/** The PostgreSQL role whose password each secret is: Patroni's three (patroni.yml `postgresql.authentication`) and Airflow's. */
+export const ROLE_OF_SECRET = {
+  postgresSuperuser: 'postgres',
+  postgresReplication: 'replicator',
+  postgresRewind: 'rewind_user',
+  airflowDb: AIRFLOW_DB_USER,
+} as const;
+
+/**
+ * Shell test: `password` logs in as `role` over TCP to this node's 127.0.0.1 (pg_hba's `host all all
+ * 127.0.0.1/32 scram-sha-256`, {@link patroniPgHba}); the password in psql's environment only.
+ */
+function loginWorks(inv: Inventory, role: string, password: Secret): Cmd {
+  return sh`PGPASSWORD=${password} PGCONNECT_TIMEOUT=5 psql -X -q -A -t -h 127.0.0.1 -p ${inv.cluster.ports.postgres} -U ${role} -d postgres -c 'select 1' >/dev/null 2>&1`;
+}
+
+/** Shell: `$r` is `t` on a replica, `f` on the primary, empty when PostgreSQL does not answer. */
+function recoveryState(inv: Inventory): Cmd {
+  return sh`r=$(${psql(inv)} -c 'select pg_is_in_recovery()' 2>/dev/null)`;
+}
+
+/**
+ * rotate-secret of a role password, on every Patroni node: `ALTER ROLE role PASSWORD` on the primary
+ * only (a replica gets it by replication), as the postgres OS user over the local socket (peer
+ * auth, so the old password is not needed); the SQL comes on psql's stdin and the password through
+ * psql's `\getenv` (PostgreSQL 15: https://www.postgresql.org/docs/15/app-psql.html), in no argv
+ * and no SQL text (so not in pg_stat_activity or the server log). PostgreSQL hashes it with
+ * `password_encryption` (scram-sha-256 here). Skipped on replicas, where PostgreSQL does not
+ * answer, and where the new password already logs in (a resumed rotation).
+ */
+export function rolePasswordTask(inv: Inventory, role: string, password: Secret): Task {
+  const sql = `\\getenv pw ROTATE_PASSWORD\nALTER ROLE ${role} PASSWORD :'pw';\n`;
+  return command({
+    name: `ALTER ROLE ${role} PASSWORD (on the primary)`,
+    cmd: sh`printf '%s' ${sql} | ROTATE_PASSWORD=${password} runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p ${inv.cluster.ports.postgres} -d postgres`,
+    unless: sh`${recoveryState(inv)}; [ "$r" != f ] || ${loginWorks(inv, role, password)}`,
+  });
+}
+
+/**
+ * Gate of a role password's rotation, on each Patroni node: it is a replica, or the primary and
+ * `password` logs in as `role`. A node whose PostgreSQL does not answer fails it (the rotation
+ * then stops before any consumer is given the new password).
+ */
+export function rolePasswordCheck(inv: Inventory, role: string, password: Secret): Cmd {
+  return sh`${recoveryState(inv)}; [ "$r" = t ] || { [ "$r" = f ] && ${loginWorks(inv, role, password)}; }`;
 }
 
 /** What the DCS settings task reads on one node: whether it holds the leader lock, and the DCS config. */

@@ -186,8 +186,7 @@ export async function loadOrCreateSecrets(stateDir: string, settings?: SecretsSe
     const missing = missingFrom({ values, sourced });
     if (missing.length === 0) return { secrets: assemble({ values, sourced }), created, file };
     for (const name of missing) values[name] = generateSecretValue(SECRET_KINDS[name]);
-    const text = render(values);
-    const content = settings?.age ? await ageEncrypt(text, settings.age, settings.env ?? {}, file) : Buffer.from(text, 'utf8');
+    const content = await encodeFor(file, render(values), settings);
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     // A new file is linked into place only if none appeared meanwhile (another run creating the
     // same cluster's secrets at the same moment): then we start over and use its values. Either
@@ -322,6 +321,83 @@ export const FINGERPRINT_TAG = 'airflow-ha-secrets-fingerprint v1';
 export function fingerprintNames(line: string): string[] | undefined {
   const m = /^airflow-ha-secrets-fingerprint v1 names=([A-Za-z0-9,]+) hmac-sha256=[0-9a-f]{64}$/.exec(line.trim());
   return m ? (m[1] as string).split(',') : undefined;
+}
+
+/**
+ * Sets the secret `name` to `value` in the secrets file (decrypted and re-encrypted to the same
+ * recipients when `settings.age`), every other entry kept; written to a 0600 temp file in the same
+ * folder, fsynced, renamed over the file. Returns the file.
+ * @throws InputError when the file does not exist or cannot be read (as {@link loadOrCreateSecrets}),
+ *   or `value` is refused by {@link validateSecretValue}.
+ */
+export async function writeSecretValue(stateDir: string, settings: SecretsSettings | undefined, name: SecretName, value: string): Promise<string> {
+  const bad = validateSecretValue(name, value);
+  if (bad) throw new InputError(`${name}: the new value is refused [${bad.rule}]: ${bad.message}`);
+  const file = secretsFilePath(stateDir, settings);
+  const values = await readSecretsFile(file, settings);
+  if (!values) throw new InputError(`secrets file ${file} does not exist`);
+  await writeAtomically(file, await encodeFor(file, render({ ...values, [name]: value }), settings), 'replace');
+  return file;
+}
+
+/** `text` as the bytes of `file`: age-encrypted to `settings.age`'s recipients, or as it is. */
+async function encodeFor(file: string, text: string, settings: SecretsSettings | undefined): Promise<Buffer> {
+  return settings?.age ? ageEncrypt(text, settings.age, settings.env ?? {}, file) : Buffer.from(text, 'utf8');
+}
+
+/**
+ * A rotation under way (rotate-secret): which secret, its value before and its value after. Kept
+ * beside the secrets file until the rotation ends, so a rotation that stops midway resumes with the
+ * same new value (and still knows the old one, which the fernet key's first phase needs).
+ */
+export interface PendingRotation {
+  secret: SecretName;
+  old: Secret;
+  new: Secret;
+}
+
+/** The pending rotation's file in `stateDir`: `rotation.yaml`, or `rotation.yaml.age` when the secrets file is age-encrypted. */
+export function rotationFilePath(stateDir: string, settings?: SecretsSettings): string {
+  return path.join(stateDir, settings?.age ? 'rotation.yaml.age' : 'rotation.yaml');
+}
+
+/**
+ * The pending rotation of `stateDir`, or undefined when there is none.
+ * @throws InputError when the file is readable by others, cannot be decrypted, or does not hold a
+ *   known secret's name and two acceptable values (never quoting one).
+ */
+export async function readPendingRotation(stateDir: string, settings?: SecretsSettings): Promise<PendingRotation | undefined> {
+  const file = rotationFilePath(stateDir, settings);
+  const doc = await readSecretsFile(file, settings);
+  if (!doc) return undefined;
+  const name = doc['secret'];
+  if (!name || !(SECRET_NAMES as string[]).includes(name)) throw new InputError(`${file}: not a pending rotation (no known secret named in "secret")`);
+  const secret = name as SecretName;
+  for (const k of ['old', 'new'] as const) {
+    const v = doc[k];
+    const bad = v === undefined ? { rule: 'secrets:string', message: 'missing' } : validateSecretValue(secret, v);
+    if (bad) throw new InputError(`${file}: ${k} [${bad.rule}]: ${bad.message}`);
+  }
+  return { secret, old: new Secret(doc['old'] as string), new: new Secret(doc['new'] as string) };
+}
+
+/** Records `rotation` (0600 temp file + rename; age-encrypted like the secrets file). Returns the file. */
+export async function writePendingRotation(stateDir: string, settings: SecretsSettings | undefined, rotation: PendingRotation): Promise<string> {
+  const file = rotationFilePath(stateDir, settings);
+  const text =
+    `# airflow-ha: the rotation of ${rotation.secret} under way (rotate-secret). Removed when it ends; keep it until then.\n` +
+    stringify({ secret: rotation.secret, old: rotation.old.reveal(), new: rotation.new.reveal() }, { defaultKeyType: 'PLAIN', defaultStringType: 'QUOTE_DOUBLE', lineWidth: 0 });
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await writeAtomically(file, await encodeFor(file, text, settings), 'replace');
+  return file;
+}
+
+/** Removes the pending rotation's file (none: nothing to do). */
+export async function removePendingRotation(stateDir: string, settings?: SecretsSettings): Promise<void> {
+  await unlink(rotationFilePath(stateDir, settings)).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+  await syncDir(stateDir);
 }
 
 /**

@@ -27,9 +27,10 @@ export type RunEvent =
   /**
    * A host's secrets fingerprint (src/run/fingerprint.ts), read at connect: `same`, `absent` (never
    * set up by airflow-ha), `different` (set up with other secrets: the run is refused unless
-   * --new-cluster); `written` once the run recorded it, before its first step.
+   * --new-cluster); `previous` (rotate-secret: the set before the rotation, accepted); `written` once
+   * the run recorded it: before its first step, or (rotate-secret) after its last.
    */
-  | { type: 'fingerprint'; host: string; status: 'same' | 'absent' | 'different' | 'written' }
+  | { type: 'fingerprint'; host: string; status: 'same' | 'absent' | 'different' | 'previous' | 'written' }
   | { type: 'step_start'; step: string; hosts: string[] }
   | {
       type: 'task';

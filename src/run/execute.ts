@@ -25,6 +25,8 @@ export interface RunOptions {
   playbook: Playbook;
   inventory: Inventory;
   secrets: ClusterSecrets;
+  /** Further values masked in every output (rotate-secret: the value being replaced). */
+  alsoMask?: readonly Secret[];
   /** Inputs from the operator's machine for the tasks (DAG folder, key pairs, trusted host keys). */
   inputs?: OperatorInputs;
   transport: Transport;
@@ -82,6 +84,14 @@ export interface SecretsGuard {
   newCluster: boolean;
   /** How to run again, for messages (e.g. `airflow-ha bootstrap -i site.yaml`). */
   command: string;
+  /**
+   * rotate-secret: the secrets before the rotation (the run's `secrets` are the set after it). A
+   * host holding their fingerprint is accepted (`previous`), and the fingerprint of the run's
+   * secrets is written on every target that does not hold it only once every step succeeded: a
+   * rotation that stops midway leaves the hosts' fingerprint as it was, and only rotate-secret
+   * accepts hosts of either set.
+   */
+  previous?: ClusterSecrets;
 }
 
 /** The outcome of a run. `exitCode` follows {@link ExitCode}. */
@@ -129,7 +139,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const runId = opts.runId ?? `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
   const t0 = clock();
   const { inventory: inv, reporter } = opts;
-  const secrets = secretList(opts.secrets);
+  const secrets = [...secretList(opts.secrets), ...(opts.alsoMask ?? [])];
   const mask = (s: string, extra: Secret[] = []) => maskSecrets(s, [...secrets, ...extra]);
   const showDiff = (plan: TaskPlan) => shownDiff(plan, secrets, mask);
 
@@ -225,6 +235,10 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     const ordered = new Map(connectSet.map((h) => [h.name, fingerprints.get(h.name)]));
     const line = secretsFingerprint(opts.secrets, inv.cluster.name);
     const states = compareFingerprints(opts.secrets, inv.cluster.name, ordered, line);
+    if (guard.previous) {
+      const others = new Map([...ordered].filter(([host]) => states.get(host) === 'different'));
+      for (const [host, st] of compareFingerprints(guard.previous, inv.cluster.name, others)) if (st === 'same') states.set(host, 'previous');
+    }
     for (const [host, status] of states) reporter.emit({ type: 'fingerprint', host, status });
     const different = [...states].filter(([, st]) => st === 'different').map(([host]) => host);
     if (different.length > 0 && !guard.newCluster) return finish(ExitCode.badInput, secretsMismatch(guard, different, states));
@@ -261,23 +275,31 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     }
   }
 
-  try {
-    if (fingerprint && !opts.check) {
-      // Before the first step: from here on these hosts hold (some of) these secrets.
-      for (const h of targets) {
-        if (fingerprint.states.get(h.name) === 'same') continue;
-        const conn = conns.get(h.name) as Connection;
-        for (const op of writeFingerprintOps(fingerprint.line)) {
-          const err = await runOp(conn, op);
-          if (err) {
-            return finish(
-              ExitCode.taskFailed,
-              new TaskFailedError(h.name, '(secrets)', `write ${FINGERPRINT_PATH}`, op.kind === 'exec' ? op.cmd.toString() : describeOp(op), err.code, mask(tail(err.stderr))),
-            );
-          }
+  /** Records the run's fingerprint on every target that does not hold it; the failure, if any. */
+  const recordFingerprint = async (fp: { line: string; states: Map<string, FingerprintState> }): Promise<RunResult | undefined> => {
+    for (const h of targets) {
+      if (fp.states.get(h.name) === 'same') continue;
+      const conn = conns.get(h.name) as Connection;
+      for (const op of writeFingerprintOps(fp.line)) {
+        const err = await runOp(conn, op);
+        if (err) {
+          return finish(
+            ExitCode.taskFailed,
+            new TaskFailedError(h.name, '(secrets)', `write ${FINGERPRINT_PATH}`, op.kind === 'exec' ? op.cmd.toString() : describeOp(op), err.code, mask(tail(err.stderr))),
+          );
         }
-        reporter.emit({ type: 'fingerprint', host: h.name, status: 'written' });
       }
+      reporter.emit({ type: 'fingerprint', host: h.name, status: 'written' });
+    }
+    return undefined;
+  };
+  const rotation = Boolean(opts.secretsGuard?.previous);
+
+  try {
+    if (fingerprint && !opts.check && !rotation) {
+      // Before the first step: from here on these hosts hold (some of) these secrets.
+      const failed = await recordFingerprint(fingerprint);
+      if (failed) return failed;
     }
     for (const { step, hosts, gateHosts } of selected) {
       const stepStart = clock();
@@ -345,6 +367,11 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
         return finish(ExitCode.taskFailed, failures[0], { step: step.name, hosts: inv.hosts.filter((h) => failedHosts.has(h.name)).map((h) => h.name) });
       }
     }
+    if (fingerprint && !opts.check && rotation) {
+      // A rotation: every step done, so every component now runs with the new set.
+      const failed = await recordFingerprint(fingerprint);
+      if (failed) return failed;
+    }
     return refused ? finish(ExitCode.badInput, refused) : finish(ExitCode.ok);
   } finally {
     if (holder) {
@@ -372,6 +399,13 @@ export function shownDiff(plan: TaskPlan, secrets: readonly Secret[], mask: (s: 
 /** The refusal of a run whose secrets differ from those `different` hosts were set up with. */
 function secretsMismatch(guard: SecretsGuard, different: string[], states: Map<string, FingerprintState>): InputError {
   const same = [...states].filter(([, st]) => st === 'same').map(([host]) => host);
+  if (guard.previous) {
+    return new InputError(
+      `${different.length} host(s) hold a secrets fingerprint in ${FINGERPRINT_PATH} of neither the secrets before this rotation nor the ones after it: ${different.join(', ')}; nothing was changed. ` +
+        `The other secrets (from ${guard.file}${guard.sourced?.length ? ' and their sources' : ''}) are not the ones the cluster was set up with, or another secret's rotation is unfinished: ` +
+        `restore them, finish that rotation, then run \`${guard.command}\` again.`,
+    );
+  }
   const generated =
     guard.created.length === 0
       ? ''

@@ -26,8 +26,11 @@ export const fingerprintFact: Fact<string | undefined> = {
   },
 };
 
-/** How a host's fingerprint compares with the operator's secrets. */
-export type FingerprintState = 'same' | 'absent' | 'different';
+/**
+ * How a host's fingerprint compares with the operator's secrets: `previous` only in a rotation
+ * (rotate-secret), for a host still holding the fingerprint of the set before it.
+ */
+export type FingerprintState = 'same' | 'absent' | 'different' | 'previous';
 
 /**
  * Compares each host's fingerprint line (undefined: none) with `secrets`. A line is `same` when it

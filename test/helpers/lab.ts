@@ -99,9 +99,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real CLI (bin/airflow-ha) and waits for it; never throws on a non-zero exit. */
-export async function cli(args: readonly string[]): Promise<CliResult> {
-  const r = await execa(process.execPath, [CLI, ...args], { reject: false, cwd: ROOT, env: { FORCE_COLOR: '0' } });
+/** Runs the real CLI (bin/airflow-ha) and waits for it, `env` added to this process's environment; never throws on a non-zero exit. */
+export async function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const r = await execa(process.execPath, [CLI, ...args], { reject: false, cwd: ROOT, env: { FORCE_COLOR: '0', ...env } });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
