@@ -99,11 +99,9 @@ async function upgradeAction(io: Io, argv: readonly string[], o: Flags): Promise
     kind = p.kind;
     notes = p.notes;
   }
-  const inputs = await operatorInputs(loaded, io.cwd);
   if (kind === 'none') {
     say(`upgrade: ${file} already names Airflow ${running}; making sure every Airflow host runs it\n`);
-    const code = await runPlaybookCli(io, loaded, pb.convergePlaybook(running), { ...flags, check: Boolean(o.check), limit: { all: true }, inputs });
-    return code;
+    return runPlaybookCli(io, loaded, pb.convergePlaybook(running), { ...flags, check: Boolean(o.check), limit: { all: true }, inputs: await operatorInputs(loaded, io.cwd) });
   }
   // The inventory as it will be written (validated: rule airflow:version refuses an unsupported target).
   const edit = setAirflowVersion(text, file, target);
@@ -127,7 +125,7 @@ async function upgradeAction(io: Io, argv: readonly string[], o: Flags): Promise
     return ExitCode.ok;
   }
   if (!o.yes) throw new InputError(`upgrade restarts every Airflow service: run it again with --yes (see the plan above; --check also scans the DAG files)`);
-  const code = await runPlaybookCli(io, loaded, playbook, { ...flags, check: false, limit: { all: true }, inputs }, to);
+  const code = await runPlaybookCli(io, loaded, playbook, { ...flags, check: false, limit: { all: true }, inputs: await operatorInputs(loaded, io.cwd) }, to);
   if (code !== ExitCode.ok) {
     say(`${o.rollback ? 'rollback' : 'upgrade'}: not finished; ${file} still names ${running}. Run the same command again to finish it\n`);
     return code;
