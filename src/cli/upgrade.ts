@@ -99,9 +99,13 @@ async function upgradeAction(io: Io, argv: readonly string[], o: Flags): Promise
     kind = p.kind;
     notes = p.notes;
   }
+  if (kind === 'none' && o.check) {
+    say(`upgrade: ${file} already names Airflow ${running}: nothing to upgrade (without --check, a run makes sure every Airflow host runs it)\ncheck: nothing changed\n`);
+    return ExitCode.ok;
+  }
   if (kind === 'none') {
     say(`upgrade: ${file} already names Airflow ${running}; making sure every Airflow host runs it\n`);
-    return runPlaybookCli(io, loaded, pb.convergePlaybook(running), { ...flags, check: Boolean(o.check), limit: { all: true }, inputs: await operatorInputs(loaded, io.cwd) });
+    return runPlaybookCli(io, loaded, pb.convergePlaybook(running), { ...flags, check: false, limit: { all: true }, inputs: await operatorInputs(loaded, io.cwd) });
   }
   // The inventory as it will be written (validated: rule airflow:version refuses an unsupported target).
   const edit = setAirflowVersion(text, file, target);
