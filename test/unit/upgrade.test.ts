@@ -4,8 +4,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { venvPruneTask, venvSwitchTask } from '../../src/components/airflow.js';
+import { FactSet } from '../../src/facts/fact.js';
+import type { HostFacts } from '../../src/facts/host.js';
+import type { Task } from '../../src/tasks/task.js';
+import { seedInventory } from '../helpers/golden.js';
 import { checkRollbackPath, checkUpgradePath, compareVersions, formatFindings, scanDagFile, scanDags } from '../../src/components/airflow-upgrade.js';
 import { InputError } from '../../src/core/errors.js';
 import { setAirflowVersion } from '../../src/inventory/edit.js';
@@ -126,4 +133,40 @@ test('upgrade playbook of the seed, 2.11 -> 3.4: install, HAProxy by TCP, pause,
   // Within a major: no TCP step.
   const minor = describeSteps(upgradePlaybook(to, setAirflowVersion(text, file, '3.4.1').loaded.inventory, 'upgrade', 600), to).join('\n');
   assert.doesNotMatch(minor, /TCP connect/);
+});
+
+/** Runs a task's guard facts and, when it has a change, its ops with sh on this machine; returns whether it changed. */
+function runHere(task: Task): boolean {
+  const outs = new Map<string, { stdout: string; code: number }>();
+  for (const f of task.facts(HERE)) {
+    const r = spawnSync('sh', ['-c', f.cmd.render()], { encoding: 'utf8' });
+    outs.set(f.key, { stdout: r.stdout, code: r.status ?? -1 });
+  }
+  const plan = task.plan(new FactSet(outs), HERE);
+  for (const op of plan.ops) {
+    if (op.kind !== 'exec') continue;
+    const r = spawnSync('sh', ['-c', op.cmd.render()], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${op.cmd.toString()}: ${r.stderr}`);
+  }
+  return plan.changed;
+}
+const HERE: HostFacts = { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'here', container: true };
+
+test('the venv link: a pre-versioned folder is replaced by the link, the switch is one rename and idempotent; prune keeps only the named versions', { skip: process.getuid?.() !== 0 && 'the switch checks that the link is root\'s' }, async () => {
+  const home = await mkdtemp(path.join(os.tmpdir(), 'ah-venv-'));
+  const inv = { ...(await seedInventory()) };
+  inv.cluster = { ...inv.cluster, airflow: { ...inv.cluster.airflow, home } };
+  for (const v of ['2.9.0', '2.11.0', '3.4.0']) await mkdir(path.join(home, `venv-${v}`, 'bin'), { recursive: true });
+  await mkdir(path.join(home, 'venv', 'bin'), { recursive: true });
+  await writeFile(path.join(home, 'venv', 'bin', 'airflow'), 'legacy');
+  assert.equal(runHere(venvSwitchTask(inv, '2.11.0')), true);
+  assert.equal(await readlink(path.join(home, 'venv')), 'venv-2.11.0');
+  assert.deepEqual((await readdir(home)).sort(), ['venv', 'venv-2.11.0', 'venv-2.9.0', 'venv-3.4.0'], 'the legacy folder is gone, no temp link left');
+  assert.equal(runHere(venvSwitchTask(inv, '2.11.0')), false, 'a second switch changes nothing');
+  assert.equal(runHere(venvSwitchTask(inv, '3.4.0')), true);
+  assert.equal(await readlink(path.join(home, 'venv')), 'venv-3.4.0');
+  assert.equal(runHere(venvPruneTask(inv, ['2.11.0', '3.4.0'])), true);
+  assert.deepEqual((await readdir(home)).sort(), ['venv', 'venv-2.11.0', 'venv-3.4.0']);
+  assert.equal(runHere(venvPruneTask(inv, ['2.11.0', '3.4.0'])), false);
+  await rm(home, { recursive: true, force: true });
 });
