@@ -77,7 +77,13 @@ export { AIRFLOW_LAYOUTS, airflowLayout, type AirflowLayout, type AirflowService
  */
 export interface AirflowPaths {
   home: string;
+  /**
+   * The symlink every unit and command goes through (`venv -> venv-<version>`), switched by an
+   * atomic rename (`upgrade`, README "Upgrading Airflow").
+   */
   venv: string;
+  /** The virtualenv of one Airflow version, beside the others: `<home>/venv-<version>`. */
+  venvOf(version: string): string;
   /** The `airflow` executable of the virtualenv. */
   bin: string;
   cfg: string;
@@ -93,6 +99,7 @@ export function airflowPaths(inv: Inventory): AirflowPaths {
   return {
     home,
     venv: `${home}/venv`,
+    venvOf: (version: string) => `${home}/venv-${version}`,
     bin: `${home}/venv/bin/airflow`,
     cfg: `${home}/airflow.cfg`,
     logs: `${home}/logs`,
@@ -291,11 +298,14 @@ export function renderAirflowUnit(inv: Inventory, svc: AirflowService): string {
 
 /**
  * `airflow ARGS` as the Airflow user with AIRFLOW_HOME set, from AIRFLOW_HOME (the caller's working
- * directory may not be readable by that user).
+ * directory may not be readable by that user), through the `venv` link or, given `version`, from
+ * that version's virtualenv.
  */
-export function airflowCli(inv: Inventory, args: readonly string[]): Cmd {
+export function airflowCli(inv: Inventory, args: readonly string[], version?: string): Cmd {
   const p = airflowPaths(inv);
-  return sh`cd ${p.home} && runuser -u ${inv.cluster.airflow.user} -- env ${`AIRFLOW_HOME=${p.home}`} ${p.bin} ${[...args]}`;
+  // `version`: that version's own virtualenv instead of the `venv` link (upgrade, rollback).
+  const bin = version === undefined ? p.bin : `${p.venvOf(version)}/bin/airflow`;
+  return sh`cd ${p.home} && runuser -u ${inv.cluster.airflow.user} -- env ${`AIRFLOW_HOME=${p.home}`} ${bin} ${[...args]}`;
 }
 
 const fileCache = new Map<string, Buffer>();
@@ -331,13 +341,12 @@ export function wheelhouseFiles(dir: string, version: string): string[] {
  * virtualenv is root's, so that the services (the Airflow account) cannot change their own code;
  * nothing of the account's is on its path (cwd, the wheelhouse and the venv are root's).
  */
-export function pipInstallCmd(inv: Inventory): Cmd {
+export function pipInstallCmd(inv: Inventory, v: string = inv.cluster.versions.airflow): Cmd {
   const { install } = inv.cluster.airflow;
-  const v = inv.cluster.versions.airflow;
   const p = airflowPaths(inv);
   const requirement = `apache-airflow[${airflowLayout(v).extras.join(',')}]==${v}`;
   const constraints = install.constraintsUrl ?? `https://raw.githubusercontent.com/apache/airflow/constraints-${v}/constraints-${AIRFLOW_PYTHON}.txt`;
-  const pip = sh`${`${p.venv}/bin/pip`} install --disable-pip-version-check --no-input`;
+  const pip = sh`${`${p.venvOf(v)}/bin/pip`} install --disable-pip-version-check --no-input`;
   switch (install.source) {
     case 'pypi':
       return sh`${pip} --constraint ${constraints} ${requirement}`;
@@ -372,48 +381,102 @@ export function airflowAccountTasks(inv: Inventory, family: OsFamily): Task[] {
 
 /**
  * Install tasks of an Airflow host: the interpreter's OS packages (and etcdctl on DAG processor
- * hosts, with `cluster.tls` the Airflow user's copy of the host key for it), the Airflow user and folders (home root's; `logs` and `state` the account's), the
- * wheelhouse when that is the source, the virtualenv (root-owned: the services cannot change their
- * own code) and the pinned Airflow, skipped when its dist-info is already there. A virtualenv with
- * anything in it that is not root's (planted while the home was the account's) is removed first,
- * so the next two tasks build it again from the pinned source.
+ * hosts, with `cluster.tls` the Airflow user's copy of the host key for it), the Airflow user and
+ * folders (home root's; `logs` and `state` the account's), then
+ * {@link airflowVenvTasks} of the inventory's version and {@link venvSwitchTask} onto it (a switch
+ * restarts the host's running services: `upgrade` is the rolling way to change the version).
  */
 export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts, tls?: TlsMaterial): Task[] {
   const p = airflowPaths(inv);
   const a = inv.cluster.airflow;
-  const v = inv.cluster.versions.airflow;
   const etcdctl = dagProcessorHosts(inv).some((h) => h.name === host.name) && etcdMembers(inv).length > 0;
-  const tasks: Task[] = [
+  const units = airflowServices(inv, host).map((s) => s.unit);
+  return [
     packages({ names: [...pythonPackages(inv, facts.family), ...(etcdctl ? [facts.family === 'debian' ? 'etcd-client' : 'etcd'] : [])] }),
     ...airflowAccountTasks(inv, facts.family),
     // The DAG processor's etcd lock with cluster.tls: the Airflow user's copy of the host key.
     ...(etcdctl ? tlsServiceKeyTask(inv, host, tls, 'airflow') : []),
     directory({ path: p.logs, mode: '0755', owner: a.user, group: a.user }),
     directory({ path: p.state, mode: '0750', owner: a.user, group: a.user }),
+    ...airflowVenvTasks(inv, inv.cluster.versions.airflow),
+    venvSwitchTask(inv, inv.cluster.versions.airflow, units.length > 0 ? [restartRunningHandler(units)] : []),
+  ];
+}
+
+/**
+ * The virtualenv of Airflow `version` at `<home>/venv-<version>` (root-owned: the services cannot
+ * change their own code), beside the other versions': the wheelhouse when that is the source, the
+ * venv, and the pinned Airflow, skipped when its dist-info is already there. A virtualenv with
+ * anything in it that is not root's is removed first, so the next tasks build it again from the
+ * pinned source. Python's venv writes its own absolute path into its scripts (`#!<venv>/bin/python`),
+ * so a venv is never moved: each version keeps its folder, and {@link venvSwitchTask} points the
+ * `venv` link at one (https://docs.python.org/3.11/library/venv.html: "scripts ... hardcode the
+ * absolute path" / venvs are not relocatable).
+ */
+export function airflowVenvTasks(inv: Inventory, version: string): Task[] {
+  const p = airflowPaths(inv);
+  const a = inv.cluster.airflow;
+  const dir = p.venvOf(version);
+  const tasks: Task[] = [
     command({
-      name: `virtualenv ${p.venv} is root's alone (else rebuilt)`,
-      cmd: sh`rm -rf -- ${p.venv}`,
+      name: `virtualenv ${dir} is root's alone (else rebuilt)`,
+      cmd: sh`rm -rf -- ${dir}`,
       // Not root's: any file or folder in it, the venv itself, or a symlink put in its place (find -P tests links, not targets).
-      unless: sh`test -z "$(find ${p.venv} ! -user root -print -quit 2>/dev/null)"`,
+      unless: sh`test -z "$(find ${dir} ! -user root -print -quit 2>/dev/null)"`,
     }),
   ];
   if (a.install.source === 'wheelhouse') {
-    const dir = a.install.wheelhouse ?? '';
+    const wh = a.install.wheelhouse ?? '';
     tasks.push(directory({ path: p.wheelhouse, mode: '0755' }));
-    for (const name of wheelhouseFiles(dir, v)) {
-      tasks.push(file({ path: `${p.wheelhouse}/${name}`, content: localFile(path.join(dir, name)), label: `wheelhouse ${name}` }));
+    for (const name of wheelhouseFiles(wh, version)) {
+      tasks.push(file({ path: `${p.wheelhouse}/${name}`, content: localFile(path.join(wh, name)), label: `wheelhouse ${name}` }));
     }
   }
   tasks.push(
-    command({ name: `virtualenv ${p.venv}`, cmd: sh`${`python${AIRFLOW_PYTHON}`} -m venv ${p.venv}`, creates: `${p.venv}/bin/python` }),
+    command({ name: `virtualenv ${dir}`, cmd: sh`${`python${AIRFLOW_PYTHON}`} -m venv ${dir}`, creates: `${dir}/bin/python` }),
     command({
-      name: `apache-airflow ${v} (${a.install.source})`,
-      cmd: pipInstallCmd(inv),
-      creates: `${p.venv}/lib/python${AIRFLOW_PYTHON}/site-packages/apache_airflow-${v}.dist-info`,
+      name: `apache-airflow ${version} (${a.install.source})`,
+      cmd: pipInstallCmd(inv, version),
+      creates: `${dir}/lib/python${AIRFLOW_PYTHON}/site-packages/apache_airflow-${version}.dist-info`,
       timeoutSec: 1800,
     }),
   );
   return tasks;
+}
+
+/**
+ * Points `<home>/venv` at `venv-<version>`: a new link beside it renamed over it (rename(2) is
+ * atomic: every start of a unit sees the old or the new version, never none). A `venv` that is
+ * still a real folder (a cluster set up before versioned virtualenvs) is moved aside and removed
+ * once the link is in place; running services keep the files they opened. No change when the link
+ * is root's and already points there.
+ */
+export function venvSwitchTask(inv: Inventory, version: string, notify: Handler[] = []): Task {
+  const p = airflowPaths(inv);
+  const target = path.basename(p.venvOf(version));
+  const tmp = `${p.venv}.new`;
+  const old = `${p.venv}.pre-versioned`;
+  return command({
+    name: `${p.venv} -> ${target}`,
+    cmd: sh`rm -rf -- ${tmp} && ln -s ${target} ${tmp} && if [ -d ${p.venv} ] && [ ! -L ${p.venv} ]; then rm -rf -- ${old} && mv -T ${p.venv} ${old}; fi && mv -T ${tmp} ${p.venv} && rm -rf -- ${old}`,
+    unless: sh`[ -L ${p.venv} ] && [ "$(stat -c %U ${p.venv})" = root ] && [ "$(readlink ${p.venv})" = ${target} ]`,
+    notify,
+  });
+}
+
+/**
+ * Removes the virtualenvs of every version but `keep` (the running one and the one installed
+ * beside it): `upgrade` keeps exactly the previous version for `--rollback`.
+ */
+export function venvPruneTask(inv: Inventory, keep: readonly string[]): Task {
+  const p = airflowPaths(inv);
+  const names = keep.map((v) => path.basename(p.venvOf(v)));
+  const list = sh`find ${p.home} -mindepth 1 -maxdepth 1 -type d -name 'venv-*' ${names.flatMap((n) => ['!', '-name', n])}`;
+  return command({
+    name: `remove the virtualenvs other than ${names.join(', ')}`,
+    cmd: sh`${list} -exec rm -rf -- {} +`,
+    unless: sh`test -z "$(${list} -print -quit)"`,
+  });
 }
 
 /** Handler: restart the host's running Airflow services after airflow.cfg changed (stopped ones stay stopped). */
@@ -425,11 +488,12 @@ export function restartRunningHandler(units: readonly string[]): Handler {
   };
 }
 
-/** Config tasks of an Airflow host: the env file and airflow.cfg (0640 root:airflow: it holds the secrets). */
-export function airflowConfigTasks(inv: Inventory, host: Host, secrets: ClusterSecrets): Task[] {
+/** Config tasks of an Airflow host: the env file and airflow.cfg (0640 root:airflow: it holds the secrets); a change restarts the running services unless `restart` is false. */
+export function airflowConfigTasks(inv: Inventory, host: Host, secrets: ClusterSecrets, restart = true): Task[] {
   const p = airflowPaths(inv);
   const units = airflowServices(inv, host).map((s) => s.unit);
-  const notify = units.length > 0 ? [restartRunningHandler(units)] : [];
+  // `upgrade` restarts each service itself, in its order: no handler then.
+  const notify = restart && units.length > 0 ? [restartRunningHandler(units)] : [];
   const celery = celeryConfigFile(inv);
   return [
     ...(celery ? [directory({ path: path.dirname(celery.path) }), file({ path: celery.path, content: celery.content, notify })] : []),

@@ -50,8 +50,16 @@ export function haproxyBinds(inv: Inventory, host: Host): string[] {
 /** The user of HAProxy's stats page (`stats auth`), which `status` reads as CSV. */
 export const HAPROXY_STATS_USER = 'admin';
 
+/**
+ * How HAProxy checks the UI servers: `http` on the layout's health path (the normal case), or
+ * `tcp` (a connect) while `upgrade` moves the UI between Airflow majors, whose health paths differ
+ * (`/health` on 2.x, `/api/v2/monitor/health` on 3.x): an HTTP check on either path would mark the
+ * servers of the other major down during the rolling restart.
+ */
+export type UiCheck = 'http' | 'tcp';
+
 /** The variables of templates/haproxy/haproxy.cfg.njk for `host`. */
-export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily): Record<string, unknown> {
+export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily, uiCheck: UiCheck = 'http'): Record<string, unknown> {
   const maxconn = Number(host.vars?.['haproxyMaxconn'] ?? DEFAULT_MAXCONN);
   if (!Number.isInteger(maxconn) || maxconn < 1) throw new Error(`host ${host.name}: vars.haproxyMaxconn must be a positive integer`);
   return {
@@ -63,6 +71,7 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
     webservers: inv.hosts.filter((h) => h.roles.includes('webserver')).map((h) => ({ name: h.name, address: h.address })),
     // Each UI server is checked on its health path (Airflow 2 `/health`, Airflow 3 `/api/v2/monitor/health`: src/components/airflow-layout.ts).
     ui_health_path: airflowLayout(inv.cluster.versions.airflow).healthPath,
+    ui_tcp_check: uiCheck === 'tcp',
     // Flower behind the VIP on ports.flowerFrontend (only when flower hosts exist).
     flowers: inv.hosts.filter((h) => h.roles.includes('flower')).map((h) => ({ name: h.name, address: h.address })),
     maxconn,
@@ -77,8 +86,8 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
 }
 
 /** The haproxy.cfg `host` gets (pure; throws on an undefined template variable). */
-export function haproxyConfig(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily): string {
-  return renderTemplate('haproxy/haproxy.cfg.njk', haproxyVars(inv, host, secrets, family));
+export function haproxyConfig(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily, uiCheck: UiCheck = 'http'): string {
+  return renderTemplate('haproxy/haproxy.cfg.njk', haproxyVars(inv, host, secrets, family, uiCheck));
 }
 
 /**
@@ -98,7 +107,7 @@ export const HAPROXY_SELINUX_BOOLEANS = { haproxy_connect_any: true } as const;
  * `haproxy -c -f` BEFORE it replaces the old one (a change reloads haproxy, which keeps
  * established sessions), and the service enabled and started.
  */
-export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily): Task[] {
+export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily, uiCheck: UiCheck = 'http'): Task[] {
   return [
     sysctl({ file: '60-airflow-ha-haproxy.conf', values: { 'net.ipv4.ip_nonlocal_bind': '1' } }),
     packages({ names: ['haproxy'] }),
@@ -106,7 +115,7 @@ export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets
     template({
       path: HAPROXY_CFG,
       template: 'haproxy/haproxy.cfg.njk',
-      vars: haproxyVars(inv, host, secrets, family),
+      vars: haproxyVars(inv, host, secrets, family, uiCheck),
       // The file holds the stats password: not world-readable (haproxy reads it as root before dropping privileges).
       mode: '0640',
       owner: 'root',

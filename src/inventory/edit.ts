@@ -117,3 +117,37 @@ export function removeHostFromInventory(text: string, file: string, name: string
   const out = text.slice(0, from) + text.slice(to);
   return { text: out, changed: true, loaded: parseInventory(out, file) };
 }
+
+/**
+ * Sets `cluster.versions.airflow` to `version` (`upgrade`): the scalar's bytes are replaced in
+ * place, in the quoting it had (its comments and every other byte kept); without the key, `airflow: VERSION` is added as
+ * the last entry of a block `cluster.versions` map, in its indentation. Setting the value it
+ * already has is no change.
+ * @throws InputError (exit 2) when there is no block `cluster.versions` map to add it to, or when
+ *   the result breaks a rule (e.g. rule `airflow:version` for an unsupported version).
+ */
+export function setAirflowVersion(text: string, file: string, version: string): InventoryEdit {
+  const doc = parseDocument(text);
+  const node = doc.getIn(['cluster', 'versions', 'airflow'], true) as { range?: [number, number, number]; value?: unknown } | undefined;
+  let out: string;
+  if (node && node.range) {
+    if (String(node.value) === version) return { text, changed: false, loaded: parseInventory(text, file) };
+    // In the quoting it was written in.
+    const q = text[node.range[0]];
+    const written = q === '"' ? JSON.stringify(version) : q === "'" ? `'${version}'` : scalar(version);
+    out = text.slice(0, node.range[0]) + written + text.slice(node.range[1]);
+  } else {
+    const versions = doc.getIn(['cluster', 'versions'], true);
+    if (!isMap(versions) || versions.flow || !versions.range || versions.items.length === 0) {
+      throw new InputError(`${file}: add \`airflow: ${version}\` under cluster.versions (there is no block cluster.versions map to add it to)`);
+    }
+    const last = versions.items[versions.items.length - 1]!;
+    const key = last.key as { range?: [number, number, number] };
+    const start = lineStart(text, key.range![0]);
+    const indent = text.slice(start, key.range![0]);
+    const at = lineEnd(text, versions.range[1] > 0 ? versions.range[1] - 1 : versions.range[1]);
+    const head = text.slice(0, at);
+    out = `${head}${head.endsWith('\n') ? '' : '\n'}${indent}airflow: ${scalar(version)}\n${text.slice(at)}`;
+  }
+  return { text: out, changed: true, loaded: parseInventory(out, file) };
+}

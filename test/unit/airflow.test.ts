@@ -155,7 +155,7 @@ test('install sources: pip arguments per source, constraints of the pinned versi
   const withInstall = (install: Inventory['cluster']['airflow']['install']) => ({ ...inv, cluster: { ...inv.cluster, airflow: { ...inv.cluster.airflow, install } } });
   assert.equal(
     pipInstallCmd(inv).toString(),
-    "/opt/airflow/venv/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0'",
+    "/opt/airflow/venv-2.9.0/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0'",
   );
   assert.match(pipInstallCmd(withInstall({ source: 'index', indexUrl: 'https://pypi.example/simple' })).toString(), /--index-url https:\/\/pypi\.example\/simple --constraint /);
   assert.match(pipInstallCmd(withInstall({ source: 'wheelhouse', wheelhouse: '/w' })).toString(), /--no-index --find-links \/opt\/airflow\/wheelhouse --constraint \/opt\/airflow\/wheelhouse\/constraints\.txt /);
@@ -247,8 +247,9 @@ test('ownership: AIRFLOW_HOME and the venv are root\'s, the account writes only 
   assert.match(script, /useradd[^\n]* airflow \)\n# task: directory \/opt\/airflow\n\( install -d -m 0755 -o root -g root \/opt\/airflow \)/);
   assert.match(script, /\( install -d -m 0755 -o airflow -g airflow \/opt\/airflow\/logs \)/);
   assert.match(script, /\( install -d -m 0750 -o airflow -g airflow \/opt\/airflow\/state \)/);
-  // A venv with anything not root's in it is removed, then built again, before pip runs (as root, in the root-owned venv).
-  assert.match(script, /# task: virtualenv \/opt\/airflow\/venv is root's alone \(else rebuilt\)\n\( rm -rf -- \/opt\/airflow\/venv \)[\s\S]*-m venv \/opt\/airflow\/venv[\s\S]*\/opt\/airflow\/venv\/bin\/pip install/);
+  // A venv with anything not root's in it is removed, then built again, before pip runs (as root,
+  // in the root-owned venv of the version); then the root-owned `venv` link is switched onto it.
+  assert.match(script, /# task: virtualenv \/opt\/airflow\/venv-2\.9\.0 is root's alone \(else rebuilt\)\n\( rm -rf -- \/opt\/airflow\/venv-2\.9\.0 \)[\s\S]*-m venv \/opt\/airflow\/venv-2\.9\.0[\s\S]*\/opt\/airflow\/venv-2\.9\.0\/bin\/pip install[\s\S]*# task: \/opt\/airflow\/venv -> venv-2\.9\.0\n\( rm -rf -- \/opt\/airflow\/venv\.new && ln -s venv-2\.9\.0 \/opt\/airflow\/venv\.new && [^\n]*mv -T \/opt\/airflow\/venv\.new \/opt\/airflow\/venv/);
   const w = airflowServices(inv, host(inv, 'worker1')).find((x) => x.kind === 'worker');
   assert.deepEqual(w?.argv.slice(-2), ['--pid', '/opt/airflow/state/worker.pid']);
   const web = airflowServices(inv, host(inv, 'airflow')).find((x) => x.kind === 'webserver');

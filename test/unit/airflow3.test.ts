@@ -107,6 +107,6 @@ test('Airflow 3: HAProxy checks the api-servers on /api/v2/monitor/health; pip i
   assert.match(haproxyConfig(await seedInventory(), byName(await seedInventory(), 'haproxy2'), fixedSecrets, 'debian'), /^ {4}option httpchk GET \/health$/m);
   assert.equal(
     pipInstallCmd(inv).render(),
-    `/opt/airflow/venv/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-${AIRFLOW_3_NEWEST}/constraints-3.11.txt 'apache-airflow[celery,fab,postgres]==${AIRFLOW_3_NEWEST}'`,
+    `/opt/airflow/venv-${AIRFLOW_3_NEWEST}/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-${AIRFLOW_3_NEWEST}/constraints-3.11.txt 'apache-airflow[celery,fab,postgres]==${AIRFLOW_3_NEWEST}'`,
   );
 });

@@ -132,12 +132,16 @@ set -e
 ( install -d -m 0755 -o airflow -g airflow /opt/airflow/logs )
 # task: directory /opt/airflow/state
 ( install -d -m 0750 -o airflow -g airflow /opt/airflow/state )
-# task: virtualenv /opt/airflow/venv is root's alone (else rebuilt)
-( rm -rf -- /opt/airflow/venv )
-# task: virtualenv /opt/airflow/venv
-( python3.11 -m venv /opt/airflow/venv )
+# task: virtualenv /opt/airflow/venv-2.9.0 is root's alone (else rebuilt)
+( rm -rf -- /opt/airflow/venv-2.9.0 )
+# task: virtualenv /opt/airflow/venv-2.9.0
+( python3.11 -m venv /opt/airflow/venv-2.9.0 )
 # task: apache-airflow 2.9.0 (pypi)
-( /opt/airflow/venv/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0' )
+( /opt/airflow/venv-2.9.0/bin/pip install --disable-pip-version-check --no-input --constraint https://raw.githubusercontent.com/apache/airflow/constraints-2.9.0/constraints-3.11.txt 'apache-airflow[celery,postgres]==2.9.0' )
+# task: /opt/airflow/venv -> venv-2.9.0
+( rm -rf -- /opt/airflow/venv.new && ln -s venv-2.9.0 /opt/airflow/venv.new && if [ -d /opt/airflow/venv ] && [ ! -L /opt/airflow/venv ]; then rm -rf -- /opt/airflow/venv.pre-versioned && mv -T /opt/airflow/venv /opt/airflow/venv.pre-versioned; fi && mv -T /opt/airflow/venv.new /opt/airflow/venv && rm -rf -- /opt/airflow/venv.pre-versioned )
+# handler: restart the running Airflow services
+( if systemctl -q is-active airflow-dag-processor.service; then systemctl restart airflow-dag-processor.service; fi )
 
 # == step: airflow config
 # task: directory /etc/airflow-ha

@@ -63,6 +63,8 @@ def query(sql, args=(), fetch=True):
 SCHEMA = """
 select pg_advisory_xact_lock(4242);
 create table if not exists standin_migrations (id serial primary key, hostname text not null, at timestamptz not null default now());
+alter table standin_migrations add column if not exists version text;
+alter table standin_migrations add column if not exists kind text not null default 'migrate';
 create table if not exists job (id serial primary key, job_type text not null, hostname text not null, state text not null,
   start_date timestamptz not null default now(), latest_heartbeat timestamptz not null default now());
 create table if not exists ab_user (id serial primary key, username text unique not null, first_name text, last_name text,
@@ -70,20 +72,44 @@ create table if not exists ab_user (id serial primary key, username text unique 
 """
 
 
+def own_version():
+    from importlib.metadata import version
+
+    return version("apache-airflow")
+
+
 def db(args):
+    # The schema "version" is the Airflow version of the last migrate or downgrade recorded, as
+    # Alembic's head revision tracks the installed version in Airflow.
     if args[:1] == ["migrate"]:
         with connect() as c, c.cursor() as cur:
             cur.execute(SCHEMA)
-            cur.execute("insert into standin_migrations (hostname) values (%s)", (hostname(),))
+            cur.execute("insert into standin_migrations (hostname, version) values (%s, %s)", (hostname(), own_version()))
         print("Database migrating done!")
+        return 0
+    if args[:1] == ["downgrade"]:
+        to = opt(args, "--to-version", "-n")
+        if not to or not ("-y" in args or "--yes" in args):
+            print("db downgrade: the stand-in needs --to-version VERSION and --yes", file=sys.stderr)
+            return 2
+        if int(to.split(".")[0]) > major():
+            print(f"db downgrade: {to} is newer than this Airflow ({own_version()})", file=sys.stderr)
+            return 1
+        with connect() as c, c.cursor() as cur:
+            cur.execute(SCHEMA)
+            cur.execute("insert into standin_migrations (hostname, version, kind) values (%s, %s, 'downgrade')", (hostname(), to))
+        print(f"Downgrade to {to} done")
         return 0
     if args[:1] == ["check-migrations"]:
         try:
-            n = query("select count(*) from standin_migrations")[0][0]
+            rows = query("select version from standin_migrations order by id desc limit 1")
         except Exception as e:  # no table yet, or no database
             print(f"migrations pending: {e}", file=sys.stderr)
             return 1
-        return 0 if n > 0 else 1
+        if not rows or rows[0][0] not in (None, own_version()):
+            print(f"migrations pending: the schema is at {rows[0][0] if rows else 'nothing'}, this Airflow is {own_version()}", file=sys.stderr)
+            return 1
+        return 0
     if args[:1] == ["check"]:
         query("select 1")
         print("Connection successful.")
