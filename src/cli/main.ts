@@ -222,7 +222,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
           `note: ${what}: rendered with placeholders (${PLACEHOLDER_PREFIX}<name>) instead of secrets; \`airflow-ha bootstrap -i ${o.inventory}\` creates the file on its first run\n`,
         );
       }
-      const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd));
+      const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd, { env: io.env }));
       const outDir = path.resolve(io.cwd, o.out);
       // Every target is checked before the first write: a refused path leaves DIR untouched.
       const targets = files.map((f) => ({ f, target: renderTarget(outDir, f.host, f.path) }));
@@ -265,7 +265,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       const sel = await select(pb, loaded, o);
       if (!sel) return;
       const { operatorInputs } = await import('./operator.js');
-      setExit(await run(name, pb, loaded, o, sel, await operatorInputs(loaded, io.cwd)));
+      setExit(await run(name, pb, loaded, o, sel, await operatorInputs(loaded, io.cwd, { env: io.env })));
     });
   };
   runCommand('plan');
@@ -489,6 +489,48 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       const loaded = await load(io, o.inventory);
       const { drillCommand } = await import('./drill.js');
       setExit(await drillCommand(io, loaded, o, ['airflow-ha', ...argv.slice(2)].join(' ')));
+    });
+
+  const backup = withExamples(
+    program.command('backup'),
+    'airflow-ha backup -i inventory/lab.yaml --type diff',
+    'airflow-ha backup list -i inventory/lab.yaml',
+  )
+    .description('take a pgBackRest backup of the PostgreSQL cluster now, on the backup host (README "Backups")')
+    .addOption(inventoryOpt())
+    .addOption(new Option('--type <type>', 'full, diff (changes since the last full) or incr (since the last backup)').choices(['full', 'diff', 'incr']).default('full'))
+    .option('--json', 'one JSON line {type, backupType, label}')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+    .action(async (o: { inventory: string; type?: string; json?: boolean } & SshFlags) => {
+      const loaded = await load(io, o.inventory);
+      const { backupNowCommand } = await import('./backup.js');
+      setExit(await backupNowCommand(io, loaded, o));
+    });
+  withExamples(backup.command('list'), 'airflow-ha backup list -i inventory/lab.yaml --json')
+    .description('the backups in the repository (pgbackrest info): label, type, time, size, WAL range')
+    .addOption(inventoryOpt())
+    .option('--json', 'the parsed stanza as one JSON document')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+    .action(async (o: { inventory: string; json?: boolean } & SshFlags) => {
+      const loaded = await load(io, o.inventory);
+      const { backupListCommand } = await import('./backup.js');
+      setExit(await backupListCommand(io, loaded, o));
+    });
+
+  withExamples(
+    program.command('restore'),
+    'airflow-ha restore -i site.yaml --to 2026-12-07T02:45:00Z    # prints the plan; changes nothing',
+    'airflow-ha restore -i site.yaml --to "2026-12-07 02:45:00+00" --yes',
+  )
+    .description('point-in-time restore of the PostgreSQL cluster from pgBackRest: pause Airflow, stop Patroni everywhere, restore the leader, re-create the replicas, resume (README "Backups")')
+    .addOption(inventoryOpt())
+    .option('--to <timestamp>', 'ISO 8601 time with its zone to recover to (default: the end of the WAL archive)')
+    .option('--yes', 'really restore (without it: print the plan, exit 2)')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+    .action(async (o: { inventory: string; to?: string; yes?: boolean } & SshFlags) => {
+      const loaded = await load(io, o.inventory);
+      const { restoreCommand } = await import('./backup.js');
+      setExit(await restoreCommand(io, loaded, o, ['airflow-ha', ...argv.slice(2)].join(' ')));
     });
 
   withExamples(

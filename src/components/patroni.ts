@@ -27,6 +27,7 @@ import { markPending, pendingMarker, pendingRestart } from '../tasks/pending.js'
 import { service, serviceFact } from '../tasks/systemd.js';
 import type { Handler, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
+import { backupParameters } from './backup-params.js';
 import { etcdMembers } from './etcd.js';
 import { pgdgRepoTasks } from './repos.js';
 
@@ -203,8 +204,9 @@ function patroniVars(inv: Inventory, hostName: string, secrets: ClusterSecrets, 
     socket_dir: p.socketDir,
     secrets,
     pg_hba: patroniPgHba(inv),
-    // cluster.postgresql.parameters, sorted so the file does not change with the inventory's key order.
-    parameters: Object.fromEntries(Object.entries(inv.cluster.postgresql.parameters).sort(([a], [b]) => a.localeCompare(b))),
+    // cluster.postgresql.parameters and WAL archiving to pgBackRest (src/components/backup.ts), sorted
+    // so the file does not change with the inventory's key order.
+    parameters: Object.fromEntries(Object.entries({ ...backupParameters(inv), ...inv.cluster.postgresql.parameters }).sort(([a], [b]) => a.localeCompare(b))),
   };
   return { paths: p, vars };
 }
