@@ -88,8 +88,8 @@ export function asideDir(dataDir: string, stamp: string): string {
 
 /** The pgbackrest restore command on the leader-to-be (as postgres, which owns the data directory). */
 export function restoreCommand(inv: Inventory, target: string | undefined): Cmd {
-  const args = target ? ['--type=time', `--target=${target}`, '--target-action=promote'] : [];
-  return sh`runuser -u postgres -- pgbackrest --stanza=${backupStanza(inv)} ${args} restore`;
+  const args = [`--stanza=${backupStanza(inv)}`, ...(target ? ['--type=time', `--target=${target}`, '--target-action=promote'] : []), 'restore'];
+  return sh`runuser -u postgres -- pgbackrest ${args}`;
 }
 
 /**

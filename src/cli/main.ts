@@ -491,30 +491,23 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       setExit(await drillCommand(io, loaded, o, ['airflow-ha', ...argv.slice(2)].join(' ')));
     });
 
-  const backup = withExamples(
+  withExamples(
     program.command('backup'),
     'airflow-ha backup -i inventory/lab.yaml --type diff',
     'airflow-ha backup list -i inventory/lab.yaml',
   )
-    .description('take a pgBackRest backup of the PostgreSQL cluster now, on the backup host (README "Backups")')
+    .description('take a pgBackRest backup of the PostgreSQL cluster now, on the backup host; `backup list`: the backups in the repository (README "Backups")')
+    .argument('[list]', '"list": the backups in the repository (pgbackrest info): label, type, time, size, WAL range')
     .addOption(inventoryOpt())
-    .addOption(new Option('--type <type>', 'full, diff (changes since the last full) or incr (since the last backup)').choices(['full', 'diff', 'incr']).default('full'))
-    .option('--json', 'one JSON line {type, backupType, label}')
+    .addOption(new Option('--type <type>', 'full, diff (changes since the last full) or incr (since the last backup)').choices(['full', 'diff', 'incr']))
+    .option('--json', 'one JSON line {type, backupType, label}; with list: the parsed stanza as one document')
     .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
-    .action(async (o: { inventory: string; type?: string; json?: boolean } & SshFlags) => {
+    .action(async (what: string | undefined, o: { inventory: string; type?: string; json?: boolean } & SshFlags) => {
+      if (what !== undefined && what !== 'list') throw new InputError(`backup: unknown argument "${what}" (backup [--type full|diff|incr], or backup list)`);
+      if (what === 'list' && o.type) throw new InputError('backup list: --type is for taking a backup');
       const loaded = await load(io, o.inventory);
-      const { backupNowCommand } = await import('./backup.js');
-      setExit(await backupNowCommand(io, loaded, o));
-    });
-  withExamples(backup.command('list'), 'airflow-ha backup list -i inventory/lab.yaml --json')
-    .description('the backups in the repository (pgbackrest info): label, type, time, size, WAL range')
-    .addOption(inventoryOpt())
-    .option('--json', 'the parsed stanza as one JSON document')
-    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
-    .action(async (o: { inventory: string; json?: boolean } & SshFlags) => {
-      const loaded = await load(io, o.inventory);
-      const { backupListCommand } = await import('./backup.js');
-      setExit(await backupListCommand(io, loaded, o));
+      const { backupListCommand, backupNowCommand } = await import('./backup.js');
+      setExit(what === 'list' ? await backupListCommand(io, loaded, o) : await backupNowCommand(io, loaded, o));
     });
 
   withExamples(
