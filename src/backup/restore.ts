@@ -89,7 +89,7 @@ export function asideDir(dataDir: string, stamp: string): string {
 /** The pgbackrest restore command on the leader-to-be (as postgres, which owns the data directory). */
 export function restoreCommand(inv: Inventory, target: string | undefined): Cmd {
   const args = [`--stanza=${backupStanza(inv)}`, ...(target ? ['--type=time', `--target=${target}`, '--target-action=promote'] : []), 'restore'];
-  return sh`runuser -u postgres -- pgbackrest ${args}`;
+  return sh`cd / && runuser -u postgres -- pgbackrest ${args}`;
 }
 
 /**
@@ -122,7 +122,8 @@ export function restorePlan(inv: Inventory, inputs: RestoreInputs): RestoreStep[
   for (const h of [...others, leader]) {
     add(`stop Patroni on ${h.name}`, h.name, sh`systemctl stop patroni && ${waitLoop({ cmd: stopped, timeoutSec: 120, intervalSec: 1 })}`, 150);
   }
-  add(`remove cluster ${scope} from the DCS (patronictl remove)`, leader.name, sh`patronictl -c ${p.config} remove ${scope}`, 60, `${scope}\nYes I am aware\n`);
+  // The third answer (the leader's name) is asked only while a leader key is left in the DCS.
+  add(`remove cluster ${scope} from the DCS (patronictl remove)`, leader.name, sh`patronictl -c ${p.config} remove ${scope}`, 60, `${scope}\nYes I am aware\n${leader.name}\n`);
   add(`move ${p.dataDir} aside on ${leader.name} (kept as ${aside})`, leader.name, moveAside, 600);
   add(`pgbackrest restore on ${leader.name}${inputs.target ? ` to ${inputs.target}` : ' to the end of the archive'}`, leader.name, restoreCommand(inv, inputs.target), 6 * 3600);
   add(

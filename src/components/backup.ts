@@ -173,9 +173,9 @@ export function backupPgTasks(inv: Inventory, host: Host, facts: HostFacts, keys
   ];
 }
 
-/** `pgbackrest --stanza=S ARGS` as the repository's owner on the backup host. */
+/** `pgbackrest --stanza=S ARGS` as the repository's owner on the backup host, from `/` (root's home is not its to read). */
 export function pgbackrest(inv: Inventory, args: readonly string[]): Cmd {
-  return sh`runuser -u ${PGBACKREST_USER} -- pgbackrest --stanza=${backupStanza(inv)} ${args}`;
+  return sh`cd / && runuser -u ${PGBACKREST_USER} -- pgbackrest --stanza=${backupStanza(inv)} ${args}`;
 }
 
 /**

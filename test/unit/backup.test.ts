@@ -150,7 +150,7 @@ test('tasks: both sides authorize only the other side by address, pin its host k
   const exists = stanza.plan(new FactSet(new Map([[guardKeys[0]!.key, { stdout: '', code: 0 }]])), FACTS);
   assert.equal(exists.changed, false);
   const missing = stanza.plan(new FactSet(new Map([[guardKeys[0]!.key, { stdout: '', code: 1 }]])), FACTS);
-  assert.deepEqual(missing.changes, ['run runuser -u pgbackrest -- pgbackrest --stanza=acme-airflow stanza-create']);
+  assert.deepEqual(missing.changes, ['run cd / && runuser -u pgbackrest -- pgbackrest --stanza=acme-airflow stanza-create']);
   // A host key airflow-ha has not verified blocks the known_hosts file with how to record it.
   const blocked = backupPgTasks(inv, db1, FACTS, KEYS, () => []).find((t) => t.name.endsWith('known_hosts'));
   assert.throws(() => blocked!.plan(new FactSet(new Map()), FACTS), /no host key of bk1 .*--accept-new-host-keys/);
@@ -293,8 +293,8 @@ test('restore plan: flush, pause Airflow, stop Patroni (replicas first), patroni
     'bk1: check WAL archiving from the restored cluster (pgbackrest check)',
   ]);
   const byName = (n: string) => steps.find((s) => s.name.startsWith(n))!;
-  assert.equal(byName('pgbackrest restore').cmd.render(), "runuser -u postgres -- pgbackrest --stanza=acme-airflow --type=time '--target=2026-12-07 02:45:00.000+00' --target-action=promote restore");
-  assert.equal(byName('remove cluster').stdin, 'acme-airflow\nYes I am aware\n');
+  assert.equal(byName('pgbackrest restore').cmd.render(), "cd / && runuser -u postgres -- pgbackrest --stanza=acme-airflow --type=time '--target=2026-12-07 02:45:00.000+00' --target-action=promote restore");
+  assert.equal(byName('remove cluster').stdin, 'acme-airflow\nYes I am aware\ndb2\n');
   assert.equal(byName('remove cluster').cmd.render(), 'patronictl -c /etc/patroni/config.yml remove acme-airflow');
   assert.equal(byName('pause Airflow').cmd.render(), 'systemctl stop airflow-scheduler.service airflow-webserver.service');
   const replay = byName('replay').cmd.render();
@@ -305,7 +305,7 @@ test('restore plan: flush, pause Airflow, stop Patroni (replicas first), patroni
   // No primary: no flush; no target: pgBackRest's default (the end of the archive).
   const latest = restorePlan(inv, { ...inputs, primaryRunning: false, target: undefined, leader: 'db1', airflowUnits: new Map() });
   assert.equal(latest[0]?.name, 'stop Patroni on db2');
-  assert.equal(latest.find((s) => s.name.startsWith('pgbackrest restore'))?.cmd.render(), 'runuser -u postgres -- pgbackrest --stanza=acme-airflow restore');
+  assert.equal(latest.find((s) => s.name.startsWith('pgbackrest restore'))?.cmd.render(), 'cd / && runuser -u postgres -- pgbackrest --stanza=acme-airflow restore');
   assert.throws(() => restorePlan(load(minimal), inputs), /no host has the role backup/);
   assert.throws(() => restorePlan(inv, { ...inputs, leader: 'lb1' }), /lb1 is not a PostgreSQL host/);
 });
