@@ -111,16 +111,18 @@ export function restorePlan(inv: Inventory, inputs: RestoreInputs): RestoreStep[
   const log = `${p.dataDir.replace(/\/[^/]+$/, '')}/restore-${inputs.stamp}.log`;
   const aside = asideDir(p.dataDir, inputs.stamp);
   // Moves the data directory aside (once: a re-run finds it moved) and leaves an empty one, 0700 postgres.
-  const moveAside = sh`if [ -e ${p.dataDir} ] && [ ! -e ${aside} ]; then mv ${p.dataDir} ${aside}; fi; install -d -m 0700 -o postgres -g postgres ${p.dataDir}`;
+  const moveAside = sh`if [ -e ${p.dataDir} ] && [ ! -e ${aside} ]; then mv ${p.dataDir} ${aside}; fi && install -d -m 0700 -o postgres -g postgres ${p.dataDir}`;
   const stopped = sh`! runuser -u postgres -- ${pgCtl} -D ${p.dataDir} status >/dev/null 2>&1`;
   const q = psql(inv);
+  // `a`, then the wait `b` only if `a` succeeded (a wait loop is several commands: braced).
+  const thenWait = (a: Cmd, b: Cmd) => sh`${a} && { ${b}; }`;
   const steps: RestoreStep[] = [];
   const add = (name: string, host: string, cmd: Cmd, timeoutSec: number, stdin?: string) => steps.push({ name, host, cmd, timeoutSec, ...(stdin === undefined ? {} : { stdin }) });
 
   if (inputs.primaryRunning) add('flush the WAL written so far into the repository (pgbackrest check)', repo.name, pgbackrest(inv, ['--archive-timeout=60', 'check']), 120);
   for (const [host, units] of inputs.airflowUnits) if (units.length > 0) add(`pause Airflow on ${host}`, host, sh`systemctl stop ${[...units]}`, 180);
   for (const h of [...others, leader]) {
-    add(`stop Patroni on ${h.name}`, h.name, sh`systemctl stop patroni && ${waitLoop({ cmd: stopped, timeoutSec: 120, intervalSec: 1 })}`, 150);
+    add(`stop Patroni on ${h.name}`, h.name, thenWait(sh`systemctl stop patroni`, waitLoop({ cmd: stopped, timeoutSec: 120, intervalSec: 1 })), 150);
   }
   // The third answer (the leader's name) is asked only while a leader key is left in the DCS.
   add(`remove cluster ${scope} from the DCS (patronictl remove)`, leader.name, sh`patronictl -c ${p.config} remove ${scope}`, 60, `${scope}\nYes I am aware\n${leader.name}\n`);
@@ -129,11 +131,14 @@ export function restorePlan(inv: Inventory, inputs: RestoreInputs): RestoreStep[
   add(
     `replay the archive on ${leader.name} until it promotes itself`,
     leader.name,
-    sh`runuser -u postgres -- ${pgCtl} -D ${p.dataDir} -W -l ${log} -o ${`-c listen_addresses=127.0.0.1 -c port=${inv.cluster.ports.postgres} -c hot_standby=off -c synchronous_standby_names=''`} start && ${waitLoop({
-      cmd: sh`{ runuser -u postgres -- ${pgCtl} -D ${p.dataDir} status >/dev/null 2>&1 || { tail -n 20 ${log} >&2; exit 1; }; } && [ "$(${q} -c 'select pg_is_in_recovery()' 2>/dev/null)" = f ]`,
-      timeoutSec: 6 * 3600,
-      intervalSec: 2,
-    })}`,
+    thenWait(
+      sh`runuser -u postgres -- ${pgCtl} -D ${p.dataDir} -W -l ${log} -o ${`-c listen_addresses=127.0.0.1 -c port=${inv.cluster.ports.postgres} -c hot_standby=off -c synchronous_standby_names=''`} start`,
+      waitLoop({
+        cmd: sh`{ runuser -u postgres -- ${pgCtl} -D ${p.dataDir} status >/dev/null 2>&1 || { tail -n 20 ${log} >&2; exit 1; }; } && [ "$(${q} -c 'select pg_is_in_recovery()' 2>/dev/null)" = f ]`,
+        timeoutSec: 6 * 3600,
+        intervalSec: 2,
+      }),
+    ),
     6 * 3600 + 60,
   );
   add(
@@ -142,9 +147,9 @@ export function restorePlan(inv: Inventory, inputs: RestoreInputs): RestoreStep[
     sh`${q} -c 'ALTER SYSTEM RESET restore_command' -c 'ALTER SYSTEM RESET recovery_target_time' -c 'ALTER SYSTEM RESET recovery_target_action' -c 'CHECKPOINT' && runuser -u postgres -- ${pgCtl} -D ${p.dataDir} -m fast -w -t 300 stop`,
     360,
   );
-  add(`start Patroni on ${leader.name} (the new leader)`, leader.name, sh`systemctl start patroni && ${waitLoop({ cmd: waitCheck({ http: `${api(leader)}/leader`, timeoutSec: 2 }), timeoutSec: 300, intervalSec: 2 })}`, 330);
+  add(`start Patroni on ${leader.name} (the new leader)`, leader.name, thenWait(sh`systemctl start patroni`, waitLoop({ cmd: waitCheck({ http: `${api(leader)}/leader`, timeoutSec: 2 }), timeoutSec: 300, intervalSec: 2 })), 330);
   for (const h of others) {
-    add(`re-create replica ${h.name} (old data kept as ${aside})`, h.name, sh`${moveAside} && systemctl start patroni && ${waitLoop({ cmd: primaryOrStreamingCheck(inv), timeoutSec: 3600, intervalSec: 3 })}`, 3660);
+    add(`re-create replica ${h.name} (old data kept as ${aside})`, h.name, thenWait(sh`${moveAside} && systemctl start patroni`, waitLoop({ cmd: primaryOrStreamingCheck(inv), timeoutSec: 3600, intervalSec: 3 })), 3660);
   }
   for (const [host, units] of inputs.airflowUnits) if (units.length > 0) add(`resume Airflow on ${host}`, host, sh`systemctl start ${[...units]}`, 300);
   add('check WAL archiving from the restored cluster (pgbackrest check)', repo.name, pgbackrest(inv, ['--archive-timeout=60', 'check']), 120);

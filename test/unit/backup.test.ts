@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -300,8 +301,11 @@ test('restore plan: flush, pause Airflow, stop Patroni (replicas first), patroni
   const replay = byName('replay').cmd.render();
   for (const part of ['pg_ctl -D /var/lib/postgresql/15/main -W -l /var/lib/postgresql/15/restore-20261207T030000Z.log', '-c listen_addresses=127.0.0.1 -c port=5432 -c hot_standby=off', "select pg_is_in_recovery()"]) assert.ok(replay.includes(part), `${part} in ${replay}`);
   assert.match(byName('remove the recovery').cmd.render(), /ALTER SYSTEM RESET recovery_target_time/);
-  // Data directories are moved aside, never removed.
-  for (const s of steps) assert.doesNotMatch(s.cmd.render(), /\brm\b/, s.name);
+  // Data directories are moved aside, never removed; every command parses as POSIX sh.
+  for (const s of steps) {
+    assert.doesNotMatch(s.cmd.render(), /\brm\b/, s.name);
+    execFileSync('sh', ['-n', '-c', s.cmd.render()]);
+  }
   // No primary: no flush; no target: pgBackRest's default (the end of the archive).
   const latest = restorePlan(inv, { ...inputs, primaryRunning: false, target: undefined, leader: 'db1', airflowUnits: new Map() });
   assert.equal(latest[0]?.name, 'stop Patroni on db2');
