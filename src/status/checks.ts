@@ -209,6 +209,8 @@ const DATA_DIRS: Partial<Record<Role, readonly string[]>> = {
   postgresql: ['/var/lib/postgresql', '/var/lib/pgsql'],
   rabbitmq: ['/var/lib/rabbitmq'],
   nfs: ['/srv'],
+  // The default repoPath; a repository elsewhere (or on S3) is not checked here.
+  backup: ['/var/lib/pgbackrest'],
 };
 /** Roles whose data folder is AIRFLOW_HOME (`cluster.airflow.home`: logs, the virtualenv). */
 const AIRFLOW_DATA_ROLES: readonly Role[] = ['scheduler', 'worker'];
