@@ -6,6 +6,7 @@
  * restarts a changed config needs: etcd members one at a time, PostgreSQL replicas before the leader.
  * Data only: steps and the tasks they want.
  */
+import { backupCheck, backupPgTasks, backupRepoTasks } from '../src/components/backup.js';
 import { etcdHealthyCheck, etcdRollingRestart, etcdTasks } from '../src/components/etcd.js';
 import {
   airflowDatabaseTasks,
@@ -110,11 +111,36 @@ export const postgresRestartSteps: readonly Step[] = [
   },
 ];
 
-const steps = [identityStep, tlsStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, patroniDcsStep, airflowDatabaseStep, ...postgresRestartSteps];
+/**
+ * pgBackRest on the PostgreSQL hosts (README "Backups"): after the restarts, so a cluster that
+ * gets a backup host later runs with archive_mode on (a restart setting) before the stanza is made.
+ * Nothing without a host of role backup.
+ */
+export const backupPgStep: Step = {
+  name: 'backup: postgresql hosts',
+  hosts: { roles: ['postgresql'] },
+  tasks: ({ inventory, host, facts, operator }) => backupPgTasks(inventory, host, facts, operator?.backupKeys, operator?.hostKeys?.bind(operator)),
+};
+
+/** The repository host: its user, config, keys, schedule and the stanza; the gate proves WAL archiving end to end. */
+export const backupRepoStep: Step = {
+  name: 'backup: repository host',
+  hosts: { roles: ['backup'] },
+  tasks: ({ inventory, facts, operator }) => backupRepoTasks(inventory, facts, operator?.backupKeys, operator?.hostKeys?.bind(operator), operator?.backupS3Keys),
+  gate: {
+    name: 'backup: pgbackrest check (the primary archives WAL to the repository)',
+    on: 'first',
+    check: ({ inventory }) => backupCheck(inventory),
+    timeoutSec: 180,
+    intervalSec: 5,
+  },
+};
+
+const steps = [identityStep, tlsStep, etcdStep, etcdRestartStep, patroniLeaderStep, patroniReplicasStep, patroniDcsStep, airflowDatabaseStep, ...postgresRestartSteps, backupPgStep, backupRepoStep];
 
 export const etcdPatroni: Playbook = {
   name: 'etcd-patroni',
-  description: 'host identity, etcd (3 members), Patroni + PostgreSQL (leader first, then replicas), the Airflow database',
+  description: 'host identity, etcd (3 members), Patroni + PostgreSQL (leader first, then replicas), the Airflow database, pgBackRest backups (with a backup host)',
   steps,
   requiredRoles: roleNeeds(steps),
 };

@@ -219,7 +219,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
           `note: ${what}: rendered with placeholders (${PLACEHOLDER_PREFIX}<name>) instead of secrets; \`airflow-ha bootstrap -i ${o.inventory}\` creates the file on its first run\n`,
         );
       }
-      const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd));
+      const files = renderFiles(pb, loaded.inventory, secrets, o.osFamily, await operatorInputs(loaded, io.cwd, { env: io.env }));
       const outDir = path.resolve(io.cwd, o.out);
       // Every target is checked before the first write: a refused path leaves DIR untouched.
       const targets = files.map((f) => ({ f, target: renderTarget(outDir, f.host, f.path) }));
@@ -262,7 +262,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       const sel = await select(pb, loaded, o);
       if (!sel) return;
       const { operatorInputs } = await import('./operator.js');
-      setExit(await run(name, pb, loaded, o, sel, await operatorInputs(loaded, io.cwd)));
+      setExit(await run(name, pb, loaded, o, sel, await operatorInputs(loaded, io.cwd, { env: io.env })));
     });
   };
   runCommand('plan');
@@ -488,6 +488,41 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       const loaded = await load(io, o.inventory);
       const { drillCommand } = await import('./drill.js');
       setExit(await drillCommand(io, loaded, o, ['airflow-ha', ...argv.slice(2)].join(' ')));
+    });
+
+  withExamples(
+    program.command('backup'),
+    'airflow-ha backup -i inventory/lab.yaml --type diff',
+    'airflow-ha backup list -i inventory/lab.yaml',
+  )
+    .description('take a pgBackRest backup of the PostgreSQL cluster now, on the backup host; `backup list`: the backups in the repository (README "Backups")')
+    .argument('[list]', '"list": the backups in the repository (pgbackrest info): label, type, time, size, WAL range')
+    .addOption(inventoryOpt())
+    .addOption(new Option('--type <type>', 'full, diff (changes since the last full) or incr (since the last backup)').choices(['full', 'diff', 'incr']))
+    .option('--json', 'one JSON line {type, backupType, label}; with list: the parsed stanza as one document')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+    .action(async (what: string | undefined, o: { inventory: string; type?: string; json?: boolean } & SshFlags) => {
+      if (what !== undefined && what !== 'list') throw new InputError(`backup: unknown argument "${what}" (backup [--type full|diff|incr], or backup list)`);
+      if (what === 'list' && o.type) throw new InputError('backup list: --type is for taking a backup');
+      const loaded = await load(io, o.inventory);
+      const { backupListCommand, backupNowCommand } = await import('./backup.js');
+      setExit(what === 'list' ? await backupListCommand(io, loaded, o) : await backupNowCommand(io, loaded, o));
+    });
+
+  withExamples(
+    program.command('restore'),
+    'airflow-ha restore -i site.yaml --to 2026-12-07T02:45:00Z    # prints the plan; changes nothing',
+    'airflow-ha restore -i site.yaml --to "2026-12-07 02:45:00+00" --yes',
+  )
+    .description('point-in-time restore of the PostgreSQL cluster from pgBackRest: pause Airflow, stop Patroni everywhere, restore the leader, re-create the replicas, resume (README "Backups")')
+    .addOption(inventoryOpt())
+    .option('--to <timestamp>', 'ISO 8601 time with its zone to recover to (default: the end of the WAL archive)')
+    .option('--yes', 'really restore (without it: print the plan, exit 2)')
+    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them')
+    .action(async (o: { inventory: string; to?: string; yes?: boolean } & SshFlags) => {
+      const loaded = await load(io, o.inventory);
+      const { restoreCommand } = await import('./backup.js');
+      setExit(await restoreCommand(io, loaded, o, ['airflow-ha', ...argv.slice(2)].join(' ')));
     });
 
   withExamples(

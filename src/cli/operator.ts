@@ -6,6 +6,7 @@
 import { readFileSync, readdirSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../core/errors.js';
+import { Secret } from '../core/secret.js';
 import type { LoadedInventory } from '../inventory/load.js';
 import { dagsMode } from '../inventory/rules.js';
 import type { Host } from '../inventory/schema.js';
@@ -74,7 +75,7 @@ export function knownHostKeys(loaded: LoadedInventory, host: Host): string[] {
  * known_hosts reader, and with `cluster.tls.enabled` the CA and the hosts' certificates (made in the
  * state folder when missing, see src/cli/tls.ts).
  */
-export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts: { source?: string; eagerDags?: boolean } = {}): Promise<OperatorInputs> {
+export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts: { source?: string; eagerDags?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<OperatorInputs> {
   const inv = loaded.inventory;
   const inputs: OperatorInputs = { hostKeys: (h) => knownHostKeys(loaded, h) };
   const source = dagSource(loaded, cwd, opts.source);
@@ -86,5 +87,14 @@ export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts:
     inputs.targetKey = await loadOrCreateKeypair(loaded.stateDir, 'target_ed25519', `airflow-ha ${inv.cluster.name} workers`);
   }
   if (inv.cluster.tls.enabled) inputs.tls = await loadOrCreateTls(loaded, process.env);
+  if (inv.hosts.some((h) => h.roles.includes('backup'))) {
+    inputs.backupKeys = {
+      repo: await loadOrCreateKeypair(loaded.stateDir, 'backup_repo_ed25519', `airflow-ha ${inv.cluster.name} pgbackrest repository`),
+      pg: await loadOrCreateKeypair(loaded.stateDir, 'backup_pg_ed25519', `airflow-ha ${inv.cluster.name} pgbackrest postgres`),
+    };
+    const s3 = inv.cluster.backup.s3;
+    const env = opts.env ?? {};
+    if (s3 && env[s3.keyEnv] && env[s3.secretEnv]) inputs.backupS3Keys = { key: new Secret(env[s3.keyEnv] as string), secret: new Secret(env[s3.secretEnv] as string) };
+  }
   return inputs;
 }

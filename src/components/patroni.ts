@@ -28,6 +28,7 @@ import { markPending, pendingMarker, pendingRestart } from '../tasks/pending.js'
 import { notifyIfActive, service } from '../tasks/systemd.js';
 import type { Handler, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
+import { backupParameters } from './backup-params.js';
 import { etcdctl, etcdEndpoints, etcdMembers } from './etcd.js';
 import { pgdgRepoTasks } from './repos.js';
 import { tlsServiceKeyTask } from './tls.js';
@@ -228,8 +229,9 @@ function patroniVars(inv: Inventory, hostName: string, secrets: ClusterSecrets, 
     pg_hba: patroniPgHba(inv),
     // cluster.tls: the REST API, PostgreSQL and Patroni's etcd client on the host's certificate, with the postgres user's key.
     tls: tlsEnabled(inv) ? { cert: HOST_CERT, key: serviceKey(inv, 'postgres').path, ca: CA_CERT } : false,
-    // cluster.postgresql.parameters, sorted so the file does not change with the inventory's key order.
-    parameters: Object.fromEntries(Object.entries(inv.cluster.postgresql.parameters).sort(([a], [b]) => a.localeCompare(b))),
+    // cluster.postgresql.parameters and WAL archiving to pgBackRest (src/components/backup.ts), sorted
+    // so the file does not change with the inventory's key order.
+    parameters: Object.fromEntries(Object.entries({ ...backupParameters(inv), ...inv.cluster.postgresql.parameters }).sort(([a], [b]) => a.localeCompare(b))),
   };
   return { paths: p, vars };
 }

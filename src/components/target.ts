@@ -156,7 +156,7 @@ export function secretFile(spec: { path: string; content: Secret; mode: string; 
 }
 
 /** A task that cannot be planned yet, and why (it writes nothing for `render`). */
-function blocked(name: string, why: string): Task {
+export function blocked(name: string, why: string): Task {
   return {
     name,
     facts: () => [],

@@ -110,6 +110,8 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
     { label: 'ftp passive range', setting: 'ftpPassiveMin', range: (p) => [p.ftpPassiveMin, Math.max(p.ftpPassiveMin, p.ftpPassiveMax)], clients: ['network', 'operator'], why: "FTP's passive data connections" },
   ],
   target: [],
+  // pgBackRest reaches the PostgreSQL hosts and they reach it over SSH (sshd's port, open to the cluster network).
+  backup: [],
 };
 
 /** A port (range) one host listens on, and why. */

@@ -875,6 +875,39 @@ const postgresParameterNames: Rule = (inv, ctx) => {
   });
 };
 
+/**
+ * The parameters airflow-ha sets itself when a host has the role `backup` (WAL archiving through
+ * pgBackRest, src/components/backup.ts `backupParameters`): the inventory may not set them too.
+ */
+export const BACKUP_OWNED_PARAMETERS: readonly string[] = ['archive_mode', 'archive_command', 'archive_library'];
+
+/**
+ * pgBackRest's layout: one repository host (role `backup`; pgBackRest's "Dedicated Repository
+ * Host" has one, and two would each hold half of the WAL), PostgreSQL hosts to back up, no
+ * `archive_*` parameter of the operator's beside airflow-ha's own, and a warning when the repository
+ * shares a host with PostgreSQL (losing that host loses a node and its backups).
+ */
+const backup: Rule = (inv, ctx) => {
+  const hosts = hostsWith(inv, 'backup');
+  if (hosts.length === 0) return [];
+  const out: Diagnostic[] = [];
+  if (hosts.length > 1) {
+    for (const h of hosts.slice(1)) out.push(make(ctx, 'error', 'backup:hosts', rolePath(inv, h.index, 'backup'), `${names(hosts)} have the role backup: the pgBackRest repository lives on one host; keep the role on ${hosts[0]!.host.name} only`, 'backup'));
+  }
+  if (hostsWith(inv, 'postgresql').length === 0) {
+    out.push(make(ctx, 'error', 'backup:needs-postgresql', rolePath(inv, hosts[0]!.index, 'backup'), `${hosts[0]!.host.name} holds the backups of the PostgreSQL hosts, but no host has the role postgresql`, 'backup'));
+  }
+  for (const h of hosts) {
+    if (h.host.roles.includes('postgresql')) out.push(make(ctx, 'warning', 'backup:on-postgresql', rolePath(inv, h.index, 'backup'), `${h.host.name} holds the repository and a PostgreSQL node: losing that host loses the backups too; give the role backup to a host of its own`, 'backup'));
+  }
+  for (const name of BACKUP_OWNED_PARAMETERS) {
+    if (Object.hasOwn(inv.cluster.postgresql.parameters, name)) {
+      out.push(make(ctx, 'error', 'backup:archive-parameter', ['cluster', 'postgresql', 'parameters', name], `${name} is set by airflow-ha for pgBackRest's WAL archiving while a host has the role backup; remove it from cluster.postgresql.parameters`, name));
+    }
+  }
+  return out;
+};
+
 /** The port of a jump spec `[user@]address:port`, in 1-65535 (the schema allows any 1-5 digits). */
 const jumpPorts: Rule = (inv, ctx) => {
   const at: { path: YamlPath; jump: string }[] = [];
@@ -936,6 +969,7 @@ export const RULES: readonly Rule[] = [
   postgresParameterNames,
   jumpPorts,
   identityFiles,
+  backup,
 ];
 
 /** Runs every rule; returns errors and warnings (unsorted). */

@@ -20,6 +20,7 @@ export const ROLES = [
   'nfs',
   'ftp',
   'target',
+  'backup',
 ] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
@@ -365,6 +366,69 @@ export const AirflowSettings = z.strictObject({
 });
 export type AirflowSettings = z.infer<typeof AirflowSettings>;
 
+/**
+ * A systemd calendar event (systemd.time(7) "CALENDAR EVENTS"), e.g. `Sun *-*-* 01:00:00` or
+ * `daily`: letters, digits and `* - : . , ~ / ..` and spaces. systemd itself checks the meaning
+ * when the timer is loaded.
+ */
+const calendar = pattern('calendar', /^[A-Za-z0-9*:.,~\/+ -]{1,80}$/, 'a systemd calendar event (systemd.time(7)), e.g. "Sun *-*-* 01:00:00" or "daily"');
+
+/**
+ * An S3-compatible store holding the pgBackRest repository instead of the backup host's disk
+ * (pgBackRest configuration reference, `repo1-type=s3`, `repo1-s3-*`:
+ * https://pgbackrest.org/configuration.html#section-repository). The backup host still runs the
+ * backups; only where it keeps them changes. The access key and its secret never go in the
+ * inventory: `keyEnv` and `secretEnv` name environment variables of the airflow-ha process.
+ */
+export const BackupS3 = z.strictObject({
+  bucket: pattern('s3-bucket', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lower-case letters, digits, . and -)'),
+  /** Host name (and optional port) of the S3 endpoint, e.g. `s3.eu-central-1.amazonaws.com` or `minio.example:9000`. */
+  endpoint: pattern('s3-endpoint', /^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, 'an S3 endpoint host name, optionally :port (no scheme)'),
+  region: pattern('s3-region', /^[a-z0-9-]{1,40}$/, 'an S3 region, e.g. eu-central-1'),
+  /** The repository's path inside the bucket. */
+  path: absolutePath.default('/pgbackrest'),
+  /** `host` (virtual-hosted style, AWS) or `path` (most self-hosted stores, e.g. MinIO). */
+  uriStyle: z.enum(['host', 'path']).default('host'),
+  verifyTls: z.boolean().default(true),
+  keyEnv: envName,
+  secretEnv: envName,
+});
+export type BackupS3 = z.infer<typeof BackupS3>;
+
+/**
+ * pgBackRest backups of the PostgreSQL cluster (README "Backups"): the repository on the host of
+ * role `backup` (a dedicated repository host reached over SSH, pgBackRest user guide "Dedicated
+ * Repository Host", https://pgbackrest.org/user-guide.html#repo-host), or on `s3`. Retention counts
+ * backups (`repo1-retention-full`, `repo1-retention-diff`); the schedule is systemd timers on the
+ * backup host. `maxAgeHours`: `status` reports the backups degraded when the newest good one is
+ * older (the default: the daily differential plus 2 hours).
+ */
+export const BackupSettings = z.strictObject({
+  /** The pgBackRest stanza (default: cluster.name). */
+  stanza: pattern('stanza', /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'a pgBackRest stanza name: letters, digits, _ and -').optional(),
+  /** The repository on the backup host (`repo1-path`). */
+  repoPath: absolutePath.default('/var/lib/pgbackrest'),
+  retention: z
+    .strictObject({
+      /** Full backups kept (`repo1-retention-full`, type count); older ones and the WAL only they need are expired. */
+      full: z.number().int().min(1).max(9999999).default(2),
+      /** Differential backups kept (`repo1-retention-diff`). */
+      diff: z.number().int().min(1).max(9999999).default(7),
+    })
+    .default({ full: 2, diff: 7 }),
+  schedule: z
+    .strictObject({
+      full: calendar.default('Sun *-*-* 01:00:00'),
+      diff: calendar.default('Mon..Sat *-*-* 01:00:00'),
+      /** Incremental backups: none unless given. */
+      incr: calendar.optional(),
+    })
+    .default({ full: 'Sun *-*-* 01:00:00', diff: 'Mon..Sat *-*-* 01:00:00' }),
+  maxAgeHours: z.number().int().min(1).default(26),
+  s3: BackupS3.optional(),
+});
+export type BackupSettings = z.infer<typeof BackupSettings>;
+
 /** An IPv4 address or network (`10.0.0.5`, `10.0.0.0/24`). */
 const ipv4Source = z.union([z.ipv4(), z.cidrv4()]);
 
@@ -423,6 +487,8 @@ export const Cluster = z.strictObject({
   firewall: Firewall.optional(),
   /** TLS from a cluster CA on etcd, Patroni, PostgreSQL and Airflow's connection; see {@link TlsSettings}. */
   tls: TlsSettings.default(TlsSettings.parse({})),
+  /** pgBackRest backups (used when a host has the role `backup`); see {@link BackupSettings}. */
+  backup: BackupSettings.default(BackupSettings.parse({})),
 });
 
 /** Settings for `airflow-ha lab`: where the lab's systemd containers live on this machine. */

@@ -233,6 +233,9 @@ export const ROLE_FLOORS: Readonly<Record<Role, { memGiB: number; diskGiB: numbe
   scheduler: SMALL_VM, triggerer: SMALL_VM, dag_processor: SMALL_VM, nfs: SMALL_VM, ftp: SMALL_VM, worker: SMALL_VM,
   rabbitmq: MQ_VM,
   target: TARGET_VM,
+  // Not in the seed: the pgBackRest repository holds a few full backups of the database, so its disk
+  // is sized like a database host's (more with a long retention).
+  backup: { memGiB: 1, diskGiB: 20 },
 };
 
 /**
@@ -321,6 +324,7 @@ export const ROLE_PROGRAMS: Readonly<Record<Role, readonly string[]>> = {
   nfs: ['rpcbind', 'rsync', 'systemd', 'rpc.mountd', 'rpc.statd'],
   ftp: ['vsftpd'],
   target: [],
+  backup: [],
 };
 
 /** Whether `process` is one of `programs` (`python` also matches `python3.11`, `airflow` `airflow schedul`). */

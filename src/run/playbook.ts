@@ -41,6 +41,10 @@ export interface OperatorInputs {
   targetKey?: SshKeypair;
   /** The CA and each host's certificate and key, when `cluster.tls.enabled`. */
   tls?: TlsMaterial;
+  /** pgBackRest's key pairs, repository host and PostgreSQL hosts (`<state>/backup_repo_ed25519`, `backup_pg_ed25519`), when a host has the role backup. */
+  backupKeys?: { repo: SshKeypair; pg: SshKeypair };
+  /** The S3 credentials of `cluster.backup.s3`, read from the environment variables it names. */
+  backupS3Keys?: { key: Secret; secret: Secret };
   /**
    * The keys (`type base64`) `<state>/known_hosts` holds for an inventory host. Read when called:
    * tasks are built after every targeted host is connected, so a key recorded on first use in this

@@ -19,6 +19,8 @@ import { ROOT_CLIENT, scheme, tlsEnabled } from '../tls/plan.js';
 import { tlsLines, tlsProbes } from './tls.js';
 import { DAG_READER_ROLES, dagsMode } from '../inventory/rules.js';
 import { DRILL_OBJECTS } from '../drill/scenarios.js';
+import { backupStanza, infoCommand } from '../components/backup.js';
+import { ARCHIVER_SQL, formatAge, lastGoodBackup, parseArchiver, parseInfo, segmentsWaiting } from '../backup/info.js';
 import type { CheckLine, Component, HostReach, Verdict } from './model.js';
 import * as p from './parsers.js';
 import { HTTP_AUTH_ENV, httpGet, httpPost, NO_ANSWER, parseHttp, tcpProbe, TIMED_OUT, type Probe } from './script.js';
@@ -209,6 +211,8 @@ const DATA_DIRS: Partial<Record<Role, readonly string[]>> = {
   postgresql: ['/var/lib/postgresql', '/var/lib/pgsql'],
   rabbitmq: ['/var/lib/rabbitmq'],
   nfs: ['/srv'],
+  // The default repoPath; a repository elsewhere (or on S3) is not checked here.
+  backup: ['/var/lib/pgbackrest'],
 };
 /** Roles whose data folder is AIRFLOW_HOME (`cluster.airflow.home`: logs, the virtualenv). */
 const AIRFLOW_DATA_ROLES: readonly Role[] = ['scheduler', 'worker'];
@@ -1033,8 +1037,77 @@ export const tlsCheck: StatusCheck = {
   judge: (ctx, results) => tlsLines(ctx.inventory, results),
 };
 
+/** WAL segments a primary may have completed and not archived yet before `status` says archiving lags. */
+export const ARCHIVE_WAITING_MAX = 2;
+
+/**
+ * Backups (role backup): the newest good backup's age against `cluster.backup.maxAgeHours`, from
+ * `pgbackrest info` on the backup host, and the primary's WAL archiving from `pg_stat_archiver`
+ * (segments completed but not archived yet; a failure newer than the last success). Both only
+ * degrade: a missing backup never stops the cluster serving.
+ */
+export const backupCheck: StatusCheck = {
+  component: 'backup',
+  probes(ctx, host) {
+    const inv = ctx.inventory;
+    if (!inv.hosts.some((h) => has(h, 'backup'))) return [];
+    const probes: Probe[] = [];
+    if (has(host, 'backup')) probes.push(probe('backup.info', sh`date +%s; ${infoCommand(inv)}`, 15));
+    if (has(host, 'postgresql')) probes.push(probe('backup.archiver', sh`${psql(inv)} -c ${ARCHIVER_SQL}`));
+    return probes;
+  },
+  judge(ctx, results) {
+    const inv = ctx.inventory;
+    const repo = hostsOf(inv, 'backup')[0];
+    if (!repo) return [];
+    const lines: CheckLine[] = [];
+    const o = out(results, repo.name, 'backup.info');
+    const maxSec = inv.cluster.backup.maxAgeHours * 3600;
+    const why = unreachable(results, repo.name);
+    if (why || !o || o.code !== 0) {
+      lines.push(line('backup', 'last backup', 'degraded', { host: repo.name, critical: false, reason: why ?? failure(o, 'pgbackrest info') }));
+    } else {
+      const [first, ...rest] = o.stdout.split('\n');
+      const nowSec = Number(first);
+      try {
+        const info = parseInfo(rest.join('\n'), backupStanza(inv));
+        const good = lastGoodBackup(info);
+        if (!good) lines.push(line('backup', 'last backup', 'degraded', { host: repo.name, critical: false, reason: `no good backup in stanza ${info.name} (${info.statusMessage})` }));
+        else {
+          const age = nowSec - good.stopSec;
+          const verdict = age > maxSec ? 'degraded' : 'healthy';
+          lines.push(line('backup', 'last backup', verdict, { host: repo.name, critical: false, reason: `${good.type} ${good.label}, ${formatAge(age)} old${verdict === 'degraded' ? ` (older than ${inv.cluster.backup.maxAgeHours} h: is the schedule running?)` : ''}` }));
+        }
+      } catch (e) {
+        lines.push(line('backup', 'last backup', 'degraded', { host: repo.name, critical: false, reason: (e as Error).message }));
+      }
+    }
+    const states = hostsOf(inv, 'postgresql').flatMap((h) => {
+      const a = out(results, h.name, 'backup.archiver');
+      const s = a && a.code === 0 ? parseArchiver(a.stdout) : undefined;
+      return s?.primary ? [{ host: h, s }] : [];
+    });
+    const primary = states[0];
+    if (!primary) {
+      lines.push(line('backup', 'WAL archive', 'degraded', { critical: false, reason: 'no primary answered pg_stat_archiver' }));
+      return lines;
+    }
+    const { host, s } = primary;
+    const waiting = segmentsWaiting(s);
+    const last = s.lastArchivedWal ? `last archived ${s.lastArchivedWal} ${formatAge(s.nowSec - s.lastArchivedSec)} ago` : 'nothing archived yet';
+    if (s.lastFailedSec > s.lastArchivedSec) {
+      lines.push(line('backup', 'WAL archive', 'degraded', { host: host.name, critical: false, reason: `archive_command failing: ${s.lastFailedWal ?? '?'} failed ${formatAge(s.nowSec - s.lastFailedSec)} ago (${s.failedCount} failures); ${last}` }));
+    } else if (waiting !== undefined && waiting > ARCHIVE_WAITING_MAX) {
+      lines.push(line('backup', 'WAL archive', 'degraded', { host: host.name, critical: false, reason: `${waiting} segments wait to be archived; ${last}` }));
+    } else {
+      lines.push(line('backup', 'WAL archive', 'healthy', { host: host.name, critical: false, reason: `lag ${waiting ?? '?'} segment(s); ${last}` }));
+    }
+    return lines;
+  },
+};
+
 /** Every check, in report order. */
-export const STATUS_CHECKS: readonly StatusCheck[] = [hostsCheck, etcdCheck, patroniCheck, haproxyCheck, keepalivedCheck, rabbitmqCheck, airflowCheck, dagsCheck, ftpCheck, targetCheck, tlsCheck];
+export const STATUS_CHECKS: readonly StatusCheck[] = [hostsCheck, etcdCheck, patroniCheck, haproxyCheck, keepalivedCheck, rabbitmqCheck, airflowCheck, dagsCheck, ftpCheck, targetCheck, tlsCheck, backupCheck];
 
 /** The probes of one host: every check's, for its roles. */
 export function hostProbes(ctx: StatusContext, host: Host, checks: readonly StatusCheck[] = STATUS_CHECKS): Probe[] {
