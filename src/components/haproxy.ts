@@ -7,6 +7,7 @@ import { airflowLayout } from './airflow-layout.js';
 import { sh } from '../core/cmd.js';
 import type { OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
+import { monitored } from '../inventory/ports.js';
 import type { Host, Inventory, Vip } from '../inventory/schema.js';
 import { packages } from '../tasks/package.js';
 import { reloadHandler, service } from '../tasks/systemd.js';
@@ -70,6 +71,10 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
     stats_socket: family === 'debian' ? '/run/haproxy/admin.sock' : '/var/lib/haproxy/stats',
     stats_user: HAPROXY_STATS_USER,
     stats_password: secrets.haproxyStats,
+    // A monitored cluster: HAProxy's built-in Prometheus exporter on a frontend of its own, on the
+    // host's address only (Debian 12's haproxy 2.6 is built with it: `haproxy -vv` "Built with the
+    // Prometheus exporter as a service"; https://docs.haproxy.org/2.6/configuration.html "use-service").
+    metrics: monitored(inv) ? { address: host.address, port: inv.cluster.ports.haproxyMetrics } : false,
   };
 }
 

@@ -233,6 +233,8 @@ export const ROLE_FLOORS: Readonly<Record<Role, { memGiB: number; diskGiB: numbe
   scheduler: SMALL_VM, triggerer: SMALL_VM, dag_processor: SMALL_VM, nfs: SMALL_VM, ftp: SMALL_VM, worker: SMALL_VM,
   rabbitmq: MQ_VM,
   target: TARGET_VM,
+  // Not in seed 003's table: Prometheus's own guidance is disk for its retention; the small VM's floor.
+  monitoring: SMALL_VM,
 };
 
 /**
@@ -309,7 +311,8 @@ export function clockRule(hosts: readonly PreflightHost[]): Finding[] {
  */
 export const ROLE_PROGRAMS: Readonly<Record<Role, readonly string[]>> = {
   etcd: ['etcd'],
-  postgresql: ['postgres', 'patroni'],
+  // postgres_exporter of a monitored cluster (Debian's /usr/bin/prometheus-postgres-exporter, comm cut at 15).
+  postgresql: ['postgres', 'patroni', 'prometheus-post'],
   haproxy: ['haproxy'],
   rabbitmq: ['beam.smp', 'epmd', 'erl_child_setup', 'inet_gethost', 'systemd'],
   scheduler: ['airflow', 'python'],
@@ -321,6 +324,7 @@ export const ROLE_PROGRAMS: Readonly<Record<Role, readonly string[]>> = {
   nfs: ['rpcbind', 'rsync', 'systemd', 'rpc.mountd', 'rpc.statd'],
   ftp: ['vsftpd'],
   target: [],
+  monitoring: ['prometheus', 'prometheus-aler'],
 };
 
 /** Whether `process` is one of `programs` (`python` also matches `python3.11`, `airflow` `airflow schedul`). */
