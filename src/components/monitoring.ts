@@ -61,6 +61,9 @@ export const PSEUDO_FS = 'tmpfs|devtmpfs|overlay|squashfs|nsfs|ramfs|proc|sysfs|
 /** Replication lag (bytes of WAL a replica has not replayed) above which PatroniReplicationLag fires: 16 MiB, one WAL segment. */
 export const LAG_ALERT_BYTES = 16 * 1024 * 1024;
 
+/** How long PatroniFailover fires after the leader lock moved (a PromQL range). */
+export const FAILOVER_WINDOW = '2m';
+
 /** Seconds without an Airflow job heartbeat before the heartbeat alerts fire (status's own limits are 30 s and 10.5 s). */
 export const HEARTBEAT_STALE_SEC = 60;
 
@@ -176,6 +179,7 @@ export function rulesVars(inv: Inventory): Record<string, unknown> {
     patroni: patroniNodes(inv).length > 0,
     synchronous: patroniSynchronous(inv),
     lag_bytes: LAG_ALERT_BYTES,
+    failover_window: FAILOVER_WINDOW,
     rabbitmq: hostsOf(inv, 'rabbitmq').length > 0,
     haproxy_backends: haproxyBackends(inv),
     heartbeats: heartbeatAlerts(inv),

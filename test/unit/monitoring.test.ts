@@ -95,12 +95,12 @@ test('prometheus.yml passes `promtool check config` (with the rules file it name
       'TargetDown', 'DiskAlmostFull', 'ClockOffset',
       'VipNotHeldOnce', 'VipNotHeldOnce',
       'EtcdMemberDown', 'EtcdNoLeader',
-      'PatroniNoLeader', 'PatroniReplicationLag', 'PatroniNoSyncStandby',
+      'PatroniNoLeader', 'PatroniFailover', 'PatroniReplicationLag', 'PatroniNoSyncStandby',
       'RabbitMQNodeDown', 'RabbitMQMemoryAlarm', 'RabbitMQDiskAlarm', 'RabbitMQQueueWithoutConsumer',
       'HAProxyBackendDown',
       'SchedulerHeartbeatStale', 'DagProcessorHeartbeatStale', 'WorkersMissing',
     ]);
-    assert.match(r.out, /SUCCESS: 18 rules found/);
+    assert.match(r.out, /SUCCESS: 19 rules found/);
     const config = path.join(dir, 'prometheus.yml');
     await writeFile(config, renderTemplate('monitoring/prometheus.yml.njk', { ...prometheusVars(inv, host, fixedSecrets), rules_file: rules }));
     const c = run('promtool', ['check', 'config', config]);
@@ -156,6 +156,22 @@ test('promtool test rules: the alerts fire on the series that mean the failure, 
             { eval_time: '3m', alertname: 'VipNotHeldOnce', exp_alerts: [{ exp_labels: { severity: 'critical', vip: 'airflow-vip' }, exp_annotations: { summary: 'VIP airflow-vip is held by 2 hosts (must be exactly 1)' } }] },
             { eval_time: '3m', alertname: 'EtcdNoLeader', exp_alerts: [] },
             { eval_time: '3m', alertname: 'PatroniNoSyncStandby', exp_alerts: [] },
+            // sql1 led until 2m, then nobody: no failover (the NoLeader alert's case); see the failover test below.
+            { eval_time: '1m', alertname: 'PatroniFailover', exp_alerts: [] },
+          ],
+        },
+        {
+          // A failover: sql1 leads, its Patroni stops at 1m (series gone), sql2 leads from 1m15s.
+          interval: '15s',
+          input_series: [
+            { series: 'patroni_master{job="patroni",host="sql1",instance="a"}', values: '1x4 _x12' },
+            { series: 'patroni_master{job="patroni",host="sql2",instance="b"}', values: '0x4 0 1x11' },
+          ],
+          alert_rule_test: [
+            { eval_time: '1m', alertname: 'PatroniFailover', exp_alerts: [] },
+            { eval_time: '1m30s', alertname: 'PatroniFailover', exp_alerts: [{ exp_labels: { severity: 'warning' }, exp_annotations: { summary: 'the Patroni leader changed within the last 2m' } }] },
+            { eval_time: '1m30s', alertname: 'PatroniNoLeader', exp_alerts: [] },
+            { eval_time: '3m45s', alertname: 'PatroniFailover', exp_alerts: [] },
           ],
         },
       ],
