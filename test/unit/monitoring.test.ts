@@ -48,6 +48,9 @@ async function monitoredSeed(on: readonly string[] = ['airflow'], receivers?: In
   };
 }
 
+const seedSync = await seedInventory();
+const monitoredSeedSync = await monitoredSeed();
+
 async function scratch(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'ah-mon-'));
 }
@@ -277,6 +280,11 @@ test('render: a monitored seed gives every host node_exporter args, the PostgreS
   assert.equal(of(MONITORING_PATHS.vipState).length, 4, 'every keepalived host: the two HAProxy hosts and the two nfs hosts');
   const worker = of(MONITORING_PATHS.nodeExporterDefault).find((f) => f.host === 'worker1')!;
   assert.match(worker.content.toString(), /--collector\.systemd --collector\.systemd\.unit-include=airflow-\.\+\[\.\]service/);
+});
+
+test('a monitored Rocky/RHEL host is refused at plan time, naming the host; an unmonitored one gets no monitoring task', async () => {
+  assert.throws(() => renderFiles(playbooks.monitoring, monitoredSeedSync, fixedSecrets, 'rhel', fixedOperator), /^Error: host airflow, step node exporter: airflow: monitoring is set up on Debian 12 only/);
+  assert.deepEqual(renderFiles(playbooks.monitoring, seedSync, fixedSecrets, 'rhel', fixedOperator), []);
 });
 
 test("keepalived's notify script writes the VIP state as a textfile metric, atomically; it passes shellcheck", async () => {
