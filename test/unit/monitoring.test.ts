@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { playbooks } from '../../playbooks/index.js';
+import { clusterEndpoints } from '../../src/cli/endpoints.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { firewallRules } from '../../src/components/base.js';
 import { renderEtcdEnv } from '../../src/components/etcd.js';
@@ -32,7 +33,7 @@ import {
 } from '../../src/components/monitoring.js';
 import { enabledPlugins } from '../../src/components/rabbitmq.js';
 import { InputError } from '../../src/core/errors.js';
-import { parseInventory } from '../../src/inventory/load.js';
+import { parseInventory, type LoadedInventory } from '../../src/inventory/load.js';
 import type { Inventory } from '../../src/inventory/schema.js';
 import { renderTemplate } from '../../src/tasks/template.js';
 import { fixedOperator, fixedSecrets, seedInventory } from '../helpers/golden.js';
@@ -340,4 +341,12 @@ test('the shipped Grafana dashboard is JSON whose every query names metrics the 
     const bare = e.replace(/\b(by|on|without|ignoring)\s*\([^)]*\)/g, ' ').replace(/\{[^}]*\}/g, ' ');
     for (const [name] of bare.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) if (!words.has(name)) assert.match(name, known, `${e}: ${name}`);
   }
+});
+
+test('endpoints: each monitoring host lists its Prometheus and Alertmanager, without a login', async () => {
+  const eps = clusterEndpoints({ inventory: await monitoredSeed(), stateDir: '/state' } as LoadedInventory).filter((e) => /Prometheus|Alertmanager/.test(e.name));
+  assert.deepEqual(eps, [
+    { name: 'Prometheus (airflow)', url: 'http://192.168.83.129:9090/' },
+    { name: 'Alertmanager (airflow)', url: 'http://192.168.83.129:9093/' },
+  ]);
 });
