@@ -1,7 +1,7 @@
 /**
  * `airflow-ha bootstrap`: the data plane in the order of ../reference/ha-stack.md — base system,
  * etcd, Patroni leader then replicas, the Airflow database, HAProxy + keepalived, RabbitMQ — then
- * DAG storage, FTP, the Airflow services and the SSH target when the inventory has those hosts
+ * DAG storage, FTP, the Airflow services, the SSH target and monitoring when the inventory has those hosts
  * (steps without hosts are skipped); each
  * component's steps as its own playbook defines them (their stand-alone identity step is covered
  * here by the base step).
@@ -12,6 +12,7 @@ import { dagsCompileStep, dagsReleaseStep, ftpStep, nfsClientStep, nfsServerStep
 import { baseStep, identityStep } from './base.js';
 import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
+import { monitoringSteps } from './monitoring.js';
 import { rabbitmq } from './rabbitmq.js';
 import { tlsStep } from './tls.js';
 
@@ -35,11 +36,13 @@ const steps: readonly Step[] = [
   // After Airflow: the workers' target connection is imported with the airflow command.
   targetStep,
   targetWorkersStep,
+  // Last: every component's own exporter is on, and Airflow's job table exists (the heartbeat query's grant).
+  ...monitoringSteps,
 ];
 
 export const bootstrap: Playbook = {
   name: 'bootstrap',
-  description: 'base system, etcd, PostgreSQL + Patroni, HAProxy + keepalived, RabbitMQ, DAG storage, FTP, the Airflow services, the SSH target',
+  description: 'base system, etcd, PostgreSQL + Patroni, HAProxy + keepalived, RabbitMQ, DAG storage, FTP, the Airflow services, the SSH target, monitoring',
   requiredRoles: roleNeeds(steps),
   steps,
 };

@@ -23,6 +23,7 @@ export const playbookRoles = {
   demo: [],
   'etcd-patroni': [etcd, postgresql],
   haproxy: [haproxy],
+  monitoring: [],
   rabbitmq: [rabbitmq],
   airflow: [
     { role: 'haproxy', step: 'airflow config', why: "airflow.cfg's database is HAProxy's leader port" },

@@ -8,6 +8,7 @@ import { dags, deployDags } from './dags.js';
 import { demo } from './demo.js';
 import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
+import { monitoring } from './monitoring.js';
 import { rabbitmq } from './rabbitmq.js';
 
 export const playbooks: Readonly<Record<PlaybookName, Playbook>> = {
@@ -18,6 +19,7 @@ export const playbooks: Readonly<Record<PlaybookName, Playbook>> = {
   demo,
   'etcd-patroni': etcdPatroni,
   haproxy,
+  monitoring,
   rabbitmq,
   airflow,
 };

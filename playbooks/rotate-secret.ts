@@ -8,8 +8,9 @@
  *
  * Per secret (the order matters: the store of a credential changes first, then its consumers):
  * - PostgreSQL role passwords (`postgresSuperuser`, `postgresReplication`, `postgresRewind`,
- *   `airflowDb`): `ALTER ROLE` on the primary (replicas get it by replication), then Patroni's
- *   config (leader, then replicas one at a time, each reloaded) or airflow.cfg (rolling).
+ *   `airflowDb`, `postgresMonitor`): `ALTER ROLE` on the primary (replicas get it by replication),
+ *   then Patroni's config (leader, then replicas one at a time, each reloaded), airflow.cfg
+ *   (rolling) or postgres_exporter's DSN (with a monitoring host only).
  * - RabbitMQ users (`rabbitmqAirflow`, `rabbitmqAdmin`): the definitions file with the new hash,
  *   imported into the running cluster (`rabbitmqctl import_definitions` updates an existing user's
  *   password), then for the Airflow user airflow.cfg's broker_url (rolling).
@@ -18,6 +19,7 @@
  *   encryption keys"): `fernet_key = NEW,OLD` everywhere, `airflow rotate-fernet-key` once, then
  *   `fernet_key = NEW`.
  * - `airflowSecretKey`, `airflowJwtSecret`, `flowerBasicAuth`: airflow.cfg, rolling.
+ * - `alertmanagerSmtp`, `alertmanagerWebhook`: alertmanager.yml on the monitoring hosts, reloaded.
  * - `airflowAdmin`: `airflow users reset-password` on the migrate host.
  * - `patroniRestApi`: patroni.yml, reloaded. `haproxyStats`: haproxy.cfg, reloaded. `ftpUser`: the
  *   account's password hash.
@@ -26,6 +28,7 @@
 import { Secret } from '../src/core/secret.js';
 import { InputError } from '../src/core/errors.js';
 import { airflowAdminPasswordTasks, airflowRotateFernetTask, migrateHost } from '../src/components/airflow.js';
+import { postgresExporterStep, prometheusStep } from './monitoring.js';
 import { ROLE_OF_SECRET, rolePasswordCheck, rolePasswordTask } from '../src/components/patroni.js';
 import { SECRET_NAMES, type ClusterSecrets, type SecretName } from '../src/inventory/secrets.js';
 import type { Inventory } from '../src/inventory/schema.js';
@@ -103,7 +106,8 @@ function alterRoleStep(name: keyof typeof ROLE_OF_SECRET): RotationStep {
   const role = ROLE_OF_SECRET[name];
   return {
     name: `alter role ${role}`,
-    hosts: { roles: ['postgresql'] },
+    // The monitor role exists only in a monitored cluster (src/components/monitoring.ts creates it).
+    hosts: name === 'postgresMonitor' ? { roles: ['postgresql'], onlyWith: 'monitoring' } : { roles: ['postgresql'] },
     tasks: ({ inventory, secrets }) => [rolePasswordTask(inventory, role, secrets[name])],
     gate: {
       name: `the new password of ${role} logs in on the primary`,
@@ -146,6 +150,13 @@ export function rotationPlaybook(name: SecretName, previous: Secret): RotationPl
     case 'postgresReplication':
     case 'postgresRewind':
       steps.push(alterRoleStep(name), ...patroniConfigSteps(`the new password of ${ROLE_OF_SECRET[name]}`));
+      break;
+    case 'postgresMonitor':
+      steps.push(alterRoleStep(name), { ...postgresExporterStep, done: "postgres_exporter's DSN holds the new password on every PostgreSQL host, the exporter restarted" });
+      break;
+    case 'alertmanagerSmtp':
+    case 'alertmanagerWebhook':
+      steps.push({ ...prometheusStep, done: `alertmanager.yml holds the new ${name === 'alertmanagerSmtp' ? 'SMTP' : 'webhook'} password on every monitoring host, Alertmanager reloaded` });
       break;
     case 'airflowDb':
       steps.push(alterRoleStep(name), ...airflowConfigSteps("the new database password (sql_alchemy_conn, result_backend)"));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what airflow-ha and its tests need on this machine (Debian 12, as root): the npm
 # dependencies, the build, and the Debian tools the tests call (shellcheck; age and age-keygen for the
-# age-encrypted secrets file; haproxy, keepalived, nft and xmllint for config checks).
+# age-encrypted secrets file; haproxy, keepalived, nft and xmllint for config checks; promtool and
+# amtool, from Debian's prometheus and prometheus-alertmanager, check the monitoring configs).
 # `airflow-ha lab up` installs the lab's own tools (debootstrap, systemd-container, apt-cacher-ng) itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0
 fi
 
 missing=()
-for tool in shellcheck:shellcheck age:age age-keygen:age haproxy:haproxy keepalived:keepalived nft:nftables xmllint:libxml2-utils ssh-keygen:openssh-client curl:curl; do
+for tool in shellcheck:shellcheck age:age age-keygen:age haproxy:haproxy keepalived:keepalived nft:nftables xmllint:libxml2-utils ssh-keygen:openssh-client curl:curl promtool:prometheus amtool:prometheus-alertmanager; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -1,7 +1,7 @@
 /**
  * `airflow-ha endpoints`: where an operator reaches the cluster from the machine that runs
  * airflow-ha — the Airflow UI, Flower and HAProxy's stats through the VIP, the PostgreSQL ports
- * behind it, RabbitMQ's management UI — with each login's user and the name of the secret that
+ * behind it, RabbitMQ's management UI, each monitoring host's Prometheus and Alertmanager — with each login's user and the name of the secret that
  * holds its password in the state folder's secrets file, and from which addresses the firewall lets
  * them be reached (src/inventory/ports.ts). Offline and pure: nothing connects, and no password is
  * ever printed.
@@ -43,6 +43,11 @@ export function clusterEndpoints(loaded: LoadedInventory): Endpoint[] {
     list.push({ name: 'PostgreSQL replicas (read-only)', url: `${front}:${p.haproxyReplica}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });
   }
   if (mq) list.push({ name: 'RabbitMQ management', url: `http://${mq.address}:${p.rabbitmqManagement}/`, user: RABBITMQ_ADMIN_USER, secret: 'rabbitmqAdmin' });
+  // Prometheus and Alertmanager of each monitoring host (no login: the firewall admits the operator machines only).
+  for (const h of inv.hosts.filter((x) => x.roles.includes('monitoring'))) {
+    list.push({ name: `Prometheus (${h.name})`, url: `http://${h.address}:${p.prometheus}/` });
+    list.push({ name: `Alertmanager (${h.name})`, url: `http://${h.address}:${p.alertmanager}/` });
+  }
   return list;
 }
 

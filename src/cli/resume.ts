@@ -85,11 +85,12 @@ export function stepsText(pb: Playbook, steps: readonly StepListing[], from = 0)
 }
 
 function selectorText(sel: Selector): string {
-  if (sel.all) return 'all hosts';
+  const only = sel.onlyWith ? ` (only with a ${sel.onlyWith} host)` : '';
+  if (sel.all) return `all hosts${only}`;
   const parts = [];
   if (sel.roles?.length) parts.push(`${sel.roles.length > 1 ? 'roles' : 'role'} ${sel.roles.join(', ')}`);
   if (sel.names?.length) parts.push(`${sel.names.length > 1 ? 'hosts' : 'host'} ${sel.names.join(', ')}`);
-  return parts.join(' + ') || 'no selector';
+  return (parts.join(' + ') || 'no selector') + only;
 }
 
 /**

@@ -6,7 +6,7 @@
 import { sh } from '../core/cmd.js';
 import { exec } from '../core/op.js';
 import type { HostFacts } from '../facts/host.js';
-import { clientSources, hostSshPort, operatorSources, ROLE_PORTS, sourceWithin, sshClients, vrrpPeers, type PortClient } from '../inventory/ports.js';
+import { activeSpecs, clientSources, HOST_PORTS, hostSshPort, operatorSources, ROLE_PORTS, sourceWithin, sshClients, vrrpPeers, type PortClient } from '../inventory/ports.js';
 import type { Host, Inventory } from '../inventory/schema.js';
 import { command } from '../tasks/command.js';
 import { directory, file, managedBlock } from '../tasks/file.js';
@@ -102,6 +102,8 @@ export interface FirewallRule {
   range: string;
   /** Source addresses and networks; empty when no host of the inventory is a client (nothing accepted). */
   sources: string[];
+  /** UDP too (`meta l4proto { tcp, udp } th dport`, nft(8) "RAW PAYLOAD EXPRESSION"). */
+  udp?: boolean;
 }
 
 /**
@@ -113,8 +115,12 @@ export function firewallRules(host: Host, inv: Inventory): FirewallRule[] {
   const out: FirewallRule[] = [];
   // One listener per `cluster.ports` setting, whichever roles of the host claim it.
   const bySetting = new Map<string, { rule: FirewallRule; clients: PortClient[] }>();
-  for (const role of new Set(host.roles)) {
-    for (const spec of ROLE_PORTS[role]) {
+  const specs = [
+    ...activeSpecs(inv, HOST_PORTS).map((spec) => ({ role: 'every host', spec })),
+    ...[...new Set(host.roles)].flatMap((role) => activeSpecs(inv, ROLE_PORTS[role]).map((spec) => ({ role: role as string, spec }))),
+  ];
+  {
+    for (const { role, spec } of specs) {
       const [from, to] = spec.range(inv.cluster.ports);
       const seen = spec.setting === undefined ? undefined : bySetting.get(spec.setting);
       if (seen) {
@@ -122,7 +128,7 @@ export function firewallRules(host: Host, inv: Inventory): FirewallRule[] {
         seen.rule.sources = clientSources(inv, seen.clients);
         continue;
       }
-      const rule: FirewallRule = { label: `${role}: ${spec.label}`, why: spec.why, range: from === to ? String(from) : `${from}-${to}`, sources: clientSources(inv, spec.clients) };
+      const rule: FirewallRule = { label: `${role}: ${spec.label}`, why: spec.why, range: from === to ? String(from) : `${from}-${to}`, sources: clientSources(inv, spec.clients), ...(spec.udp ? { udp: true } : {}) };
       if (spec.setting !== undefined) bySetting.set(spec.setting, { rule, clients: [...spec.clients] });
       out.push(rule);
     }

@@ -12,6 +12,7 @@
 import { sh, type Cmd } from '../core/cmd.js';
 import type { Fact } from '../facts/fact.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
+import { monitored } from '../inventory/ports.js';
 import type { Host, Inventory } from '../inventory/schema.js';
 import { pathFact, sha256, unifiedDiff } from '../tasks/file.js';
 import { pgdgRepoTasks } from './repos.js';
@@ -81,6 +82,9 @@ export function renderEtcdEnv(inv: Inventory, hostName: string, state: EtcdClust
     state,
     scheme: scheme(inv),
     tls: tlsEnabled(inv) ? { cert: HOST_CERT, key: serviceKey(inv, 'etcd').path, ca: CA_CERT } : false,
+    // A monitored cluster: /metrics on a listener of its own (ETCD_LISTEN_METRICS_URLS, etcd 3.4
+    // configuration "--listen-metrics-urls"), so Prometheus never reaches the client API.
+    metrics_url: monitored(inv) ? `http://${host.address}:${inv.cluster.ports.etcdMetrics}` : '',
   });
 }
 

@@ -8,6 +8,7 @@ import { CA_CERT, tlsEnabled } from '../tls/plan.js';
 import { sh } from '../core/cmd.js';
 import type { OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
+import { monitored } from '../inventory/ports.js';
 import type { Host, Inventory, Vip } from '../inventory/schema.js';
 import { packages } from '../tasks/package.js';
 import { reloadHandler, service } from '../tasks/systemd.js';
@@ -82,6 +83,10 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
     stats_password: secrets.haproxyStats,
     // cluster.tls: the checks of Patroni's REST API over HTTPS, verified against the cluster CA.
     tls: tlsEnabled(inv) ? { ca: CA_CERT } : false,
+    // A monitored cluster: HAProxy's built-in Prometheus exporter on a frontend of its own, on the
+    // host's address only (Debian 12's haproxy 2.6 is built with it: `haproxy -vv` "Built with the
+    // Prometheus exporter as a service"; https://docs.haproxy.org/2.6/configuration.html "use-service").
+    metrics: monitored(inv) ? { address: host.address, port: inv.cluster.ports.haproxyMetrics } : false,
   };
 }
 

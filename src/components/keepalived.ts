@@ -8,7 +8,9 @@ import { FactSet, type Fact } from '../facts/fact.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
 import { parseCidr } from '../inventory/net.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
+import path from 'node:path';
 import { directory, file, pathFact, type PathState } from '../tasks/file.js';
+import { keepalivedNotify } from './monitoring.js';
 import { restorecon } from '../tasks/selinux.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import { packages } from '../tasks/package.js';
@@ -66,6 +68,8 @@ export interface VrrpInstance {
   src: string;
   peers: string[];
   check?: { name: string; script: string };
+  /** keepalived's `notify` script (a monitored cluster: the VIP state for node_exporter, src/components/monitoring.ts). */
+  notify?: string;
 }
 
 /** The VIPs `host` shares: those whose role the host has. */
@@ -83,6 +87,7 @@ export function vrrpPriority(index: number, count: number): number {
 export function vrrpInstances(inv: Inventory, host: Host, iface: string, family: OsFamily = 'debian'): VrrpInstance[] {
   const net = parseCidr(inv.cluster.network);
   if (!net) throw new Error(`cluster.network ${inv.cluster.network} is not a CIDR`);
+  const notify = keepalivedNotify(inv);
   return hostVips(inv, host).map((v) => {
     const members = inv.hosts.filter((h) => h.roles.includes(v.role));
     const i = members.findIndex((h) => h.name === host.name);
@@ -97,6 +102,7 @@ export function vrrpInstances(inv: Inventory, host: Host, iface: string, family:
       src: host.address,
       peers: members.filter((h) => h.name !== host.name).map((h) => h.address),
       ...(check ? { check } : {}),
+      ...(notify ? { notify: notify.script } : {}),
     };
   });
 }
@@ -200,9 +206,12 @@ export function keepalivedTasks(inv: Inventory, host: Host, family: OsFamily = '
       scripts.push(restorecon(RHEL_CHECK_DIR, 'keepalived_unconfined_script_exec_t'));
     }
   }
+  const notify = keepalivedNotify(inv);
   return [
     packages({ names: ['keepalived'] }),
     ...scripts,
+    // Before the config that names it: keepalived -t checks the script (enable_script_security: root-owned, not writable by others).
+    ...(notify ? [directory({ path: path.posix.dirname(notify.script) }), file({ path: notify.script, content: notify.content, mode: '0755' })] : []),
     keepalivedConfTask(inv, host, family),
     service({ name: 'keepalived', enabled: true, state: 'started' }),
   ];

@@ -506,6 +506,8 @@ export const ROLE_OF_SECRET = {
   postgresReplication: 'replicator',
   postgresRewind: 'rewind_user',
   airflowDb: AIRFLOW_DB_USER,
+  // postgres_exporter's login (src/components/monitoring.ts), a member of pg_monitor.
+  postgresMonitor: 'airflow_ha_monitor',
 } as const;
 
 /**

@@ -15,6 +15,7 @@ import { exec } from '../core/op.js';
 import type { Secret } from '../core/secret.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
+import { monitored } from '../inventory/ports.js';
 import type { Host, Inventory } from '../inventory/schema.js';
 import { command, waitFor, waitLoop } from '../tasks/command.js';
 import { directory, file } from '../tasks/file.js';
@@ -183,6 +184,15 @@ function adminAuth(secrets: ClusterSecrets): BasicAuth {
 }
 
 /**
+ * The enabled_plugins file: the management plugin, and in a monitored cluster rabbitmq_prometheus
+ * (https://www.rabbitmq.com/docs/prometheus: metrics on port 15692, `/metrics` aggregated,
+ * `/metrics/detailed` per queue). A change restarts the node through {@link restartIfStaleHandler}.
+ */
+export function enabledPlugins(inv: Inventory): string {
+  return monitored(inv) ? '[rabbitmq_management,rabbitmq_prometheus].\n' : '[rabbitmq_management].\n';
+}
+
+/**
  * Handler: restart rabbitmq-server only if the running node started before rabbitmq.conf or
  * enabled_plugins last changed (both are read only at boot). On a fresh host the files are written
  * before the package starts the node, so the first run restarts nothing. Before the restart, refuse
@@ -254,7 +264,7 @@ export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host:
     file({ path: RABBITMQ_PATHS.cookie, content: secrets.erlangCookie.reveal(), mode: '0400', owner: 'rabbitmq', group: 'rabbitmq', label: `file ${RABBITMQ_PATHS.cookie} (secret)`, holdsSecrets: true }),
     directory({ path: '/etc/rabbitmq', mode: '0755', owner: 'rabbitmq', group: 'rabbitmq' }),
     template({ path: RABBITMQ_PATHS.conf, template: 'rabbitmq/rabbitmq.conf.njk', vars: rabbitmqConfVars(inv), notify: [restart] }),
-    file({ path: RABBITMQ_PATHS.plugins, content: '[rabbitmq_management].\n', owner: 'rabbitmq', group: 'rabbitmq', notify: [restart] }),
+    file({ path: RABBITMQ_PATHS.plugins, content: enabledPlugins(inv), owner: 'rabbitmq', group: 'rabbitmq', notify: [restart] }),
     template({
       path: RABBITMQ_PATHS.definitions,
       template: 'rabbitmq/definitions.json.njk',

@@ -9,6 +9,7 @@ import { FIREWALL_UNIT } from './base.js';
 import { PULL_SERVICE } from './dags.js';
 import { etcdMembers } from './etcd.js';
 import { hostVips } from './keepalived.js';
+import { MONITORING_UNITS, monitored } from './monitoring.js';
 import { patroniNodes } from './patroni.js';
 import { RABBITMQ_SERVICE, rabbitmqHosts } from './rabbitmq.js';
 
@@ -28,6 +29,8 @@ export const LOG_COMPONENTS = [
   'nfs',
   'ftp',
   'firewall',
+  'monitoring',
+  'exporters',
 ] as const;
 export type LogComponent = (typeof LOG_COMPONENTS)[number];
 
@@ -55,7 +58,9 @@ const all = (hosts: readonly Host[], units: string[]): ComponentUnits[] => hosts
  *   (src/components/airflow.ts `airflowServices`: per Airflow major, e.g. the API server on 3);
  * - nfs: nfs-server, the DAG pull service and rsync (`rsync.service` on Debian, `rsyncd.service` on
  *   RHEL: both are named, journalctl shows what exists);
- * - firewall: the unit that loads the nftables table, on every host.
+ * - firewall: the unit that loads the nftables table, on every host;
+ * - monitoring: Prometheus and Alertmanager on the monitoring hosts; exporters: node_exporter on
+ *   every host (and postgres_exporter on the PostgreSQL hosts) of a monitored inventory.
  */
 export function componentUnits(inv: Inventory, component: LogComponent): ComponentUnits[] {
   switch (component) {
@@ -78,6 +83,11 @@ export function componentUnits(inv: Inventory, component: LogComponent): Compone
       return all(withRole(inv, 'ftp'), ['vsftpd.service']);
     case 'firewall':
       return all(inv.hosts, [FIREWALL_UNIT]);
+    case 'monitoring':
+      return all(withRole(inv, 'monitoring'), [`${MONITORING_UNITS.prometheus}.service`, `${MONITORING_UNITS.alertmanager}.service`]);
+    case 'exporters':
+      if (!monitored(inv)) return [];
+      return inv.hosts.map((host) => ({ host, units: [`${MONITORING_UNITS.nodeExporter}.service`, ...(host.roles.includes('postgresql') ? [`${MONITORING_UNITS.postgresExporter}.service`] : [])] }));
     default: {
       const kind = component;
       if (!AIRFLOW_KINDS.includes(kind)) throw new Error(`no units known for component ${kind}`);

@@ -49,9 +49,26 @@ export interface PortSpec {
   clients: readonly PortClient[];
   /** Why these clients, one sentence (shown in the firewall file and the README table). */
   why: string;
+  /** Listened on only when the inventory has a host of role `monitoring` (an exporter): see {@link monitored}. */
+  monitored?: true;
+  /** UDP too, not only TCP (Alertmanager's gossip, which memberlist sends over both). */
+  udp?: true;
+}
+
+/** Whether `inv` has a host of role `monitoring`: then every host runs node_exporter and each component its exporter. */
+export function monitored(inv: Inventory): boolean {
+  return inv.hosts.some((h) => h.roles.includes('monitoring'));
+}
+
+/** The specs of `list` that `inv` listens on: the exporters only when it is {@link monitored}. */
+export function activeSpecs(inv: Inventory, list: readonly PortSpec[]): PortSpec[] {
+  const on = monitored(inv);
+  return list.filter((s) => on || !s.monitored);
 }
 
 const setting = (key: keyof Ports, clients: readonly PortClient[], why: string): PortSpec => ({ label: key, setting: key, range: (p) => [p[key], p[key]], clients, why });
+/** An exporter's port, scraped by the monitoring hosts only. */
+const exporter = (key: keyof Ports, why: string): PortSpec => ({ ...setting(key, ['monitoring'], why), monitored: true });
 const fixed = (label: string, from: number, to: number, clients: readonly PortClient[], why: string): PortSpec => ({ label, range: () => [from, to], clients, why });
 
 const AIRFLOW: readonly PortClient[] = AIRFLOW_ROLES;
@@ -69,10 +86,12 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
   etcd: [
     setting('etcdClient', ['etcd', 'postgresql', 'dag-processor'], 'Patroni keeps its leader key in etcd (its DCS); etcdctl on the members checks the whole cluster; the DAG processor hosts hold their active/standby lock (etcdctl lock)'),
     setting('etcdPeer', ['etcd'], 'raft between the etcd members'),
+    exporter('etcdMetrics', "Prometheus scrapes etcd's /metrics on a listener of its own (--listen-metrics-urls), never the client API"),
   ],
   postgresql: [
     setting('postgres', ['postgresql', 'haproxy'], 'streaming replication and pg_rewind between Patroni nodes; HAProxy forwards the clients (a TCP proxy: PostgreSQL sees its address)'),
-    setting('patroniApi', ['postgresql', 'haproxy'], "HAProxy's health checks (/primary, /replica); Patroni nodes ask each other during a failover and the bootstrap asks every node's /leader"),
+    setting('patroniApi', ['postgresql', 'haproxy', 'monitoring'], "HAProxy's health checks (/primary, /replica); Patroni nodes ask each other during a failover and the bootstrap asks every node's /leader; Prometheus scrapes /metrics"),
+    exporter('postgresExporter', 'Prometheus scrapes postgres_exporter (a pg_monitor role, read only)'),
   ],
   haproxy: [
     // Every Airflow host, Airflow 3's workers too: they write each task's Celery state into
@@ -84,6 +103,7 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
     setting('haproxyStats', ['haproxy', 'operator'], "HAProxy's stats page: the operator (endpoints); status reads it on each HAProxy host itself"),
     setting('webserverFrontend', ['network', 'operator'], 'the Airflow UI through the VIP, for its users (and workers reaching the API server on Airflow 3)'),
     setting('flowerFrontend', ['haproxy', 'operator'], 'Flower through the VIP, for the operator'),
+    exporter('haproxyMetrics', "Prometheus scrapes HAProxy's built-in exporter on a frontend of its own"),
   ],
   rabbitmq: [
     setting('rabbitmqAmqp', [...AIRFLOW, 'rabbitmq'], 'the Celery broker: the scheduler sends tasks, workers and Flower consume'),
@@ -92,6 +112,7 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
     setting('epmd', ['rabbitmq'], 'epmd: the RabbitMQ nodes find each other\'s distribution port'),
     fixed('stream replication range', 6000, 6500, ['rabbitmq'], 'stream replication between the RabbitMQ nodes'),
     { label: 'CLI tools distribution range', range: (p) => [p.rabbitmqDist + 10000, p.rabbitmqDist + 10010], clients: ['rabbitmq'], why: 'rabbitmqctl and rabbitmq-diagnostics run as Erlang nodes on the RabbitMQ hosts' },
+    exporter('rabbitmqPrometheus', 'Prometheus scrapes the rabbitmq_prometheus plugin'),
   ],
   // Scheduler hosts run the triggerer when no host has the role triggerer (src/components/airflow.ts).
   scheduler: [setting('triggererLogs', ['webserver'], "the webservers fetch deferred tasks' logs from the triggerer's log server")],
@@ -99,7 +120,7 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
   triggerer: [setting('triggererLogs', ['webserver'], "the webservers fetch deferred tasks' logs from the triggerer's log server")],
   dag_processor: [],
   worker: [setting('workerLogs', ['webserver'], "the webservers fetch running tasks' logs from the worker's log server")],
-  flower: [setting('flower', ['haproxy'], 'HAProxy forwards Flower and checks it')],
+  flower: [setting('flower', ['haproxy', 'monitoring'], "HAProxy forwards Flower and checks it; Prometheus scrapes Flower's /metrics (with Flower's basic auth)")],
   nfs: [
     fixed('nfsd', 2049, 2049, [...AIRFLOW, 'nfs'], 'the Airflow hosts mount the DAG folder from the nfs VIP; status checks the VIP from the nfs hosts'),
     fixed('rpcbind', 111, 111, [...AIRFLOW, 'nfs'], 'rpcbind, asked by NFS clients that probe older versions'),
@@ -112,11 +133,25 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
   target: [],
   // pgBackRest reaches the PostgreSQL hosts and they reach it over SSH (sshd's port, open to the cluster network).
   backup: [],
+  monitoring: [
+    setting('prometheus', ['monitoring', 'operator'], "Prometheus's API and UI: the operator; status asks each monitoring host's own; two Prometheus servers see each other"),
+    setting('alertmanager', ['monitoring', 'operator'], "Alertmanager's API and UI: each Prometheus sends its alerts to every Alertmanager; the operator silences"),
+    { ...setting('alertmanagerCluster', ['monitoring'], 'gossip between two Alertmanagers, so each notification is sent once (TCP and UDP)'), udp: true },
+  ],
 };
+
+/**
+ * The ports every host listens on whatever its roles, in a {@link monitored} inventory:
+ * node_exporter (which also carries keepalived's VIP state from its textfile collector).
+ */
+export const HOST_PORTS: readonly PortSpec[] = [
+  exporter('nodeExporter', "Prometheus scrapes node_exporter (CPU, memory, disks, clock, systemd units, and keepalived's VIP state from its textfile collector)"),
+];
 
 /** A port (range) one host listens on, and why. */
 export interface PortClaim {
-  role: Role | 'ssh';
+  /** `host`: a port of every host ({@link HOST_PORTS}). */
+  role: Role | 'ssh' | 'host';
   label: string;
   setting?: keyof Ports;
   from: number;
@@ -128,12 +163,16 @@ export function hostSshPort(host: Host, inv: Inventory): number {
   return host.ssh?.port ?? inv.ssh.port ?? 22;
 }
 
-/** Every port a host listens on: sshd, then its roles' ports in the order of its `roles`. */
+/** Every port a host listens on: sshd, the ports of every host, then its roles' ports in the order of its `roles` (exporters only when {@link monitored}). */
 export function hostPortClaims(host: Host, inv: Inventory): PortClaim[] {
   const sshPort = hostSshPort(host, inv);
   const out: PortClaim[] = [{ role: 'ssh', label: 'sshd', from: sshPort, to: sshPort }];
+  for (const spec of activeSpecs(inv, HOST_PORTS)) {
+    const [from, to] = spec.range(inv.cluster.ports);
+    out.push({ role: 'host', label: spec.label, ...(spec.setting ? { setting: spec.setting } : {}), from, to });
+  }
   for (const role of new Set(host.roles)) {
-    for (const spec of ROLE_PORTS[role]) {
+    for (const spec of activeSpecs(inv, ROLE_PORTS[role])) {
       const [from, to] = spec.range(inv.cluster.ports);
       out.push({ role, label: spec.label, ...(spec.setting ? { setting: spec.setting } : {}), from, to });
     }

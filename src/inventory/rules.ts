@@ -42,6 +42,8 @@
  * | `dags:nfs-vip`           | error         | DAGs on NFS but no VIP of role nfs for the clients to mount from     |
  * | `dags:sync-source`       | error         | `dags.mode: sync` written without `dags.source`                      |
  * | `ftp:passive-range`      | error         | `ftpPassiveMax` below `ftpPassiveMin`                                |
+ * | `monitoring:hosts`       | error         | more than two hosts of role monitoring (one, or a pair of Alertmanager peers) |
+ * | `monitoring:receivers`   | warning       | monitoring hosts but no receiver: alerts reach Alertmanager's API and UI only |
  * | `airflow:version`        | error         | `versions.airflow` is not 3.0.x-3.4.x or 2.9.x-2.11.x                |
  * | `airflow:end-of-life`    | warning       | Airflow hosts on 2.x, which reached end of life on 2026-04-22         |
  * | `airflow:install`        | error         | `airflow.install` lacks the `indexUrl`/`wheelhouse` its source needs |
@@ -691,6 +693,22 @@ const ftpPassive: Rule = (inv, ctx) => {
   return [make(ctx, 'error', 'ftp:passive-range', ['cluster', 'ports', 'ftpPassiveMax'], `the FTP passive range ends (${max}) before it starts (ftpPassiveMin ${min})`, max)];
 };
 
+/**
+ * The monitoring role: one host, or two (each Prometheus scrapes everything and sends to both
+ * Alertmanagers, which gossip to send each notification once: Alertmanager's README "High
+ * Availability", https://github.com/prometheus/alertmanager#high-availability). A third adds nothing.
+ */
+const monitoringHosts: Rule = (inv, ctx) => {
+  const idx = inv.hosts.flatMap((h, i) => (h.roles.includes('monitoring') ? [i] : []));
+  if (idx.length === 0) return [];
+  if (idx.length > 2) {
+    const third = idx[2]!;
+    return [make(ctx, 'error', 'monitoring:hosts', ['hosts', third, 'roles'], `${idx.length} hosts have the role monitoring (${names(idx.map((i) => ({ host: inv.hosts[i]!, index: i })))}): one or two are supported (a pair of Alertmanager peers); take it off ${inv.hosts[third]!.name}`, 'monitoring')];
+  }
+  const r = inv.cluster.monitoring.receivers;
+  if (r.email || r.webhook) return [];
+  return [make(ctx, 'warning', 'monitoring:receivers', ['hosts', idx[0]!, 'roles'], 'monitoring hosts but no cluster.monitoring.receivers (email or webhook): firing alerts are seen only in Alertmanager\'s API and UI, nobody is woken', 'monitoring')];
+};
 
 /**
  * The newest Airflow 3 release with a constraints file: 3.4.0 (2026-11-06; release notes
@@ -957,6 +975,7 @@ export const RULES: readonly Rule[] = [
   packageSource,
   dags,
   ftpPassive,
+  monitoringHosts,
   airflowVersion,
   airflowInstall,
   brokerNodeLoss,

@@ -21,6 +21,7 @@ export const ROLES = [
   'ftp',
   'target',
   'backup',
+  'monitoring',
 ] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
@@ -205,6 +206,22 @@ export const Ports = z.strictObject({
   ftpPassiveMax: port.default(30100),
   /** rsync daemon on the nfs hosts: the standby pulls the DAG export from the VIP holder. */
   rsync: port.default(873),
+  /** Prometheus on the monitoring hosts (its HTTP API and UI; https://prometheus.io/docs/prometheus/2.42/getting_started/). */
+  prometheus: port.default(9090),
+  /** Alertmanager's HTTP API on the monitoring hosts. */
+  alertmanager: port.default(9093),
+  /** Alertmanager's cluster (gossip) port between two monitoring hosts (`--cluster.listen-address`, TCP and UDP). */
+  alertmanagerCluster: port.default(9094),
+  /** node_exporter on every host of a monitored cluster (Debian's prometheus-node-exporter default). */
+  nodeExporter: port.default(9100),
+  /** postgres_exporter on the PostgreSQL hosts (Debian's prometheus-postgres-exporter default). */
+  postgresExporter: port.default(9187),
+  /** etcd's own /metrics on a listener of its own (`--listen-metrics-urls`), so the monitoring hosts never reach the client API. */
+  etcdMetrics: port.default(2381),
+  /** RabbitMQ's rabbitmq_prometheus plugin (https://www.rabbitmq.com/docs/prometheus: port 15692). */
+  rabbitmqPrometheus: port.default(15692),
+  /** HAProxy's built-in Prometheus exporter on a stats frontend of its own (HAProxy 2.6 "prometheus-exporter" service). */
+  haproxyMetrics: port.default(8405),
 });
 export type Ports = z.infer<typeof Ports>;
 
@@ -428,6 +445,48 @@ export const BackupSettings = z.strictObject({
   s3: BackupS3.optional(),
 });
 export type BackupSettings = z.infer<typeof BackupSettings>;
+/** A `host:port` of an SMTP server (Alertmanager's `smarthost`). */
+const smarthost = pattern('smarthost', /^[A-Za-z0-9][A-Za-z0-9.-]*:[0-9]{1,5}$/, 'an SMTP server as host:port (e.g. smtp.example.com:587)');
+/** An e-mail address as Alertmanager's `to`/`from` take it (one address, no display name). */
+/** A login of a receiver (SMTP AUTH user, webhook basic-auth user). */
+const receiverUser = pattern('receiver-user', /^[A-Za-z0-9._@+-]{1,128}$/, 'a login: letters, digits and . _ @ + - (at most 128)');
+const email = pattern('email', /^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$/, 'an e-mail address (local@domain, no display name or spaces)');
+
+/**
+ * Where Alertmanager sends the alerts (src/components/monitoring.ts, templates/monitoring/alertmanager.yml.njk).
+ * The credentials are secrets (`alertmanagerSmtp`, `alertmanagerWebhook`): give them a source in
+ * `secrets:` (env or command), since a generated value is no real SMTP password or token.
+ */
+export const Receivers = z.strictObject({
+  /** E-mail through `smarthost`; `user` logs in (SMTP AUTH) with the secret `alertmanagerSmtp`. */
+  email: z
+    .strictObject({
+      to: z.array(email).min(1),
+      from: email,
+      smarthost,
+      user: receiverUser.optional(),
+      /** STARTTLS required (Alertmanager `require_tls`, default true). */
+      requireTls: z.boolean().default(true),
+    })
+    .optional(),
+  /** An HTTP POST of every notification to `url` (Alertmanager webhook_config); with `user`, basic auth with the secret `alertmanagerWebhook`. */
+  webhook: z
+    .strictObject({
+      url: url.pipe(z.url()),
+      user: receiverUser.optional(),
+    })
+    .optional(),
+});
+
+/** Prometheus + Alertmanager on the hosts of role `monitoring` (README "Monitoring"). Every key has a default. */
+export const Monitoring = z.strictObject({
+  /** Seconds between two scrapes of every target (Prometheus `scrape_interval`). */
+  scrapeIntervalSec: z.number().int().min(5).max(300).default(15),
+  /** Days Prometheus keeps its samples (`--storage.tsdb.retention.time`). */
+  retentionDays: z.number().int().min(1).max(3650).default(15),
+  receivers: Receivers.default({}),
+});
+export type Monitoring = z.infer<typeof Monitoring>;
 
 /** An IPv4 address or network (`10.0.0.5`, `10.0.0.0/24`). */
 const ipv4Source = z.union([z.ipv4(), z.cidrv4()]);
@@ -489,6 +548,8 @@ export const Cluster = z.strictObject({
   tls: TlsSettings.default(TlsSettings.parse({})),
   /** pgBackRest backups (used when a host has the role `backup`); see {@link BackupSettings}. */
   backup: BackupSettings.default(BackupSettings.parse({})),
+  /** Prometheus and Alertmanager (the hosts of role `monitoring`); see {@link Monitoring}. */
+  monitoring: Monitoring.default(Monitoring.parse({})),
 });
 
 /** Settings for `airflow-ha lab`: where the lab's systemd containers live on this machine. */

@@ -23,6 +23,9 @@ export const SECRET_KINDS = {
   haproxyStats: 'password',
   flowerBasicAuth: 'password',
   ftpUser: 'password',
+  postgresMonitor: 'password',
+  alertmanagerSmtp: 'password',
+  alertmanagerWebhook: 'password',
 } as const satisfies Record<string, SecretKind>;
 
 /** The name of one secret, e.g. `airflowDb`. */

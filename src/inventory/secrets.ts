@@ -55,6 +55,12 @@ export interface ClusterSecrets {
   flowerBasicAuth: Secret;
   /** Password of the FTP account that drops DAG files. */
   ftpUser: Secret;
+  /** Password of postgres_exporter's PostgreSQL role (`airflow_ha_monitor`, member of pg_monitor). */
+  postgresMonitor: Secret;
+  /** Alertmanager's SMTP AUTH password (`cluster.monitoring.receivers.email.user`); give it a source in `secrets:`. */
+  alertmanagerSmtp: Secret;
+  /** Alertmanager's webhook basic-auth password (`cluster.monitoring.receivers.webhook.user`); give it a source in `secrets:`. */
+  alertmanagerWebhook: Secret;
 }
 
 export { SECRET_KINDS, SECRET_NAMES, type SecretKind, type SecretName } from './secret-names.js';

@@ -236,6 +236,8 @@ export const ROLE_FLOORS: Readonly<Record<Role, { memGiB: number; diskGiB: numbe
   // Not in the seed: the pgBackRest repository holds a few full backups of the database, so its disk
   // is sized like a database host's (more with a long retention).
   backup: { memGiB: 1, diskGiB: 20 },
+  // Not in seed 003's table: Prometheus's own guidance is disk for its retention; the small VM's floor.
+  monitoring: SMALL_VM,
 };
 
 /**
@@ -312,7 +314,8 @@ export function clockRule(hosts: readonly PreflightHost[]): Finding[] {
  */
 export const ROLE_PROGRAMS: Readonly<Record<Role, readonly string[]>> = {
   etcd: ['etcd'],
-  postgresql: ['postgres', 'patroni'],
+  // postgres_exporter of a monitored cluster (Debian's /usr/bin/prometheus-postgres-exporter, comm cut at 15).
+  postgresql: ['postgres', 'patroni', 'prometheus-post'],
   haproxy: ['haproxy'],
   rabbitmq: ['beam.smp', 'epmd', 'erl_child_setup', 'inet_gethost', 'systemd'],
   scheduler: ['airflow', 'python'],
@@ -325,6 +328,7 @@ export const ROLE_PROGRAMS: Readonly<Record<Role, readonly string[]>> = {
   ftp: ['vsftpd'],
   target: [],
   backup: [],
+  monitoring: ['prometheus', 'prometheus-aler'],
 };
 
 /** Whether `process` is one of `programs` (`python` also matches `python3.11`, `airflow` `airflow schedul`). */

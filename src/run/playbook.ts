@@ -12,6 +12,8 @@ export interface Selector {
   all?: boolean;
   roles?: readonly Role[];
   names?: readonly string[];
+  /** No host at all unless some host of the inventory has this role (node_exporter everywhere, only with a monitoring host). */
+  onlyWith?: Role;
 }
 
 /** An SSH key pair in OpenSSH formats: the private key (PEM `OPENSSH PRIVATE KEY`) and its public line. */
@@ -122,6 +124,7 @@ export function roleNeeds(steps: readonly Step[]): RoleNeed[] {
 
 /** The inventory hosts a selector matches, in inventory order. */
 export function selectHosts(inv: Inventory, sel: Selector): Host[] {
+  if (sel.onlyWith !== undefined && !inv.hosts.some((h) => h.roles.includes(sel.onlyWith!))) return [];
   return inv.hosts.filter(
     (h) => sel.all === true || (sel.roles ?? []).some((r) => h.roles.includes(r)) || (sel.names ?? []).includes(h.name),
   );

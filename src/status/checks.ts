@@ -40,6 +40,7 @@ export const ROLE_UNITS: Partial<Record<Role, readonly string[]>> = {
   rabbitmq: ['rabbitmq-server.service'],
   nfs: ['nfs-server.service'],
   ftp: ['vsftpd.service'],
+  monitoring: ['prometheus.service', 'prometheus-alertmanager.service'],
 };
 
 /** The Airflow service kinds whose units a check of `role` names (the triggerer/DAG processor ones too for a scheduler). */
@@ -1106,8 +1107,87 @@ export const backupCheck: StatusCheck = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// Monitoring: each Prometheus answers and scrapes every target; each Alertmanager is ready; the alerts firing.
+
+/** How many down targets a Prometheus line names before `and N more`. */
+const TARGETS_NAMED = 4;
+
+/**
+ * Each monitoring host asks its own Prometheus (`GET /api/v1/targets?state=active`, `GET
+ * /api/v1/alerts`: https://prometheus.io/docs/prometheus/2.42/querying/api/) and Alertmanager
+ * (`GET /-/ready`). Lines: `prometheus HOST` (every target up, else the down ones with their
+ * scrape error), `alertmanager HOST`, and `alerts` (none firing, else which) from the first
+ * Prometheus that answered. With two monitoring hosts one of them down only degrades the component.
+ * Monitoring is never on a serving path.
+ */
+export const monitoringCheck: StatusCheck = {
+  component: 'monitoring',
+  probes(ctx, host) {
+    if (!has(host, 'monitoring')) return [];
+    const { prometheus, alertmanager } = ctx.inventory.cluster.ports;
+    const base = `http://${host.address}:${prometheus}`;
+    return [
+      probe('monitoring.targets', httpGet(`${base}/api/v1/targets?state=active`)),
+      probe('monitoring.alerts', httpGet(`${base}/api/v1/alerts`)),
+      probe('monitoring.alertmanager', httpGet(`http://${host.address}:${alertmanager}/-/ready`)),
+    ];
+  },
+  judge(ctx, results) {
+    const hosts = hostsOf(ctx.inventory, 'monitoring');
+    if (!hosts.length) return [];
+    const critical = hosts.length > 1 ? { critical: false } : {};
+    const lines: CheckLine[] = [];
+    let alerts: p.PromAlert[] | undefined;
+    let alertsFrom = '';
+    for (const h of hosts) {
+      const why = unreachable(results, h.name);
+      const o = out(results, h.name, 'monitoring.targets');
+      const targets = o?.code === 0 ? p.parsePromTargets(parseHttp(o.stdout).body) : undefined;
+      if (why || !targets) {
+        const reason = why ?? join(unitNotes(ctx, results, h, 'monitoring'), failure(o, 'GET /api/v1/targets'));
+        lines.push(line('monitoring', `prometheus ${h.name}`, o?.code === NO_ANSWER ? 'degraded' : 'down', { host: h.name, reason, ...critical }));
+      } else {
+        const down = targets.filter((t) => t.health !== 'up');
+        // The end of a scrape error says why (`connect: connection refused`): keep that part.
+        const named = down.slice(0, TARGETS_NAMED).map((t) => `${t.job} ${t.host}${t.lastError ? ` (${t.lastError.length > 100 ? `...${t.lastError.slice(-100)}` : t.lastError})` : ` (${t.health})`}`);
+        const more = down.length > TARGETS_NAMED ? ` and ${down.length - TARGETS_NAMED} more` : '';
+        lines.push(
+          down.length
+            ? line('monitoring', `prometheus ${h.name}`, 'degraded', { host: h.name, reason: `${down.length} of ${targets.length} targets not up: ${named.join(', ')}${more}` })
+            : line('monitoring', `prometheus ${h.name}`, 'healthy', { host: h.name, reason: `${targets.length}/${targets.length} targets up` }),
+        );
+        const a = out(results, h.name, 'monitoring.alerts');
+        const parsed = a?.code === 0 ? p.parsePromAlerts(parseHttp(a.stdout).body) : undefined;
+        if (parsed && alerts === undefined) {
+          alerts = parsed;
+          alertsFrom = h.name;
+        }
+      }
+      const am = out(results, h.name, 'monitoring.alertmanager');
+      const ready = am?.code === 0 && parseHttp(am.stdout).status === 200;
+      lines.push(
+        ready
+          ? line('monitoring', `alertmanager ${h.name}`, 'healthy', { host: h.name, reason: 'ready' })
+          : line('monitoring', `alertmanager ${h.name}`, am?.code === NO_ANSWER ? 'degraded' : 'down', { host: h.name, reason: why ?? join(unitNotes(ctx, results, h, 'monitoring'), failure(am, 'GET /-/ready')), ...critical }),
+      );
+    }
+    if (alerts) {
+      const firing = alerts.filter((a) => a.state === 'firing');
+      const pending = alerts.filter((a) => a.state === 'pending');
+      const text = (list: p.PromAlert[]) => [...new Set(list.map((a) => a.name + (a.labels['host'] ? ` ${a.labels['host']}` : a.labels['vip'] ? ` ${a.labels['vip']}` : '')))].join(', ');
+      lines.push(
+        firing.length
+          ? line('monitoring', 'alerts', 'degraded', { host: alertsFrom, reason: join(`firing: ${text(firing)}`, pending.length > 0 && `pending: ${text(pending)}`) })
+          : line('monitoring', 'alerts', 'healthy', { host: alertsFrom, reason: join('none firing', pending.length > 0 && `pending: ${text(pending)}`) }),
+      );
+    }
+    return lines;
+  },
+};
+
 /** Every check, in report order. */
-export const STATUS_CHECKS: readonly StatusCheck[] = [hostsCheck, etcdCheck, patroniCheck, haproxyCheck, keepalivedCheck, rabbitmqCheck, airflowCheck, dagsCheck, ftpCheck, targetCheck, tlsCheck, backupCheck];
+export const STATUS_CHECKS: readonly StatusCheck[] = [hostsCheck, etcdCheck, patroniCheck, haproxyCheck, keepalivedCheck, rabbitmqCheck, airflowCheck, dagsCheck, ftpCheck, targetCheck, tlsCheck, backupCheck, monitoringCheck];
 
 /** The probes of one host: every check's, for its roles. */
 export function hostProbes(ctx: StatusContext, host: Host, checks: readonly StatusCheck[] = STATUS_CHECKS): Probe[] {

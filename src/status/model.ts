@@ -16,7 +16,7 @@ export function worst(verdicts: Iterable<Verdict>): Verdict {
 }
 
 /** The components of the report, in display order. */
-export const COMPONENTS = ['hosts', 'etcd', 'patroni', 'haproxy', 'keepalived', 'rabbitmq', 'airflow', 'dags', 'ftp', 'target', 'tls', 'backup'] as const;
+export const COMPONENTS = ['hosts', 'etcd', 'patroni', 'haproxy', 'keepalived', 'rabbitmq', 'airflow', 'dags', 'ftp', 'target', 'tls', 'backup', 'monitoring'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
 /** One line of the report. */

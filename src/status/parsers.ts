@@ -346,3 +346,51 @@ export function parseSshProbe(text: string, code: number): { outcome: 'ok' | 'au
   if (/Permission denied/.test(text)) return { outcome: 'auth-refused', message: msg };
   return { outcome: 'unreachable', message: msg.slice(0, 160) || `ssh exit ${code}` };
 }
+
+/** The array `data[key]` of a Prometheus API answer (`{"status":"success","data":{...}}`), or undefined when the body is not one. */
+function promData(body: string, key: string): unknown[] | undefined {
+  try {
+    const d = JSON.parse(body) as { status?: string; data?: Record<string, unknown> };
+    const list = d.status === 'success' ? d.data?.[key] : undefined;
+    return Array.isArray(list) ? list : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One active target of Prometheus's `GET /api/v1/targets` (https://prometheus.io/docs/prometheus/2.42/querying/api/#targets). */
+export interface PromTarget {
+  job: string;
+  /** The target's `host` label (airflow-ha labels every target with its inventory host), else its instance. */
+  host: string;
+  health: 'up' | 'down' | 'unknown';
+  lastError: string;
+}
+
+/** The active targets of a `/api/v1/targets` answer, or undefined when the body is not one (`status` not `success`). */
+export function parsePromTargets(body: string): PromTarget[] | undefined {
+  const list = promData(body, 'activeTargets');
+  return list && (list as Array<{ labels?: Record<string, string>; health?: string; lastError?: string }>).map((t) => ({
+    job: String(t.labels?.['job'] ?? '?'),
+    host: String(t.labels?.['host'] ?? t.labels?.['instance'] ?? '?'),
+    health: t.health === 'up' || t.health === 'down' ? t.health : 'unknown',
+    lastError: String(t.lastError ?? ''),
+  }));
+}
+
+/** One alert of `GET /api/v1/alerts`: its name, state (`pending` or `firing`) and labels. */
+export interface PromAlert {
+  name: string;
+  state: string;
+  labels: Record<string, string>;
+}
+
+/** The alerts of a `/api/v1/alerts` answer, or undefined when the body is not one. */
+export function parsePromAlerts(body: string): PromAlert[] | undefined {
+  const list = promData(body, 'alerts');
+  return list && (list as Array<{ labels?: Record<string, string>; state?: string }>).map((a) => ({
+    name: String(a.labels?.['alertname'] ?? '?'),
+    state: String(a.state ?? '?'),
+    labels: a.labels ?? {},
+  }));
+}

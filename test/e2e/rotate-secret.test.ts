@@ -123,7 +123,9 @@ test('the replication password: the old one refused, the replica streams again a
   assert.notEqual(fresh, old);
   for (const host of ['h1', 'h2']) {
     const cfg = await on(host, 'cat /etc/patroni/config.yml');
-    assert.ok(cfg.stdout.includes(`password: '${fresh}'`) && !cfg.stdout.includes(old), `${host}: patroni.yml holds the new replication password only`);
+    const hasNew = cfg.stdout.includes(`password: '${fresh}'`);
+    const hasOld = cfg.stdout.includes(old);
+    assert.ok(hasNew && !hasOld, `${host}: patroni.yml holds the new replication password only (new: ${hasNew}, old: ${hasOld}, exit ${cfg.code}); rotate-secret said:\n${r.stdout.slice(-3000)}`);
   }
   // The leader is whichever node Patroni says; the replica's own login goes to it.
   const leader = await patroniLeader();

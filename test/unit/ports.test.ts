@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { AIRFLOW_ROLES, clientSources, ROLE_PORTS, sourceWithin, type PortClient } from '../../src/inventory/ports.js';
+import { AIRFLOW_ROLES, clientSources, HOST_PORTS, ROLE_PORTS, sourceWithin, type PortClient, type PortSpec } from '../../src/inventory/ports.js';
 import { Ports, ROLES } from '../../src/inventory/schema.js';
 import { seedInventory } from '../helpers/golden.js';
 import { ROOT } from '../helpers/lab.js';
@@ -19,16 +19,15 @@ function clientsText(clients: readonly PortClient[]): string {
   return [...(airflow ? ['Airflow hosts'] : []), ...names].join(', ');
 }
 
-/** One README table row per role port: `| role | port | clients | why |`, default port numbers. */
+/** One README table row per role port: `| role | port | clients | why |`, default port numbers; the ports of every host last. */
 function matrixRows(): string[] {
   const ports = Ports.parse({});
-  return ROLES.flatMap((role) =>
-    ROLE_PORTS[role].map((s) => {
-      const [from, to] = s.range(ports);
-      const port = `${from === to ? from : `${from}-${to}`}${s.setting ? ` (\`${s.setting}\`)` : ''}`;
-      return `| ${role} | ${port} | ${clientsText(s.clients)} | ${s.why} |`;
-    }),
-  );
+  const row = (role: string, s: PortSpec) => {
+    const [from, to] = s.range(ports);
+    const port = `${from === to ? from : `${from}-${to}`}${s.setting ? ` (\`${s.setting}\`)` : ''}`;
+    return `| ${role} | ${port} | ${clientsText(s.clients)} | ${s.why} |`;
+  };
+  return [...ROLES.flatMap((role) => ROLE_PORTS[role].map((s) => row(role, s))), ...HOST_PORTS.map((s) => row('every host', s))];
 }
 
 test('README "Network exposure" has the matrix row for row', async () => {

@@ -692,3 +692,43 @@ test('summary: alike problems of one component are one clause naming its checks'
   ];
   assert.equal(summarizeProblems(mixed), 'hosts: a: load 7.5 (5 min) on 2 CPUs, above 2 per CPU; hosts: b: host unreachable: connect ETIMEDOUT; etcd: member b: host unreachable: connect ETIMEDOUT; patroni: leader (b): no leader');
 });
+
+test('judge: monitoring — every target up and no alert is healthy; a target down, a firing alert, Prometheus stopped are named', async () => {
+  const inv = await inventory('  - { name: h6, address: 10.1.1.16, roles: [monitoring] }\n');
+  const target = (job: string, host: string, health = 'up', lastError = '') => ({ labels: { job, host, instance: `${host}:1` }, health, lastError });
+  const targets = (list: unknown[]) => ({ stdout: http(200, JSON.stringify({ status: 'success', data: { activeTargets: list, droppedTargets: [] } })), code: 0 });
+  const alerts = (list: unknown[]) => ({ stdout: http(200, JSON.stringify({ status: 'success', data: { alerts: list } })), code: 0 });
+  const all = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((h) => target('node', h));
+  const monitor = (edit: (o: Record<string, FactOutput>) => void) => (h: string, o: Record<string, FactOutput>) => {
+    if (h !== 'h6') return;
+    o['monitoring.targets'] = targets(all);
+    o['monitoring.alerts'] = alerts([]);
+    o['monitoring.alertmanager'] = { stdout: 'HTTP/1.0 200 OK\r\n\r\nOK', code: 0 };
+    edit(o);
+  };
+  const ok = report(inv, results(inv, monitor(() => undefined)));
+  const mon = ok.components.find((c) => c.name === 'monitoring');
+  assert.deepEqual(mon?.checks.map((l) => [l.check, l.verdict, l.reason]), [
+    ['prometheus h6', 'healthy', '6/6 targets up'],
+    ['alertmanager h6', 'healthy', 'ready'],
+    ['alerts', 'healthy', 'none firing'],
+  ]);
+  assert.equal(ok.exitCode, 0);
+  const bad = report(inv, results(inv, monitor((o) => {
+    o['monitoring.targets'] = targets([...all.slice(1), target('etcd', 'h1', 'down', 'Get "http://10.1.1.11:2381/metrics": dial tcp 10.1.1.11:2381: connect: connection refused')]);
+    o['monitoring.alerts'] = alerts([{ labels: { alertname: 'EtcdMemberDown', host: 'h1' }, state: 'firing' }, { labels: { alertname: 'TargetDown', host: 'h1' }, state: 'pending' }]);
+  })));
+  const lines = bad.components.find((c) => c.name === 'monitoring')?.checks ?? [];
+  assert.equal(lines[0]?.reason, '1 of 6 targets not up: etcd h1 (Get "http://10.1.1.11:2381/metrics": dial tcp 10.1.1.11:2381: connect: connection refused)');
+  assert.equal(lines[2]?.reason, 'firing: EtcdMemberDown h1; pending: TargetDown h1');
+  assert.equal(bad.exitCode, 1, 'monitoring is no serving path: degraded');
+  const stopped = report(inv, results(inv, monitor((o) => {
+    o['units'] = { stdout: 'inactive\nactive\n', code: 0 };
+    o['monitoring.targets'] = { stdout: '', code: 1 };
+    o['monitoring.alerts'] = { stdout: '', code: 1 };
+  })));
+  const s = stopped.components.find((c) => c.name === 'monitoring');
+  assert.equal(s?.verdict, 'down');
+  assert.match(s?.checks[0]?.reason ?? '', /^prometheus\.service inactive; GET \/api\/v1\/targets: exit 1/);
+  assert.equal(stopped.serving, true);
+});
