@@ -132,7 +132,11 @@ export function restorePlan(inv: Inventory, inputs: RestoreInputs): RestoreStep[
     `replay the archive on ${leader.name} until it promotes itself`,
     leader.name,
     thenWait(
-      sh`runuser -u postgres -- ${pgCtl} -D ${p.dataDir} -W -l ${log} -o ${`-c listen_addresses=127.0.0.1 -c port=${inv.cluster.ports.postgres} -c hot_standby=off -c synchronous_standby_names=''`} start`,
+      // pg_ctl -W returns before the postmaster has written postmaster.pid (its first act,
+      // PostgreSQL 15 docs "Database File Layout"); until then `pg_ctl status` says "no server
+      // running", so the loop waits for that file first (at most 60 s: a server that fails to
+      // start never writes it, and the loop then shows its log).
+      sh`runuser -u postgres -- ${pgCtl} -D ${p.dataDir} -W -l ${log} -o ${`-c listen_addresses=127.0.0.1 -c port=${inv.cluster.ports.postgres} -c hot_standby=off -c synchronous_standby_names=''`} start && i=0 && until [ -f ${`${p.dataDir}/postmaster.pid`} ] || [ "$i" -ge 60 ]; do sleep 1; i=$((i + 1)); done`,
       waitLoop({
         cmd: sh`{ runuser -u postgres -- ${pgCtl} -D ${p.dataDir} status >/dev/null 2>&1 || { tail -n 20 ${log} >&2; exit 1; }; } && [ "$(${q} -c 'select pg_is_in_recovery()' 2>/dev/null)" = f ]`,
         timeoutSec: 6 * 3600,
