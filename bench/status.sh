@@ -3,10 +3,11 @@
 # every host in parallel), against its targets for the 13 hosts of inventory/lab.yaml:
 #  - wall time, timed with hyperfine: mean under 2 s;
 #  - CPU: CPU-seconds the lab spends per status run (every lab host is a container on this machine),
-#    from /proc/stat around a series of runs, minus the idle rate measured just before and minus the
-#    CLI's own CPU time (bash's `time`): at most 2 CPU-seconds;
-#  - `status --watch 2` for 60 s: the lab's CPU use at most 25 % above idle (the CLI's own CPU
-#    time printed apart).
+#    from each container's cgroup (bench/lab-cpu.mjs) around a series of runs, minus the idle rate
+#    measured just before: at most 2 CPU-seconds; the cost per host is printed too. Without
+#    per-container cgroups, /proc/stat of the whole machine minus the CLI's own CPU (bash's `time`);
+#  - `status --watch 2` for 60 s: the lab's CPU use at most 25 points of the machine above idle (the
+#    CLI's own CPU printed apart).
 # Boots the lab and runs `bootstrap` first unless the lab already runs (SKIP_BOOTSTRAP=1 skips the
 # bootstrap); tears the lab down at the end unless KEEP_LAB=1 or it was already up.
 # Usage: bash bench/status.sh [RUNS] [INVENTORY]   (default: 10 runs, inventory/lab.yaml)
@@ -39,34 +40,59 @@ hosts=$(./bin/airflow-ha status -i "$inv" --json | node -e 'let s="";process.std
 hyperfine -i --warmup 1 --runs "$runs" --export-json "$out/status-hyperfine.json" \
   -n status "./bin/airflow-ha status -i $inv --json"
 
-# Busy jiffies of the whole machine (proc(5): user nice system idle iowait irq softirq steal).
-busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+# CPU of the lab: each container's cgroup (bench/lab-cpu.mjs: the lab's hosts only, so neither the
+# CLI nor other work on this machine counts). Where the containers have no cgroup of their own,
+# the busy jiffies of the whole machine (proc(5) /proc/stat: user nice system irq softirq steal),
+# minus the CLI's own CPU as bash's `time` reports it.
 hz=$(getconf CLK_TCK)
+if node bench/lab-cpu.mjs "$inv" >/dev/null 2>&1; then
+  source_kind=cgroup
+  sample() { node bench/lab-cpu.mjs "$inv"; }
+else
+  source_kind=machine
+  echo "bench/status.sh: $(node bench/lab-cpu.mjs "$inv" 2>&1 || true); measuring the whole machine instead" >&2
+  sample() { awk -v hz="$hz" '/^cpu /{printf "{\"machine\":%d}\n", ($2+$3+$4+$7+$8+$9) * 1000000 / hz}' /proc/stat; }
+fi
+now() { date +%s.%N; }
 idle_sec=20
-b0=$(busy); sleep "$idle_sec"; b1=$(busy)
-# The CLI's own CPU (user + system of the series, children included) as bash's `time` reports it.
+i0=$(sample); ti0=$(now); sleep "$idle_sec"; ti1=$(now); i1=$(sample)
 TIMEFORMAT='%U %S'
-t0=$(date +%s.%N); c0=$(busy)
+r0=$(sample); tr0=$(now)
 cli=$( { time (for _ in $(seq "$runs"); do ./bin/airflow-ha status -i "$inv" --json >/dev/null 2>&1 || true; done) ; } 2>&1 | awk '{print $1 + $2}')
-c1=$(busy); t1=$(date +%s.%N)
+tr1=$(now); r1=$(sample)
 watch_sec=60
-w0=$(busy)
+w0=$(sample); tw0=$(now)
 wcli=$( { time (timeout -s INT "$watch_sec" ./bin/airflow-ha status -i "$inv" --json --watch 2 >/dev/null 2>&1 || true) ; } 2>&1 | awk '{print $1 + $2}')
-w1=$(busy)
+tw1=$(now); w1=$(sample)
 
 node -e '
-  const [file, hosts, hz, idleSec, b0, b1, t0, t1, c0, c1, runs, watchSec, w0, w1, cli, wcli] = process.argv.slice(1);
+  const [file, hosts, kind, runs, cli, wcli, ...rest] = process.argv.slice(1);
+  const [i0, ti0, ti1, i1, r0, tr0, tr1, r1, w0, tw0, tw1, w1] = rest;
   const r = JSON.parse(require("fs").readFileSync(file, "utf8")).results[0];
-  const idleRate = (b1 - b0) / hz / idleSec;
-  const perRun = ((c1 - c0) / hz - idleRate * (t1 - t0) - cli) / runs;
-  const watchRate = ((w1 - w0) / hz - wcli) / watchSec;
+  const J = (s) => JSON.parse(s);
+  // CPU-seconds per key between two samples (microseconds in the samples).
+  const delta = (a, b) => Object.fromEntries(Object.keys(J(b)).map((k) => [k, ((J(b)[k] ?? 0) - (J(a)[k] ?? 0)) / 1e6]));
+  const sum = (o) => Object.values(o).reduce((x, y) => x + y, 0);
+  const idle = delta(i0, i1), series = delta(r0, r1), watch = delta(w0, w1);
+  const idleSec = ti1 - ti0, seriesSec = tr1 - tr0, watchSec = tw1 - tw0;
+  const idleRate = sum(idle) / idleSec;
+  // In machine mode the CLI runs inside what is measured: its own CPU is subtracted.
+  const own = kind === "machine" ? Number(cli) : 0;
+  const wown = kind === "machine" ? Number(wcli) : 0;
+  const perRun = (sum(series) - idleRate * seriesSec - own) / runs;
+  const watchRate = (sum(watch) - wown) / watchSec;
   const raise = (100 * (watchRate - idleRate)) / idleRate;
-  // Also in points of the capacity of the machine (what the %CPU of top adds up to): the lab use rises
+  // Points of the capacity of the machine (what the %CPU of top adds up to): the lab use rises
   // from idle% to watch% of all CPUs.
   const cpus = require("os").cpus().length;
   const points = (100 * (watchRate - idleRate)) / cpus;
   const v = (ok) => (ok ? "under" : "OVER");
+  const what = kind === "cgroup" ? "across the lab containers (their cgroups)" : "across the machine (the CLI own CPU subtracted)";
   console.log(`status of ${hosts} hosts: mean ${r.mean.toFixed(3)} s, max ${r.max.toFixed(3)} s (${v(r.mean < 2)} the 2 s target)`);
-  console.log(`status of ${hosts} hosts: ${perRun.toFixed(2)} CPU-seconds per run across the lab (idle rate ${idleRate.toFixed(2)} CPU-s/s and the CLI own ${(cli / runs).toFixed(2)} CPU-s per run subtracted) (${v(perRun <= 2)} the 2 CPU-s target)`);
-  console.log(`status --watch 2 for ${watchSec} s: the lab at ${watchRate.toFixed(2)} CPU-s/s against ${idleRate.toFixed(2)} idle: its share of the ${cpus} CPUs from ${((100 * idleRate) / cpus).toFixed(1)} % to ${((100 * watchRate) / cpus).toFixed(1)} %, +${points.toFixed(1)} points (${v(points <= 25)} the 25 % target read as points of the machine), ${raise.toFixed(0)} % relative to idle (${v(raise <= 25)} it read as relative); the CLI ${(wcli / watchSec).toFixed(2)} CPU-s/s`);
-' "$out/status-hyperfine.json" "$hosts" "$hz" "$idle_sec" "$b0" "$b1" "$t0" "$t1" "$c0" "$c1" "$runs" "$watch_sec" "$w0" "$w1" "$cli" "$wcli"
+  console.log(`status of ${hosts} hosts: ${perRun.toFixed(2)} CPU-seconds per run ${what}, idle rate ${idleRate.toFixed(2)} CPU-s/s subtracted (${v(perRun <= 2)} the 2 CPU-s target); the CLI itself ${(Number(cli) / runs).toFixed(2)} CPU-s per run`);
+  if (kind === "cgroup") {
+    const per = Object.keys(series).map((h) => [h, (series[h] - (idle[h] ?? 0) / idleSec * seriesSec) / runs]).sort((a, b) => b[1] - a[1]);
+    console.log(`  per host and run: ${per.map(([h, c]) => `${h} ${c.toFixed(3)}`).join(", ")}`);
+  }
+  console.log(`status --watch 2 for ${watchSec.toFixed(0)} s: the lab at ${watchRate.toFixed(2)} CPU-s/s against ${idleRate.toFixed(2)} idle: its share of the ${cpus} CPUs from ${((100 * idleRate) / cpus).toFixed(1)} % to ${((100 * watchRate) / cpus).toFixed(1)} %, +${points.toFixed(1)} points (${v(points <= 25)} the 25 % target read as points of the machine), ${raise.toFixed(0)} % relative to idle (${v(raise <= 25)} it read as relative); the CLI ${(Number(wcli) / watchSec).toFixed(2)} CPU-s/s`);
+' "$out/status-hyperfine.json" "$hosts" "$source_kind" "$runs" "$cli" "$wcli" "$i0" "$ti0" "$ti1" "$i1" "$r0" "$tr0" "$tr1" "$r1" "$w0" "$tw0" "$tw1" "$w1"
