@@ -197,6 +197,13 @@ export function patroniPgHba(inv: Inventory): string[] {
     'local all postgres peer',
     'local all all scram-sha-256',
     `${host} all all 127.0.0.1/32 scram-sha-256`,
+    // Patroni asks its own node for the timeline over a replication connection to localhost
+    // (postgresql/config.py `_get_tcp_local_address`: "localhost" when PostgreSQL listens on
+    // 127.0.0.1; IDENTIFY_SYSTEM in `get_replica_timeline`). `all` never matches a replication
+    // connection (PostgreSQL 15 docs, pg_hba.conf "database"), so without this line a replica's
+    // timeline is null and its GET /metrics prints `patroni_postgres_timeline ... None`, which
+    // Prometheus cannot parse (patroni/patroni#3164).
+    `${host} replication replicator 127.0.0.1/32 scram-sha-256`,
     ...patroniNodes(inv).flatMap((h) => [`${host} replication replicator ${h.address}/32 scram-sha-256`, `${host} all all ${h.address}/32 scram-sha-256`]),
     ...airflowClientAddresses(inv).map((a) => `${host} ${AIRFLOW_DB} ${AIRFLOW_DB_USER} ${a}/32 scram-sha-256`),
   ];

@@ -59,9 +59,9 @@ set -e
 ( install -d -m 0755 -o postgres -g postgres /var/lib/pgsql/15 )
 # task: template /etc/patroni/patroni.yml
 ( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
-# write /var/lib/airflow-ha/tmp/validate-ed92e0bbfb019e37 (3959 bytes, root:root 0600)
-( ( out=$(patroni --validate-config /var/lib/airflow-ha/tmp/validate-ed92e0bbfb019e37 2>&1); rc=$?; if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -v -e 'is already in use' -e '^$' | grep -q .; then printf '%s\n' "$out" >&2; exit 1; fi; exit 0 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-ed92e0bbfb019e37; exit "$rc" )
-# write /etc/patroni/patroni.yml (3959 bytes, postgres:postgres 0600)
+# write /var/lib/airflow-ha/tmp/validate-abbbfe7c829d42d8 (4081 bytes, root:root 0600)
+( ( out=$(patroni --validate-config /var/lib/airflow-ha/tmp/validate-abbbfe7c829d42d8 2>&1); rc=$?; if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -v -e 'is already in use' -e '^$' | grep -q .; then printf '%s\n' "$out" >&2; exit 1; fi; exit 0 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-abbbfe7c829d42d8; exit "$rc" )
+# write /etc/patroni/patroni.yml (4081 bytes, postgres:postgres 0600)
 # task: service patroni enabled, started
 ( systemctl enable patroni )
 ( systemctl start patroni )
