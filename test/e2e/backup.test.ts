@@ -51,7 +51,15 @@ async function healthyCluster(timeoutMs: number): Promise<Array<Record<string, u
   let rows: Array<Record<string, unknown>> = [];
   while (Date.now() < end) {
     rows = await members().catch(() => []);
-    const replicas = rows.filter((r) => (r['Role'] === 'Replica' || r['Role'] === 'Sync Standby') && r['State'] === 'streaming');
+    // Patroni 3.0.2 (Debian 12) lists a replica as `running`; later releases say `streaming`
+    // (Patroni 3.0.4, patroni/patroni#2733). Either way the replica's own WAL receiver must stream.
+    const replicas = [];
+    for (const r of rows) {
+      if ((r['Role'] === 'Replica' || r['Role'] === 'Sync Standby') && (r['State'] === 'streaming' || r['State'] === 'running')) {
+        const wal = await onHost(lab.inventoryFile, String(r['Member']), "runuser -u postgres -- psql -XqAt -c 'select status from pg_stat_wal_receiver'");
+        if (wal.stdout.trim() === 'streaming') replicas.push(r);
+      }
+    }
     if (rows.filter((r) => r['Role'] === 'Leader').length === 1 && replicas.length === 2 && new Set(rows.map((r) => r['TL'])).size === 1) return rows;
     await sleep(3000);
   }

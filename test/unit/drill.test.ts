@@ -4,7 +4,7 @@
  * (secrets only there), the figures computed from a load's timelines, and the table.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ import { clusterView, planScenario, powerOffRuleset, scenarioIntent, showsFailur
 import type { Inventory } from '../../src/inventory/schema.js';
 import { buildReport, type CheckLine, type HostReach } from '../../src/status/model.js';
 import { fixedSecrets, seedInventory } from '../helpers/golden.js';
-import { tempDir } from '../helpers/local.js';
+import { inTemp } from '../helpers/local.js';
 
 const SETTINGS = { holdSec: 60, undoAfterSec: 180 };
 const VIEW = { patroniLeader: 'sql2', vipHolder: 'haproxy2' };
@@ -145,12 +145,12 @@ test('the load: settings on stdin with the passwords, none on the command line o
 });
 
 test('the load script is valid Python', async () => {
-  const dir = tempDir('ah-drill-py-');
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, 'load.py');
-  await writeFile(file, loadScript());
-  const r = spawnSync('python3', ['-c', 'import ast,sys; ast.parse(open(sys.argv[1]).read())', file], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
+  await inTemp(async (dir) => {
+    const file = path.join(dir, 'load.py');
+    await writeFile(file, loadScript());
+    const r = spawnSync('python3', ['-c', 'import ast,sys; ast.parse(open(sys.argv[1]).read())', file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  });
 });
 
 test('longestGap: the longest pause overlapping the window, and a stream that never came back', () => {
