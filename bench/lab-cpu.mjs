@@ -3,14 +3,17 @@
 // Each lab container runs in the cgroup `airflow-ha-lab/<prefix>-<host>` of the cgroup2 hierarchy
 // (src/lab/cgroup.ts), so this counts the lab's hosts only: not the CLI, not other work on this
 // machine.
-// Usage: node bench/lab-cpu.mjs INVENTORY   prints {"<host>": <usage_usec>, ...} or exits 1 with
-// the reason when the machine has no such cgroups (e.g. a systemd-booted machine, where nspawn
-// gets a scope unit instead).
+// Usage: node bench/lab-cpu.mjs INVENTORY [--by-unit]   prints {"<host>": <usage_usec>, ...}, or
+// with --by-unit {"<host> <unit>": ...}: each service of the container's systemd
+// (payload/system.slice/*.service), its login sessions (payload/user.slice: what SSH sessions run)
+// and the rest of the host (`<host> other`). Exits 1 with the reason when the machine has no such
+// cgroups (e.g. a systemd-booted machine, where nspawn gets a scope unit instead).
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 
-const [file] = process.argv.slice(2);
+const [file, flag] = process.argv.slice(2);
+const byUnit = flag === '--by-unit';
 if (!file) {
   console.error('usage: node bench/lab-cpu.mjs INVENTORY');
   process.exit(2);
@@ -42,10 +45,35 @@ if (names.length === 0) {
   console.error(`${group}: no container of prefix ${prefix}`);
   process.exit(1);
 }
+/** usage_usec of the cgroup at `dir`, or 0 when it is gone (a unit that stopped). */
+function usage(dir) {
+  try {
+    return Number(/^usage_usec (\d+)$/m.exec(readFileSync(join(dir, 'cpu.stat'), 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
 const out = {};
 for (const n of names) {
-  const stat = readFileSync(join(group, n, 'cpu.stat'), 'utf8');
-  const m = /^usage_usec (\d+)$/m.exec(stat);
-  if (m) out[n.slice(prefix.length + 1)] = Number(m[1]);
+  const host = n.slice(prefix.length + 1);
+  const total = usage(join(group, n));
+  if (!byUnit) {
+    out[host] = total;
+    continue;
+  }
+  const payload = join(group, n, 'payload');
+  let counted = 0;
+  let units = [];
+  try {
+    units = readdirSync(join(payload, 'system.slice')).filter((u) => u.endsWith('.service'));
+  } catch {}
+  for (const u of units) {
+    const v = usage(join(payload, 'system.slice', u));
+    out[`${host} ${u.replace(/\.service$/, '')}`] = v;
+    counted += v;
+  }
+  const sessions = usage(join(payload, 'user.slice'));
+  out[`${host} sessions`] = sessions;
+  out[`${host} other`] = total - counted - sessions;
 }
 console.log(JSON.stringify(out));

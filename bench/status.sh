@@ -47,7 +47,7 @@ hyperfine -i --warmup 1 --runs "$runs" --export-json "$out/status-hyperfine.json
 hz=$(getconf CLK_TCK)
 if node bench/lab-cpu.mjs "$inv" >/dev/null 2>&1; then
   source_kind=cgroup
-  sample() { node bench/lab-cpu.mjs "$inv"; }
+  sample() { node bench/lab-cpu.mjs "$inv" --by-unit; }
 else
   source_kind=machine
   echo "bench/status.sh: $(node bench/lab-cpu.mjs "$inv" 2>&1 || true); measuring the whole machine instead" >&2
@@ -91,8 +91,14 @@ node -e '
   console.log(`status of ${hosts} hosts: mean ${r.mean.toFixed(3)} s, max ${r.max.toFixed(3)} s (${v(r.mean < 2)} the 2 s target)`);
   console.log(`status of ${hosts} hosts: ${perRun.toFixed(2)} CPU-seconds per run ${what}, idle rate ${idleRate.toFixed(2)} CPU-s/s subtracted (${v(perRun <= 2)} the 2 CPU-s target); the CLI itself ${(Number(cli) / runs).toFixed(2)} CPU-s per run`);
   if (kind === "cgroup") {
-    const per = Object.keys(series).map((h) => [h, (series[h] - (idle[h] ?? 0) / idleSec * seriesSec) / runs]).sort((a, b) => b[1] - a[1]);
-    console.log(`  per host and run: ${per.map(([h, c]) => `${h} ${c.toFixed(3)}`).join(", ")}`);
+    // Keys are "<host> <unit>" (bench/lab-cpu.mjs --by-unit): the cost per run of each, idle subtracted.
+    const cost = Object.keys(series).map((k) => [k, (series[k] - ((idle[k] ?? 0) / idleSec) * seriesSec) / runs]);
+    const hostsCost = {};
+    for (const [k, c] of cost) hostsCost[k.split(" ")[0]] = (hostsCost[k.split(" ")[0]] ?? 0) + c;
+    const per = Object.entries(hostsCost).sort((a, b) => b[1] - a[1]);
+    console.log(`  per host and run (CPU-s): ${per.map(([h, c]) => `${h} ${c.toFixed(3)}`).join(", ")}`);
+    const top = cost.sort((a, b) => b[1] - a[1]).slice(0, 10);
+    console.log(`  the 10 largest units per run (CPU-s; "ssh" holds what the SSH sessions run): ${top.map(([k, c]) => `${k} ${c.toFixed(3)}`).join(", ")}`);
   }
   console.log(`status --watch 2 for ${watchSec.toFixed(0)} s: the lab at ${watchRate.toFixed(2)} CPU-s/s against ${idleRate.toFixed(2)} idle: its share of the ${cpus} CPUs from ${((100 * idleRate) / cpus).toFixed(1)} % to ${((100 * watchRate) / cpus).toFixed(1)} %, +${points.toFixed(1)} points (${v(points <= 25)} the 25 % target read as points of the machine), ${raise.toFixed(0)} % relative to idle (${v(raise <= 25)} it read as relative); the CLI ${(Number(wcli) / watchSec).toFixed(2)} CPU-s/s`);
 ' "$out/status-hyperfine.json" "$hosts" "$source_kind" "$runs" "$cli" "$wcli" "$i0" "$ti0" "$ti1" "$i1" "$r0" "$tr0" "$tr1" "$r1" "$w0" "$tw0" "$tw1" "$w1"
