@@ -135,6 +135,25 @@ export function backupUnitName(type: BackupType): string {
   return `airflow-ha-backup-${type}`;
 }
 
+/**
+ * `~/.ssh/config` of pgBackRest's SSH user on either side: the peers' keys are pinned in
+ * known_hosts, and ssh must keep it that way. OpenSSH's `UpdateHostKeys` (default yes, ssh_config(5))
+ * would append every other host key a peer offers after the login (hashed, as Debian's
+ * `HashKnownHosts yes` says), so the next run would find known_hosts changed; `StrictHostKeyChecking
+ * yes` refuses a peer whose key is not pinned instead of asking.
+ */
+function sshClientConfigTask(path: string, owner: string): Task {
+  const content = [
+    '# Managed by airflow-ha (pgBackRest over SSH): edits are overwritten on the next run.',
+    '# The peers\' host keys are pinned in known_hosts; ssh neither adds keys nor asks.',
+    'Host *',
+    '    StrictHostKeyChecking yes',
+    '    UpdateHostKeys no',
+    '',
+  ].join('\n');
+  return file({ path, content, mode: '0600', owner, group: owner });
+}
+
 /** The known_hosts file of one side: the other side's pinned keys, or a blocked task saying how to record them. */
 function knownHostsTask(inv: Inventory, path: string, peers: readonly Host[], hostKeys: ((h: Host) => string[]) | undefined, owner: string): Task {
   const keysOf = (h: Host) => hostKeys?.(h) ?? [];
@@ -170,6 +189,7 @@ export function backupPgTasks(inv: Inventory, host: Host, facts: HostFacts, keys
     secretFile({ path: `${home}/.ssh/id_ed25519`, content: keys.pg.privateKey, mode: '0600', ...own }),
     file({ path: `${home}/.ssh/authorized_keys`, content: backupAuthorizedKey(keys.repo, [repo]), mode: '0600', ...own }),
     knownHostsTask(inv, `${home}/.ssh/known_hosts`, [repo], hostKeys, 'postgres'),
+    sshClientConfigTask(`${home}/.ssh/config`, 'postgres'),
   ];
 }
 
@@ -211,6 +231,7 @@ export function backupRepoTasks(inv: Inventory, facts: HostFacts, keys: BackupKe
     secretFile({ path: `${ssh}/id_ed25519`, content: keys.repo.privateKey, mode: '0600', ...own }),
     file({ path: `${ssh}/authorized_keys`, content: backupAuthorizedKey(keys.pg, patroniNodes(inv)), mode: '0600', ...own }),
     knownHostsTask(inv, `${ssh}/known_hosts`, patroniNodes(inv), hostKeys, PGBACKREST_USER),
+    sshClientConfigTask(`${ssh}/config`, PGBACKREST_USER),
   ];
   for (const u of backupUnits(inv)) tasks.push(unit({ name: u.name, content: u.content, restart: u.restart }));
   for (const u of backupUnits(inv).filter((x) => x.name.endsWith('.timer'))) tasks.push(service({ name: u.name, enabled: true, state: 'started' }));

@@ -135,6 +135,7 @@ test('tasks: both sides authorize only the other side by address, pin its host k
     'secret file /var/lib/postgresql/.ssh/id_ed25519',
     'file /var/lib/postgresql/.ssh/authorized_keys',
     'file /var/lib/postgresql/.ssh/known_hosts',
+    'file /var/lib/postgresql/.ssh/config',
   ]);
   const files = renderFiles(playbooks['etcd-patroni'], inv, fixedSecrets, 'debian', { backupKeys: KEYS, hostKeys });
   const get = (host: string, p: string) => files.find((f) => f.host === host && f.path === p)?.content.toString();
@@ -142,6 +143,10 @@ test('tasks: both sides authorize only the other side by address, pin its host k
   assert.equal(get('db1', '/var/lib/postgresql/.ssh/known_hosts'), 'bk1,10.20.0.51 ssh-ed25519 AAAAhost-bk1\n');
   assert.equal(get('bk1', '/home/pgbackrest/.ssh/authorized_keys'), 'restrict,from="10.20.0.21,10.20.0.22,10.20.0.23" ssh-ed25519 AAAApg airflow-ha test postgres\n');
   assert.equal(get('bk1', '/home/pgbackrest/.ssh/known_hosts')?.split('\n').length, 4);
+  // ssh on either side must not append the other host keys a peer offers (UpdateHostKeys), or the next run would find known_hosts changed.
+  for (const [host, p] of [['db1', '/var/lib/postgresql/.ssh/config'], ['bk1', '/home/pgbackrest/.ssh/config']] as const) {
+    assert.match(get(host, p) ?? '', /^Host \*\n {4}StrictHostKeyChecking yes\n {4}UpdateHostKeys no\n$/m, `${host}:${p}`);
+  }
   const repoTasks = backupRepoTasks(inv, FACTS, KEYS, hostKeys);
   const stanza = repoTasks.find((t) => t.name === 'pgbackrest stanza-create acme-airflow');
   assert.ok(stanza);
