@@ -2,7 +2,7 @@
  * `airflow-ha status` on the terminal: one report (table or `--json`), or `--watch` refreshing it in
  * place until Ctrl-C. Returns the exit code of the last report (README "Exit codes").
  */
-import { collectStatus } from '../run/status.js';
+import { collectStatus, StatusCache } from '../run/status.js';
 import type { StatusContext } from '../status/checks.js';
 import type { StatusReport } from '../status/model.js';
 import { renderReport, type Paint } from '../status/render.js';
@@ -26,7 +26,9 @@ export async function statusCommand(ctx: StatusContext, transport: Transport, io
     if (opts.json) io.out(`${JSON.stringify(r)}\n`);
     else io.out(`${opts.watchSec && io.isTTY ? CLEAR : first ? '' : '\n'}${renderReport(r, paint, { all: Boolean(opts.all) })}\n`);
   };
-  let report = await collectStatus(ctx, transport);
+  // --watch keeps the slow-changing answers between ticks (Probe.refreshSec).
+  const cache = opts.watchSec ? new StatusCache() : undefined;
+  let report = await collectStatus(ctx, transport, cache ? { cache } : {});
   show(report, true);
   if (!opts.watchSec) return report.exitCode;
   let stop = false;
@@ -43,7 +45,7 @@ export async function statusCommand(ctx: StatusContext, transport: Transport, io
         setTimeout(resolve, (opts.watchSec as number) * 1000);
       });
       if (stop) break;
-      report = await collectStatus(ctx, transport);
+      report = await collectStatus(ctx, transport, { cache: cache as StatusCache });
       show(report, false);
     }
   } finally {

@@ -68,6 +68,8 @@ export interface StatusContext {
 export interface ProbeResult extends FactOutput {
   waitedSec?: number;
   timeoutSec?: number;
+  /** Seconds since this output was read, when `status --watch` reused it ({@link Probe.refreshSec}); unset for an answer of this run. */
+  ageSec?: number;
 }
 
 /** One host's outcome: reached or not, and each probe's output by probe id. */
@@ -109,6 +111,16 @@ function viewHosts(inv: Inventory, role: Role | readonly Role[]): Host[] {
   return inv.hosts.filter((h) => roles.some((r) => has(h, r))).slice(0, VIEW_HOSTS);
 }
 const probe = (id: string, cmd: Cmd, timeoutSec = PROBE_TIMEOUT_SEC): Probe => ({ id, cmd, timeoutSec });
+
+/**
+ * Seconds `status --watch` keeps the answer of a slow-changing check ({@link Probe.refreshSec}):
+ * disk use, the installed release, the DAG folder and its revision, the target's SSH login,
+ * certificate dates and the backup catalogue are asked at most this often, the rest on every tick.
+ */
+export const SLOW_REFRESH_SEC = 30;
+
+/** `p`, asked at most every {@link SLOW_REFRESH_SEC} in `status --watch`. */
+const slow = (p: Probe): Probe => ({ ...p, refreshSec: SLOW_REFRESH_SEC });
 /** An HTTP GET with HTTP basic auth (RFC 7617), the credentials in the probe's environment, never in an argv. */
 const basicAuthGet = (id: string, url: string, user: string, password: Secret): Probe => ({
   ...probe(id, httpGet(url, true)),
@@ -229,7 +241,7 @@ export const hostsCheck: StatusCheck = {
     const units = unitsOf(ctx.inventory, host);
     return [
       probe('host.failed', sh`systemctl list-units --state=failed --no-legend --plain`),
-      probe('host.df', sh`for p in ${dirs}; do [ -d "$p" ] && printf '%s ' "$p" && df -Pk "$p" | tail -n 1; done; true`),
+      slow(probe('host.df', sh`for p in ${dirs}; do [ -d "$p" ] && printf '%s ' "$p" && df -Pk "$p" | tail -n 1; done; true`)),
       probe('host.mem', sh`cat /proc/meminfo`),
       probe('host.load', sh`cat /proc/loadavg; nproc; cat /run/systemd/container 2>/dev/null; true`),
       ...(units.length ? [probe('units', sh`systemctl is-active ${units}`)] : []),
@@ -773,7 +785,7 @@ function hasJobs(inv: Inventory): boolean {
  * and whether it is the lab's stand-in (its Summary says so, test/standin/build_wheel.py).
  */
 const releaseProbe = (inv: Inventory): Probe =>
-  probe('airflow.release', sh`sed -n -e 's/^Version: //p' -e 's/^Summary: //p' ${raw(`${airflowPaths(inv).venv}/lib/python3*/site-packages/apache_airflow-*.dist-info/METADATA`)} 2>/dev/null | head -n 2`);
+  slow(probe('airflow.release', sh`sed -n -e 's/^Version: //p' -e 's/^Summary: //p' ${raw(`${airflowPaths(inv).venv}/lib/python3*/site-packages/apache_airflow-*.dist-info/METADATA`)} 2>/dev/null | head -n 2`));
 
 /** Words of the lab stand-in's Summary (test/standin/build_wheel.py): never Apache Airflow. */
 const STANDIN_MARK = /stand-in/i;
@@ -1005,10 +1017,12 @@ export const targetCheck: StatusCheck = {
   probes(ctx, host) {
     if (!has(host, 'worker')) return [];
     return hostsOf(ctx.inventory, 'target').map((t) =>
-      probe(
-        `target.ssh:${t.name}`,
-        sh`runuser -u ${ctx.inventory.cluster.airflow.user} -- ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=3 -o NumberOfPasswordPrompts=0 ${t.address} true 2>&1`,
-        6,
+      slow(
+        probe(
+          `target.ssh:${t.name}`,
+          sh`runuser -u ${ctx.inventory.cluster.airflow.user} -- ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=3 -o NumberOfPasswordPrompts=0 ${t.address} true 2>&1`,
+          6,
+        ),
       ),
     );
   },
@@ -1022,9 +1036,13 @@ export const targetCheck: StatusCheck = {
         const check = `${t.name} from ${w.name}`;
         if (!why && o?.code === NO_ANSWER) lines.push(line('target', check, 'degraded', { host: w.name, reason: failure(o, 'ssh') }));
         else if (why || !r) lines.push(line('target', check, 'down', { host: w.name, reason: why ?? 'no output' }));
-        else if (r.outcome === 'ok') lines.push(line('target', check, 'healthy', { host: w.name, reason: 'reached with its pinned host key' }));
-        else if (r.outcome === 'auth-refused') lines.push(line('target', check, 'degraded', { host: w.name, reason: `host key matches, login refused: ${r.message}` }));
-        else lines.push(line('target', check, 'down', { host: w.name, reason: r.message }));
+        else {
+          // In --watch the login is tried at most every SLOW_REFRESH_SEC: the line says how old it is.
+          const age = o?.ageSec !== undefined ? ` (checked ${Math.round(o.ageSec)} s ago)` : '';
+          if (r.outcome === 'ok') lines.push(line('target', check, 'healthy', { host: w.name, reason: `reached with its pinned host key${age}` }));
+          else if (r.outcome === 'auth-refused') lines.push(line('target', check, 'degraded', { host: w.name, reason: `host key matches, login refused: ${r.message}${age}` }));
+          else lines.push(line('target', check, 'down', { host: w.name, reason: `${r.message}${age}` }));
+        }
       }
     }
     return lines;
@@ -1034,7 +1052,7 @@ export const targetCheck: StatusCheck = {
 /** Certificates of `cluster.tls`: days left on each host's certificate and the CA (src/status/tls.ts). */
 export const tlsCheck: StatusCheck = {
   component: 'tls',
-  probes: (ctx) => tlsProbes(ctx.inventory),
+  probes: (ctx) => tlsProbes(ctx.inventory).map(slow),
   judge: (ctx, results) => tlsLines(ctx.inventory, results),
 };
 
@@ -1053,7 +1071,7 @@ export const backupCheck: StatusCheck = {
     const inv = ctx.inventory;
     if (!inv.hosts.some((h) => has(h, 'backup'))) return [];
     const probes: Probe[] = [];
-    if (has(host, 'backup')) probes.push(probe('backup.info', sh`date +%s; ${infoCommand(inv)}`, 15));
+    if (has(host, 'backup')) probes.push(slow(probe('backup.info', sh`date +%s; ${infoCommand(inv)}`, 15)));
     if (has(host, 'postgresql')) probes.push(probe('backup.archiver', sh`${psql(inv)} -c ${ARCHIVER_SQL}`));
     return probes;
   },

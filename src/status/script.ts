@@ -24,6 +24,13 @@ export interface Probe {
    * src/ssh/pool.ts `exec`).
    */
   env?: Readonly<Record<string, Secret>>;
+  /**
+   * Seconds a result stays good enough in `status --watch` (src/run/status.ts {@link StatusCache}):
+   * a value that changes slowly (disk use, the installed release, the DAG revision, the target's SSH
+   * login, certificate dates, the backup catalogue) is asked again only once its last answer is
+   * older, so each tick costs the fast-changing checks only. Unset: asked on every tick.
+   */
+  refreshSec?: number;
 }
 
 /** Exit code of a command killed by timeout(1). */

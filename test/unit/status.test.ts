@@ -13,8 +13,8 @@ import { Secret } from '../../src/core/secret.js';
 import type { FactOutput } from '../../src/facts/fact.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import type { Inventory } from '../../src/inventory/schema.js';
-import { collectStatus } from '../../src/run/status.js';
-import { hostProbes, judgeAll, type HostResult } from '../../src/status/checks.js';
+import { collectStatus, StatusCache } from '../../src/run/status.js';
+import { hostProbes, judgeAll, SLOW_REFRESH_SEC, type HostResult } from '../../src/status/checks.js';
 import { buildReport, summarizeProblems, type CheckLine } from '../../src/status/model.js';
 import * as p from '../../src/status/parsers.js';
 import { renderReport } from '../../src/status/render.js';
@@ -653,6 +653,41 @@ test('collectStatus: one exec per reachable host, an unreachable host reported w
   assert.equal(r.exitCode, 3);
   assert.match(r.summary, /^DOWN: haproxy: write path 127\.0\.9\.200:5000: no PostgreSQL answers .*; rabbitmq: broker: no node accepts connections on 5672/);
   assert.ok(r.components.find((c) => c.name === 'rabbitmq')?.checks.some((l) => l.check === 'management API'), 'without secrets RabbitMQ cannot be asked');
+});
+
+test('status --watch cache: a slow-changing check (disk use) is asked again only after its refresh time; an unreachable host forgets it', async () => {
+  const inv = await inventory('', '127.0.9');
+  const transport = new LocalTransport();
+  const cache = new StatusCache();
+  let clock = 1_000_000;
+  const now = () => clock;
+  const asked = (h: string) => transport.conns.get(h)?.calls.map((c) => c.text.includes('df -Pk')) ?? [];
+  await collectStatus({ inventory: inv }, transport, { connectTimeoutSec: 2, now, cache });
+  clock += (SLOW_REFRESH_SEC - 1) * 1000;
+  await collectStatus({ inventory: inv }, transport, { connectTimeoutSec: 2, now, cache });
+  clock += 2000;
+  await collectStatus({ inventory: inv }, transport, { connectTimeoutSec: 2, now, cache });
+  assert.deepEqual(asked('h1'), [true, false, true], 'asked, kept, asked again once older than the refresh time');
+  // Without a cache (a plain `status`) every check is asked every time.
+  await collectStatus({ inventory: inv }, transport, { connectTimeoutSec: 2, now });
+  assert.deepEqual(asked('h1').at(-1), true);
+  cache.forget('h1');
+  await collectStatus({ inventory: inv }, transport, { connectTimeoutSec: 2, now, cache });
+  assert.deepEqual(asked('h1').at(-1), true, 'forgotten: asked again');
+});
+
+test('StatusCache: a kept answer comes back with its age until its refresh time; a failed answer and a probe without refreshSec are never kept', () => {
+  const cache = new StatusCache();
+  const slowProbe = { id: 'host.df', cmd: sh`df`, timeoutSec: 3, refreshSec: 30 };
+  const failing = { id: 'target.ssh:t1', cmd: sh`ssh`, timeoutSec: 6, refreshSec: 30 };
+  const live = { id: 'host.mem', cmd: sh`cat /proc/meminfo`, timeoutSec: 3 };
+  const probes = [slowProbe, failing, live];
+  cache.keep('h1', probes, new Map([['host.df', { stdout: '/ 1 2 3 4 50% /\n', code: 0 }], ['target.ssh:t1', { stdout: 'Connection refused', code: 255 }], ['host.mem', { stdout: 'MemTotal: 1 kB\n', code: 0 }]]), 1000);
+  const kept = cache.fresh('h1', probes, 11_000);
+  assert.deepEqual([...kept.keys()], ['host.df']);
+  assert.deepEqual(kept.get('host.df'), { stdout: '/ 1 2 3 4 50% /\n', code: 0, ageSec: 10 });
+  assert.equal(cache.fresh('h1', probes, 31_000).size, 0, 'older than 30 s: asked again');
+  assert.equal(cache.fresh('h2', probes, 11_000).size, 0);
 });
 
 test('render: the verdict first; a healthy component on one line, a component with a problem with every check; --all shows all', async () => {
