@@ -10,11 +10,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
 import type { ScenarioFigures } from '../../src/drill/report.js';
-import { bootLab, cli, cliStart, events, onHost, tearDown, whenPrinted, type TestLab } from '../helpers/lab.js';
+import { bootLab, cli, cliStart, events, ignoreSharedLoad, onHost, tearDown, type TestLab, whenPrinted } from '../helpers/lab.js';
 import { buildStandin } from '../helpers/airflow-lab.js';
 import { tempDir } from '../helpers/local.js';
 import { statusUntil } from '../helpers/status.js';
@@ -48,9 +47,7 @@ before(async () => {
     },
   }));
   // The containers see this shared machine's load average, not their own: raise the bar.
-  const doc = parse(await readFile(lab.inventoryFile, 'utf8')) as { hosts: Array<Record<string, unknown>> };
-  for (const h of doc.hosts) h['vars'] = { statusLoadPerCpu: 1000 };
-  await writeFile(lab.inventoryFile, stringify(doc));
+  await ignoreSharedLoad(lab);
   const boot = await cli(['bootstrap', '-i', lab.inventoryFile, '--json', '--accept-new-host-keys']);
   assert.equal(boot.exitCode, 0, boot.stdout.slice(-5000) + boot.stderr);
   // On a loaded machine the first probes time out for minutes after a bootstrap.

@@ -9,10 +9,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
-import { bootLab, cli, events, onHost, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
+import { parse } from 'yaml';
+import { bootLab, cli, events, ignoreSharedLoad, onHost, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
 import { checksOf, statusUntil } from '../helpers/status.js';
 
 let lab: TestLab;
@@ -27,9 +27,7 @@ before(async () => {
     return { vips: [{ name: 'db-vip', address: vip, role: 'haproxy', routerId: 79 }], tls: { enabled: true } };
   });
   // The lab's containers see this shared machine's load average, not their own: raise the bar.
-  const doc = parse(await readFile(lab.inventoryFile, 'utf8')) as { hosts: Array<Record<string, unknown>> };
-  for (const h of doc.hosts) h['vars'] = { statusLoadPerCpu: 1000 };
-  await writeFile(lab.inventoryFile, stringify(doc));
+  await ignoreSharedLoad(lab);
 });
 
 after(() => tearDown(lab));

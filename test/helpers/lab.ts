@@ -2,12 +2,12 @@
  * Helpers for end-to-end tests: a small lab of real hosts (systemd containers on this machine) with
  * its own bridge, network and names, and the real CLI run as a child process.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { loadInventory, type LoadedInventory } from '../../src/inventory/load.js';
 import { labDown, labStart, labStop, labUp } from '../../src/lab/lab.js';
 import type { RunEvent } from '../../src/run/events.js';
@@ -151,4 +151,15 @@ export async function onHost(inventoryFile: string, host: string, cmd: string): 
   const r = await cli(['exec', '-i', inventoryFile, '--limit', host, '--json', '--', cmd]);
   const e = events(r.stdout).find((x) => x['host'] === host);
   return { code: Number(e?.['exitCode'] ?? -1), stdout: String(e?.['stdout'] ?? ''), stderr: String(e?.['stderr'] ?? r.stderr) };
+}
+
+/**
+ * Gives every host of `lab`'s inventory `vars.statusLoadPerCpu: 1000`: the lab's containers see this
+ * shared machine's load average, not their own, so `status` must not judge it (src/status/checks.ts
+ * also leaves a container's load unjudged; the var keeps the tests independent of that detection).
+ */
+export async function ignoreSharedLoad(lab: TestLab): Promise<void> {
+  const doc = parse(await readFile(lab.inventoryFile, 'utf8')) as { hosts: Array<Record<string, unknown>> };
+  for (const h of doc.hosts) h['vars'] = { statusLoadPerCpu: 1000 };
+  await writeFile(lab.inventoryFile, stringify(doc));
 }
