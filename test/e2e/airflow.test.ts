@@ -152,8 +152,21 @@ test('as the airflow account, the venv and the install tree cannot be swapped; a
   // It still writes where Airflow must: its logs and its state folder (pid files, webserver_config.py).
   const writes = await as('touch /opt/airflow/logs/.w /opt/airflow/state/.w && rm /opt/airflow/logs/.w /opt/airflow/state/.w');
   assert.equal(writes.code, 0, writes.stderr);
-  const owners = await on('af1', 'stat -c "%n %U:%G %a" /opt/airflow /opt/airflow/venv /opt/airflow/venv/bin/python3 /opt/airflow/logs /opt/airflow/state');
-  assert.equal(owners.stdout.trim(), ['/opt/airflow root:root 755', '/opt/airflow/venv root:root 755', '/opt/airflow/venv/bin/python3 root:root 777', '/opt/airflow/logs airflow:airflow 755', '/opt/airflow/state airflow:airflow 750'].join('\n'));
+  // The venv is root's link to the version's own virtualenv (root's too), switched by rename(2).
+  const venv = `/opt/airflow/venv-${VERSION}`;
+  const owners = await on('af1', `stat -c "%n %U:%G %a %F" /opt/airflow /opt/airflow/venv ${venv} ${venv}/bin/python3 /opt/airflow/logs /opt/airflow/state && readlink /opt/airflow/venv`);
+  assert.equal(
+    owners.stdout.trim(),
+    [
+      '/opt/airflow root:root 755 directory',
+      '/opt/airflow/venv root:root 777 symbolic link',
+      `${venv} root:root 755 directory`,
+      `${venv}/bin/python3 root:root 777 symbolic link`,
+      '/opt/airflow/logs airflow:airflow 755 directory',
+      '/opt/airflow/state airflow:airflow 750 directory',
+      `venv-${VERSION}`,
+    ].join('\n'),
+  );
   // (d) A cluster bootstrapped before this rule: the home was the account's. A run fixes it, the next changes nothing.
   assert.equal((await on('af1', 'chown airflow:airflow /opt/airflow')).code, 0);
   const fix = await cli(['apply', ...inv(), '--playbook', 'airflow', '--json']);
