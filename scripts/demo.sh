@@ -38,9 +38,15 @@ echo "== status"
 rc=0
 "$ah" status -i "$inv" || rc=$?
 
-vip=$("$ah" endpoints -i "$inv" 2>/dev/null | sed -n 's|^Airflow UI *\(http://[^ ]*\).*|\1|p')
-echo "== the Airflow UI through the VIP from this machine: GET ${vip}health"
-curl -fsS --max-time 10 "${vip}health"
+vip=$("$ah" endpoints -i "$inv" 2>/dev/null | sed -n 's|^Airflow UI *\(http://[^ ]*\)/.*|\1|p')
+# The health path of the inventory's Airflow major (/health on 2.x, /api/v2/monitor/health on 3.x).
+health=$(node --input-type=module -e '
+  const { loadInventory } = await import("./dist/src/inventory/load.js");
+  const { airflowLayout } = await import("./dist/src/components/airflow-layout.js");
+  console.log(airflowLayout((await loadInventory(process.argv[1])).inventory.cluster.versions.airflow).healthPath);
+' "$inv")
+echo "== the Airflow UI through the VIP from this machine: GET ${vip}${health}"
+curl -fsS --max-time 10 "${vip}${health}"
 echo
 echo "== where the cluster answers"
 "$ah" endpoints -i "$inv" 2>/dev/null

@@ -73,7 +73,7 @@ import { canonicalCidr, formatIpv4, inNetwork, isReservedInNetwork, parseCidr, p
 import { CELERY_QUEUES } from '../components/celery.js';
 import { POSTGRESQL_15_PARAMETERS } from './data/postgresql-15-parameters.js';
 import { TZ_NAMES } from './data/tz-names.js';
-import { describeSupported, isSupportedVersion, SUPPORTED_VERSIONS, type VersionedComponent } from './versions.js';
+import { AIRFLOW_3_NEWEST, describeSupported, isSupportedVersion, SUPPORTED_VERSIONS, type VersionedComponent } from './versions.js';
 import { AIRFLOW_ROLES, hostPortClaims, type PortClaim } from './ports.js';
 import { MIRROR_KEYS, type Host, type Inventory, type Role } from './schema.js';
 
@@ -710,13 +710,7 @@ const monitoringHosts: Rule = (inv, ctx) => {
   return [make(ctx, 'warning', 'monitoring:receivers', ['hosts', idx[0]!, 'roles'], 'monitoring hosts but no cluster.monitoring.receivers (email or webhook): firing alerts are seen only in Alertmanager\'s API and UI, nobody is woken', 'monitoring')];
 };
 
-/**
- * The newest Airflow 3 release with a constraints file: 3.4.0 (2026-11-06; release notes
- * https://airflow.apache.org/docs/apache-airflow/3.4.0/release_notes.html, constraints tag
- * `constraints-3.4.0`, https://github.com/apache/airflow/tree/constraints-3.4.0, whose
- * constraints-3.11.txt covers the virtualenv's Python 3.11: Airflow 3.3+ supports 3.10-3.14).
- */
-export const AIRFLOW_3_NEWEST = '3.4.0';
+export { AIRFLOW_3_NEWEST } from './versions.js';
 
 /**
  * Supported Airflow versions: 2.9 to 2.11 and 3.0 to 3.4 (each has its constraints file). Airflow

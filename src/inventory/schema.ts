@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { firstControlChar } from '../core/text.js';
 import { SECRET_NAMES, type SecretName } from './secret-names.js';
+import { AIRFLOW_3_NEWEST } from './versions.js';
 
 /**
  * The roles a host can play. Source of the layout: the customer's seed 003 (13 VMs) and
@@ -232,7 +233,8 @@ export const Versions = z.strictObject({
   etcd: version.optional(),
   rabbitmq: version.optional(),
   erlang: version.optional(),
-  airflow: version.default('2.9.0'),
+  /** Airflow's version; without a pin the newest Airflow 3 airflow-ha supports (AIRFLOW_3_NEWEST). */
+  airflow: version.default(AIRFLOW_3_NEWEST),
   python: version.optional(),
 });
 
@@ -531,7 +533,7 @@ export const Cluster = z.strictObject({
   /** The cluster network in CIDR notation; every address and VIP must be inside it. */
   network: z.cidrv4(),
   vips: z.array(Vip).default([]),
-  versions: Versions.default({ postgresql: '15', airflow: '2.9.0' }),
+  versions: Versions.default({ postgresql: '15', airflow: AIRFLOW_3_NEWEST }),
   packages: PackageSource.default({ kind: 'distro' }),
   ports: Ports.default(Ports.parse({})),
   postgresql: PostgresSettings.default(PostgresSettings.parse({})),

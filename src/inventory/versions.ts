@@ -59,3 +59,12 @@ export function describeSupported(component: VersionedComponent): string {
   const t: SupportedVersions = SUPPORTED_VERSIONS[component];
   return t.series.map((s) => (t.exact ? s : `${s}.x`)).join(', ');
 }
+
+/**
+ * The newest Airflow 3 release with a constraints file: 3.4.0 (2026-11-06; release notes
+ * https://airflow.apache.org/docs/apache-airflow/3.4.0/release_notes.html, constraints tag
+ * `constraints-3.4.0`, https://github.com/apache/airflow/tree/constraints-3.4.0, whose
+ * constraints-3.11.txt covers the virtualenv's Python 3.11: Airflow 3.3+ supports 3.10-3.14).
+ * It is also the default of `cluster.versions.airflow`: a new cluster gets Airflow 3.
+ */
+export const AIRFLOW_3_NEWEST = '3.4.0';

@@ -169,3 +169,18 @@ fi`;
     },
   };
 }
+
+/**
+ * Fact: the Airflow version installed behind the virtualenv link `venv` (`<home>/venv`), read from
+ * the `Version:` line of its `apache_airflow-*.dist-info/METADATA` (the core metadata of an
+ * installed distribution, https://packaging.python.org/en/latest/specifications/core-metadata/);
+ * undefined when no Airflow is installed there. Works for a home of the versioned layout (a link to
+ * `venv-<version>`) and for an older one (`venv` a folder).
+ */
+export function installedAirflowFact(venv: string): Fact<string | undefined> {
+  return {
+    key: `preflight:airflow-installed:${venv}`,
+    cmd: sh`for m in ${raw(`${venv}/lib/python3*/site-packages/apache_airflow-*.dist-info/METADATA`)}; do [ -f "$m" ] && sed -n 's/^Version: //p' "$m"; done 2>/dev/null | head -n 1`,
+    parse: (stdout) => stdout.trim() || undefined,
+  };
+}

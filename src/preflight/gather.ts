@@ -2,12 +2,12 @@
  * Which preflight facts a host needs for the roles a run sets up on it, and reading them back into
  * {@link HostPreflightFacts}. Pure: src/run/execute.ts gathers the facts in the connect round trip.
  */
-import { AIRFLOW_PYTHON } from '../components/airflow.js';
+import { AIRFLOW_PYTHON, airflowPaths } from '../components/airflow.js';
 import type { Fact, FactSet } from '../facts/fact.js';
 import { osReleaseFact } from '../facts/host.js';
 import { AIRFLOW_ROLES, dagsMode } from '../inventory/rules.js';
 import type { Inventory, Role } from '../inventory/schema.js';
-import { capacityFact, clockEndFact, clockStartFact, listenersFact, nfsSupportFact, packageOffersFact, pythonsFact } from './facts.js';
+import { capacityFact, clockEndFact, clockStartFact, installedAirflowFact, listenersFact, nfsSupportFact, packageOffersFact, pythonsFact } from './facts.js';
 import { hostPins } from './pins.js';
 import { clockOffset, type HostPreflightFacts } from './rules.js';
 
@@ -27,6 +27,7 @@ export function preflightRequest(inv: Inventory, roles: readonly Role[]): Prefli
   const airflow = roles.some((r) => AIRFLOW_ROLES.includes(r));
   const nfs = dagsMode(inv) === 'nfs' && (airflow || roles.includes('nfs'));
   const pythons = pythonsFact(['python3', AIRFLOW_INTERPRETER]);
+  const installed = installedAirflowFact(airflowPaths(inv).venv);
   const names = { debian: hostPins(inv, roles, 'debian').map((p) => p.name), rhel: hostPins(inv, roles, 'rhel').map((p) => p.name) };
   const packages = names.debian.length + names.rhel.length > 0 ? packageOffersFact(names) : undefined;
   const some = roles.length > 0;
@@ -35,7 +36,7 @@ export function preflightRequest(inv: Inventory, roles: readonly Role[]): Prefli
     osReleaseFact,
     ...(some ? [capacityFact, listenersFact] : []),
     ...(nfs ? [nfsSupportFact] : []),
-    ...(airflow ? [pythons] : []),
+    ...(airflow ? [pythons, installed] : []),
     ...(packages ? [packages] : []),
     clockEndFact,
   ];
@@ -48,7 +49,7 @@ export function preflightRequest(inv: Inventory, roles: readonly Role[]): Prefli
         ...(clock ? { clock } : {}),
         ...(some ? { capacity: set.get(capacityFact), listeners: set.get(listenersFact) } : {}),
         ...(nfs ? { nfs: set.get(nfsSupportFact) } : {}),
-        ...(airflow ? { pythons: set.get(pythons) } : {}),
+        ...(airflow ? { pythons: set.get(pythons), airflowInstalled: set.get(installed) ?? null } : {}),
         ...(packages ? { packages: set.get(packages) } : {}),
       };
     },

@@ -13,6 +13,7 @@
  * | `nfs:client`         | refuse        | dags.mode nfs, an Airflow host whose kernel has no NFSv4 client        |
  * | `package:version`    | refuse / warn | a pinned version the configured repositories do not offer; warn when it cannot be checked yet |
  * | `python`             | refuse        | the Python of the Airflow virtualenv is older than the Airflow version needs |
+ * | `airflow:installed`  | refuse        | the host runs another Airflow version than the inventory's: that is `upgrade`'s job |
  * | `capacity:memory`    | warn          | less memory than seed 003's VM of the same roles                        |
  * | `capacity:disk`      | warn          | a smaller /var file system than seed 003's VM of the same roles         |
  * | `clock:skew`         | refuse        | the host's clock is more than 1 s off the other hosts' clocks           |
@@ -45,6 +46,8 @@ export interface HostPreflightFacts {
   capacity?: Capacity;
   nfs?: NfsSupport;
   pythons?: Pythons;
+  /** The Airflow version installed behind `<home>/venv`; null when none is (asked on Airflow hosts only). */
+  airflowInstalled?: string | null;
   listeners?: Listener[];
   packages?: PackageOffers;
 }
@@ -215,6 +218,30 @@ export function pythonRule(inv: Inventory, h: PreflightHost, interpreter: string
   ];
 }
 
+/**
+ * Rule `airflow:installed`: an Airflow host already runs a version other than
+ * `cluster.versions.airflow` (whose default, when the inventory sets none, is the newest Airflow 3:
+ * an inventory of a 2.x cluster that never pinned its version now asks for 3.x). A bootstrap or
+ * apply would install the other version beside it and restart the services on it without pausing
+ * the schedulers, draining the workers or migrating the database once: a change of version is
+ * `airflow-ha upgrade` (src/cli/upgrade.ts), which does those in order. So the run is refused
+ * before anything changes, with the two ways out.
+ */
+export function installedAirflowRule(inv: Inventory, h: PreflightHost): Finding[] {
+  const installed = h.facts.airflowInstalled;
+  const wanted = inv.cluster.versions.airflow;
+  if (!installed || installed === wanted || !h.roles.some((r) => AIRFLOW_ROLES.includes(r))) return [];
+  return [
+    {
+      host: h.host.name,
+      rule: 'airflow:installed',
+      severity: 'refuse',
+      message: `this host runs Airflow ${installed}; the inventory asks for ${wanted} (cluster.versions.airflow; when it is not set, the default is the newest Airflow 3), and a re-run does not change Airflow's version`,
+      fix: `to keep ${installed}, set cluster.versions.airflow: "${installed}" in the inventory; to move to ${wanted}, run \`airflow-ha upgrade -i FILE --to ${wanted}\` (it pauses, drains, migrates once and rolls the services)`,
+    },
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Memory and disk
 
@@ -374,7 +401,7 @@ export function preflight(inv: Inventory, hosts: readonly PreflightHost[], opts:
     const os = osRule(h);
     // The other rules read facts that mean nothing on an unsupported OS.
     if (os.length > 0) return os;
-    return [...nfsRule(inv, h), ...packageRule(inv, h), ...pythonRule(inv, h, opts.interpreter), ...portRule(inv, h), ...capacityRule(h)];
+    return [...nfsRule(inv, h), ...packageRule(inv, h), ...pythonRule(inv, h, opts.interpreter), ...installedAirflowRule(inv, h), ...portRule(inv, h), ...capacityRule(h)];
   });
   return [...perHost, ...clockRule(hosts)];
 }

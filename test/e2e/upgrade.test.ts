@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
+import { parse, parseDocument, stringify } from 'yaml';
 import { loadOrCreateSecrets } from '../../src/inventory/secrets.js';
 import type { CheckLine } from '../../src/status/model.js';
 import { buildStandin, get, py, standinAirflow, unitStarts } from '../helpers/airflow-lab.js';
@@ -132,6 +132,23 @@ test(`upgrade ${FROM} -> ${TO} with the UI polled through the VIP, then --rollba
   assert.match(check.stdout, /legacy\.py:4: moved in 3\.0: import airflow\.operators\.bash/);
   assert.match(check.stdout, /legacy\.py:7: removed in 3\.0: context key execution_date/);
   assert.equal(await readFile(lab.inventoryFile, 'utf8'), inventoryBefore);
+  assert.equal(await link('af1'), `venv-${FROM}`);
+  assert.equal(await unitStarts(lab.inventoryFile, 'af1', ['airflow-scheduler', 'airflow-webserver', 'airflow-worker']), startsBefore);
+
+  // The same inventory without its pin asks for the default, the newest Airflow 3: a bootstrap refuses
+  // (preflight airflow:installed, exit 2) before the lock and any step, and points at `upgrade`.
+  const unpinned = parseDocument(inventoryBefore);
+  unpinned.deleteIn(['cluster', 'versions', 'airflow']);
+  await writeFile(lab.inventoryFile, unpinned.toString());
+  try {
+    const refused = await cli(['bootstrap', ...inv()]);
+    assert.equal(refused.exitCode, 2, refused.stdout.slice(-3000) + refused.stderr);
+    assert.match(refused.stdout + refused.stderr, new RegExp(`af1: \\[airflow:installed\\] this host runs Airflow ${FROM.replaceAll('.', '\\.')}; the inventory asks for ${TO.replaceAll('.', '\\.')}`));
+    assert.match(refused.stdout + refused.stderr, new RegExp(`airflow-ha upgrade -i FILE --to ${TO.replaceAll('.', '\\.')}`));
+    assert.doesNotMatch(refused.stdout, /^== /m, 'no step ran');
+  } finally {
+    await writeFile(lab.inventoryFile, inventoryBefore);
+  }
   assert.equal(await link('af1'), `venv-${FROM}`);
   assert.equal(await unitStarts(lab.inventoryFile, 'af1', ['airflow-scheduler', 'airflow-webserver', 'airflow-worker']), startsBefore);
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { formatDiagnostic, InputError, type Diagnostic } from '../../src/core/errors.js';
 import { playbookRoles } from '../../playbooks/catalog.js';
 import { decodeInventory, parseInventory, type LoadOptions } from '../../src/inventory/load.js';
+import { AIRFLOW_3_NEWEST } from '../../src/inventory/versions.js';
 
 const root = fileURLToPath(new URL('../../../test/fixtures/inventories/', import.meta.url));
 /** The bootstrap playbook's roles, each with the step that needs it, as `validate` passes them. */
@@ -188,17 +189,10 @@ test('the corpus has a file for every expectation and an expectation for every f
   assert.ok(Object.keys(BAD).length >= 24);
 });
 
-/**
- * Every file of the corpus runs Airflow 2.x, past its end of life, most with workers on classic
- * queues (what a RabbitMQ node loss costs them): those warnings are not the ones a file is about.
- */
-const EOL = 'airflow:end-of-life';
-const NODE_LOSS = 'broker:node-loss';
-const AIRFLOW_2 = [EOL, NODE_LOSS];
-
-test('the base of the corpus is valid; its only warnings are those of Airflow 2.x', () => {
+test('the base of the corpus is valid, with no warning: without a pin it runs the newest Airflow 3', () => {
   const loaded = parseInventory(read('good/minimal.yaml'), 'good/minimal.yaml', { requiredRoles: ['etcd', 'postgresql', 'rabbitmq', 'haproxy'] });
-  assert.deepEqual(loaded.warnings.map((w) => w.rule), AIRFLOW_2);
+  assert.deepEqual(loaded.warnings.map((w) => w.rule), []);
+  assert.equal(loaded.inventory.cluster.versions.airflow, AIRFLOW_3_NEWEST);
   assert.equal(loaded.inventory.hosts.length, 9);
 });
 
@@ -225,7 +219,8 @@ for (const [file, exp] of Object.entries(WARN)) {
   test(`warn/${file}: ${exp.rule} at ${exp.line}:${exp.col}`, () => {
     const name = `warn/${file}`;
     const loaded = parseInventory(read(name), name, exp.opts);
-    const warnings = loaded.warnings.filter((d) => !AIRFLOW_2.includes(d.rule));
+    // No file pins Airflow 2.x, so none has the end-of-life or node-loss warning: one warning each.
+    const warnings = loaded.warnings;
     assert.equal(warnings.length, 1, loaded.warnings.map(formatDiagnostic).join('\n'));
     const w = warnings[0];
     assert.equal(w?.severity, 'warning');

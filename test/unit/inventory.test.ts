@@ -7,6 +7,7 @@ import { formatDiagnostic, InputError } from '../../src/core/errors.js';
 import { loadInventory, parseInventory } from '../../src/inventory/load.js';
 import { canonicalCidr, formatIpv4, inNetwork, isReservedInNetwork, parseCidr, parseIpv4 } from '../../src/inventory/net.js';
 import { formatPath, hostPortClaims, isTimeZone, jumpHostName, suggest } from '../../src/inventory/rules.js';
+import { AIRFLOW_3_NEWEST } from '../../src/inventory/versions.js';
 import type { Role } from '../../src/inventory/schema.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -16,13 +17,13 @@ const lab = path.join(repo, 'inventory/lab.yaml');
 const count = (roles: readonly Role[][], role: Role) => roles.filter((r) => r.includes(role)).length;
 
 /**
- * The warnings of the committed inventories: Airflow 2.x is past its end of life and its Celery
- * queues are classic queues; the lab's DAGs are synced (no NFS server in a container), so no host
- * holds its nfs VIP.
+ * The warnings of the committed inventories: the seed's rendering pins Airflow 2.9.0 (the upgrade
+ * source), past its end of life, whose Celery queues are classic queues; the lab runs the default
+ * Airflow 3, and its DAGs are synced (no NFS server in a container), so no host holds its nfs VIP.
  */
 const WARNINGS: Record<string, string[]> = {
   [seed]: ['airflow:end-of-life', 'broker:node-loss'],
-  [lab]: ['airflow:end-of-life', 'broker:node-loss', 'vip:keepalived'],
+  [lab]: ['vip:keepalived'],
 };
 
 for (const file of [seed, lab]) {
@@ -51,7 +52,7 @@ for (const file of [seed, lab]) {
     assert.equal(inv.cluster.ports.haproxyLeader, 5000);
     assert.equal(inv.cluster.ports.haproxyReplica, 6000);
     assert.equal(inv.cluster.ports.haproxyStats, 7000);
-    assert.equal(inv.cluster.versions.airflow, '2.9.0');
+    assert.equal(inv.cluster.versions.airflow, file === seed ? '2.9.0' : AIRFLOW_3_NEWEST, 'the seed pins 2.9.0; the lab takes the default, the newest Airflow 3');
     // Paths.
     assert.equal(loaded.file, file);
     assert.equal(loaded.dir, path.join(repo, 'inventory'));
@@ -129,7 +130,6 @@ test('all errors of a file are reported at once, errors before warnings, in file
           'error 6:13 host:unique-name',
           'error 6:25 host:unique-address',
           'error 7:25 net:outside-network',
-          'warning 2:3 airflow:end-of-life',
           'warning 6:5 worker:queues',
         ],
       );

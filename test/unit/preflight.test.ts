@@ -6,10 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PreflightError } from '../../src/core/errors.js';
 import { Inventory, type InventoryInput, type Role } from '../../src/inventory/schema.js';
-import { capacityFact, listenersFact, nfsSupportFact, packageOffersFact, pythonsFact, type PackageOffers } from '../../src/preflight/facts.js';
+import { capacityFact, installedAirflowFact, listenersFact, nfsSupportFact, packageOffersFact, pythonsFact, type PackageOffers } from '../../src/preflight/facts.js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hostPins } from '../../src/preflight/pins.js';
 import {
-  capacityRule, clockOffset, clockRule, minimumPython, nfsRule, osRule, packageRule, portRule, preflight, pythonRule,
+  capacityRule, clockOffset, clockRule, installedAirflowRule, minimumPython, nfsRule, osRule, packageRule, portRule, preflight, pythonRule,
   type HostPreflightFacts, type PreflightHost,
 } from '../../src/preflight/rules.js';
 import { runRoles } from '../../src/run/execute.js';
@@ -112,7 +116,9 @@ test('python: below the minimum of the Airflow version is refused; the venv inte
   assert.equal(minimumPython('3.4.0'), '3.10');
   const i = inv({}, [{ name: 'w1', address: '10.9.0.11', roles: ['worker'], queues: ['default'] }]);
   const old = pythonRule(i, host(i, 'w1', { pythons: new Map([['python3', '3.7.3']]) }), 'python3.11');
-  assert.equal(old[0]?.message, "Airflow 2.9.0 needs Python 3.8 or newer; this host's python3 is 3.7.3");
+  assert.equal(old[0]?.message, "Airflow 3.4.0 needs Python 3.10 or newer; this host's python3 is 3.7.3", 'the default version is the newest Airflow 3');
+  const on2 = inv({ versions: { postgresql: '15', airflow: '2.9.0' } }, [{ name: 'w1', address: '10.9.0.11', roles: ['worker'], queues: ['default'] }]);
+  assert.equal(pythonRule(on2, host(on2, 'w1', { pythons: new Map([['python3', '3.7.3']]) }), 'python3.11')[0]?.message, "Airflow 2.9.0 needs Python 3.8 or newer; this host's python3 is 3.7.3");
   assert.match(old[0]?.fix ?? '', /install python3\.11/);
   assert.deepEqual(pythonRule(i, host(i, 'w1', { pythons: new Map([['python3', '3.7.3'], ['python3.11', '3.11.2']]) }), 'python3.11'), []);
   assert.deepEqual(pythonRule(i, host(i, 'w1', { pythons: new Map() }), 'python3.11'), [], 'missing: the airflow step installs it');
@@ -164,6 +170,40 @@ test('port: a port a role needs held by another program is refused; the programs
   // A kernel socket (no process) is never a finding; a --playbook base run sets up no role.
   assert.deepEqual(portRule(i, host(i, 'sql1', { listeners: [l(5432)] })), []);
   assert.deepEqual(portRule(i, host(i, 'sql1', { listeners: [l(5432, 'mysqld')] }, [])), []);
+});
+
+test('airflow:installed: a host on another Airflow version than the inventory asks for is refused, with both ways out; the same version, no Airflow yet or no Airflow role pass', () => {
+  const hosts: InventoryInput['hosts'] = [{ name: 'w1', address: '10.9.0.11', roles: ['worker'], queues: ['default'] }, { name: 'e1', address: '10.9.0.12', roles: ['etcd'] }];
+  const unpinned = inv({}, hosts);
+  assert.equal(unpinned.cluster.versions.airflow, '3.4.0', 'no pin: the newest Airflow 3');
+  const [f, ...more] = installedAirflowRule(unpinned, host(unpinned, 'w1', { airflowInstalled: '2.9.0' }));
+  assert.deepEqual(more, []);
+  assert.equal(f?.rule, 'airflow:installed');
+  assert.equal(f?.severity, 'refuse');
+  assert.match(f?.message ?? '', /^this host runs Airflow 2\.9\.0; the inventory asks for 3\.4\.0 \(cluster\.versions\.airflow; when it is not set, the default is the newest Airflow 3\)/);
+  assert.match(f?.fix ?? '', /set cluster\.versions\.airflow: "2\.9\.0" .* run `airflow-ha upgrade -i FILE --to 3\.4\.0`/);
+  const pinned = inv({ versions: { postgresql: '15', airflow: '2.9.0' } }, hosts);
+  assert.deepEqual(installedAirflowRule(pinned, host(pinned, 'w1', { airflowInstalled: '2.9.0' })), []);
+  assert.deepEqual(installedAirflowRule(unpinned, host(unpinned, 'w1', { airflowInstalled: null })), [], 'a new host');
+  assert.deepEqual(installedAirflowRule(unpinned, host(unpinned, 'e1', { airflowInstalled: '2.9.0' })), [], 'not an Airflow host');
+  // The whole preflight carries it, so bootstrap and apply refuse before the lock and any step.
+  assert.deepEqual(preflight(unpinned, [host(unpinned, 'w1', { os: debian, airflowInstalled: '2.9.0' })], { interpreter: 'python3.11' }).map((x) => x.rule), ['airflow:installed']);
+});
+
+test('installedAirflowFact reads the Version of the dist-info behind the venv link, through the link or in a plain folder; nothing installed is undefined', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ah-pf-'));
+  try {
+    const run = (venv: string) => { const f = installedAirflowFact(venv); return f.parse(execFileSync('sh', ['-c', f.cmd.toString()], { encoding: 'utf8' }), 0); };
+    const dist = join(root, 'venv-2.11.0', 'lib', 'python3.11', 'site-packages', 'apache_airflow-2.11.0.dist-info');
+    mkdirSync(dist, { recursive: true });
+    writeFileSync(join(dist, 'METADATA'), 'Metadata-Version: 2.1\nName: apache-airflow\nVersion: 2.11.0\nSummary: x\n');
+    execFileSync('ln', ['-s', 'venv-2.11.0', join(root, 'venv')]);
+    assert.equal(run(join(root, 'venv')), '2.11.0');
+    assert.equal(run(join(root, 'venv-2.11.0')), '2.11.0');
+    assert.equal(run(join(root, 'absent')), undefined);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('the refusal error: exit 2, every refused host with rule, what and fix', () => {

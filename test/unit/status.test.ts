@@ -202,11 +202,12 @@ test('parsers: Airflow heartbeats, /health, celery active_queues, FTP, DAG folde
 // ---- judgement ---------------------------------------------------------------------------------
 
 /** The test inventory; `net` is its /24 (a loopback one where probes really run: they connect only there). */
-async function inventory(extraHosts = '', net = '10.1.1'): Promise<Inventory> {
+/** A 5-host data plane plus `extraHosts`; `airflow` pins cluster.versions.airflow (default: the schema's, the newest Airflow 3). */
+async function inventory(extraHosts = '', net = '10.1.1', airflow?: string): Promise<Inventory> {
   const yaml = `cluster:
   name: t
   network: 10.1.1.0/24
-  vips: [{ name: db-vip, address: 10.1.1.200, role: haproxy, routerId: 51 }]
+${airflow ? `  versions: { airflow: "${airflow}" }\n` : ''}  vips: [{ name: db-vip, address: 10.1.1.200, role: haproxy, routerId: 51 }]
 hosts:
   - { name: h1, address: 10.1.1.11, roles: [etcd, postgresql, rabbitmq] }
   - { name: h2, address: 10.1.1.12, roles: [etcd, postgresql, rabbitmq] }
@@ -512,6 +513,8 @@ test('Airflow, DAG, FTP and target checks are planned by role and judged from th
       '  - { name: t1, address: 10.1.1.34, roles: [target] }',
       '',
     ].join('\n'),
+    '10.1.1',
+    '2.9.0',
   );
   const ctx = { inventory: inv, secrets: fixedSecrets };
   const ids = (name: string) => hostProbes(ctx, inv.hosts.find((h) => h.name === name)!).map((x) => x.id);
