@@ -54,7 +54,7 @@ export const airflowSteps: readonly Step[] = [
     hosts: { roles: ['webserver'] },
     tasks: () => [],
     gate: {
-      name: 'GET /health through the VIP: metadatabase, scheduler, triggerer and DAG processor healthy',
+      name: 'GET the UI health JSON through the VIP (/health on 2.x, /api/v2/monitor/health on 3.x): metadatabase, scheduler, triggerer and DAG processor healthy',
       on: 'first',
       check: ({ inventory }) => webserverHealthCheck(inventory),
       timeoutSec: 180,
