@@ -17,7 +17,7 @@ import { rabbitmq } from './rabbitmq.js';
 import { tlsStep } from './tls.js';
 
 // The component playbooks' own identity and TLS steps: bootstrap has them once, at the start.
-const own = (list: readonly Step[]) => list.filter((s) => s !== identityStep && s !== tlsStep);
+const own = (list: readonly Step[]) => list.filter((s) => s !== identityStep && s.name !== tlsStep.name);
 
 const steps: readonly Step[] = [
   baseStep,

@@ -8,10 +8,10 @@ import { haproxyTasks, haproxyVips } from '../src/components/haproxy.js';
 import { keepalivedTasks } from '../src/components/keepalived.js';
 import { roleNeeds, type Playbook, type Step } from '../src/run/playbook.js';
 import { waitCheck } from '../src/tasks/command.js';
-import { tlsStep } from './tls.js';
+import { tlsStepOn } from './tls.js';
 
 const steps: readonly Step[] = [
-  tlsStep,
+  tlsStepOn(['haproxy']),
   {
     name: 'haproxy',
     hosts: { roles: ['haproxy'] },

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { playbookRoles } from '../../playbooks/catalog.js';
 import { playbooks } from '../../playbooks/index.js';
-import { roleNeeds, type Step } from '../../src/run/playbook.js';
+import { roleNeeds, selectHosts, type Step } from '../../src/run/playbook.js';
+import { seedInventory } from '../helpers/golden.js';
 
 test("the catalog's roles of every playbook are its steps' needs", () => {
   assert.deepEqual(Object.keys(playbookRoles).sort(), Object.keys(playbooks).sort());
@@ -41,4 +42,13 @@ test('roleNeeds names each role once, from the first step that needs it', () => 
     { role: 'etcd', step: 'a', why: 'x' },
     { role: 'worker', step: 'c', why: 'z' },
   ]);
+});
+
+test('apply --playbook haproxy touches the haproxy hosts only; bootstrap has one TLS step, on every host', async () => {
+  const inv = await seedInventory();
+  const touched = new Set(playbooks.haproxy.steps.flatMap((s) => selectHosts(inv, s.hosts).map((h) => h.name)));
+  assert.deepEqual([...touched].sort(), inv.hosts.filter((h) => h.roles.includes('haproxy')).map((h) => h.name).sort());
+  const tls = playbooks.bootstrap.steps.filter((s) => s.name === 'tls files');
+  assert.equal(tls.length, 1);
+  assert.equal(selectHosts(inv, tls[0]!.hosts).length, inv.hosts.length);
 });
