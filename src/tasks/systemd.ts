@@ -24,9 +24,17 @@ export function serviceFact(name: string): Fact<ServiceState> {
   };
 }
 
-/** Handler: restart `name` (runs once at the end of the step, on hosts where it was notified). */
-export function restartHandler(name: string): Handler {
-  return { id: `restart:${name}`, name: `restart ${name}`, ops: [exec(sh`systemctl restart ${name}`)] };
+/**
+ * Handler: restart `name` (runs once at the end of the step, on hosts where it was notified).
+ * `resetFailed`: clear the unit's failed state first (`systemctl reset-failed`), for a service its
+ * package starts at install with a default config that cannot work: it fails, restarts, and soon
+ * hits systemd's start rate limit (StartLimitBurst=5 within StartLimitIntervalSec=10 s by default,
+ * systemd.unit(5)), after which systemd refuses the restart that brings the real config ("start of
+ * the service was attempted too often").
+ */
+export function restartHandler(name: string, opts: { resetFailed?: boolean } = {}): Handler {
+  const cmd = opts.resetFailed ? sh`systemctl reset-failed ${name} 2>/dev/null; systemctl restart ${name}` : sh`systemctl restart ${name}`;
+  return { id: `restart:${name}`, name: `restart ${name}`, ops: [exec(cmd)] };
 }
 
 /** Handler: reload `name` (for services that re-read their config on reload, e.g. haproxy). */
@@ -96,7 +104,7 @@ export function unit(spec: UnitSpec): Task {
   const inner = file({
     path,
     content: spec.content,
-    notify: (spec.restart ?? [spec.name]).map(restartHandler),
+    notify: (spec.restart ?? [spec.name]).map((n) => restartHandler(n)),
     label: `unit ${path}`,
   });
   return {

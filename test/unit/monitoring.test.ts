@@ -12,6 +12,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { FactSet } from '../../src/facts/fact.js';
 import { playbooks } from '../../playbooks/index.js';
 import { clusterEndpoints } from '../../src/cli/endpoints.js';
 import { renderFiles } from '../../src/cli/render.js';
@@ -349,4 +350,20 @@ test('endpoints: each monitoring host lists its Prometheus and Alertmanager, wit
     { name: 'Prometheus (airflow)', url: 'http://192.168.83.129:9090/' },
     { name: 'Alertmanager (airflow)', url: 'http://192.168.83.129:9093/' },
   ]);
+});
+
+test('the postgres exporter is restarted with its failed state cleared: the package starts it with no DSN and systemd may have hit its start limit', async () => {
+  const inv = await monitoredSeed();
+  const sql1 = inv.hosts.find((h) => h.name === 'sql1')!;
+  const host = { osId: 'debian', osVersion: '12', family: 'debian' as const, hostname: 'sql1', container: false };
+  const defaults = postgresExporterTasks(inv, sql1, fixedSecrets).find((t) => t.name.startsWith('file /etc/default/prometheus-postgres-exporter'));
+  assert.ok(defaults, 'the defaults file task');
+  // Every fact answered "absent" (exit 1, no output): the file is new, so the task changes and notifies.
+  const facts = new FactSet(new Map(defaults.facts(host).map((f) => [f.key, { stdout: '', code: 1 }])));
+  const plan = defaults.plan(facts, host);
+  assert.equal(plan.changed, true);
+  assert.deepEqual(
+    plan.notify.flatMap((h) => h.ops.map((o) => (o.kind === 'exec' ? o.cmd.toString() : o.path))),
+    ['systemctl reset-failed prometheus-postgres-exporter 2>/dev/null; systemctl restart prometheus-postgres-exporter'],
+  );
 });
