@@ -94,6 +94,16 @@ export interface AirflowPaths {
   wheelhouse: string;
 }
 
+/**
+ * The shell glob of the installed Airflow's core metadata in the virtualenv `venv`
+ * (`apache_airflow-<version>.dist-info/METADATA`, whose `Version:` and `Summary:` lines say which
+ * Airflow it is: https://packaging.python.org/en/latest/specifications/core-metadata/). Read by
+ * `status` (the release check) and the preflight (rule `airflow:installed`).
+ */
+export function airflowMetadataGlob(venv: string): string {
+  return `${venv}/lib/python3*/site-packages/apache_airflow-*.dist-info/METADATA`;
+}
+
 export function airflowPaths(inv: Inventory): AirflowPaths {
   const home = inv.cluster.airflow.home;
   return {

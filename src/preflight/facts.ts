@@ -5,6 +5,7 @@
  * Every command is read-only: nothing is installed, loaded, started or refreshed.
  */
 import { raw, sh } from '../core/cmd.js';
+import { airflowMetadataGlob } from '../components/airflow.js';
 import type { Fact } from '../facts/fact.js';
 import type { OsFamily } from '../facts/host.js';
 
@@ -180,7 +181,7 @@ fi`;
 export function installedAirflowFact(venv: string): Fact<string | undefined> {
   return {
     key: `preflight:airflow-installed:${venv}`,
-    cmd: sh`for m in ${raw(`${venv}/lib/python3*/site-packages/apache_airflow-*.dist-info/METADATA`)}; do [ -f "$m" ] && sed -n 's/^Version: //p' "$m"; done 2>/dev/null | head -n 1`,
+    cmd: sh`for m in ${raw(airflowMetadataGlob(venv))}; do [ -f "$m" ] && sed -n 's/^Version: //p' "$m"; done 2>/dev/null | head -n 1`,
     parse: (stdout) => stdout.trim() || undefined,
   };
 }

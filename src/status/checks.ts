@@ -13,7 +13,7 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
-import { airflowHosts, airflowLayout, airflowPaths, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
+import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniApiUrl, patroniDcs, psql } from '../components/patroni.js';
 import { ROOT_CLIENT, scheme, tlsEnabled } from '../tls/plan.js';
 import { tlsLines, tlsProbes } from './tls.js';
@@ -785,7 +785,7 @@ function hasJobs(inv: Inventory): boolean {
  * and whether it is the lab's stand-in (its Summary says so, test/standin/build_wheel.py).
  */
 const releaseProbe = (inv: Inventory): Probe =>
-  slow(probe('airflow.release', sh`sed -n -e 's/^Version: //p' -e 's/^Summary: //p' ${raw(`${airflowPaths(inv).venv}/lib/python3*/site-packages/apache_airflow-*.dist-info/METADATA`)} 2>/dev/null | head -n 2`));
+  slow(probe('airflow.release', sh`sed -n -e 's/^Version: //p' -e 's/^Summary: //p' ${raw(airflowMetadataGlob(airflowPaths(inv).venv))} 2>/dev/null | head -n 2`));
 
 /** Words of the lab stand-in's Summary (test/standin/build_wheel.py): never Apache Airflow. */
 const STANDIN_MARK = /stand-in/i;
