@@ -111,6 +111,8 @@ function viewHosts(inv: Inventory, role: Role | readonly Role[]): Host[] {
   return inv.hosts.filter((h) => roles.some((r) => has(h, r))).slice(0, VIEW_HOSTS);
 }
 const probe = (id: string, cmd: Cmd, timeoutSec = PROBE_TIMEOUT_SEC): Probe => ({ id, cmd, timeoutSec });
+/** A probe that reads this host only and cannot wait on the network or a mount ({@link Probe.local}). */
+const local = (p: Probe): Probe => ({ ...p, local: true });
 
 /**
  * Seconds `status --watch` keeps the answer of a slow-changing check ({@link Probe.refreshSec}):
@@ -240,11 +242,11 @@ export const hostsCheck: StatusCheck = {
     const dirs = [...new Set(['/', ...host.roles.flatMap((r) => (AIRFLOW_DATA_ROLES.includes(r) ? [home] : (DATA_DIRS[r] ?? [])))])];
     const units = unitsOf(ctx.inventory, host);
     return [
-      probe('host.failed', sh`systemctl list-units --state=failed --no-legend --plain`),
-      slow(probe('host.df', sh`for p in ${dirs}; do [ -d "$p" ] && printf '%s ' "$p" && df -Pk "$p" | tail -n 1; done; true`)),
-      probe('host.mem', sh`cat /proc/meminfo`),
-      probe('host.load', sh`cat /proc/loadavg; nproc; cat /run/systemd/container 2>/dev/null; true`),
-      ...(units.length ? [probe('units', sh`systemctl is-active ${units}`)] : []),
+      local(probe('host.failed', sh`systemctl list-units --state=failed --no-legend --plain`)),
+      local(slow(probe('host.df', sh`for p in ${dirs}; do [ -d "$p" ] && printf '%s ' "$p" && df -Pk "$p" | tail -n 1; done; true`))),
+      local(probe('host.mem', sh`cat /proc/meminfo`)),
+      local(probe('host.load', sh`cat /proc/loadavg; nproc; cat /run/systemd/container 2>/dev/null; true`)),
+      ...(units.length ? [local(probe('units', sh`systemctl is-active ${units}`))] : []),
     ];
   },
   judge(ctx, results) {
@@ -564,7 +566,7 @@ export const keepalivedCheck: StatusCheck = {
     const vips = vipsInUse(ctx.inventory).filter((v) => has(host, v.role));
     if (!vips.length) return [];
     return [
-      probe('keepalived.addr', sh`ip -br -4 addr`),
+      local(probe('keepalived.addr', sh`ip -br -4 addr`)),
       ...vips.flatMap((v) => {
         const port = vipPort(ctx.inventory, v);
         return port ? [probe(`keepalived.answer:${v.name}`, tcpProbe(v.address, port, 2))] : [];
@@ -785,7 +787,7 @@ function hasJobs(inv: Inventory): boolean {
  * and whether it is the lab's stand-in (its Summary says so, test/standin/build_wheel.py).
  */
 const releaseProbe = (inv: Inventory): Probe =>
-  slow(probe('airflow.release', sh`sed -n -e 's/^Version: //p' -e 's/^Summary: //p' ${raw(airflowMetadataGlob(airflowPaths(inv).venv))} 2>/dev/null | head -n 2`));
+  local(slow(probe('airflow.release', sh`sed -n -e 's/^Version: //p' -e 's/^Summary: //p' ${raw(airflowMetadataGlob(airflowPaths(inv).venv))} 2>/dev/null | head -n 2`)));
 
 /** Words of the lab stand-in's Summary (test/standin/build_wheel.py): never Apache Airflow. */
 const STANDIN_MARK = /stand-in/i;

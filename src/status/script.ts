@@ -1,6 +1,6 @@
 /**
  * One host's checks as ONE shell script (one SSH round trip): every probe runs in parallel under its
- * own `timeout`, and the outputs come back in order, each followed by the marker line of
+ * own `timeout` (the local ones together in one job, {@link Probe.local}), and the outputs come back in order, each followed by the marker line of
  * src/run/facts.ts (`@@<nonce> <index> <exit code>`), so {@link parseFactOutput} splits them.
  */
 import { Cmd, raw, sh } from '../core/cmd.js';
@@ -31,6 +31,13 @@ export interface Probe {
    * older, so each tick costs the fast-changing checks only. Unset: asked on every tick.
    */
   refreshSec?: number;
+  /**
+   * Reads this host only (files under /proc and /run, local disk, PID 1 over systemctl, `ip`) and
+   * has no {@link env}: {@link probeScript} runs every local probe one after another in one job under
+   * one `timeout` (the largest of theirs), each in a subshell, instead of a `timeout` and an `sh` for
+   * each: two execs fewer per probe. A probe that may wait on the network or a mount is never local.
+   */
+  local?: boolean;
 }
 
 /** Exit code of a command killed by timeout(1). */
@@ -51,19 +58,33 @@ export const NO_ANSWER = -1;
  * probe as soon as it has ended — its output, then its marker line (`@@<nonce> <index> <exit code>`,
  * split by {@link parseProbeOutput}) — so a slow probe never holds back the others: when the
  * controller stops waiting, every finished probe's output is already on the wire. Nothing polls; the
- * longest probe bounds the host's time, not their sum. POSIX sh (dash, bash).
+ * longest probe bounds the host's time, not their sum. The {@link Probe.local} probes are one such
+ * job: one after another, each output followed by its own marker. POSIX sh (dash, bash).
  */
 export function probeScript(probes: readonly Probe[], nonce: string): Cmd {
+  for (const p of probes) if (p.local && p.env && Object.keys(p.env).length) throw new Error(`probe ${p.id}: a local probe has no env`);
   // The host's clock first, before any probe starts: the controller bounds the host's clock offset
   // by when it sent the script and when this first line arrived (see parseProbeClock).
   const clock = sh`printf ${`@@${nonce} clock %s\n`} "$(date +%s%N)"`;
   // The FIFO is opened read-write by the collector first, so no writer ever blocks and no read
   // sees an end of file while probes still run.
   const head = raw(`d=$(mktemp -d) || exit 1\ntrap 'rm -rf "$d"' EXIT\nmkfifo "$d/done" && exec 3<>"$d/done" || exit 1`);
-  const start = probes.map(
-    (p, i) => sh`{ ${envAssignments(p.env)}timeout -k 1 ${p.timeoutSec} sh -c ${p.cmd.asWord()} </dev/null >"$d/"${i} 2>/dev/null; echo ${i} $? >&3; } &`,
-  );
-  const collect = sh`n=${String(probes.length)}
+  const indexed = probes.map((p, i) => ({ p, i }));
+  const own = indexed.filter(({ p }) => !p.local);
+  const local = indexed.filter(({ p }) => p.local);
+  const start = own.map(({ p, i }) => sh`{ ${envAssignments(p.env)}timeout -k 1 ${p.timeoutSec} sh -c ${p.cmd.asWord()} </dev/null >"$d/"${i} 2>/dev/null; echo ${i} $? >&3; } &`);
+  if (local.length) {
+    // The local probes' job writes each output followed by its own marker line into one file, which
+    // the collector prints as the output of a pseudo probe (index probes.length, which the parser
+    // ignores). Killed by its timeout, the probes it had not finished have no marker: NO_ANSWER.
+    const group = Cmd.join(
+      local.map(({ p, i }) => sh`( ${p.cmd} ) </dev/null 2>/dev/null; printf ${`\n@@${nonce} %s %s\n`} ${String(i)} $?`),
+      '\n',
+    );
+    const timeoutSec = Math.max(...local.map(({ p }) => p.timeoutSec));
+    start.push(sh`{ timeout -k 1 ${timeoutSec} sh -c ${group.asWord()} </dev/null >"$d/"${String(probes.length)} 2>/dev/null; echo ${String(probes.length)} $? >&3; } &`);
+  }
+  const collect = sh`n=${String(start.length)}
 while [ "$n" -gt 0 ] && read -r i rc <&3; do
   cat "$d/$i"; printf ${`\n@@${nonce} %s %s\n`} "$i" "$rc"; n=$((n - 1))
 done`;

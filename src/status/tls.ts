@@ -62,7 +62,7 @@ const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 export function tlsProbes(inv: Inventory): Probe[] {
   if (!tlsEnabled(inv)) return [];
   const end = (f: string) => sh`openssl x509 -enddate -noout -in ${f} 2>&1`;
-  return [{ id: 'tls.dates', cmd: sh`echo "now $(date +%s)"; echo "host $(${end(HOST_CERT)})"; echo "ca $(${end(CA_CERT)})"`, timeoutSec: 3 }];
+  return [{ id: 'tls.dates', cmd: sh`echo "now $(date +%s)"; echo "host $(${end(HOST_CERT)})"; echo "ca $(${end(CA_CERT)})"`, timeoutSec: 3, local: true }];
 }
 
 /** What {@link tlsLines} reads of each host's result (the shape of src/status/checks.ts `Results`). */

@@ -62,6 +62,43 @@ test('probe script: each probe is printed as it ends; cut off at the deadline, t
   assert.deepEqual(parseProbeOutput('', 2, 'n1'), [{ stdout: '', code: NO_ANSWER }, { stdout: '', code: NO_ANSWER }], 'nothing printed: no probe answered');
 });
 
+test('probe script: local probes run one after another in one job under one timeout, each isolated in a subshell; outputs, codes and order as for the others', async () => {
+  const probes = [
+    { id: 'l1', cmd: sh`cd /; echo "in $(pwd)"; exit 5`, timeoutSec: 2, local: true },
+    { id: 'net', cmd: sh`sleep 0.3; echo far`, timeoutSec: 3 },
+    { id: 'l2', cmd: sh`printf 'no newline'`, timeoutSec: 2, local: true },
+    { id: 'l3', cmd: sh`echo "@@n2 0 0"; echo err >&2; true`, timeoutSec: 2, local: true },
+  ];
+  const script = probeScript(probes, 'n2');
+  // One timeout for the three local probes, one for the other.
+  assert.equal(script.toString().match(/timeout -k 1 /g)?.length, 2);
+  const res = await new LocalConnection().exec(script);
+  assert.deepEqual(parseProbeOutput(res.stdout, probes.length, 'n2'), [
+    { stdout: 'in /\n', code: 5 },
+    { stdout: 'far\n', code: 0 },
+    { stdout: 'no newline', code: 0 },
+    { stdout: '@@n2 0 0\n', code: 0 },
+  ]);
+  // The local job killed by its timeout (the largest of theirs): the probes it finished keep their
+  // answer, the rest have none; a probe of its own still answers.
+  const slow = [
+    { id: 'a', cmd: sh`echo first`, timeoutSec: 1, local: true },
+    { id: 'b', cmd: sh`sleep 5; echo never`, timeoutSec: 1, local: true },
+    { id: 'c', cmd: sh`echo after`, timeoutSec: 1, local: true },
+    { id: 'd', cmd: sh`echo own`, timeoutSec: 3 },
+  ];
+  const t0 = Date.now();
+  const cut = await new LocalConnection().exec(probeScript(slow, 'n3'));
+  assert.ok(Date.now() - t0 < 4000, `${Date.now() - t0} ms`);
+  assert.deepEqual(parseProbeOutput(cut.stdout, slow.length, 'n3'), [
+    { stdout: 'first\n', code: 0 },
+    { stdout: '', code: NO_ANSWER },
+    { stdout: '', code: NO_ANSWER },
+    { stdout: 'own\n', code: 0 },
+  ]);
+  assert.throws(() => probeScript([{ id: 'x', cmd: sh`true`, timeoutSec: 1, local: true, env: { A: new Secret('s') } }], 'n'), /local probe has no env/);
+});
+
 test('httpGet: a raw HTTP/1.0 GET with the Authorization header, parsed back into status and body', async () => {
   const seen: Array<string | undefined> = [];
   const server = createServer((req, res) => {
