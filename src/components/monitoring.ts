@@ -389,7 +389,7 @@ export function postgresExporterTasks(inv: Inventory, host: Host, secrets: Clust
             cmd: sh`runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p ${port} -d ${AIRFLOW_DB} -c ${`GRANT SELECT ON public.job TO ${MONITOR_DB_USER}`}`,
             skipWhen: monitorGuard(inv, (s) => s.jobGrant),
           }),
-          template({ path: MONITORING_PATHS.queries, template: 'monitoring/queries.yml.njk', vars: { cluster: inv.cluster.name }, notify: [restartHandler(U, { resetFailed: true })] }),
+          template({ path: MONITORING_PATHS.queries, template: 'monitoring/queries.yml.njk', vars: { cluster: inv.cluster.name }, notify: [restartHandler(U)] }),
         ]
       : []),
     file({
@@ -400,7 +400,7 @@ export function postgresExporterTasks(inv: Inventory, host: Host, secrets: Clust
       group: 'prometheus',
       holdsSecrets: true,
       label: `file ${MONITORING_PATHS.postgresExporterDefault} (secret)`,
-      notify: [restartHandler(U, { resetFailed: true })],
+      notify: [restartHandler(U)],
     }),
     service({ name: U, enabled: true, state: 'started' }),
   ];

@@ -25,16 +25,17 @@ export function serviceFact(name: string): Fact<ServiceState> {
 }
 
 /**
- * Handler: restart `name` (runs once at the end of the step, on hosts where it was notified).
- * `resetFailed`: clear the unit's failed state first (`systemctl reset-failed`), for a service its
- * package starts at install with a default config that cannot work: it fails, restarts, and soon
- * hits systemd's start rate limit (StartLimitBurst=5 within StartLimitIntervalSec=10 s by default,
- * systemd.unit(5)), after which systemd refuses the restart that brings the real config ("start of
- * the service was attempted too often").
+ * Handler: restart `name` (runs once at the end of the step, on hosts where it was notified). It
+ * clears the unit's failed state first (`systemctl reset-failed`, which also resets its start rate
+ * counter): a package that starts its service at install with a default config that cannot work
+ * leaves it failing and restarting until systemd's start rate limit (StartLimitBurst=5 within
+ * StartLimitIntervalSec=10 s by default, systemd.unit(5)), after which systemd refuses the restart
+ * that brings the real config ("start of the service was attempted too often"). Seen with Debian's
+ * prometheus-postgres-exporter; done for every unit, so no notification of a unit depends on
+ * which handler of the same id (`restart:<unit>`) was notified first.
  */
-export function restartHandler(name: string, opts: { resetFailed?: boolean } = {}): Handler {
-  const cmd = opts.resetFailed ? sh`systemctl reset-failed ${name} 2>/dev/null; systemctl restart ${name}` : sh`systemctl restart ${name}`;
-  return { id: `restart:${name}`, name: `restart ${name}`, ops: [exec(cmd)] };
+export function restartHandler(name: string): Handler {
+  return { id: `restart:${name}`, name: `restart ${name}`, ops: [exec(sh`systemctl reset-failed ${name} 2>/dev/null; systemctl restart ${name}`)] };
 }
 
 /** Handler: reload `name` (for services that re-read their config on reload, e.g. haproxy). */

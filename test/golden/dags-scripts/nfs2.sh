@@ -41,9 +41,9 @@ set -e
 # handler: exportfs -ra
 ( exportfs -ra )
 # handler: restart rsyncd
-( systemctl restart rsyncd )
+( systemctl reset-failed rsyncd 2>/dev/null; systemctl restart rsyncd )
 # handler: restart airflow-ha-dags-pull.timer
-( systemctl restart airflow-ha-dags-pull.timer )
+( systemctl reset-failed airflow-ha-dags-pull.timer 2>/dev/null; systemctl restart airflow-ha-dags-pull.timer )
 
 # == step: dags: nfs VIP (keepalived)
 # task: packages present keepalived
@@ -69,4 +69,4 @@ set -e
 ( systemctl enable opt-airflow-dags.mount )
 ( systemctl start opt-airflow-dags.mount )
 # handler: restart opt-airflow-dags.mount
-( systemctl restart opt-airflow-dags.mount )
+( systemctl reset-failed opt-airflow-dags.mount 2>/dev/null; systemctl restart opt-airflow-dags.mount )

@@ -20,4 +20,4 @@ set -e
 ( systemctl enable opt-airflow-dags.mount )
 ( systemctl start opt-airflow-dags.mount )
 # handler: restart opt-airflow-dags.mount
-( systemctl restart opt-airflow-dags.mount )
+( systemctl reset-failed opt-airflow-dags.mount 2>/dev/null; systemctl restart opt-airflow-dags.mount )

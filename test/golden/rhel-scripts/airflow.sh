@@ -76,7 +76,7 @@ set -e
 ( systemctl enable opt-airflow-dags.mount )
 ( systemctl start opt-airflow-dags.mount )
 # handler: restart opt-airflow-dags.mount
-( systemctl restart opt-airflow-dags.mount )
+( systemctl reset-failed opt-airflow-dags.mount 2>/dev/null; systemctl restart opt-airflow-dags.mount )
 
 # == step: airflow install
 # task: packages present python3.11
@@ -152,10 +152,10 @@ set -e
 ( systemctl enable airflow-flower.service )
 ( systemctl start airflow-flower.service )
 # handler: restart airflow-scheduler.service
-( systemctl restart airflow-scheduler.service )
+( systemctl reset-failed airflow-scheduler.service 2>/dev/null; systemctl restart airflow-scheduler.service )
 # handler: restart airflow-triggerer.service
-( systemctl restart airflow-triggerer.service )
+( systemctl reset-failed airflow-triggerer.service 2>/dev/null; systemctl restart airflow-triggerer.service )
 # handler: restart airflow-webserver.service
-( systemctl restart airflow-webserver.service )
+( systemctl reset-failed airflow-webserver.service 2>/dev/null; systemctl restart airflow-webserver.service )
 # handler: restart airflow-flower.service
-( systemctl restart airflow-flower.service )
+( systemctl reset-failed airflow-flower.service 2>/dev/null; systemctl restart airflow-flower.service )

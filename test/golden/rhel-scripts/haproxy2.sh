@@ -76,7 +76,7 @@ set -e
 ( systemctl enable opt-airflow-dags.mount )
 ( systemctl start opt-airflow-dags.mount )
 # handler: restart opt-airflow-dags.mount
-( systemctl restart opt-airflow-dags.mount )
+( systemctl reset-failed opt-airflow-dags.mount 2>/dev/null; systemctl restart opt-airflow-dags.mount )
 
 # == step: airflow install
 # task: packages present python3.11
@@ -120,4 +120,4 @@ set -e
 ( systemctl enable airflow-webserver.service )
 ( systemctl start airflow-webserver.service )
 # handler: restart airflow-webserver.service
-( systemctl restart airflow-webserver.service )
+( systemctl reset-failed airflow-webserver.service 2>/dev/null; systemctl restart airflow-webserver.service )

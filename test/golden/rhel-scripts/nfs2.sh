@@ -58,9 +58,9 @@ set -e
 # handler: exportfs -ra
 ( exportfs -ra )
 # handler: restart rsyncd
-( systemctl restart rsyncd )
+( systemctl reset-failed rsyncd 2>/dev/null; systemctl restart rsyncd )
 # handler: restart airflow-ha-dags-pull.timer
-( systemctl restart airflow-ha-dags-pull.timer )
+( systemctl reset-failed airflow-ha-dags-pull.timer 2>/dev/null; systemctl restart airflow-ha-dags-pull.timer )
 
 # == step: dags: nfs VIP (keepalived)
 # task: packages present keepalived
@@ -86,7 +86,7 @@ set -e
 ( systemctl enable opt-airflow-dags.mount )
 ( systemctl start opt-airflow-dags.mount )
 # handler: restart opt-airflow-dags.mount
-( systemctl restart opt-airflow-dags.mount )
+( systemctl reset-failed opt-airflow-dags.mount 2>/dev/null; systemctl restart opt-airflow-dags.mount )
 
 # == step: airflow install
 # task: packages present python3.11 etcd
@@ -130,4 +130,4 @@ set -e
 ( systemctl enable airflow-dag-processor.service )
 ( systemctl start airflow-dag-processor.service )
 # handler: restart airflow-dag-processor.service
-( systemctl restart airflow-dag-processor.service )
+( systemctl reset-failed airflow-dag-processor.service 2>/dev/null; systemctl restart airflow-dag-processor.service )

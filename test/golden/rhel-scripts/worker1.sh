@@ -37,7 +37,7 @@ set -e
 ( systemctl enable opt-airflow-dags.mount )
 ( systemctl start opt-airflow-dags.mount )
 # handler: restart opt-airflow-dags.mount
-( systemctl restart opt-airflow-dags.mount )
+( systemctl reset-failed opt-airflow-dags.mount 2>/dev/null; systemctl restart opt-airflow-dags.mount )
 
 # == step: airflow install
 # task: packages present python3.11
@@ -81,7 +81,7 @@ set -e
 ( systemctl enable airflow-worker.service )
 ( systemctl start airflow-worker.service )
 # handler: restart airflow-worker.service
-( systemctl restart airflow-worker.service )
+( systemctl reset-failed airflow-worker.service 2>/dev/null; systemctl restart airflow-worker.service )
 
 # == step: ssh target: workers
 # task: group airflow
