@@ -16,7 +16,7 @@ const steps: readonly Step[] = [
     hosts: { roles: ['rabbitmq'] },
     needs: [{ role: 'rabbitmq', why: 'the Celery broker the schedulers queue tasks on' }],
     serial: 1,
-    tasks: ({ inventory, secrets, host, facts }) => rabbitmqNodeTasks(inventory, secrets, host, facts),
+    tasks: ({ inventory, secrets, host, facts, operator }) => rabbitmqNodeTasks(inventory, secrets, host, facts, operator?.tls),
     gate: {
       name: 'every rabbitmq node running in one cluster',
       on: 'first',

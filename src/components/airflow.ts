@@ -50,7 +50,7 @@ import { tlsServiceKeyTask } from './tls.js';
 import type { TlsMaterial } from '../run/playbook.js';
 import { haproxyVips } from './haproxy.js';
 import { AIRFLOW_DB, AIRFLOW_DB_USER } from './patroni.js';
-import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, rabbitmqHosts } from './rabbitmq.js';
+import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, brokerPort, rabbitmqHosts } from './rabbitmq.js';
 
 
 /** The Python minor version of the virtualenv on both OS families (see the module comment; defined with the supported versions). */
@@ -211,8 +211,9 @@ export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Reco
     broker: {
       user: RABBITMQ_AIRFLOW_USER,
       password: secrets.rabbitmqAirflow,
-      nodes: rabbitmqHosts(inv).map((h) => `${h.address}:${inv.cluster.ports.rabbitmqAmqp}`),
+      nodes: rabbitmqHosts(inv).map((h) => `${h.address}:${brokerPort(inv)}`),
       vhost: AIRFLOW_VHOST,
+      ssl: celerySsl(inv),
     },
     base_url: webserverFrontendUrl(inv),
     ports: inv.cluster.ports,
@@ -227,6 +228,18 @@ export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Reco
 export function celeryConfigFile(inv: Inventory): { path: string; content: string } | undefined {
   const content = celeryConfigModule(celeryQueueSettings(inv.cluster.versions.airflow));
   return content === undefined ? undefined : { path: `${airflowPaths(inv).home}/config/${CELERY_CONFIG_MODULE}.py`, content };
+}
+
+/**
+ * With `cluster.tls.enabled`, `[celery] ssl_active = True` and its `ssl_key` / `ssl_cert` /
+ * `ssl_cacert`: the Celery provider then sets Celery's `broker_use_ssl` (keyfile, certfile,
+ * ca_certs, `cert_reqs` CERT_REQUIRED) for an `amqp://` broker_url, which therefore keeps the
+ * `amqp://` scheme on the AMQPS port (the provider's default_celery.py checks for "amqp://":
+ * https://airflow.apache.org/docs/apache-airflow-providers-celery/stable/_modules/airflow/providers/celery/executors/default_celery.html).
+ * The key is the Airflow user's copy of the host key. Null without TLS.
+ */
+export function celerySsl(inv: Inventory): { key: string; cert: string; ca: string } | null {
+  return tlsEnabled(inv) ? { key: serviceKey(inv, 'airflow').path, cert: HOST_CERT, ca: CA_CERT } : null;
 }
 
 /** airflow.cfg as every Airflow host gets it (pure; the secrets are in it). */
@@ -404,8 +417,9 @@ export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts
   return [
     packages({ names: [...pythonPackages(inv, facts.family), ...(etcdctl ? [facts.family === 'debian' ? 'etcd-client' : 'etcd'] : [])] }),
     ...airflowAccountTasks(inv, facts.family),
-    // The DAG processor's etcd lock with cluster.tls: the Airflow user's copy of the host key.
-    ...(etcdctl ? tlsServiceKeyTask(inv, host, tls, 'airflow') : []),
+    // cluster.tls: the Airflow user's copy of the host key (Celery's client certificate to the
+    // brokers on every Airflow host, and the DAG processor's etcd lock).
+    ...tlsServiceKeyTask(inv, host, tls, 'airflow'),
     directory({ path: p.logs, mode: '0755', owner: a.user, group: a.user }),
     directory({ path: p.state, mode: '0750', owner: a.user, group: a.user }),
     ...airflowVenvTasks(inv, inv.cluster.versions.airflow),

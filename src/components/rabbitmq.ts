@@ -26,7 +26,10 @@ import { service } from '../tasks/systemd.js';
 import { group, user } from '../tasks/system.js';
 import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
+import { CA_CERT, HOST_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
 import { debianErlangVersion, erlangAptPin, rabbitmqRepoTasks } from './repos.js';
+import type { TlsMaterial } from '../run/playbook.js';
+import { tlsServiceKeyTask } from './tls.js';
 
 /** Paths the same on Debian 12 and on RHEL 9 (Team RabbitMQ's / EPEL's RPM): both packages use them. */
 export const RABBITMQ_PATHS = {
@@ -51,6 +54,25 @@ export const ADMIN_USER = 'admin';
  * `rabbitmq_consumer_timeout_ms` (on the first `rabbitmq` host; one value for the cluster).
  */
 export const DEFAULT_CONSUMER_TIMEOUT_MS = 24 * 3600 * 1000;
+
+/**
+ * The port Celery reaches the brokers on: `ports.rabbitmqAmqps` (AMQP over TLS, 5671) with
+ * `cluster.tls.enabled`, where the plaintext listener is closed (`listeners.tcp = none`), else
+ * `ports.rabbitmqAmqp` (5672). https://www.rabbitmq.com/docs/ssl ("Enabling TLS Support in RabbitMQ").
+ */
+export function brokerPort(inv: Inventory): number {
+  return tlsEnabled(inv) ? inv.cluster.ports.rabbitmqAmqps : inv.cluster.ports.rabbitmqAmqp;
+}
+
+/**
+ * With `cluster.tls.enabled`, the TLS files of the AMQPS listener (rabbitmq.conf `ssl_options.*`):
+ * the cluster CA, the host's certificate and RabbitMQ's own copy of its key (0600 rabbitmq).
+ * Clients must present a certificate of the CA (`verify_peer`, `fail_if_no_peer_cert`) and still
+ * log in with their password. Null without TLS.
+ */
+export function rabbitmqTls(inv: Inventory): { ca: string; cert: string; key: string } | null {
+  return tlsEnabled(inv) ? { ca: CA_CERT, cert: HOST_CERT, key: serviceKey(inv, 'rabbitmq').path } : null;
+}
 
 /** The `rabbitmq` hosts in inventory order. */
 export function rabbitmqHosts(inv: Inventory): Host[] {
@@ -124,6 +146,7 @@ export function rabbitmqConfVars(inv: Inventory): Record<string, unknown> {
     memory_watermark: '0.4',
     disk_free_limit: '2GB',
     definitions_path: RABBITMQ_PATHS.definitions,
+    tls: rabbitmqTls(inv),
   };
 }
 
@@ -163,7 +186,7 @@ export function rabbitmqPackages(inv: Inventory, family: OsFamily): PackageSpec 
 export function rabbitmqSelinuxPorts(inv: Inventory): PortLabel[] {
   const p = inv.cluster.ports;
   return [
-    { type: 'amqp_port_t', port: p.rabbitmqAmqp },
+    { type: 'amqp_port_t', port: tlsEnabled(inv) ? p.rabbitmqAmqps : p.rabbitmqAmqp },
     { type: 'amqp_port_t', port: p.rabbitmqManagement },
     { type: 'rabbitmq_port_t', port: p.rabbitmqDist },
     { type: 'epmd_port_t', port: p.epmd },
@@ -200,8 +223,10 @@ export function enabledPlugins(inv: Inventory): string {
  * (`rabbitmq-queues check_if_node_is_quorum_critical`); after it, wait until the node runs again, so
  * a step with `serial: 1` restarts one node at a time.
  */
-export function restartIfStaleHandler(): Handler {
-  const files = [RABBITMQ_PATHS.conf, RABBITMQ_PATHS.plugins];
+export function restartIfStaleHandler(inv: Inventory): Handler {
+  // With TLS, its key copy too: the listener reads the key and certificate at boot.
+  const tls = rabbitmqTls(inv);
+  const files = [RABBITMQ_PATHS.conf, RABBITMQ_PATHS.plugins, ...(tls ? [tls.key] : [])];
   return {
     id: `restart:${RABBITMQ_SERVICE}`,
     name: `restart ${RABBITMQ_SERVICE} (if it started before its config changed)`,
@@ -251,8 +276,8 @@ export function importDefinitionsHandler(): Handler {
  * unless the disk is lost; Celery reconnects to another broker of `broker_url` and the tasks queued
  * there wait. Airflow's scheduler re-queues tasks stuck in `queued` (`task_queued_timeout`).
  */
-export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host: Host, facts: HostFacts): Task[] {
-  const restart = restartIfStaleHandler();
+export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host: Host, facts: HostFacts, tls?: TlsMaterial): Task[] {
+  const restart = restartIfStaleHandler(inv);
   const erlangPin = erlangAptPin(inv, facts.family);
   const shell = facts.family === 'debian' ? '/usr/sbin/nologin' : '/sbin/nologin';
   const tasks: Task[] = [
@@ -263,6 +288,8 @@ export function rabbitmqNodeTasks(inv: Inventory, secrets: ClusterSecrets, host:
     // cookies cannot talk, so changing it is a stop-all/start-all operation, not a rolling one.
     file({ path: RABBITMQ_PATHS.cookie, content: secrets.erlangCookie.reveal(), mode: '0400', owner: 'rabbitmq', group: 'rabbitmq', label: `file ${RABBITMQ_PATHS.cookie} (secret)`, holdsSecrets: true }),
     directory({ path: '/etc/rabbitmq', mode: '0755', owner: 'rabbitmq', group: 'rabbitmq' }),
+    // cluster.tls: RabbitMQ's copy of the host key for its AMQPS listener (the certificate and CA are the TLS step's).
+    ...tlsServiceKeyTask(inv, host, tls, 'rabbitmq', [restart]),
     template({ path: RABBITMQ_PATHS.conf, template: 'rabbitmq/rabbitmq.conf.njk', vars: rabbitmqConfVars(inv), notify: [restart] }),
     file({ path: RABBITMQ_PATHS.plugins, content: enabledPlugins(inv), owner: 'rabbitmq', group: 'rabbitmq', notify: [restart] }),
     template({

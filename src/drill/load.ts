@@ -12,9 +12,9 @@ import { sh, type Cmd } from '../core/cmd.js';
 import { Secret } from '../core/secret.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Inventory } from '../inventory/schema.js';
-import { airflowPaths, databaseEndpoint } from '../components/airflow.js';
+import { airflowPaths, celerySsl, databaseEndpoint } from '../components/airflow.js';
 import { AIRFLOW_DB, AIRFLOW_DB_USER } from '../components/patroni.js';
-import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, rabbitmqHosts } from '../components/rabbitmq.js';
+import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, brokerPort, rabbitmqHosts } from '../components/rabbitmq.js';
 import { templatesDir } from '../tasks/template.js';
 import { DRILL_OBJECTS, type ScenarioPlan } from './scenarios.js';
 
@@ -30,7 +30,8 @@ export interface LoadConfig {
   max_seconds: number;
   rate: { db: number; broker: number; tasks: number };
   db: { host: string; port: number; user: string; password: Secret; dbname: string; table: string };
-  broker: { nodes: string[]; user: string; password: Secret; vhost: string; queue: string };
+  /** `ssl`: with cluster.tls, the Airflow user's key, the host certificate and the CA (AMQPS, as Celery connects). */
+  broker: { nodes: string[]; user: string; password: Secret; vhost: string; queue: string; ssl: { key: string; cert: string; ca: string } | null };
   /** Present when the scenario needs Celery tasks: the workers' queue and how long to wait for results. */
   tasks?: { queue: string; settle_seconds: number };
 }
@@ -50,11 +51,12 @@ export function loadConfig(inv: Inventory, secrets: ClusterSecrets, o: { runId: 
     rate: { ...LOAD_RATES },
     db: { host: db.host, port: db.port, user: AIRFLOW_DB_USER, password: secrets.airflowDb, dbname: AIRFLOW_DB, table: DRILL_OBJECTS.table },
     broker: {
-      nodes: rabbitmqHosts(inv).map((h) => `${h.address}:${inv.cluster.ports.rabbitmqAmqp}`),
+      nodes: rabbitmqHosts(inv).map((h) => `${h.address}:${brokerPort(inv)}`),
       user: RABBITMQ_AIRFLOW_USER,
       password: secrets.rabbitmqAirflow,
       vhost: AIRFLOW_VHOST,
       queue: DRILL_OBJECTS.queue,
+      ssl: celerySsl(inv),
     },
     ...(o.plan?.taskQueue ? { tasks: { queue: o.plan.taskQueue, settle_seconds: o.settleSec } } : {}),
   };

@@ -53,6 +53,8 @@ export interface PortSpec {
   monitored?: true;
   /** UDP too, not only TCP (Alertmanager's gossip, which memberlist sends over both). */
   udp?: true;
+  /** Listened on only with `cluster.tls.enabled` (true) or only without it (false); unset: either way. */
+  tls?: boolean;
 }
 
 /** Whether `inv` has a host of role `monitoring`: then every host runs node_exporter and each component its exporter. */
@@ -60,10 +62,11 @@ export function monitored(inv: Inventory): boolean {
   return inv.hosts.some((h) => h.roles.includes('monitoring'));
 }
 
-/** The specs of `list` that `inv` listens on: the exporters only when it is {@link monitored}. */
+/** The specs of `list` that `inv` listens on: the exporters only when it is {@link monitored}, a {@link PortSpec.tls} one only with TLS on (or off). */
 export function activeSpecs(inv: Inventory, list: readonly PortSpec[]): PortSpec[] {
   const on = monitored(inv);
-  return list.filter((s) => on || !s.monitored);
+  const tls = inv.cluster.tls.enabled;
+  return list.filter((s) => (on || !s.monitored) && (s.tls === undefined || s.tls === tls));
 }
 
 const setting = (key: keyof Ports, clients: readonly PortClient[], why: string): PortSpec => ({ label: key, setting: key, range: (p) => [p[key], p[key]], clients, why });
@@ -106,7 +109,8 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
     exporter('haproxyMetrics', "Prometheus scrapes HAProxy's built-in exporter on a frontend of its own"),
   ],
   rabbitmq: [
-    setting('rabbitmqAmqp', [...AIRFLOW, 'rabbitmq'], 'the Celery broker: the scheduler sends tasks, workers and Flower consume'),
+    { ...setting('rabbitmqAmqp', [...AIRFLOW, 'rabbitmq'], 'the Celery broker without cluster.tls: the scheduler sends tasks, workers and Flower consume'), tls: false },
+    { ...setting('rabbitmqAmqps', [...AIRFLOW, 'rabbitmq'], 'the Celery broker over TLS (cluster.tls): the scheduler sends tasks, workers and Flower consume; plaintext AMQP is closed'), tls: true },
     setting('rabbitmqManagement', ['rabbitmq', 'operator'], "RabbitMQ's management API and UI: the operator (endpoints); airflow-ha's checks ask each node's own API on 127.0.0.1"),
     setting('rabbitmqDist', ['rabbitmq'], 'Erlang distribution between the RabbitMQ nodes (clustering)'),
     setting('epmd', ['rabbitmq'], 'epmd: the RabbitMQ nodes find each other\'s distribution port'),

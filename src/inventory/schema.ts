@@ -190,6 +190,8 @@ export const Ports = z.strictObject({
   etcdClient: port.default(2379),
   etcdPeer: port.default(2380),
   rabbitmqAmqp: port.default(5672),
+  /** AMQP over TLS (AMQPS), the broker's only listener when `cluster.tls.enabled` (then `rabbitmqAmqp` is closed). */
+  rabbitmqAmqps: port.default(5671),
   rabbitmqManagement: port.default(15672),
   rabbitmqDist: port.default(25672),
   epmd: port.default(4369),

@@ -11,7 +11,7 @@ import { Secret } from '../core/secret.js';
 import type { FactOutput } from '../facts/fact.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
-import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
+import { ADMIN_USER, AIRFLOW_VHOST, brokerPort, nodeName } from '../components/rabbitmq.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
 import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniApiUrl, patroniDcs, psql } from '../components/patroni.js';
@@ -640,7 +640,7 @@ export const rabbitmqCheck: StatusCheck = {
   probes(ctx, host) {
     if (!has(host, 'rabbitmq')) return [];
     // Every node: does it accept AMQP connections (a TCP connect, no login, nothing logged)?
-    const probes = [probe('rabbitmq.listener', tcpProbe(host.address, ctx.inventory.cluster.ports.rabbitmqAmqp, 2))];
+    const probes = [probe('rabbitmq.listener', tcpProbe(host.address, brokerPort(ctx.inventory), 2))];
     if (!ctx.secrets || !rabbitViewHosts(ctx.inventory).includes(host)) return probes;
     const pw = ctx.secrets.rabbitmqAdmin;
     const base = `http://127.0.0.1:${ctx.inventory.cluster.ports.rabbitmqManagement}/api`;
@@ -724,7 +724,7 @@ export const rabbitmqCheck: StatusCheck = {
  * when every node that answered refused and none accepted; `degraded` (unknown) when none answered.
  */
 function brokerLine(ctx: StatusContext, results: Results, hosts: readonly Host[]): CheckLine {
-  const port = ctx.inventory.cluster.ports.rabbitmqAmqp;
+  const port = brokerPort(ctx.inventory);
   const code = (h: Host) => out(results, h.name, 'rabbitmq.listener')?.code;
   const accepting = hosts.filter((h) => code(h) === 0);
   const refusing = hosts.filter((h) => !unreachable(results, h.name) && code(h) !== undefined && code(h) !== 0 && code(h) !== NO_ANSWER);

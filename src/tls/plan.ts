@@ -26,9 +26,10 @@ export const HOST_KEY = `${TLS_DIR}/host.key`;
  * The services that read the host's key as their own user, each with its own copy (owner that
  * user, 0600): PostgreSQL refuses a key readable by group or others unless root owns it
  * (https://www.postgresql.org/docs/15/ssl-tcp.html, "the file must not allow any access to world or
- * group"), etcd runs as `etcd`, and the DAG processors' `etcdctl lock` as the Airflow user.
+ * group"), etcd runs as `etcd`, RabbitMQ as `rabbitmq` (its AMQPS listener), and the Airflow
+ * services as the Airflow user (the DAG processors' `etcdctl lock`, Celery's client certificate).
  */
-export type KeyService = 'etcd' | 'postgres' | 'airflow';
+export type KeyService = 'etcd' | 'postgres' | 'rabbitmq' | 'airflow';
 
 /** Where `service`'s copy of the host key lives and whose it is. */
 export function serviceKey(inv: Inventory, service: KeyService): { path: string; owner: string; group: string } {

@@ -35,6 +35,12 @@ B, D = CFG["broker"], CFG["db"]
 # Passwords are [A-Za-z0-9] (src/inventory/secrets.ts): safe in a URL as they are.
 BROKER_URL = ";".join(f"amqp://{B['user']}:{B['password']}@{n}/{B['vhost']}" for n in B["nodes"])
 RESULT_BACKEND = f"db+postgresql://{D['user']}:{D['password']}@{D['host']}:{D['port']}/{D['dbname']}"
+# cluster.tls: AMQPS with the Airflow user's certificate, verified against the cluster CA (as Celery's broker_use_ssl).
+BROKER_SSL = None
+if B.get("ssl"):
+    import ssl
+
+    BROKER_SSL = {"keyfile": B["ssl"]["key"], "certfile": B["ssl"]["cert"], "ca_certs": B["ssl"]["ca"], "cert_reqs": ssl.CERT_REQUIRED}
 
 
 def now_ms():
@@ -91,7 +97,8 @@ def amqp_connect():
     for node in b["nodes"]:
         try:
             conn = amqp.Connection(host=node, userid=b["user"], password=b["password"], virtual_host=b["vhost"],
-                                   connect_timeout=3, read_timeout=5, write_timeout=5, confirm_publish=True)
+                                   connect_timeout=3, read_timeout=5, write_timeout=5, confirm_publish=True,
+                                   **({"ssl": BROKER_SSL} if BROKER_SSL else {}))
             conn.connect()
             return conn
         except Exception as e:  # noqa: BLE001 - any failure moves on to the next node
@@ -210,7 +217,7 @@ def celery_app():
     # The cluster's broker and result backend, as airflow.cfg names them (templates/airflow/airflow.cfg.njk).
     app = Celery("airflow_ha_drill", broker=BROKER_URL, backend=RESULT_BACKEND)
     app.conf.update(broker_transport_options={"confirm_publish": True}, broker_connection_timeout=3,
-                    task_default_queue=CFG["tasks"]["queue"])
+                    task_default_queue=CFG["tasks"]["queue"], **({"broker_use_ssl": BROKER_SSL} if BROKER_SSL else {}))
     return app
 
 

@@ -41,12 +41,12 @@ test('README "Network exposure" has the matrix row for row', async () => {
 test('matrix: no worker-facing port for etcd, Patroni, PostgreSQL, Erlang or RabbitMQ management; every client list resolves to sources', async () => {
   const inv = await seedInventory();
   const worker = inv.hosts.find((h) => h.name === 'worker1')!.address;
-  const forbidden = [...ROLE_PORTS.etcd, ...ROLE_PORTS.postgresql, ...ROLE_PORTS.rabbitmq.filter((s) => s.setting !== 'rabbitmqAmqp')];
+  const forbidden = [...ROLE_PORTS.etcd, ...ROLE_PORTS.postgresql, ...ROLE_PORTS.rabbitmq.filter((s) => s.setting !== 'rabbitmqAmqp' && s.setting !== 'rabbitmqAmqps')];
   for (const s of forbidden) {
     assert.ok(!s.clients.includes('worker') && !s.clients.includes('network'), s.label);
     assert.ok(!clientSources(inv, s.clients).some((src) => sourceWithin(worker, src)), s.label);
   }
-  for (const s of [ROLE_PORTS.rabbitmq[0]!, ROLE_PORTS.haproxy[0]!]) assert.ok(clientSources(inv, s.clients).includes(worker), s.label);
+  for (const s of [ROLE_PORTS.rabbitmq[0]!, ROLE_PORTS.rabbitmq[1]!, ROLE_PORTS.haproxy[0]!]) assert.ok(clientSources(inv, s.clients).includes(worker), s.label);
   for (const role of ROLES) for (const s of ROLE_PORTS[role]) assert.ok(s.clients.length > 0 && s.why.length > 0, `${role} ${s.label}`);
 });
 

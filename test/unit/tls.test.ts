@@ -19,6 +19,8 @@ import { TLS_FAILED_STATUS } from '../../src/tasks/https.js';
 import { haproxyConfig } from '../../src/components/haproxy.js';
 import { patroniPgHba, renderPatroniConfig } from '../../src/components/patroni.js';
 import { tlsHostTasks } from '../../src/components/tls.js';
+import { brokerPort, rabbitmqNodeTasks, renderRabbitmqConf, restartIfStaleHandler } from '../../src/components/rabbitmq.js';
+import { hostPortClaims } from '../../src/inventory/ports.js';
 import { Secret } from '../../src/core/secret.js';
 import { InputError } from '../../src/core/errors.js';
 import { caFiles, loadOrCreateTls } from '../../src/cli/tls.js';
@@ -270,4 +272,33 @@ test("etcd's member-list fact over TLS: root's client certificate; a failed hand
   assert.throws(() => decideEtcdState({ hasData: false, foreignConfig: false }, [refused], undefined, 'https://192.168.83.148:2380', 'sql1'), /cannot tell whether its cluster exists/);
   const members = parseMemberListAnswer('sql2', 'HTTP/1.0 200 OK\r\n\r\n{"members":[{"peerURLs":["https://192.168.83.148:2380"]}]}');
   assert.equal(decideEtcdState({ hasData: false, foreignConfig: false }, [members], undefined, 'https://192.168.83.148:2380', 'sql1'), 'existing');
+});
+
+test('with TLS on: RabbitMQ listens on AMQPS only (client certificates of the CA), Celery gets ssl_active on the AMQPS port, the firewall opens 5671 instead of 5672', async () => {
+  const plain = await seedInventory();
+  const inv = await seedTls();
+  const conf = renderRabbitmqConf(inv);
+  for (const l of ['listeners.tcp = none', 'listeners.ssl.default = 5671', 'ssl_options.cacertfile = /etc/airflow-ha/tls/ca.crt', 'ssl_options.certfile = /etc/airflow-ha/tls/host.crt', 'ssl_options.keyfile = /etc/airflow-ha/tls/rabbitmq.key', 'ssl_options.verify = verify_peer', 'ssl_options.fail_if_no_peer_cert = true']) assert.ok(conf.split('\n').includes(l), l);
+  assert.doesNotMatch(conf, /listeners\.tcp\.default/);
+  assert.match(renderRabbitmqConf(plain), /^listeners\.tcp\.default = 5672$/m);
+  assert.doesNotMatch(renderRabbitmqConf(plain), /ssl_options|listeners\.ssl/);
+  assert.deepEqual([brokerPort(plain), brokerPort(inv)], [5672, 5671]);
+
+  // RabbitMQ's own key copy (0600 rabbitmq) before rabbitmq.conf; a changed key restarts the node.
+  const mq1 = host(inv, 'mq1');
+  const tasks = rabbitmqNodeTasks(inv, fixedSecrets, mq1, { osId: 'debian', osVersion: '12', family: 'debian', hostname: 'mq1', container: true }, fixedTls);
+  const names = tasks.map((t) => t.name);
+  const key = names.findIndex((n) => n.includes('/etc/airflow-ha/tls/rabbitmq.key'));
+  assert.ok(key >= 0 && key < names.findIndex((n) => n.includes('/etc/rabbitmq/rabbitmq.conf')), names.join('\n'));
+  assert.match(restartIfStaleHandler(inv).ops.map((o) => JSON.stringify(o)).join(' '), /\/etc\/airflow-ha\/tls\/rabbitmq\.key/);
+  assert.doesNotMatch(restartIfStaleHandler(plain).ops.map((o) => JSON.stringify(o)).join(' '), /rabbitmq\.key/);
+
+  const cfg = renderAirflowConfig(inv, fixedSecrets);
+  assert.match(cfg, /^broker_url = amqp:\/\/airflow:[^@]+@192\.168\.83\.135:5671\/airflow_host;/m);
+  for (const l of ['ssl_active = True', 'ssl_key = /etc/airflow-ha/tls/airflow.key', 'ssl_cert = /etc/airflow-ha/tls/host.crt', 'ssl_cacert = /etc/airflow-ha/tls/ca.crt']) assert.ok(cfg.split('\n').includes(l), l);
+  assert.doesNotMatch(renderAirflowConfig(plain, fixedSecrets), /ssl_active/);
+
+  const ports = (i: Inventory) => hostPortClaims(host(i, 'mq1'), i).map((c) => c.from);
+  assert.ok(ports(inv).includes(5671) && !ports(inv).includes(5672));
+  assert.ok(ports(plain).includes(5672) && !ports(plain).includes(5671));
 });

@@ -1,0 +1,140 @@
+/**
+ * Airflow 3 with `cluster.tls.enabled`, end to end: the scheduler, the workers and the other
+ * Airflow services reach PostgreSQL (verify-full through HAProxy on the VIP) and RabbitMQ (AMQPS
+ * with a client certificate of the cluster CA) over TLS only. Lab: 3 data hosts (etcd,
+ * PostgreSQL, RabbitMQ; HAProxy + the VIP on pg3), one control host with every Airflow role but the
+ * worker (HAProxy + the VIP too), one worker-only host.
+ *
+ * The Airflow installed is the STAND-IN of test/standin/ (not Airflow) built as 3.4.0; its Celery
+ * app builds `broker_use_ssl` from `[celery] ssl_active` as Airflow's Celery provider does, and its
+ * worker is Debian's real Celery on the real RabbitMQ.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { parse, stringify } from 'yaml';
+import { AIRFLOW_3_NEWEST } from '../../src/inventory/rules.js';
+import type { CheckLine } from '../../src/status/model.js';
+import { buildStandin, echoTask, py, standinAirflow } from '../helpers/airflow-lab.js';
+import { bootLab, cli, events, onHost, runEnd, tearDown, type TestLab } from '../helpers/lab.js';
+import { tempDir } from '../helpers/local.js';
+import { checksOf, statusUntil } from '../helpers/status.js';
+
+const VERSION = AIRFLOW_3_NEWEST;
+const HOSTS = ['pg1', 'pg2', 'pg3', 'af1', 'w1'];
+const DATA = ['etcd', 'postgresql', 'rabbitmq'];
+const CONTROL = ['haproxy', 'scheduler', 'webserver', 'triggerer', 'dag_processor', 'flower'];
+const MQ = ['pg1', 'pg2', 'pg3'];
+
+let lab: TestLab;
+const wheelhouse = tempDir('ah-wheelhouse-tls-');
+
+before(async () => {
+  await buildStandin(VERSION, wheelhouse);
+  lab = await bootLab('aftls', HOSTS, [DATA, DATA, [...DATA, 'haproxy'], CONTROL, ['worker']], (net) => ({
+    vips: [{ name: 'airflow-vip', address: `${net}.200`, role: 'haproxy', routerId: 75 }],
+    versions: { airflow: VERSION },
+    ports: { haproxyReplica: 5001 },
+    airflow: standinAirflow(wheelhouse, 2),
+    tls: { enabled: true },
+  }));
+  const doc = parse(await readFile(lab.inventoryFile, 'utf8')) as { hosts: Array<Record<string, unknown>> };
+  // The lab's containers see this shared machine's load average, not their own.
+  for (const h of doc.hosts) h['vars'] = { statusLoadPerCpu: 1000 };
+  await writeFile(lab.inventoryFile, `# The Airflow ${VERSION} lab with cluster.tls: ${HOSTS.join(', ')}.\n${stringify(doc)}`);
+});
+
+after(() => tearDown(lab, wheelhouse));
+
+const inv = () => ['-i', lab.inventoryFile];
+const addr = (name: string) => lab.loaded.inventory.hosts.find((h) => h.name === name)!.address;
+const on = async (host: string, cmd: string) => {
+  const r = await onHost(lab.inventoryFile, host, cmd);
+  assert.equal(r.code, 0, `${host}: ${cmd}\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+};
+
+/**
+ * From a host: a TCP connect to ADDRESS:PORT, then (with `tls`) a TLS handshake verified against the
+ * cluster CA, with or without the Airflow user's certificate, then the AMQP 0-9-1 protocol header.
+ * Prints `open`/`refused`/`timeout` without tls, else `amqp` (the broker answered Connection.Start,
+ * frame type 1) or `rejected <error>`.
+ */
+const PROBE = `
+import socket, ssl, sys
+addr, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket()
+s.settimeout(5)
+try:
+    s.connect((addr, port))
+except socket.timeout:
+    sys.exit(print("timeout"))
+except ConnectionRefusedError:
+    sys.exit(print("refused"))
+if mode == "tcp":
+    sys.exit(print("open"))
+ctx = ssl.create_default_context(cafile="/etc/airflow-ha/tls/ca.crt")
+ctx.check_hostname = False
+if mode == "cert":
+    ctx.load_cert_chain("/etc/airflow-ha/tls/host.crt", "/etc/airflow-ha/tls/host.key")
+try:
+    t = ctx.wrap_socket(s)
+    t.sendall(b"AMQP\\x00\\x00\\x09\\x01")
+    first = t.recv(1)
+    print("amqp" if first == b"\\x01" else "rejected " + repr(first))
+except (ssl.SSLError, OSError) as e:
+    print("rejected " + type(e).__name__)
+`;
+async function broker(host: string, target: string, port: number, mode: 'tcp' | 'cert' | 'nocert'): Promise<string> {
+  const r = await py(lab.inventoryFile, host, PROBE, [addr(target), String(port), mode]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+/** Every line healthy except host load (the lab's containers see this shared machine's load average). */
+const notHealthy = (lines: CheckLine[]) => lines.filter((l) => l.verdict !== 'healthy' && !(l.component === 'hosts' && /^load /.test(l.reason ?? '')));
+
+test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certificates (plaintext AMQP closed, a client without a certificate refused), the metadata database over verify-full, a task on the worker, status healthy, a second bootstrap changes nothing`, async () => {
+  const first = await cli(['bootstrap', ...inv(), '--json', '--accept-new-host-keys']);
+  if (first.exitCode !== 0) {
+    const diag = await Promise.all(['af1', 'w1', 'pg1'].map((h) => onHost(lab.inventoryFile, h, `journalctl -u 'airflow-*' -u rabbitmq-server --no-pager | tail -40`)));
+    assert.fail(`bootstrap exit ${first.exitCode}\n${first.stdout.slice(-5000)}${first.stderr}\n${diag.map((d) => d.stdout).join('\n')}`);
+  }
+
+  // RabbitMQ listens on 5671 only, its key RabbitMQ's own.
+  for (const h of MQ) {
+    assert.equal((await on(h, 'ss -Hltn "sport = :5672" | wc -l')).trim(), '0', `${h} listens on 5672`);
+    assert.equal((await on(h, 'ss -Hltn "sport = :5671" | wc -l')).trim() !== '0', true, `${h} does not listen on 5671`);
+    assert.equal((await on(h, 'stat -c "%a %U" /etc/airflow-ha/tls/rabbitmq.key')).trim(), '600 rabbitmq');
+  }
+  // From the worker: plaintext AMQP does not connect; TLS without a client certificate is refused; with one the broker answers.
+  assert.notEqual(await broker('w1', 'pg1', 5672, 'tcp'), 'open');
+  assert.match(await broker('w1', 'pg1', 5671, 'nocert'), /^rejected /);
+  assert.equal(await broker('w1', 'pg1', 5671, 'cert'), 'amqp');
+
+  // A Celery task on the worker-only host, sent from the scheduler host: both ends over AMQPS.
+  const r = await echoTask(lab.inventoryFile, 'af1', 'default');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.result, { hostname: 'w1', tag: 'default', queue: 'default' });
+  // Every connection of the airflow user on every node is TLS, and both Airflow hosts have one.
+  const conns = (await Promise.all(MQ.map((h) => on(h, 'rabbitmqctl -q list_connections user ssl peer_host --no-table-headers')))).join('\n');
+  const airflow = conns.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[0] === 'airflow');
+  assert.ok(airflow.length > 0, conns);
+  assert.deepEqual([...new Set(airflow.map((f) => f[1]))], ['true'], conns);
+  for (const h of ['af1', 'w1']) assert.ok(airflow.some((f) => f[2] === addr(h)), `no TLS connection from ${h}:\n${conns}`);
+
+  // The metadata database: every backend of the airflow role is on SSL (pg_stat_ssl), on the leader.
+  const ssl = (await Promise.all(MQ.map((h) => on(h, `runuser -u postgres -- psql -Atc "select count(*) filter (where s.ssl), count(*) from pg_stat_activity a join pg_stat_ssl s using (pid) where a.usename = 'airflow'"`)))).map((x) => x.trim());
+  const [withSsl, total] = ssl.map((x) => x.split('|').map(Number)).reduce((a, b) => [a[0]! + b[0]!, a[1]! + b[1]!], [0, 0]);
+  assert.ok(total! > 0 && withSsl === total, `airflow backends on SSL: ${ssl.join(', ')}`);
+
+  // status: every check healthy, the certificates' days left among them.
+  const healthy = await statusUntil(lab.inventoryFile, 'healthy', (s) => notHealthy(checksOf(s)).length === 0, 180_000);
+  assert.ok(checksOf(healthy).some((l) => l.component === 'tls'), 'status has the certificate lines');
+
+  // A second bootstrap: zero changes, no handler.
+  const second = await cli(['bootstrap', ...inv(), '--json']);
+  assert.equal(second.exitCode, 0, second.stdout.slice(-3000) + second.stderr);
+  assert.deepEqual(runEnd(second.stdout).hosts.map((x) => [x.host, x.changed]), HOSTS.map((x) => [x, 0]));
+  assert.equal(events(second.stdout).filter((e) => e.type === 'handler').length, 0);
+});
