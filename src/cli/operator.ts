@@ -75,6 +75,9 @@ export function knownHostKeys(loaded: LoadedInventory, host: Host): string[] {
  * known_hosts reader, and with `cluster.tls.enabled` the CA and the hosts' certificates (made in the
  * state folder when missing, see src/cli/tls.ts).
  */
+/** The deploy key of dags.mode git in the state folder (`<state>/dags_git_ed25519`, `.pub`). */
+export const DAGS_GIT_KEY_NAME = 'dags_git_ed25519';
+
 export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts: { source?: string; eagerDags?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<OperatorInputs> {
   const inv = loaded.inventory;
   const inputs: OperatorInputs = { hostKeys: (h) => knownHostKeys(loaded, h) };
@@ -85,6 +88,10 @@ export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts:
   }
   if (inv.hosts.some((h) => h.roles.includes('target'))) {
     inputs.targetKey = await loadOrCreateKeypair(loaded.stateDir, 'target_ed25519', `airflow-ha ${inv.cluster.name} workers`);
+  }
+  if (dagsMode(inv) === 'git') {
+    // The deploy key: generated once, kept in the state folder; its public half (`dags_git_ed25519.pub`) goes to the repository as a read-only deploy key.
+    inputs.dagsGitKey = await loadOrCreateKeypair(loaded.stateDir, DAGS_GIT_KEY_NAME, `airflow-ha ${inv.cluster.name} dags`);
   }
   if (inv.cluster.tls.enabled) inputs.tls = await loadOrCreateTls(loaded, process.env);
   if (inv.hosts.some((h) => h.roles.includes('backup'))) {

@@ -13,7 +13,7 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
-import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
+import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagBundleConfig, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniApiUrl, patroniDcs, psql } from '../components/patroni.js';
 import { ROOT_CLIENT, scheme, tlsEnabled } from '../tls/plan.js';
 import { tlsLines, tlsProbes } from './tls.js';
@@ -958,12 +958,19 @@ export const dagsCheck: StatusCheck = {
   component: 'dags',
   probes(ctx, host) {
     if (!DAG_READER_ROLES.some((r) => has(host, r))) return [];
+    const bundles = dagBundleConfig(ctx.inventory);
+    if (bundles) {
+      // Mode git: the commit the host's checkout of bundle `dags` is at (the DAG processors clone it).
+      if (!dagProcessorHosts(ctx.inventory).some((h) => h.name === host.name)) return [];
+      return [probe('dags.bundle', sh`git -c safe.directory='*' -C ${`${bundles.storage}/dags`} rev-parse HEAD`, 5)];
+    }
     const d = ctx.inventory.cluster.dags.path;
     // findmnt reads /proc only; the listing may hang on a dead NFS server, hence its own timeout.
     // A synced folder is a symlink to <path>-releases/<revision> (src/tasks/release.ts).
     return [probe('dags.folder', sh`findmnt -n -o FSTYPE,SOURCE --target ${d}; timeout 3 ls -A ${`${d}/`} >/dev/null && echo readable; r=$(readlink ${d} 2>/dev/null) && echo "rev=\${r##*/}"; true`, 5)];
   },
   judge(ctx, results) {
+    if (dagBundleConfig(ctx.inventory)) return judgeDagBundles(ctx.inventory, results);
     const hosts = ctx.inventory.hosts.filter((h) => DAG_READER_ROLES.some((r) => has(h, r)));
     const lines: CheckLine[] = [];
     const revs = new Map<string, string>();
@@ -993,6 +1000,39 @@ export const dagsCheck: StatusCheck = {
     return lines;
   },
 };
+
+/**
+ * Mode git: one line per DAG processor host with the commit its bundle checkout is at, and a
+ * `bundle version` line: healthy when every host is at the same commit, degraded when they differ
+ * or a host has none yet (a fetch every refreshIntervalSec: hosts differ for at most that long).
+ */
+export function judgeDagBundles(inv: Inventory, results: Results): CheckLine[] {
+  const hosts = dagProcessorHosts(inv);
+  const lines: CheckLine[] = [];
+  const commits = new Map<string, string>();
+  for (const h of hosts) {
+    const why = unreachable(results, h.name);
+    const o = out(results, h.name, 'dags.bundle');
+    const commit = o?.code === 0 ? /^[0-9a-f]{40}$/m.exec(o.stdout)?.[0] : undefined;
+    if (commit) commits.set(h.name, commit);
+    lines.push(
+      commit
+        ? line('dags', `bundle on ${h.name}`, 'healthy', { host: h.name, reason: `at ${commit.slice(0, 12)}` })
+        : line('dags', `bundle on ${h.name}`, 'degraded', { host: h.name, reason: why ?? 'no checkout of bundle dags yet (DAG processor not started, or its fetch fails: journalctl -u airflow-dag-processor)' }),
+    );
+  }
+  const distinct = [...new Set(commits.values())];
+  if (hosts.length > 0) {
+    lines.push(
+      distinct.length === 1 && commits.size === hosts.length
+        ? line('dags', 'bundle version', 'healthy', { reason: `${distinct[0]} on every host` })
+        : line('dags', 'bundle version', 'degraded', {
+            reason: [...commits].map(([h, c]) => `${h} ${c.slice(0, 12)}`).join(', ') + (commits.size < hosts.length ? `${commits.size ? '; ' : ''}no checkout on ${hosts.filter((h) => !commits.has(h.name)).map((h) => h.name).join(', ')}` : ''),
+          }),
+    );
+  }
+  return lines;
+}
 
 export const ftpCheck: StatusCheck = {
   component: 'ftp',
