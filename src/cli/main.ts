@@ -287,7 +287,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     const loaded = await load(io, o.inventory, pb);
     const [{ dagsMode }, { dagSource, operatorInputs }] = await Promise.all([import('../inventory/rules.js'), import('./operator.js')]);
     if (dagsMode(loaded.inventory) !== 'sync') {
-      throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} (the DAG files live on the NFS export)`);
+      throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} ${dagsMode(loaded.inventory) === 'git' ? '(the DAG processors fetch the DAG files from dags.git.url: push to that repository)' : '(the DAG files live on the NFS export)'}`);
     }
     if (dagSource(loaded, io.cwd, o.source) === undefined) throw new InputError('deploy-dags needs a DAG folder: --source DIR or cluster.dags.source');
     const sel = await select(pb, loaded, o);
