@@ -436,6 +436,19 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
       io.out(endpointsText(await load(io, o.inventory)));
     });
 
+  withExamples(program.command('dags-key'), 'airflow-ha dags-key -i inventory/prod.yaml > dags-deploy-key.pub')
+    .description('dags.mode git: print the public half of the deploy key the DAG processors fetch the repository with (made in the state folder on first use); add it to the repository as a read-only deploy key before bootstrap; offline')
+    .addOption(inventoryOpt())
+    .action(async (o: { inventory: string }) => {
+      const loaded = await load(io, o.inventory);
+      const { dagsMode } = await import('../inventory/rules.js');
+      if (dagsMode(loaded.inventory) !== 'git') throw new InputError(`${loaded.file}: cluster.dags.mode is ${dagsMode(loaded.inventory)}, not git: there is no deploy key`);
+      const { dagsGitKeypair, DAGS_GIT_KEY_NAME } = await import('./operator.js');
+      const key = await dagsGitKeypair(loaded);
+      if (key.created) io.err(`created the deploy key ${path.join(loaded.stateDir, DAGS_GIT_KEY_NAME)} (keep it with the state folder)\n`);
+      io.out(`${key.publicKey.trim()}\n`);
+    });
+
   withExamples(program.command('schema'), 'airflow-ha schema > inventory/inventory.schema.json')
     .description('print the JSON Schema of the inventory (for editors)')
     .action(async () => {

@@ -69,15 +69,25 @@ export function knownHostKeys(loaded: LoadedInventory, host: Host): string[] {
   return [...new Set(keys)];
 }
 
+/** The deploy key of dags.mode git in the state folder (`<state>/dags_git_ed25519`, `.pub`). */
+export const DAGS_GIT_KEY_NAME = 'dags_git_ed25519';
+
+/**
+ * The deploy key of dags.mode git: `<state>/dags_git_ed25519` (OpenSSH Ed25519, 0600) and its `.pub`,
+ * generated on first use and kept (see loadOrCreateKeypair). Its public half goes to the repository as
+ * a read-only deploy key; `airflow-ha dags-key` prints it.
+ * @throws InputError (exit 2) as loadOrCreateKeypair does.
+ */
+export function dagsGitKeypair(loaded: LoadedInventory): ReturnType<typeof loadOrCreateKeypair> {
+  return loadOrCreateKeypair(loaded.stateDir, DAGS_GIT_KEY_NAME, `airflow-ha ${loaded.inventory.cluster.name} dags`);
+}
+
 /**
  * The inputs of a run: the DAG folder (mode sync; read on first use, or now when `eagerDags`), the
  * target key pair (generated into the state folder when the inventory has target hosts) and the
  * known_hosts reader, and with `cluster.tls.enabled` the CA and the hosts' certificates (made in the
  * state folder when missing, see src/cli/tls.ts).
  */
-/** The deploy key of dags.mode git in the state folder (`<state>/dags_git_ed25519`, `.pub`). */
-export const DAGS_GIT_KEY_NAME = 'dags_git_ed25519';
-
 export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts: { source?: string; eagerDags?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<OperatorInputs> {
   const inv = loaded.inventory;
   const inputs: OperatorInputs = { hostKeys: (h) => knownHostKeys(loaded, h) };
@@ -90,8 +100,7 @@ export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts:
     inputs.targetKey = await loadOrCreateKeypair(loaded.stateDir, 'target_ed25519', `airflow-ha ${inv.cluster.name} workers`);
   }
   if (dagsMode(inv) === 'git') {
-    // The deploy key: generated once, kept in the state folder; its public half (`dags_git_ed25519.pub`) goes to the repository as a read-only deploy key.
-    inputs.dagsGitKey = await loadOrCreateKeypair(loaded.stateDir, DAGS_GIT_KEY_NAME, `airflow-ha ${inv.cluster.name} dags`);
+    inputs.dagsGitKey = await dagsGitKeypair(loaded);
   }
   if (inv.cluster.tls.enabled) inputs.tls = await loadOrCreateTls(loaded, process.env);
   if (inv.hosts.some((h) => h.roles.includes('backup'))) {

@@ -255,6 +255,22 @@ export function dagBundleConfig(inv: Inventory): { list: string; storage: string
 }
 
 /**
+ * Mode git: the DAG processor's working copy of bundle `dags`, `<storage>/dags/tracking_repo`, which
+ * it resets to the tracked ref on each refresh (its HEAD is the bundle version the processor parses).
+ * Layout from Airflow's source: `get_bundle_base_folder` = `<dag_bundle_storage_path>/<bundle name>`
+ * (airflow/dag_processing/bundles/base.py) and GitDagBundle's `tracking_repo` beside `bare` and
+ * `versions/<commit>` (airflow/providers/git/bundles/git.py).
+ */
+export function dagBundleCheckout(bundles: { storage: string }): string {
+  return `${bundles.storage}/dags/tracking_repo`;
+}
+
+/** Mode git: bundle `dags`'s bare clone, `<storage>/dags/bare`, which each refresh fetches from the repository (its FETCH_HEAD is rewritten on every fetch); same sources as {@link dagBundleCheckout}. */
+export function dagBundleBare(bundles: { storage: string }): string {
+  return `${bundles.storage}/dags/bare`;
+}
+
+/**
  * Mode git: the Git connection as Airflow reads it from the environment (`AIRFLOW_CONN_<ID>`, JSON
  * form): conn_type git, host the URL, extras key_file / strict_host_key_checking / known_hosts_file
  * (https://airflow.apache.org/docs/apache-airflow-providers-git/stable/connections/git.html). No

@@ -13,7 +13,7 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { ADMIN_USER, AIRFLOW_VHOST, nodeName } from '../components/rabbitmq.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
-import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagBundleConfig, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
+import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagBundleBare, dagBundleCheckout, dagBundleConfig, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniApiUrl, patroniDcs, psql } from '../components/patroni.js';
 import { ROOT_CLIENT, scheme, tlsEnabled } from '../tls/plan.js';
 import { tlsLines, tlsProbes } from './tls.js';
@@ -960,9 +960,19 @@ export const dagsCheck: StatusCheck = {
     if (!DAG_READER_ROLES.some((r) => has(host, r))) return [];
     const bundles = dagBundleConfig(ctx.inventory);
     if (bundles) {
-      // Mode git: the commit the host's checkout of bundle `dags` is at (the DAG processors clone it).
+      // Mode git, on each DAG processor host: whether its processor is the active one (under the etcd
+      // lock the unit's main process is etcdctl, and the processor its child once it holds the lock),
+      // the commit of its checkout (dagBundleCheckout) and the age of the bare clone's last fetch.
       if (!dagProcessorHosts(ctx.inventory).some((h) => h.name === host.name)) return [];
-      return [probe('dags.bundle', sh`git -c safe.directory='*' -C ${`${bundles.storage}/dags`} rev-parse HEAD`, 5)];
+      const unit = airflowLayout(ctx.inventory.cluster.versions.airflow).units['dag-processor'];
+      const checkout = dagBundleCheckout(bundles);
+      return [
+        probe(
+          'dags.bundle',
+          sh`m=$(systemctl show -p MainPID --value ${unit} 2>/dev/null); r=stopped; if [ -n "$m" ] && [ "$m" != 0 ]; then if [ "$(cat /proc/"$m"/comm 2>/dev/null)" = etcdctl ]; then if pgrep -P "$m" >/dev/null; then r=active; else r=standby; fi; else r=active; fi; fi; echo "role=$r"; echo "head=$(git -c safe.directory='*' -C ${checkout} rev-parse HEAD 2>/dev/null)"; t=$(stat -c %Y ${`${dagBundleBare(bundles)}/FETCH_HEAD`} 2>/dev/null) && echo "fetched=$(( $(date +%s) - t ))"; true`,
+          5,
+        ),
+      ];
     }
     const d = ctx.inventory.cluster.dags.path;
     // findmnt reads /proc only; the listing may hang on a dead NFS server, hence its own timeout.
@@ -1001,34 +1011,73 @@ export const dagsCheck: StatusCheck = {
   },
 };
 
+/** One DAG processor host's answer to the `dags.bundle` probe: its role, its checkout's commit, seconds since its last fetch. */
+export interface BundleProbe {
+  role: 'active' | 'standby' | 'stopped';
+  head?: string;
+  fetchedSec?: number;
+}
+
+/** Parses the `dags.bundle` probe's output (`role=`, `head=`, `fetched=` lines); undefined when it has no role line. */
+export function parseBundleProbe(stdout: string): BundleProbe | undefined {
+  const role = /^role=(active|standby|stopped)$/m.exec(stdout)?.[1] as BundleProbe['role'] | undefined;
+  if (!role) return undefined;
+  const head = /^head=([0-9a-f]{40})$/m.exec(stdout)?.[1];
+  const fetched = /^fetched=(-?\d+)$/m.exec(stdout)?.[1];
+  return { role, ...(head ? { head } : {}), ...(fetched !== undefined ? { fetchedSec: Math.max(0, Number(fetched)) } : {}) };
+}
+
 /**
- * Mode git: one line per DAG processor host with the commit its bundle checkout is at, and a
- * `bundle version` line: healthy when every host is at the same commit, degraded when they differ
- * or a host has none yet (a fetch every refreshIntervalSec: hosts differ for at most that long).
+ * Mode git. DAG processors are active/standby under the etcd lock (README "Airflow 3"), so only the
+ * active one keeps its checkout current. One line per DAG processor host:
+ * - active: healthy at its commit while its last fetch is at most `2 * refreshIntervalSec + 30` s
+ *   old; degraded when older (the fetch fails: wrong key, host key, URL or server) or when it has no
+ *   checkout yet;
+ * - standby: healthy (it fetches when it takes the lock; its last commit is shown when it has one);
+ * - stopped or unreachable: degraded.
+ * Then `bundle version`: healthy with the active processor's commit, degraded when no active one
+ * has a checkout or two active ones differ (for a moment after a lock handover).
  */
 export function judgeDagBundles(inv: Inventory, results: Results): CheckLine[] {
   const hosts = dagProcessorHosts(inv);
+  const refresh = inv.cluster.dags.git?.refreshIntervalSec ?? 300;
+  const stale = 2 * refresh + 30;
   const lines: CheckLine[] = [];
-  const commits = new Map<string, string>();
+  const active = new Map<string, string>();
   for (const h of hosts) {
     const why = unreachable(results, h.name);
     const o = out(results, h.name, 'dags.bundle');
-    const commit = o?.code === 0 ? /^[0-9a-f]{40}$/m.exec(o.stdout)?.[0] : undefined;
-    if (commit) commits.set(h.name, commit);
-    lines.push(
-      commit
-        ? line('dags', `bundle on ${h.name}`, 'healthy', { host: h.name, reason: `at ${commit.slice(0, 12)}` })
-        : line('dags', `bundle on ${h.name}`, 'degraded', { host: h.name, reason: why ?? 'no checkout of bundle dags yet (DAG processor not started, or its fetch fails: journalctl -u airflow-dag-processor)' }),
-    );
+    const b = o?.code === 0 ? parseBundleProbe(o.stdout) : undefined;
+    const check = `bundle on ${h.name}`;
+    if (!b) {
+      lines.push(line('dags', check, 'degraded', { host: h.name, reason: why ?? failure(o, 'the bundle probe') }));
+      continue;
+    }
+    const at = b.head ? `at ${b.head.slice(0, 12)}` : '';
+    if (b.role === 'standby') {
+      lines.push(line('dags', check, 'healthy', { host: h.name, reason: `standby${at ? `, last ${at}` : ''} (fetches when it takes the etcd lock)` }));
+    } else if (b.role === 'stopped') {
+      lines.push(line('dags', check, 'degraded', { host: h.name, reason: `the DAG processor is not running${at ? ` (checkout ${at})` : ''}` }));
+    } else if (!b.head) {
+      lines.push(line('dags', check, 'degraded', { host: h.name, reason: 'active, no checkout of bundle dags yet (its fetch fails? journalctl -u airflow-dag-processor)' }));
+    } else {
+      active.set(h.name, b.head);
+      const old = b.fetchedSec !== undefined && b.fetchedSec > stale;
+      lines.push(
+        old
+          ? line('dags', check, 'degraded', { host: h.name, reason: `active, ${at}, but its last fetch was ${b.fetchedSec} s ago (every ${refresh} s): journalctl -u airflow-dag-processor` })
+          : line('dags', check, 'healthy', { host: h.name, reason: `active, ${at}${b.fetchedSec !== undefined ? ` (fetched ${b.fetchedSec} s ago)` : ''}` }),
+      );
+    }
   }
-  const distinct = [...new Set(commits.values())];
   if (hosts.length > 0) {
+    const distinct = [...new Set(active.values())];
     lines.push(
-      distinct.length === 1 && commits.size === hosts.length
-        ? line('dags', 'bundle version', 'healthy', { reason: `${distinct[0]} on every host` })
-        : line('dags', 'bundle version', 'degraded', {
-            reason: [...commits].map(([h, c]) => `${h} ${c.slice(0, 12)}`).join(', ') + (commits.size < hosts.length ? `${commits.size ? '; ' : ''}no checkout on ${hosts.filter((h) => !commits.has(h.name)).map((h) => h.name).join(', ')}` : ''),
-          }),
+      distinct.length === 1
+        ? line('dags', 'bundle version', 'healthy', { reason: `${distinct[0]} (active: ${[...active.keys()].join(', ')})` })
+        : distinct.length === 0
+          ? line('dags', 'bundle version', 'degraded', { reason: 'no active DAG processor has a checkout of bundle dags' })
+          : line('dags', 'bundle version', 'degraded', { reason: `active DAG processors differ: ${[...active].map(([h, c]) => `${h} ${c.slice(0, 12)}`).join(', ')}` }),
     );
   }
   return lines;
