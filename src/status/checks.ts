@@ -962,14 +962,15 @@ export const dagsCheck: StatusCheck = {
     if (bundles) {
       // Mode git, on each DAG processor host: whether its processor is the active one (under the etcd
       // lock the unit's main process is etcdctl, and the processor its child once it holds the lock),
-      // the commit of its checkout (dagBundleCheckout) and the age of the bare clone's last fetch.
+      // the commit of its checkout (dagBundleCheckout), and the bare clone's FETCH_HEAD: git rewrites
+      // it on every fetch, and a fetch that fails leaves it empty (0 bytes).
       if (!dagProcessorHosts(ctx.inventory).some((h) => h.name === host.name)) return [];
       const unit = airflowLayout(ctx.inventory.cluster.versions.airflow).units['dag-processor'];
       const checkout = dagBundleCheckout(bundles);
       return [
         probe(
           'dags.bundle',
-          sh`m=$(systemctl show -p MainPID --value ${unit} 2>/dev/null); r=stopped; if [ -n "$m" ] && [ "$m" != 0 ]; then if [ "$(cat /proc/"$m"/comm 2>/dev/null)" = etcdctl ]; then if pgrep -P "$m" >/dev/null; then r=active; else r=standby; fi; else r=active; fi; fi; echo "role=$r"; echo "head=$(git -c safe.directory='*' -C ${checkout} rev-parse HEAD 2>/dev/null)"; t=$(stat -c %Y ${`${dagBundleBare(bundles)}/FETCH_HEAD`} 2>/dev/null) && echo "fetched=$(( $(date +%s) - t ))"; true`,
+          sh`m=$(systemctl show -p MainPID --value ${unit} 2>/dev/null); r=stopped; if [ -n "$m" ] && [ "$m" != 0 ]; then if [ "$(cat /proc/"$m"/comm 2>/dev/null)" = etcdctl ]; then if pgrep -P "$m" >/dev/null; then r=active; else r=standby; fi; else r=active; fi; fi; echo "role=$r"; echo "head=$(git -c safe.directory='*' -C ${checkout} rev-parse HEAD 2>/dev/null)"; if t=$(stat -c '%Y %s' ${`${dagBundleBare(bundles)}/FETCH_HEAD`} 2>/dev/null); then echo "fetched=$(( $(date +%s) - \${t%% *} ))"; echo "fetchbytes=\${t#* }"; fi; true`,
           5,
         ),
       ];
@@ -1015,7 +1016,10 @@ export const dagsCheck: StatusCheck = {
 export interface BundleProbe {
   role: 'active' | 'standby' | 'stopped';
   head?: string;
+  /** Seconds since the bare clone's last fetch (FETCH_HEAD's mtime), when it has one. */
   fetchedSec?: number;
+  /** FETCH_HEAD's size in bytes: 0 after a fetch that failed. */
+  fetchBytes?: number;
 }
 
 /** Parses the `dags.bundle` probe's output (`role=`, `head=`, `fetched=` lines); undefined when it has no role line. */
@@ -1024,15 +1028,17 @@ export function parseBundleProbe(stdout: string): BundleProbe | undefined {
   if (!role) return undefined;
   const head = /^head=([0-9a-f]{40})$/m.exec(stdout)?.[1];
   const fetched = /^fetched=(-?\d+)$/m.exec(stdout)?.[1];
-  return { role, ...(head ? { head } : {}), ...(fetched !== undefined ? { fetchedSec: Math.max(0, Number(fetched)) } : {}) };
+  const bytes = /^fetchbytes=(\d+)$/m.exec(stdout)?.[1];
+  return { role, ...(head ? { head } : {}), ...(fetched !== undefined ? { fetchedSec: Math.max(0, Number(fetched)) } : {}), ...(bytes !== undefined ? { fetchBytes: Number(bytes) } : {}) };
 }
 
 /**
  * Mode git. DAG processors are active/standby under the etcd lock (README "Airflow 3"), so only the
  * active one keeps its checkout current. One line per DAG processor host:
- * - active: healthy at its commit while its last fetch is at most `2 * refreshIntervalSec + 30` s
- *   old; degraded when older (the fetch fails: wrong key, host key, URL or server) or when it has no
- *   checkout yet;
+ * - active: healthy at its commit while its last fetch succeeded and is at most
+ *   `2 * refreshIntervalSec + 30` s old; degraded when that fetch failed (an empty FETCH_HEAD: a
+ *   wrong key, host key, URL, or the server down), when it is older (the processor stopped
+ *   fetching), or when it has no checkout yet;
  * - standby: healthy (it fetches when it takes the lock; its last commit is shown when it has one);
  * - stopped or unreachable: degraded.
  * Then `bundle version`: healthy with the active processor's commit, degraded when no active one
@@ -1064,9 +1070,11 @@ export function judgeDagBundles(inv: Inventory, results: Results): CheckLine[] {
       active.set(h.name, b.head);
       const old = b.fetchedSec !== undefined && b.fetchedSec > stale;
       lines.push(
-        old
-          ? line('dags', check, 'degraded', { host: h.name, reason: `active, ${at}, but its last fetch was ${b.fetchedSec} s ago (every ${refresh} s): journalctl -u airflow-dag-processor` })
-          : line('dags', check, 'healthy', { host: h.name, reason: `active, ${at}${b.fetchedSec !== undefined ? ` (fetched ${b.fetchedSec} s ago)` : ''}` }),
+        b.fetchBytes === 0
+          ? line('dags', check, 'degraded', { host: h.name, reason: `active, ${at}, but its last fetch failed${b.fetchedSec !== undefined ? ` (${b.fetchedSec} s ago)` : ''}: journalctl -u airflow-dag-processor` })
+          : old
+            ? line('dags', check, 'degraded', { host: h.name, reason: `active, ${at}, but its last fetch was ${b.fetchedSec} s ago (every ${refresh} s): journalctl -u airflow-dag-processor` })
+            : line('dags', check, 'healthy', { host: h.name, reason: `active, ${at}${b.fetchedSec !== undefined ? ` (fetched ${b.fetchedSec} s ago)` : ''}` }),
       );
     }
   }

@@ -104,7 +104,10 @@ test('status, mode git: the active DAG processor\'s commit is the bundle version
   const old = judge({ [h0]: `role=active\nhead=${A}\nfetched=51\n`, [h1]: 'role=standby\nhead=\n' });
   assert.equal(get(old, `bundle on ${h0}`).verdict, 'degraded');
   assert.match(get(old, `bundle on ${h0}`).reason ?? '', /last fetch was 51 s ago \(every 10 s\)/);
-  assert.equal(get(judge({ [h0]: `role=active\nhead=${A}\nfetched=50\n`, [h1]: 'role=standby\n' }), `bundle on ${h0}`).verdict, 'healthy');
+  assert.equal(get(judge({ [h0]: `role=active\nhead=${A}\nfetched=50\nfetchbytes=83\n`, [h1]: 'role=standby\n' }), `bundle on ${h0}`).verdict, 'healthy');
+  // The last fetch failed (git leaves FETCH_HEAD empty), however recent.
+  const failed = get(judge({ [h0]: `role=active\nhead=${A}\nfetched=3\nfetchbytes=0\n`, [h1]: 'role=standby\n' }), `bundle on ${h0}`);
+  assert.deepEqual([failed.verdict, failed.reason], ['degraded', `active, at ${A.slice(0, 12)}, but its last fetch failed (3 s ago): journalctl -u airflow-dag-processor`]);
 
   const none = judge({ [h0]: 'role=active\nhead=\n', [h1]: 'role=standby\nhead=\n' });
   assert.equal(get(none, `bundle on ${h0}`).verdict, 'degraded');
@@ -145,13 +148,18 @@ test('status, mode git: the probe reads the HEAD of <storage>/dags/tracking_repo
   git('add', '.');
   git('commit', '-qm', 'one');
   const head = git('rev-parse', 'HEAD').trim();
-  await mkdir(path.join(home, 'dag_bundles', 'dags', 'bare'), { recursive: true });
-  await writeFile(path.join(home, 'dag_bundles', 'dags', 'bare', 'FETCH_HEAD'), `${head}\t\tbranch 'main'\n`);
+  // A real bare clone of it, fetched once (FETCH_HEAD written), then a fetch that fails (git leaves it empty).
+  const bare = path.join(home, 'dag_bundles', 'dags', 'bare');
+  execFileSync('git', ['clone', '-q', '--bare', repo, bare]);
+  execFileSync('git', ['-C', bare, 'fetch', '-q', 'origin', '+refs/heads/*:refs/heads/*']);
   const out = run();
   assert.equal(out.code, 0);
   const b = parseBundleProbe(out.stdout);
   assert.equal(b?.head, head);
-  assert.ok(b?.fetchedSec !== undefined && b.fetchedSec <= 5, out.stdout);
+  assert.ok(b?.fetchedSec !== undefined && b.fetchedSec <= 5 && (b.fetchBytes ?? 0) > 0, out.stdout);
+  execFileSync('git', ['-C', bare, 'remote', 'set-url', 'origin', path.join(home, 'gone')]);
+  assert.throws(() => execFileSync('git', ['-C', bare, 'fetch', '-q', 'origin', '+refs/heads/*:refs/heads/*'], { stdio: 'ignore' }));
+  assert.equal(parseBundleProbe(run().stdout)?.fetchBytes, 0);
 });
 
 test('dags-key prints the deploy key\'s public half (made once in the state folder, the same on every call); refused with exit 2 outside mode git', async () => {
