@@ -8,7 +8,7 @@
  */
 import { roleNeeds, type Playbook, type Step } from '../src/run/playbook.js';
 import { airflowSteps } from './airflow.js';
-import { dagsCompileStep, dagsReleaseStep, ftpStep, nfsClientStep, nfsServerStep, nfsVipStep, targetStep, targetWorkersStep } from './dags.js';
+import { dagsCompileStep, dagsGitStep, dagsReleaseStep, ftpStep, nfsClientStep, nfsServerStep, nfsVipStep, targetStep, targetWorkersStep } from './dags.js';
 import { baseStep, identityStep } from './base.js';
 import { etcdPatroni } from './etcd-patroni.js';
 import { haproxy } from './haproxy.js';
@@ -31,6 +31,7 @@ const steps: readonly Step[] = [
   nfsClientStep,
   dagsCompileStep,
   dagsReleaseStep,
+  dagsGitStep,
   ftpStep,
   ...airflowSteps,
   // After Airflow: the workers' target connection is imported with the airflow command.

@@ -8,7 +8,7 @@
  *   pinned host keys and the Airflow connections on the workers.
  * Steps of the mode not in use get no tasks. Data only: steps and the tasks they want.
  */
-import { dagsCompileTasks, dagsReleaseTasks, nfsClientTasks, nfsServerTasks } from '../src/components/dags.js';
+import { dagsCompileTasks, dagsGitTasks, dagsReleaseTasks, nfsClientTasks, nfsServerTasks } from '../src/components/dags.js';
 import { ftpTasks } from '../src/components/ftp.js';
 import { keepalivedTasks } from '../src/components/keepalived.js';
 import { targetTasks, workerTargetTasks } from '../src/components/target.js';
@@ -49,6 +49,13 @@ export const nfsClientStep: Step = {
   tasks: ({ inventory, facts }) => (dagsMode(inventory) === 'nfs' ? nfsClientTasks(inventory, facts.family) : []),
 };
 
+/** Mode git: the deploy key and the Git server's pinned host key on every Airflow host (the DAG processors clone the repository themselves). */
+export const dagsGitStep: Step = {
+  name: 'dags: git deploy key',
+  hosts: { roles: AIRFLOW_ROLES },
+  tasks: ({ inventory, facts, operator }) => dagsGitTasks(inventory, facts.family, operator?.dagsGitKey),
+};
+
 export const ftpStep: Step = {
   name: 'ftp',
   hosts: { roles: ['ftp'] },
@@ -72,7 +79,7 @@ export const dags: Playbook = {
   name: 'dags',
   description: 'DAG storage (NFS with a VIP, or releases synced from the operator), the FTP server, the SSH target',
   requiredRoles: [],
-  steps: [identityStep, nfsServerStep, nfsVipStep, nfsClientStep, dagsCompileStep, dagsReleaseStep, ftpStep, targetStep, targetWorkersStep],
+  steps: [identityStep, nfsServerStep, nfsVipStep, nfsClientStep, dagsCompileStep, dagsReleaseStep, dagsGitStep, ftpStep, targetStep, targetWorkersStep],
 };
 
 /** `airflow-ha deploy-dags`: only the DAG folder (mode sync): compile on one host, then release everywhere. */

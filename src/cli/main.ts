@@ -287,7 +287,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     const loaded = await load(io, o.inventory, pb);
     const [{ dagsMode }, { dagSource, operatorInputs }] = await Promise.all([import('../inventory/rules.js'), import('./operator.js')]);
     if (dagsMode(loaded.inventory) !== 'sync') {
-      throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} (the DAG files live on the NFS export)`);
+      throw new InputError(`deploy-dags ships a folder in dags.mode sync; this inventory uses ${dagsMode(loaded.inventory)} ${dagsMode(loaded.inventory) === 'git' ? '(the DAG processors fetch the DAG files from dags.git.url: push to that repository)' : '(the DAG files live on the NFS export)'}`);
     }
     if (dagSource(loaded, io.cwd, o.source) === undefined) throw new InputError('deploy-dags needs a DAG folder: --source DIR or cluster.dags.source');
     const sel = await select(pb, loaded, o);
@@ -434,6 +434,19 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .action(async (o: { inventory: string }) => {
       const { endpointsText } = await import('./endpoints.js');
       io.out(endpointsText(await load(io, o.inventory)));
+    });
+
+  withExamples(program.command('dags-key'), 'airflow-ha dags-key -i inventory/prod.yaml > dags-deploy-key.pub')
+    .description('dags.mode git: print the public half of the deploy key the DAG processors fetch the repository with (made in the state folder on first use); add it to the repository as a read-only deploy key before bootstrap; offline')
+    .addOption(inventoryOpt())
+    .action(async (o: { inventory: string }) => {
+      const loaded = await load(io, o.inventory);
+      const { dagsMode } = await import('../inventory/rules.js');
+      if (dagsMode(loaded.inventory) !== 'git') throw new InputError(`${loaded.file}: cluster.dags.mode is ${dagsMode(loaded.inventory)}, not git: there is no deploy key`);
+      const { dagsGitKeypair, DAGS_GIT_KEY_NAME } = await import('./operator.js');
+      const key = await dagsGitKeypair(loaded);
+      if (key.created) io.err(`created the deploy key ${path.join(loaded.stateDir, DAGS_GIT_KEY_NAME)} (keep it with the state folder)\n`);
+      io.out(`${key.publicKey.trim()}\n`);
     });
 
   withExamples(program.command('schema'), 'airflow-ha schema > inventory/inventory.schema.json')

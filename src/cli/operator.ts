@@ -69,6 +69,19 @@ export function knownHostKeys(loaded: LoadedInventory, host: Host): string[] {
   return [...new Set(keys)];
 }
 
+/** The deploy key of dags.mode git in the state folder (`<state>/dags_git_ed25519`, `.pub`). */
+export const DAGS_GIT_KEY_NAME = 'dags_git_ed25519';
+
+/**
+ * The deploy key of dags.mode git: `<state>/dags_git_ed25519` (OpenSSH Ed25519, 0600) and its `.pub`,
+ * generated on first use and kept (see loadOrCreateKeypair). Its public half goes to the repository as
+ * a read-only deploy key; `airflow-ha dags-key` prints it.
+ * @throws InputError (exit 2) as loadOrCreateKeypair does.
+ */
+export function dagsGitKeypair(loaded: LoadedInventory): ReturnType<typeof loadOrCreateKeypair> {
+  return loadOrCreateKeypair(loaded.stateDir, DAGS_GIT_KEY_NAME, `airflow-ha ${loaded.inventory.cluster.name} dags`);
+}
+
 /**
  * The inputs of a run: the DAG folder (mode sync; read on first use, or now when `eagerDags`), the
  * target key pair (generated into the state folder when the inventory has target hosts) and the
@@ -85,6 +98,9 @@ export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts:
   }
   if (inv.hosts.some((h) => h.roles.includes('target'))) {
     inputs.targetKey = await loadOrCreateKeypair(loaded.stateDir, 'target_ed25519', `airflow-ha ${inv.cluster.name} workers`);
+  }
+  if (dagsMode(inv) === 'git') {
+    inputs.dagsGitKey = await dagsGitKeypair(loaded);
   }
   if (inv.cluster.tls.enabled) inputs.tls = await loadOrCreateTls(loaded, process.env);
   if (inv.hosts.some((h) => h.roles.includes('backup'))) {

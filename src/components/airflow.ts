@@ -31,7 +31,7 @@ import path from 'node:path';
 import { sh, type Cmd } from '../core/cmd.js';
 import { exec } from '../core/op.js';
 import type { HostFacts, OsFamily } from '../facts/host.js';
-import { AIRFLOW_ROLES } from '../inventory/rules.js';
+import { AIRFLOW_ROLES, dagsMode } from '../inventory/rules.js';
 import { AIRFLOW_PYTHON } from '../inventory/versions.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import { airflowLayout, type AirflowServiceKind } from './airflow-layout.js';
@@ -220,6 +220,7 @@ export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Reco
     worker_concurrency: inv.cluster.airflow.workerConcurrency ?? null,
     flower: { user: FLOWER_USER, password: secrets.flowerBasicAuth },
     // `[celery] celery_config_options`: set only for a major whose Celery queue settings differ from the provider's defaults (src/components/celery.ts).
+    dag_bundles: dagBundleConfig(inv),
     celery_config_options: celeryConfigModule(celeryQueueSettings(inv.cluster.versions.airflow)) ? `${CELERY_CONFIG_MODULE}.CELERY_CONFIG` : null,
   };
 }
@@ -240,6 +241,66 @@ export function celeryConfigFile(inv: Inventory): { path: string; content: strin
  */
 export function celerySsl(inv: Inventory): { key: string; cert: string; ca: string } | null {
   return tlsEnabled(inv) ? { key: serviceKey(inv, 'airflow').path, cert: HOST_CERT, ca: CA_CERT } : null;
+}
+
+/** The Airflow connection id of the Git DAG bundle (mode git), given to the units as AIRFLOW_CONN_AIRFLOW_HA_DAGS. */
+export const DAGS_GIT_CONN_ID = 'airflow_ha_dags';
+
+/** Mode git: the deploy key (0640 root:airflow) and the pinned host key of the Git server, on every Airflow host. */
+export const DAGS_GIT_KEY = '/etc/airflow-ha/dags_git_ed25519';
+export const DAGS_GIT_KNOWN_HOSTS = '/etc/airflow-ha/dags_git_known_hosts';
+
+/**
+ * Mode git: `[dag_processor] dag_bundle_config_list` (one GitDagBundle named `dags`) and
+ * `dag_bundle_storage_path` (`<home>/dag_bundles`, the account's), else null.
+ * GitDagBundle in dag_bundle_config_list, kwargs tracking_ref / subdir / refresh_interval:
+ * https://airflow.apache.org/docs/apache-airflow-providers-git/stable/bundles/index.html and
+ * https://airflow.apache.org/docs/apache-airflow/3.4.0/administration-and-deployment/dag-bundles.html.
+ * `dag_bundle_storage_path` (default `<tmp>/airflow/dag_bundles`): read as
+ * conf.get("dag_processor", "dag_bundle_storage_path") by Airflow's bundle code (seen in Airflow's
+ * source; NOT checked against the 3.4.0 configuration reference page).
+ */
+export function dagBundleConfig(inv: Inventory): { list: string; storage: string } | null {
+  const git = inv.cluster.dags.git;
+  if (dagsMode(inv) !== 'git' || !git) return null;
+  const kwargs = { git_conn_id: DAGS_GIT_CONN_ID, tracking_ref: git.ref, ...(git.subdir ? { subdir: git.subdir } : {}), refresh_interval: git.refreshIntervalSec };
+  return { list: JSON.stringify([{ name: 'dags', classpath: 'airflow.providers.git.bundles.git.GitDagBundle', kwargs }]), storage: `${airflowPaths(inv).home}/dag_bundles` };
+}
+
+/**
+ * Mode git: the DAG processor's working copy of bundle `dags`, `<storage>/dags/tracking_repo`, which
+ * it resets to the tracked ref on each refresh (its HEAD is the bundle version the processor parses).
+ * Layout from Airflow's source: `get_bundle_base_folder` = `<dag_bundle_storage_path>/<bundle name>`
+ * (airflow/dag_processing/bundles/base.py) and GitDagBundle's `tracking_repo` beside `bare` and
+ * `versions/<commit>` (airflow/providers/git/bundles/git.py).
+ */
+export function dagBundleCheckout(bundles: { storage: string }): string {
+  return `${bundles.storage}/dags/tracking_repo`;
+}
+
+/** Mode git: bundle `dags`'s bare clone, `<storage>/dags/bare`, which each refresh fetches from the repository (its FETCH_HEAD is rewritten on every fetch); same sources as {@link dagBundleCheckout}. */
+export function dagBundleBare(bundles: { storage: string }): string {
+  return `${bundles.storage}/dags/bare`;
+}
+
+/**
+ * Mode git: the Git connection as Airflow reads it from the environment (`AIRFLOW_CONN_<ID>`, JSON
+ * form): conn_type git, host the URL, extras key_file / strict_host_key_checking / known_hosts_file
+ * (https://airflow.apache.org/docs/apache-airflow-providers-git/stable/connections/git.html). No
+ * secret: the key stays in its file. Undefined in the other modes.
+ */
+export function dagsGitConnEnv(inv: Inventory): string | undefined {
+  const git = inv.cluster.dags.git;
+  if (dagsMode(inv) !== 'git' || !git) return undefined;
+  const extra = { key_file: DAGS_GIT_KEY, strict_host_key_checking: 'yes', known_hosts_file: DAGS_GIT_KNOWN_HOSTS };
+  return `AIRFLOW_CONN_${DAGS_GIT_CONN_ID.toUpperCase()}=${JSON.stringify({ conn_type: 'git', host: git.url, extra })}`;
+}
+
+/** The environment file of every Airflow unit (systemd EnvironmentFile: one VAR=value a line, no quoting needed for these values). */
+export function airflowEnvFile(inv: Inventory): string {
+  const p = airflowPaths(inv);
+  const conn = dagsGitConnEnv(inv);
+  return `# Managed by airflow-ha: the environment of every Airflow unit (no secrets).\nAIRFLOW_HOME=${p.home}\nPATH=${p.venv}/bin:/usr/local/bin:/usr/bin:/bin\n${conn ? `${conn}\n` : ''}`;
 }
 
 /** airflow.cfg as every Airflow host gets it (pure; the secrets are in it). */
@@ -367,7 +428,9 @@ export function wheelhouseFiles(dir: string, version: string): string[] {
 export function pipInstallCmd(inv: Inventory, v: string = inv.cluster.versions.airflow): Cmd {
   const { install } = inv.cluster.airflow;
   const p = airflowPaths(inv);
-  const requirement = `apache-airflow[${airflowLayout(v).extras.join(',')}]==${v}`;
+  // Mode git: the Git provider (GitDagBundle, the git connection type) comes with the `git` extra.
+  const extras = [...airflowLayout(v).extras, ...(dagsMode(inv) === 'git' ? ['git'] : [])];
+  const requirement = `apache-airflow[${extras.join(',')}]==${v}`;
   const constraints = install.constraintsUrl ?? `https://raw.githubusercontent.com/apache/airflow/constraints-${v}/constraints-${AIRFLOW_PYTHON}.txt`;
   const pip = sh`${`${p.venvOf(v)}/bin/pip`} install --disable-pip-version-check --no-input`;
   switch (install.source) {
@@ -522,7 +585,7 @@ export function airflowConfigTasks(inv: Inventory, host: Host, secrets: ClusterS
   return [
     ...(celery ? [directory({ path: path.dirname(celery.path) }), file({ path: celery.path, content: celery.content, notify })] : []),
     directory({ path: '/etc/airflow-ha' }),
-    file({ path: AIRFLOW_ENV_FILE, content: `# Managed by airflow-ha: the environment of every Airflow unit (no secrets).\nAIRFLOW_HOME=${p.home}\nPATH=${p.venv}/bin:/usr/local/bin:/usr/bin:/bin\n`, notify }),
+    file({ path: AIRFLOW_ENV_FILE, content: airflowEnvFile(inv), notify }),
     template({
       path: p.cfg,
       template: airflowLayout(inv.cluster.versions.airflow).configTemplate,

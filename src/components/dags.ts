@@ -22,7 +22,9 @@ import { compileCheck, release, type FileTree } from '../tasks/release.js';
 import { restartHandler, service, unit } from '../tasks/systemd.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import type { Handler, Task } from '../tasks/task.js';
-import { airflowAccountTasks, airflowHomeTask, airflowPaths } from './airflow.js';
+import type { SshKeypair } from '../run/playbook.js';
+import { secretFile } from './target.js';
+import { airflowAccountTasks, airflowHomeTask, airflowPaths, dagBundleConfig, DAGS_GIT_KEY, DAGS_GIT_KNOWN_HOSTS } from './airflow.js';
 
 /** The exports file of the DAG folder (exports(5): /etc/exports.d/*.exports are read by exportfs). */
 export const EXPORTS_FILE = '/etc/exports.d/airflow-ha-dags.exports';
@@ -187,4 +189,25 @@ export function dagsReleaseTasks(inv: Inventory, dags: (() => FileTree) | undefi
   }
   const t = tree(dags);
   return [airflowHomeTask(inv), release({ link: inv.cluster.dags.path, releasesDir: releasesDir(inv), tree: t, keep: inv.cluster.dags.keep, label: 'DAG release' })];
+}
+
+/**
+ * Mode git, on every Airflow host: the deploy key (airflow-ha's `<state>/dags_git_ed25519`, 0640
+ * root:airflow: the account reads it, cannot change it), the Git server's pinned host key
+ * (`dags.git.knownHosts`) and the bundle storage folder (the account's). No DAG files are shipped.
+ */
+export function dagsGitTasks(inv: Inventory, family: OsFamily, key: SshKeypair | undefined): Task[] {
+  const git = inv.cluster.dags.git;
+  if (dagsMode(inv) !== 'git' || !git) return [];
+  if (!key) throw new Error('dags.mode is git but this run has no deploy key (airflow-ha generates it in the state folder)');
+  const account = inv.cluster.airflow.user;
+  const bundles = dagBundleConfig(inv);
+  return [
+    ...airflowAccountTasks(inv, family),
+    packages({ names: ['git', family === 'debian' ? 'openssh-client' : 'openssh-clients'] }),
+    directory({ path: '/etc/airflow-ha' }),
+    secretFile({ path: DAGS_GIT_KEY, content: key.privateKey, mode: '0640', owner: 'root', group: account }),
+    file({ path: DAGS_GIT_KNOWN_HOSTS, content: git.knownHosts ? `${git.knownHosts}\n` : '', mode: '0644' }),
+    ...(bundles ? [directory({ path: bundles.storage, mode: '0750', owner: account, group: account })] : []),
+  ];
 }

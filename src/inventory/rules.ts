@@ -666,7 +666,7 @@ const packageSource: Rule = (inv, ctx) => {
 export const DAG_READER_ROLES: readonly Role[] = ['scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker'];
 
 /** `cluster.dags.mode`, or its default: `nfs` when a host has the role nfs, else `sync`. */
-export function dagsMode(inv: Inventory): 'nfs' | 'sync' {
+export function dagsMode(inv: Inventory): 'nfs' | 'sync' | 'git' {
   return inv.cluster.dags.mode ?? (inv.hosts.some((h) => h.roles.includes('nfs')) ? 'nfs' : 'sync');
 }
 
@@ -683,6 +683,21 @@ const dags: Rule = (inv, ctx) => {
   }
   if (inv.cluster.dags.mode === 'sync' && inv.cluster.dags.source === undefined) {
     out.push(make(ctx, 'error', 'dags:sync-source', ['cluster', 'dags'], 'mode sync copies a folder of the operator\'s machine: set dags.source (relative to this file)'));
+  }
+  if (mode === 'git') {
+    const airflow = inv.cluster.versions.airflow;
+    // Git DAG bundles are Airflow 3's (apache-airflow-providers-git, [dag_processor] dag_bundle_config_list).
+    if (Number(airflow.split('.')[0]) < 3) {
+      out.push(make(ctx, 'error', 'dags:git-airflow', ['cluster', 'dags', 'mode'], `mode git uses Airflow 3's Git DAG bundle; this cluster runs Airflow ${airflow}: use mode sync or nfs, or Airflow 3`, mode));
+    }
+    const git = inv.cluster.dags.git;
+    if (!git) {
+      out.push(make(ctx, 'error', 'dags:git-url', ['cluster', 'dags'], 'mode git clones a repository: set dags.git.url (and dags.git.knownHosts for an SSH URL)'));
+    } else if (!git.url.startsWith('https://') && git.knownHosts === undefined) {
+      out.push(make(ctx, 'error', 'dags:git-known-hosts', ['cluster', 'dags', 'git'], `${git.url} is reached over SSH: pin the server's host key in dags.git.knownHosts (one known_hosts line, e.g. from \`ssh-keyscan -t ed25519 HOST\`, checked against the server's fingerprint)`));
+    }
+  } else if (inv.cluster.dags.git !== undefined) {
+    out.push(make(ctx, 'warning', 'dags:git-unused', ['cluster', 'dags', 'git'], `dags.git is set but the mode is ${mode}: it is not used`));
   }
   return out;
 };

@@ -311,15 +311,58 @@ const absolutePath = pattern(
 );
 
 /**
+ * A Git remote the Airflow hosts clone over SSH (or HTTPS): `ssh://[user@]host[:port]/path`,
+ * scp-style `user@host:path`, or `https://host/path`. No spaces, quotes, backslashes, control
+ * characters, and no leading `-` (git would read it as an option).
+ */
+const gitUrl = pattern(
+  'git-url',
+  /^(ssh:\/\/([A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?\/[A-Za-z0-9._~\/+-]+|[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~+-][A-Za-z0-9._~\/+-]*|https:\/\/[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?\/[A-Za-z0-9._~\/+-]+)$/,
+  'a Git URL: ssh://[user@]host[:port]/path, user@host:path or https://host/path (letters, digits and . _ ~ / + -)',
+);
+
+/** A Git ref to track: a branch or tag name (git check-ref-format: no `..`, no leading `-` or `/`, no space, `~^:?*[\\`). */
+const gitRef = pattern('git-ref', /^(?!.*\.\.)(?!.*\/\/)(?!.*\.lock$)[A-Za-z0-9_][A-Za-z0-9._\/-]{0,199}(?<![./])$/, 'a Git branch or tag name: letters, digits and . _ / - (no .., no leading - or /, no trailing . or /)');
+
+/** A relative folder inside the repository: segments of letters, digits and . _ - (no . or .. segment, no leading /). */
+const gitSubdir = pattern('git-subdir', /^(?!\.\.?(\/|$))[A-Za-z0-9._-]+(\/(?!\.\.?(\/|$))[A-Za-z0-9._-]+)*$/, 'a folder of the repository, relative: letters, digits and . _ - / with no . or .. segment');
+
+/** One known_hosts line for the Git server (`host[,host2] keytype base64`, or `[host]:port ...`): ssh-keyscan prints them. */
+const knownHostsLine = pattern(
+  'known-hosts-line',
+  /^(\[[A-Za-z0-9.:-]+\]:[0-9]{1,5}|[A-Za-z0-9.:-]+)(,(\[[A-Za-z0-9.:-]+\]:[0-9]{1,5}|[A-Za-z0-9.:-]+))* (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+\/]+={0,3}$/,
+  'one known_hosts line: host (or [host]:port) key-type base64-key, as ssh-keyscan prints it (no comment, no marker)',
+);
+
+/**
+ * Mode git (Airflow 3 only): the Git repository the DAG processors track, as one GitDagBundle.
+ * The deploy key is airflow-ha's (`<state>/dags_git_ed25519`); `knownHosts` pins the server.
+ */
+export const DagsGit = z.strictObject({
+  url: gitUrl,
+  /** The branch (or tag) the bundle tracks (GitDagBundle's `tracking_ref`). */
+  ref: gitRef.default('main'),
+  /** The folder of the repository that holds the DAG files (GitDagBundle's `subdir`). */
+  subdir: gitSubdir.optional(),
+  /** Seconds between two fetches (GitDagBundle's `refresh_interval`). */
+  refreshIntervalSec: z.number().int().min(10).max(86400).default(300),
+  /** The Git server's host key, one known_hosts line (required for an SSH URL). */
+  knownHosts: knownHostsLine.optional(),
+});
+export type DagsGit = z.infer<typeof DagsGit>;
+
+/**
  * Where the Airflow hosts get their DAG files from (see README "DAG storage").
  * - `nfs`: the nfs hosts export `nfs.export`; the VIP holder is the active copy, the others pull it
  *   with rsync on a timer; every Airflow host mounts it read-only from the nfs VIP at `path`.
  * - `sync`: the folder `source` on the operator's machine is copied to every Airflow host as a
  *   release (`<path>-releases/<revision>/`) and `path` is switched to it atomically (a symlink).
+ * - `git` (Airflow 3): the DAG processors clone `git.url` as Airflow's Git DAG bundle and fetch
+ *   `git.ref` every `git.refreshIntervalSec`; airflow-ha ships no DAG files.
  * Default: `nfs` when a host has the role nfs, else `sync`.
  */
 export const Dags = z.strictObject({
-  mode: z.enum(['nfs', 'sync']).optional(),
+  mode: z.enum(['nfs', 'sync', 'git']).optional(),
   /** The DAG folder on the Airflow hosts (Airflow's `[core] dags_folder`). */
   path: absolutePath.default('/opt/airflow/dags'),
   /** sync: the DAG folder on the operator's machine, relative to the inventory file (`deploy-dags --source` overrides it). */
@@ -334,6 +377,8 @@ export const Dags = z.strictObject({
       syncIntervalSec: z.number().int().min(10).max(3600).default(30),
     })
     .default({ export: '/srv/airflow/dags', syncIntervalSec: 30 }),
+  /** git: the repository (mode git only). */
+  git: DagsGit.optional(),
 });
 export type Dags = z.infer<typeof Dags>;
 

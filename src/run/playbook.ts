@@ -41,6 +41,8 @@ export interface OperatorInputs {
   /** The DAG folder, read (once) when first called; throws when it cannot be read. */
   dags?(): FileTree;
   targetKey?: SshKeypair;
+  /** dags.mode git: the deploy key the Airflow hosts clone the DAG repository with (`<state>/dags_git_ed25519`). */
+  dagsGitKey?: SshKeypair;
   /** The CA and each host's certificate and key, when `cluster.tls.enabled`. */
   tls?: TlsMaterial;
   /** pgBackRest's key pairs, repository host and PostgreSQL hosts (`<state>/backup_repo_ed25519`, `backup_pg_ed25519`), when a host has the role backup. */

@@ -13,7 +13,7 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { ADMIN_USER, AIRFLOW_VHOST, brokerPort, nodeName } from '../components/rabbitmq.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
-import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
+import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagBundleBare, dagBundleCheckout, dagBundleConfig, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniApiUrl, patroniDcs, psql } from '../components/patroni.js';
 import { ROOT_CLIENT, scheme, tlsEnabled } from '../tls/plan.js';
 import { tlsLines, tlsProbes } from './tls.js';
@@ -960,12 +960,30 @@ export const dagsCheck: StatusCheck = {
   component: 'dags',
   probes(ctx, host) {
     if (!DAG_READER_ROLES.some((r) => has(host, r))) return [];
+    const bundles = dagBundleConfig(ctx.inventory);
+    if (bundles) {
+      // Mode git, on each DAG processor host: whether its processor is the active one (under the etcd
+      // lock the unit's main process is etcdctl, and the processor its child once it holds the lock),
+      // the commit of its checkout (dagBundleCheckout), and the bare clone's FETCH_HEAD: git rewrites
+      // it on every fetch, and a fetch that fails leaves it empty (0 bytes).
+      if (!dagProcessorHosts(ctx.inventory).some((h) => h.name === host.name)) return [];
+      const unit = airflowLayout(ctx.inventory.cluster.versions.airflow).units['dag-processor'];
+      const checkout = dagBundleCheckout(bundles);
+      return [
+        probe(
+          'dags.bundle',
+          sh`m=$(systemctl show -p MainPID --value ${unit} 2>/dev/null); r=stopped; if [ -n "$m" ] && [ "$m" != 0 ]; then if [ "$(cat /proc/"$m"/comm 2>/dev/null)" = etcdctl ]; then if pgrep -P "$m" >/dev/null; then r=active; else r=standby; fi; else r=active; fi; fi; echo "role=$r"; echo "head=$(git -c safe.directory='*' -C ${checkout} rev-parse HEAD 2>/dev/null)"; if t=$(stat -c '%Y %s' ${`${dagBundleBare(bundles)}/FETCH_HEAD`} 2>/dev/null); then echo "fetched=$(( $(date +%s) - \${t%% *} ))"; echo "fetchbytes=\${t#* }"; fi; true`,
+          5,
+        ),
+      ];
+    }
     const d = ctx.inventory.cluster.dags.path;
     // findmnt reads /proc only; the listing may hang on a dead NFS server, hence its own timeout.
     // A synced folder is a symlink to <path>-releases/<revision> (src/tasks/release.ts).
     return [probe('dags.folder', sh`findmnt -n -o FSTYPE,SOURCE --target ${d}; timeout 3 ls -A ${`${d}/`} >/dev/null && echo readable; r=$(readlink ${d} 2>/dev/null) && echo "rev=\${r##*/}"; true`, 5)];
   },
   judge(ctx, results) {
+    if (dagBundleConfig(ctx.inventory)) return judgeDagBundles(ctx.inventory, results);
     const hosts = ctx.inventory.hosts.filter((h) => DAG_READER_ROLES.some((r) => has(h, r)));
     const lines: CheckLine[] = [];
     const revs = new Map<string, string>();
@@ -995,6 +1013,85 @@ export const dagsCheck: StatusCheck = {
     return lines;
   },
 };
+
+/** One DAG processor host's answer to the `dags.bundle` probe: its role, its checkout's commit, seconds since its last fetch. */
+export interface BundleProbe {
+  role: 'active' | 'standby' | 'stopped';
+  head?: string;
+  /** Seconds since the bare clone's last fetch (FETCH_HEAD's mtime), when it has one. */
+  fetchedSec?: number;
+  /** FETCH_HEAD's size in bytes: 0 after a fetch that failed. */
+  fetchBytes?: number;
+}
+
+/** Parses the `dags.bundle` probe's output (`role=`, `head=`, `fetched=` lines); undefined when it has no role line. */
+export function parseBundleProbe(stdout: string): BundleProbe | undefined {
+  const role = /^role=(active|standby|stopped)$/m.exec(stdout)?.[1] as BundleProbe['role'] | undefined;
+  if (!role) return undefined;
+  const head = /^head=([0-9a-f]{40})$/m.exec(stdout)?.[1];
+  const fetched = /^fetched=(-?\d+)$/m.exec(stdout)?.[1];
+  const bytes = /^fetchbytes=(\d+)$/m.exec(stdout)?.[1];
+  return { role, ...(head ? { head } : {}), ...(fetched !== undefined ? { fetchedSec: Math.max(0, Number(fetched)) } : {}), ...(bytes !== undefined ? { fetchBytes: Number(bytes) } : {}) };
+}
+
+/**
+ * Mode git. DAG processors are active/standby under the etcd lock (README "Airflow 3"), so only the
+ * active one keeps its checkout current. One line per DAG processor host:
+ * - active: healthy at its commit while its last fetch succeeded and is at most
+ *   `2 * refreshIntervalSec + 30` s old; degraded when that fetch failed (an empty FETCH_HEAD: a
+ *   wrong key, host key, URL, or the server down), when it is older (the processor stopped
+ *   fetching), or when it has no checkout yet;
+ * - standby: healthy (it fetches when it takes the lock; its last commit is shown when it has one);
+ * - stopped or unreachable: degraded.
+ * Then `bundle version`: healthy with the active processor's commit, degraded when no active one
+ * has a checkout or two active ones differ (for a moment after a lock handover).
+ */
+export function judgeDagBundles(inv: Inventory, results: Results): CheckLine[] {
+  const hosts = dagProcessorHosts(inv);
+  const refresh = inv.cluster.dags.git?.refreshIntervalSec ?? 300;
+  const stale = 2 * refresh + 30;
+  const lines: CheckLine[] = [];
+  const active = new Map<string, string>();
+  for (const h of hosts) {
+    const why = unreachable(results, h.name);
+    const o = out(results, h.name, 'dags.bundle');
+    const b = o?.code === 0 ? parseBundleProbe(o.stdout) : undefined;
+    const check = `bundle on ${h.name}`;
+    if (!b) {
+      lines.push(line('dags', check, 'degraded', { host: h.name, reason: why ?? failure(o, 'the bundle probe') }));
+      continue;
+    }
+    const at = b.head ? `at ${b.head.slice(0, 12)}` : '';
+    if (b.role === 'standby') {
+      lines.push(line('dags', check, 'healthy', { host: h.name, reason: `standby${at ? `, last ${at}` : ''} (fetches when it takes the etcd lock)` }));
+    } else if (b.role === 'stopped') {
+      lines.push(line('dags', check, 'degraded', { host: h.name, reason: `the DAG processor is not running${at ? ` (checkout ${at})` : ''}` }));
+    } else if (!b.head) {
+      lines.push(line('dags', check, 'degraded', { host: h.name, reason: 'active, no checkout of bundle dags yet (its fetch fails? journalctl -u airflow-dag-processor)' }));
+    } else {
+      active.set(h.name, b.head);
+      const old = b.fetchedSec !== undefined && b.fetchedSec > stale;
+      lines.push(
+        b.fetchBytes === 0
+          ? line('dags', check, 'degraded', { host: h.name, reason: `active, ${at}, but its last fetch failed${b.fetchedSec !== undefined ? ` (${b.fetchedSec} s ago)` : ''}: journalctl -u airflow-dag-processor` })
+          : old
+            ? line('dags', check, 'degraded', { host: h.name, reason: `active, ${at}, but its last fetch was ${b.fetchedSec} s ago (every ${refresh} s): journalctl -u airflow-dag-processor` })
+            : line('dags', check, 'healthy', { host: h.name, reason: `active, ${at}${b.fetchedSec !== undefined ? ` (fetched ${b.fetchedSec} s ago)` : ''}` }),
+      );
+    }
+  }
+  if (hosts.length > 0) {
+    const distinct = [...new Set(active.values())];
+    lines.push(
+      distinct.length === 1
+        ? line('dags', 'bundle version', 'healthy', { reason: `${distinct[0]} (active: ${[...active.keys()].join(', ')})` })
+        : distinct.length === 0
+          ? line('dags', 'bundle version', 'degraded', { reason: 'no active DAG processor has a checkout of bundle dags' })
+          : line('dags', 'bundle version', 'degraded', { reason: `active DAG processors differ: ${[...active].map(([h, c]) => `${h} ${c.slice(0, 12)}`).join(', ')}` }),
+    );
+  }
+  return lines;
+}
 
 export const ftpCheck: StatusCheck = {
   component: 'ftp',

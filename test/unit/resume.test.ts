@@ -72,6 +72,7 @@ test('--limit and --from-step: the earlier steps and the steps without a host ar
       ['dags: nfs clients', 'worker1'],
       ['dags: python files compile', 'worker1'],
       ['dags: release', 'worker1'],
+      ['dags: git deploy key', 'worker1'],
       ['airflow install', 'worker1'],
       ['airflow config', 'worker1'],
       ['airflow services', 'worker1'],
@@ -80,10 +81,10 @@ test('--limit and --from-step: the earlier steps and the steps without a host ar
     ],
   );
   const text = stepsText(pb, listing, from);
-  assert.match(text, /^playbook bootstrap: 32 steps, 9 to run, on 4 host\(s\); every step ends with a barrier/);
+  assert.match(text, /^playbook bootstrap: 33 steps, 10 to run, on 4 host\(s\); every step ends with a barrier/);
   assert.match(text, /^ {2}1 {2}base system +all hosts: mq1, mq2, mq3, worker1 \| not run: before "rabbitmq nodes"$/m);
   assert.match(text, /^ 15 {2}rabbitmq nodes +role rabbitmq: mq1, mq2, mq3 \| rolling, 1 host at a time \| gate on the first host \(timeout 120 s\): every rabbitmq node running in one cluster$/m);
-  assert.match(text, /^ 21 {2}ftp +role ftp: no host \| not run: no host$/m);
+  assert.match(text, /^ 22 {2}ftp +role ftp: no host \| not run: no host$/m);
 });
 
 test('a retry runs tasks on the retried hosts only; each gate keeps the hosts it checks in a full run', async () => {

@@ -5,7 +5,9 @@ import hashlib
 import http.server
 import json
 import os
+import shlex
 import signal
+import subprocess
 import socket
 import sys
 import threading
@@ -225,10 +227,81 @@ def heartbeat(job_type, each=None):
     return 0
 
 
-def count_dags():
-    folder = conf().get("core", "dags_folder")
+def count_dags(folder=None):
+    folder = folder or conf().get("core", "dags_folder")
     n = sum(1 for _r, _d, files in os.walk(folder) for f in files if f.endswith(".py"))
     print(f"parsed {folder}: {n} DAG file(s)", flush=True)
+
+
+GIT_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
+
+
+def git_bundles():
+    """[dag_processor] dag_bundle_config_list (JSON): the entries of class GitDagBundle, as Airflow 3 reads them."""
+    raw = conf().get("dag_processor", "dag_bundle_config_list", fallback="")
+    return [b for b in (json.loads(raw) if raw.strip() else []) if b.get("classpath") == GIT_BUNDLE]
+
+
+def git_connection(conn_id):
+    """The Git connection from AIRFLOW_CONN_<ID> (JSON form): (url, environment with GIT_SSH_COMMAND built from
+    the extras key_file, strict_host_key_checking, known_hosts_file, as the Git provider's hook does)."""
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}") or sys.exit(f"connection {conn_id}: AIRFLOW_CONN_{conn_id.upper()} is not set")
+    c = json.loads(raw)
+    extra = c.get("extra") or {}
+    ssh = ["ssh"]
+    if extra.get("key_file"):
+        ssh += ["-i", shlex.quote(extra["key_file"]), "-o", "IdentitiesOnly=yes"]
+    ssh += ["-o", f"StrictHostKeyChecking={extra.get('strict_host_key_checking', 'no')}"]
+    if extra.get("known_hosts_file"):
+        ssh += ["-o", f"UserKnownHostsFile={shlex.quote(extra['known_hosts_file'])}"]
+    return c["host"], {**os.environ, "GIT_SSH_COMMAND": " ".join(ssh), "GIT_TERMINAL_PROMPT": "0"}
+
+
+def git(*args, env=None):
+    subprocess.run(["git", *args], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=25)
+
+
+def refresh_git_bundle(bundle):
+    """One refresh of a Git bundle in Airflow's layout: <storage>/<name>/bare (a bare clone of the URL, every
+    branch and tag fetched) and <storage>/<name>/tracking_repo (a clone of the bare one, reset to the tracked
+    ref). Returns the folder the DAGs are read from (tracking_repo or its subdir)."""
+    kw = bundle.get("kwargs") or {}
+    storage = conf().get("dag_processor", "dag_bundle_storage_path", fallback=None) or "/tmp/airflow/dag_bundles"
+    base = os.path.join(storage, bundle["name"])
+    bare, repo = os.path.join(base, "bare"), os.path.join(base, "tracking_repo")
+    url, env = git_connection(kw.get("git_conn_id") or "git_default")
+    os.makedirs(base, exist_ok=True)
+    if not os.path.exists(bare):
+        git("clone", "--bare", url, bare, env=env)
+    git("-C", bare, "fetch", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", env=env)
+    if not os.path.exists(repo):
+        git("clone", bare, repo)
+    git("-C", repo, "fetch", "origin", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
+    ref = kw["tracking_ref"]
+    remote = subprocess.run(["git", "-C", repo, "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{ref}"], stdout=subprocess.DEVNULL)
+    git("-C", repo, "reset", "--hard", f"origin/{ref}" if remote.returncode == 0 else ref)
+    return os.path.join(repo, kw["subdir"]) if kw.get("subdir") else repo
+
+
+def dag_processor_tick(state={}):
+    """Each heartbeat of the DAG processor: with Git bundles (3.x), a refresh of each every refresh_interval
+    seconds (errors to stderr, the journal: the processor keeps running, as Airflow's does); else the DAG folder."""
+    bundles = git_bundles() if major() >= 3 else []
+    if not bundles:
+        count_dags()
+        return
+    now = time.monotonic()
+    for b in bundles:
+        every = int((b.get("kwargs") or {}).get("refresh_interval") or conf().get("dag_processor", "refresh_interval", fallback="300"))
+        if now - state.get(b["name"], -1e9) < every:
+            continue
+        state[b["name"]] = now
+        try:
+            count_dags(refresh_git_bundle(b))
+        except subprocess.CalledProcessError as e:
+            print(f"bundle {b['name']}: git {' '.join(e.cmd[1:3])} failed: {(e.stderr or b'').decode().strip()}", file=sys.stderr, flush=True)
+        except Exception as e:
+            print(f"bundle {b['name']}: {e}", file=sys.stderr, flush=True)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -405,7 +478,7 @@ def main(argv=None):
         "jobs": jobs,
         "scheduler": lambda _a: heartbeat("SchedulerJob"),
         "triggerer": lambda _a: heartbeat("TriggererJob"),
-        "dag-processor": lambda _a: heartbeat("DagProcessorJob", count_dags),
+        "dag-processor": lambda _a: heartbeat("DagProcessorJob", dag_processor_tick),
         "celery": celery,
     }
     return table[cmd](rest) if cmd in table else usage()
