@@ -586,6 +586,7 @@ export function airflowConfigTasks(inv: Inventory, host: Host, secrets: ClusterS
     ...(celery ? [directory({ path: path.dirname(celery.path) }), file({ path: celery.path, content: celery.content, notify })] : []),
     directory({ path: '/etc/airflow-ha' }),
     file({ path: AIRFLOW_ENV_FILE, content: airflowEnvFile(inv), notify }),
+    ...(celeryCliModule(inv) ? [directory({ path: CELERY_CLI_DIR }), file({ path: `${CELERY_CLI_DIR}/${CELERY_CLI_MODULE}.py`, content: celeryCliModule(inv)! })] : []),
     template({
       path: p.cfg,
       template: airflowLayout(inv.cluster.versions.airflow).configTemplate,
@@ -706,7 +707,34 @@ export function workerPingCheck(inv: Inventory, host: Host): Cmd {
  */
 function celeryCli(inv: Inventory, args: Cmd): Cmd {
   const p = airflowPaths(inv);
-  return sh`runuser -u ${inv.cluster.airflow.user} -- sh -c ${CELERY_WITH_BROKER} celery ${p.cfg} ${`${p.venv}/bin/celery`} ${args}`;
+  // cluster.tls: the app of celeryCliModule, which carries broker_use_ssl (no environment variable does).
+  const app = celeryCliModule(inv) ? sh`env ${`PYTHONPATH=${CELERY_CLI_DIR}`} ${`${p.venv}/bin/celery`} --app ${CELERY_CLI_MODULE}` : sh`${`${p.venv}/bin/celery`}`;
+  return sh`runuser -u ${inv.cluster.airflow.user} -- sh -c ${CELERY_WITH_BROKER} celery ${p.cfg} ${app} ${args}`;
+}
+
+/** The folder and module name of {@link celeryCliModule} on every Airflow host (root's, 0644). */
+export const CELERY_CLI_DIR = '/etc/airflow-ha/celery';
+export const CELERY_CLI_MODULE = 'airflow_ha_celery_cli';
+
+/**
+ * With `cluster.tls.enabled`, the Python module of the `celery` CLI airflow-ha runs (gates, drains,
+ * inspect): an app whose only setting is `broker_use_ssl`, the same as the Celery provider builds
+ * from `[celery] ssl_*` ({@link celerySsl}); its broker still comes from CELERY_BROKER_URL. Celery
+ * has no environment variable for broker_use_ssl (https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-use-ssl),
+ * and importing Airflow's own app costs seconds of CPU on every call. Undefined without TLS.
+ */
+export function celeryCliModule(inv: Inventory): string | undefined {
+  const ssl = celerySsl(inv);
+  if (!ssl) return undefined;
+  return [
+    '# Managed by airflow-ha: the Celery app of the celery CLI airflow-ha runs (gates, drains), with cluster.tls.',
+    'import ssl',
+    'from celery import Celery',
+    '',
+    'app = Celery("airflow_ha_cli")',
+    `app.conf.broker_use_ssl = {"keyfile": ${JSON.stringify(ssl.key)}, "certfile": ${JSON.stringify(ssl.cert)}, "ca_certs": ${JSON.stringify(ssl.ca)}, "cert_reqs": ssl.CERT_REQUIRED}`,
+    '',
+  ].join('\n');
 }
 
 /**

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { airflowServices, databaseQuery, renderAirflowConfig } from '../../src/components/airflow.js';
+import { airflowServices, celeryCliModule, databaseQuery, renderAirflowConfig, workerPingCheck } from '../../src/components/airflow.js';
 import { decideEtcdState, etcdctl, etcdEndpoints, etcdMemberListFact, parseMemberListAnswer, renderEtcdEnv } from '../../src/components/etcd.js';
 import { TLS_FAILED_STATUS } from '../../src/tasks/https.js';
 import { haproxyConfig } from '../../src/components/haproxy.js';
@@ -301,4 +301,16 @@ test('with TLS on: RabbitMQ listens on AMQPS only (client certificates of the CA
   const ports = (i: Inventory) => hostPortClaims(host(i, 'mq1'), i).map((c) => c.from);
   assert.ok(ports(inv).includes(5671) && !ports(inv).includes(5672));
   assert.ok(ports(plain).includes(5672) && !ports(plain).includes(5671));
+});
+
+test('with TLS on: the celery CLI of the gates and drains uses an app with broker_use_ssl (Python that compiles); without TLS, Celery\'s default app', async () => {
+  const plain = await seedInventory();
+  const inv = await seedTls();
+  const w = host(inv, 'worker1');
+  assert.match(workerPingCheck(inv, w).toString(), /env PYTHONPATH=\/etc\/airflow-ha\/celery \/opt\/airflow\/venv\/bin\/celery --app airflow_ha_celery_cli inspect ping/);
+  assert.doesNotMatch(workerPingCheck(plain, host(plain, 'worker1')).toString(), /--app|PYTHONPATH/);
+  assert.equal(celeryCliModule(plain), undefined);
+  const mod = celeryCliModule(inv)!;
+  assert.match(mod, /"keyfile": "\/etc\/airflow-ha\/tls\/airflow\.key", "certfile": "\/etc\/airflow-ha\/tls\/host\.crt", "ca_certs": "\/etc\/airflow-ha\/tls\/ca\.crt", "cert_reqs": ssl\.CERT_REQUIRED/);
+  execFileSync('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], { input: mod });
 });
