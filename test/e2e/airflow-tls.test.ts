@@ -116,12 +116,13 @@ test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certifi
   const r = await echoTask(lab.inventoryFile, 'af1', 'default');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.result, { hostname: 'w1', tag: 'default', queue: 'default' });
-  // Every connection of the airflow user on every node is TLS, and both Airflow hosts have one.
+  // Every connection of the airflow user on every node is TLS, the worker's among them. (The sender's
+  // connection lasted as long as the send: that it got through, with 5672 closed, is its proof.)
   const conns = (await Promise.all(MQ.map((h) => on(h, 'rabbitmqctl -q list_connections user ssl peer_host --no-table-headers')))).join('\n');
   const airflow = conns.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[0] === 'airflow');
   assert.ok(airflow.length > 0, conns);
   assert.deepEqual([...new Set(airflow.map((f) => f[1]))], ['true'], conns);
-  for (const h of ['af1', 'w1']) assert.ok(airflow.some((f) => f[2] === addr(h)), `no TLS connection from ${h}:\n${conns}`);
+  assert.ok(airflow.some((f) => f[2] === addr('w1')), `no TLS connection from w1:\n${conns}`);
 
   // The metadata database: every backend of the airflow role is on SSL (pg_stat_ssl), on the leader.
   const ssl = (await Promise.all(MQ.map((h) => on(h, `runuser -u postgres -- psql -Atc "select count(*) filter (where s.ssl), count(*) from pg_stat_activity a join pg_stat_ssl s using (pid) where a.usename = 'airflow'"`)))).map((x) => x.trim());
