@@ -111,7 +111,9 @@ function viewHosts(inv: Inventory, role: Role | readonly Role[]): Host[] {
   return inv.hosts.filter((h) => roles.some((r) => has(h, r))).slice(0, VIEW_HOSTS);
 }
 const probe = (id: string, cmd: Cmd, timeoutSec = PROBE_TIMEOUT_SEC): Probe => ({ id, cmd, timeoutSec });
-/** A probe that reads this host only and cannot wait on the network or a mount ({@link Probe.local}). */
+/** Prints stdin line by line with sh builtins (no cat: no process started), a last line without a newline included. */
+const READ_LINES = `while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done`;
+/** A probe that only reads files of this host (/proc, /run, the venv, the TLS folder) and so cannot hang on PID 1, a mount or the network ({@link Probe.local}). */
 const local = (p: Probe): Probe => ({ ...p, local: true });
 
 /**
@@ -242,11 +244,12 @@ export const hostsCheck: StatusCheck = {
     const dirs = [...new Set(['/', ...host.roles.flatMap((r) => (AIRFLOW_DATA_ROLES.includes(r) ? [home] : (DATA_DIRS[r] ?? [])))])];
     const units = unitsOf(ctx.inventory, host);
     return [
-      local(probe('host.failed', sh`systemctl list-units --state=failed --no-legend --plain`)),
-      local(slow(probe('host.df', sh`for p in ${dirs}; do [ -d "$p" ] && printf '%s ' "$p" && df -Pk "$p" | tail -n 1; done; true`))),
-      local(probe('host.mem', sh`cat /proc/meminfo`)),
-      local(probe('host.load', sh`cat /proc/loadavg; nproc; cat /run/systemd/container 2>/dev/null; true`)),
-      ...(units.length ? [local(probe('units', sh`systemctl is-active ${units}`))] : []),
+      probe('host.failed', sh`systemctl list-units --state=failed --no-legend --plain`),
+      slow(probe('host.df', sh`for p in ${dirs}; do [ -d "$p" ] && printf '%s ' "$p" && df -Pk "$p" | tail -n 1; done; true`)),
+      // Read with the shell's own `read` (no process started): each line as it is.
+      local(probe('host.mem', raw(`${READ_LINES} </proc/meminfo`))),
+      local(probe('host.load', raw(`${READ_LINES} </proc/loadavg; nproc; [ -r /run/systemd/container ] && ${READ_LINES} </run/systemd/container; true`))),
+      ...(units.length ? [probe('units', sh`systemctl is-active ${units}`)] : []),
     ];
   },
   judge(ctx, results) {
@@ -566,7 +569,7 @@ export const keepalivedCheck: StatusCheck = {
     const vips = vipsInUse(ctx.inventory).filter((v) => has(host, v.role));
     if (!vips.length) return [];
     return [
-      local(probe('keepalived.addr', sh`ip -br -4 addr`)),
+      probe('keepalived.addr', sh`ip -br -4 addr`),
       ...vips.flatMap((v) => {
         const port = vipPort(ctx.inventory, v);
         return port ? [probe(`keepalived.answer:${v.name}`, tcpProbe(v.address, port, 2))] : [];

@@ -32,10 +32,13 @@ export interface Probe {
    */
   refreshSec?: number;
   /**
-   * Reads this host only (files under /proc and /run, local disk, PID 1 over systemctl, `ip`) and
-   * has no {@link env}: {@link probeScript} runs every local probe one after another in one job under
-   * one `timeout` (the largest of theirs), each in a subshell, instead of a `timeout` and an `sh` for
-   * each: two execs fewer per probe. A probe that may wait on the network or a mount is never local.
+   * Only reads files of this host (/proc, /run, the virtualenv, the TLS folder) and has no
+   * {@link env}: {@link probeScript} runs every local probe one after another in one job under one
+   * `timeout` (the largest of theirs), each in a subshell, instead of a `timeout` and an `sh` for
+   * each: two execs fewer per probe. The price: if one did hang, the local probes after it would get
+   * no answer too. So a probe that asks PID 1 (systemctl), a file system (df), the kernel's network
+   * state through a tool (ip), a mount or the network is never local: it keeps its own timeout and
+   * its own "timed out" line.
    */
   local?: boolean;
 }
