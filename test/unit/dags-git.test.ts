@@ -4,9 +4,9 @@
  * and the status judging of bundle versions.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { airflowEnvFile, dagProcessorHosts, pipInstallCmd, renderAirflowConfig } from '../../src/components/airflow.js';
 import { dagsGitTasks } from '../../src/components/dags.js';
@@ -121,6 +121,7 @@ test('status, mode git: the active DAG processor\'s commit is the bundle version
 
 test('status, mode git: the probe reads the HEAD of <storage>/dags/tracking_repo and the age of <storage>/dags/bare/FETCH_HEAD (GitDagBundle\'s layout) with real git; only DAG processor hosts are asked', async () => {
   const home = tempDir('ah-bundle-home-');
+  after(() => rm(home, { recursive: true, force: true }));
   const inv = await gitInventory();
   inv.cluster.airflow.home = home;
   const dp = dagProcessorHosts(inv)[0]!;
@@ -164,6 +165,7 @@ test('status, mode git: the probe reads the HEAD of <storage>/dags/tracking_repo
 
 test('dags-key prints the deploy key\'s public half (made once in the state folder, the same on every call); refused with exit 2 outside mode git', async () => {
   const dir = tempDir('ah-dags-key-');
+  after(() => rm(dir, { recursive: true, force: true }));
   await mkdir(dir, { recursive: true });
   const seed = await readFile(path.join(import.meta.dirname, '..', '..', '..', 'inventory', 'seed-ha.yaml'), 'utf8');
   const git = seed.replace('airflow: "2.9.0"', 'airflow: "3.4.0"').replace(/^(cluster:\n)/m, '$1  dags:\n    mode: git\n    git: { url: "https://git.example.com/acme/dags.git" }\n');
