@@ -50,7 +50,7 @@ import { tlsServiceKeyTask } from './tls.js';
 import type { TlsMaterial } from '../run/playbook.js';
 import { haproxyVips } from './haproxy.js';
 import { AIRFLOW_DB, AIRFLOW_DB_USER } from './patroni.js';
-import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, brokerPort, rabbitmqHosts } from './rabbitmq.js';
+import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, brokerNodes } from './rabbitmq.js';
 
 
 /** The Python minor version of the virtualenv on both OS families (see the module comment; defined with the supported versions). */
@@ -211,7 +211,7 @@ export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Reco
     broker: {
       user: RABBITMQ_AIRFLOW_USER,
       password: secrets.rabbitmqAirflow,
-      nodes: rabbitmqHosts(inv).map((h) => `${h.address}:${brokerPort(inv)}`),
+      nodes: brokerNodes(inv),
       vhost: AIRFLOW_VHOST,
       ssl: celerySsl(inv),
     },
@@ -582,11 +582,12 @@ export function airflowConfigTasks(inv: Inventory, host: Host, secrets: ClusterS
   // `upgrade` restarts each service itself, in its order: no handler then.
   const notify = restart && units.length > 0 ? [restartRunningHandler(units)] : [];
   const celery = celeryConfigFile(inv);
+  const cliModule = celeryCliModule(inv);
   return [
     ...(celery ? [directory({ path: path.dirname(celery.path) }), file({ path: celery.path, content: celery.content, notify })] : []),
     directory({ path: '/etc/airflow-ha' }),
     file({ path: AIRFLOW_ENV_FILE, content: airflowEnvFile(inv), notify }),
-    ...(celeryCliModule(inv) ? [directory({ path: CELERY_CLI_DIR }), file({ path: `${CELERY_CLI_DIR}/${CELERY_CLI_MODULE}.py`, content: celeryCliModule(inv)! })] : []),
+    ...(cliModule ? [directory({ path: CELERY_CLI_DIR }), file({ path: `${CELERY_CLI_DIR}/${CELERY_CLI_MODULE}.py`, content: cliModule })] : []),
     template({
       path: p.cfg,
       template: airflowLayout(inv.cluster.versions.airflow).configTemplate,
@@ -708,7 +709,7 @@ export function workerPingCheck(inv: Inventory, host: Host): Cmd {
 function celeryCli(inv: Inventory, args: Cmd): Cmd {
   const p = airflowPaths(inv);
   // cluster.tls: the app of celeryCliModule, which carries broker_use_ssl (no environment variable does).
-  const app = celeryCliModule(inv) ? sh`env ${`PYTHONPATH=${CELERY_CLI_DIR}`} ${`${p.venv}/bin/celery`} --app ${CELERY_CLI_MODULE}` : sh`${`${p.venv}/bin/celery`}`;
+  const app = celerySsl(inv) ? sh`env ${`PYTHONPATH=${CELERY_CLI_DIR}`} ${`${p.venv}/bin/celery`} --app ${CELERY_CLI_MODULE}` : sh`${`${p.venv}/bin/celery`}`;
   return sh`runuser -u ${inv.cluster.airflow.user} -- sh -c ${CELERY_WITH_BROKER} celery ${p.cfg} ${app} ${args}`;
 }
 

@@ -74,6 +74,11 @@ export function rabbitmqTls(inv: Inventory): { ca: string; cert: string; key: st
   return tlsEnabled(inv) ? { ca: CA_CERT, cert: HOST_CERT, key: serviceKey(inv, 'rabbitmq').path } : null;
 }
 
+/** Every broker as Celery's broker_url and the drill's publisher list them: `address:port` of each `rabbitmq` host in inventory order, on {@link brokerPort}. */
+export function brokerNodes(inv: Inventory): string[] {
+  return rabbitmqHosts(inv).map((h) => `${h.address}:${brokerPort(inv)}`);
+}
+
 /** The `rabbitmq` hosts in inventory order. */
 export function rabbitmqHosts(inv: Inventory): Host[] {
   return inv.hosts.filter((h) => h.roles.includes('rabbitmq'));
@@ -186,7 +191,7 @@ export function rabbitmqPackages(inv: Inventory, family: OsFamily): PackageSpec 
 export function rabbitmqSelinuxPorts(inv: Inventory): PortLabel[] {
   const p = inv.cluster.ports;
   return [
-    { type: 'amqp_port_t', port: tlsEnabled(inv) ? p.rabbitmqAmqps : p.rabbitmqAmqp },
+    { type: 'amqp_port_t', port: brokerPort(inv) },
     { type: 'amqp_port_t', port: p.rabbitmqManagement },
     { type: 'rabbitmq_port_t', port: p.rabbitmqDist },
     { type: 'epmd_port_t', port: p.epmd },

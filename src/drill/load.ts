@@ -14,7 +14,7 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Inventory } from '../inventory/schema.js';
 import { airflowPaths, celerySsl, databaseEndpoint } from '../components/airflow.js';
 import { AIRFLOW_DB, AIRFLOW_DB_USER } from '../components/patroni.js';
-import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, brokerPort, rabbitmqHosts } from '../components/rabbitmq.js';
+import { AIRFLOW_USER as RABBITMQ_AIRFLOW_USER, AIRFLOW_VHOST, brokerNodes } from '../components/rabbitmq.js';
 import { templatesDir } from '../tasks/template.js';
 import { DRILL_OBJECTS, type ScenarioPlan } from './scenarios.js';
 
@@ -31,7 +31,7 @@ export interface LoadConfig {
   rate: { db: number; broker: number; tasks: number };
   db: { host: string; port: number; user: string; password: Secret; dbname: string; table: string };
   /** `ssl`: with cluster.tls, the Airflow user's key, the host certificate and the CA (AMQPS, as Celery connects). */
-  broker: { nodes: string[]; user: string; password: Secret; vhost: string; queue: string; ssl: { key: string; cert: string; ca: string } | null };
+  broker: { nodes: string[]; user: string; password: Secret; vhost: string; queue: string; ssl: ReturnType<typeof celerySsl> };
   /** Present when the scenario needs Celery tasks: the workers' queue and how long to wait for results. */
   tasks?: { queue: string; settle_seconds: number };
 }
@@ -51,7 +51,7 @@ export function loadConfig(inv: Inventory, secrets: ClusterSecrets, o: { runId: 
     rate: { ...LOAD_RATES },
     db: { host: db.host, port: db.port, user: AIRFLOW_DB_USER, password: secrets.airflowDb, dbname: AIRFLOW_DB, table: DRILL_OBJECTS.table },
     broker: {
-      nodes: rabbitmqHosts(inv).map((h) => `${h.address}:${brokerPort(inv)}`),
+      nodes: brokerNodes(inv),
       user: RABBITMQ_AIRFLOW_USER,
       password: secrets.rabbitmqAirflow,
       vhost: AIRFLOW_VHOST,
