@@ -14,6 +14,7 @@ import { ADMIN_USER as RABBITMQ_ADMIN_USER } from '../components/rabbitmq.js';
 import type { LoadedInventory } from '../inventory/load.js';
 import { operatorSources, sourceWithin } from '../inventory/ports.js';
 import { SECRETS_FILE, SECRETS_FILE_AGE, type ClusterSecrets } from '../inventory/secrets.js';
+import { tlsEnabled } from '../tls/plan.js';
 
 /** One place to reach: what it is, its URL or address, and its login (user and secret name) if any. */
 export interface Endpoint {
@@ -42,7 +43,8 @@ export function clusterEndpoints(loaded: LoadedInventory): Endpoint[] {
     list.push({ name: 'PostgreSQL primary (read-write)', url: `${front}:${p.haproxyLeader}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });
     list.push({ name: 'PostgreSQL replicas (read-only)', url: `${front}:${p.haproxyReplica}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });
   }
-  if (mq) list.push({ name: 'RabbitMQ management', url: `http://${mq.address}:${p.rabbitmqManagement}/`, user: RABBITMQ_ADMIN_USER, secret: 'rabbitmqAdmin' });
+  // With cluster.tls the management UI serves the network over HTTPS only (its HTTP listener is on 127.0.0.1).
+  if (mq) list.push({ name: 'RabbitMQ management', url: tlsEnabled(inv) ? `https://${mq.address}:${p.rabbitmqManagementTls}/` : `http://${mq.address}:${p.rabbitmqManagement}/`, user: RABBITMQ_ADMIN_USER, secret: 'rabbitmqAdmin' });
   // Prometheus and Alertmanager of each monitoring host (no login: the firewall admits the operator machines only).
   for (const h of inv.hosts.filter((x) => x.roles.includes('monitoring'))) {
     list.push({ name: `Prometheus (${h.name})`, url: `http://${h.address}:${p.prometheus}/` });

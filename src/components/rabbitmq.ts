@@ -182,8 +182,8 @@ export function rabbitmqPackages(inv: Inventory, family: OsFamily): PackageSpec 
 
 /**
  * SELinux port types of RabbitMQ's listeners on Rocky/RHEL, where the node runs confined
- * (rabbitmq_t). The policy lets it bind amqp_port_t (5671-5672 and 15672: AMQP and the management
- * plugin), rabbitmq_port_t (25672, inter-node), epmd_port_t (4369) and ephemeral ports (the CLI
+ * (rabbitmq_t). The policy lets it bind amqp_port_t (5671-5672 and 15671-15672: AMQP and the management
+ * plugin, HTTP and HTTPS), rabbitmq_port_t (25672, inter-node), epmd_port_t (4369) and ephemeral ports (the CLI
  * tools' range, distribution port + 10000); selinux-policy rabbitmq.te and corenetwork.te.in,
  * c9s branch. With the default ports every label is already there; a port moved in
  * `cluster.ports` gets the same type.
@@ -193,6 +193,7 @@ export function rabbitmqSelinuxPorts(inv: Inventory): PortLabel[] {
   return [
     { type: 'amqp_port_t', port: brokerPort(inv) },
     { type: 'amqp_port_t', port: p.rabbitmqManagement },
+    ...(tlsEnabled(inv) ? [{ type: 'amqp_port_t', port: p.rabbitmqManagementTls }] : []),
     { type: 'rabbitmq_port_t', port: p.rabbitmqDist },
     { type: 'epmd_port_t', port: p.epmd },
   ];

@@ -111,7 +111,8 @@ export const ROLE_PORTS: Readonly<Record<Role, readonly PortSpec[]>> = {
   rabbitmq: [
     { ...setting('rabbitmqAmqp', [...AIRFLOW, 'rabbitmq'], 'the Celery broker without cluster.tls: the scheduler sends tasks, workers and Flower consume'), tls: false },
     { ...setting('rabbitmqAmqps', [...AIRFLOW, 'rabbitmq'], 'the Celery broker over TLS (cluster.tls): the scheduler sends tasks, workers and Flower consume; plaintext AMQP is closed'), tls: true },
-    setting('rabbitmqManagement', ['rabbitmq', 'operator'], "RabbitMQ's management API and UI: the operator (endpoints); airflow-ha's checks ask each node's own API on 127.0.0.1"),
+    { ...setting('rabbitmqManagement', ['rabbitmq', 'operator'], "RabbitMQ's management API and UI without cluster.tls: the operator (endpoints); airflow-ha's checks ask each node's own API on 127.0.0.1"), tls: false },
+    { ...setting('rabbitmqManagementTls', ['rabbitmq', 'operator'], "the management API and UI over HTTPS (cluster.tls): the operator (endpoints); the HTTP listener stays on 127.0.0.1 only, for airflow-ha's checks on the node itself"), tls: true },
     setting('rabbitmqDist', ['rabbitmq'], 'Erlang distribution between the RabbitMQ nodes (clustering)'),
     setting('epmd', ['rabbitmq'], 'epmd: the RabbitMQ nodes find each other\'s distribution port'),
     fixed('stream replication range', 6000, 6500, ['rabbitmq'], 'stream replication between the RabbitMQ nodes'),

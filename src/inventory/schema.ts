@@ -192,7 +192,10 @@ export const Ports = z.strictObject({
   rabbitmqAmqp: port.default(5672),
   /** AMQP over TLS (AMQPS), the broker's only listener when `cluster.tls.enabled` (then `rabbitmqAmqp` is closed). */
   rabbitmqAmqps: port.default(5671),
+  /** RabbitMQ's management API and UI over HTTP; with `cluster.tls.enabled` it listens on 127.0.0.1 only (the local checks) and `rabbitmqManagementTls` serves the network. */
   rabbitmqManagement: port.default(15672),
+  /** The management API and UI over HTTPS (`cluster.tls.enabled` only), RabbitMQ's default (https://www.rabbitmq.com/docs/management#single-listener-https). */
+  rabbitmqManagementTls: port.default(15671),
   rabbitmqDist: port.default(25672),
   epmd: port.default(4369),
   webserver: port.default(8080),

@@ -85,6 +85,17 @@ try:
 except (ssl.SSLError, OSError) as e:
     print("rejected " + type(e).__name__)
 `;
+/** From a host: GET URL (HTTPS verified against the cluster CA); prints the HTTP status or `error <why>`. */
+const MGMT = `
+import ssl, sys, urllib.request, urllib.error
+ctx = ssl.create_default_context(cafile="/etc/airflow-ha/tls/ca.crt")
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=5, context=ctx).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception as e:
+    print("error " + type(e).__name__)
+`;
 async function broker(host: string, target: string, port: number, mode: 'tcp' | 'cert' | 'nocert'): Promise<string> {
   const r = await py(lab.inventoryFile, host, PROBE, [addr(target), String(port), mode]);
   assert.equal(r.code, 0, r.stderr);
@@ -94,7 +105,7 @@ async function broker(host: string, target: string, port: number, mode: 'tcp' | 
 /** Every line healthy except host load (the lab's containers see this shared machine's load average). */
 const notHealthy = (lines: CheckLine[]) => lines.filter((l) => l.verdict !== 'healthy' && !(l.component === 'hosts' && /^load /.test(l.reason ?? '')));
 
-test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certificates (plaintext AMQP closed, a client without a certificate refused), the metadata database over verify-full, a task on the worker, status healthy, a second bootstrap changes nothing`, async () => {
+test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certificates (plaintext AMQP closed, a client without a certificate refused), the management API on HTTPS only (HTTP on 127.0.0.1), the metadata database over verify-full, a task on the worker, status healthy, a second bootstrap changes nothing`, async () => {
   const first = await cli(['bootstrap', ...inv(), '--json', '--accept-new-host-keys']);
   if (first.exitCode !== 0) {
     const diag = await Promise.all(['af1', 'w1', 'pg1'].map((h) => onHost(lab.inventoryFile, h, `journalctl -u 'airflow-*' -u rabbitmq-server --no-pager | tail -40`)));
@@ -111,6 +122,16 @@ test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certifi
   assert.notEqual(await broker('w1', 'pg1', 5672, 'tcp'), 'open');
   assert.match(await broker('w1', 'pg1', 5671, 'nocert'), /^rejected /);
   assert.equal(await broker('w1', 'pg1', 5671, 'cert'), 'amqp');
+
+  // The management API: HTTPS on 15671 for the network (the certificate verified against the
+  // cluster CA and for the node's address; no credentials, so 401), plain HTTP on 127.0.0.1 only.
+  for (const h of MQ) {
+    const listeners = (await on(h, 'ss -Hltn "sport = :15672" | awk \'{print $4}\'')).trim();
+    assert.equal(listeners, '127.0.0.1:15672', `${h}: the HTTP listener`);
+  }
+  const https = await py(lab.inventoryFile, 'pg2', MGMT, [`https://${addr('pg1')}:15671/api/overview`]);
+  assert.equal(https.stdout.trim(), '401', https.stderr);
+  assert.match((await py(lab.inventoryFile, 'pg2', MGMT, [`http://${addr('pg1')}:15672/api/overview`])).stdout, /^error /);
 
   // A Celery task on the worker-only host, sent from the scheduler host: both ends over AMQPS.
   const r = await echoTask(lab.inventoryFile, 'af1', 'default');

@@ -25,6 +25,7 @@ import { Secret } from '../../src/core/secret.js';
 import { InputError } from '../../src/core/errors.js';
 import { caFiles, loadOrCreateTls } from '../../src/cli/tls.js';
 import { renderFiles } from '../../src/cli/render.js';
+import { clusterEndpoints } from '../../src/cli/endpoints.js';
 import type { Inventory } from '../../src/inventory/schema.js';
 import type { TlsMaterial } from '../../src/run/playbook.js';
 import { expiryVerdict, parseCertDates, parseNotAfter, tlsLines } from '../../src/status/tls.js';
@@ -301,6 +302,21 @@ test('with TLS on: RabbitMQ listens on AMQPS only (client certificates of the CA
   const ports = (i: Inventory) => hostPortClaims(host(i, 'mq1'), i).map((c) => c.from);
   assert.ok(ports(inv).includes(5671) && !ports(inv).includes(5672));
   assert.ok(ports(plain).includes(5672) && !ports(plain).includes(5671));
+});
+
+test('with TLS on: the management API serves the network over HTTPS (15671) and plain HTTP only on 127.0.0.1; the firewall and endpoints follow', async () => {
+  const plain = await seedInventory();
+  const inv = await seedTls();
+  const lines = renderRabbitmqConf(inv).split('\n');
+  for (const l of ['management.ssl.port = 15671', 'management.ssl.cacertfile = /etc/airflow-ha/tls/ca.crt', 'management.ssl.certfile = /etc/airflow-ha/tls/host.crt', 'management.ssl.keyfile = /etc/airflow-ha/tls/rabbitmq.key', 'management.tcp.ip = 127.0.0.1', 'management.tcp.port = 15672']) assert.ok(lines.includes(l), l);
+  const plainConf = renderRabbitmqConf(plain);
+  assert.match(plainConf, /^management\.tcp\.port = 15672$/m);
+  assert.doesNotMatch(plainConf, /management\.ssl|management\.tcp\.ip/);
+  const ports = (i: Inventory) => hostPortClaims(host(i, 'mq1'), i).map((c) => c.from);
+  assert.ok(ports(inv).includes(15671) && !ports(inv).includes(15672), String(ports(inv)));
+  assert.ok(ports(plain).includes(15672) && !ports(plain).includes(15671), String(ports(plain)));
+  const mgmt = (i: Inventory) => clusterEndpoints({ inventory: i, file: 'site.yaml', stateDir: '/nowhere' } as never).find((e) => e.name === 'RabbitMQ management')?.url;
+  assert.deepEqual([mgmt(plain), mgmt(inv)], ['http://192.168.83.135:15672/', 'https://192.168.83.135:15671/']);
 });
 
 test('with TLS on: the celery CLI of the gates and drains uses an app with broker_use_ssl (Python that compiles); without TLS, Celery\'s default app', async () => {
