@@ -139,3 +139,34 @@ test(`bootstrap with Airflow ${VERSION}: api-server behind the VIP, a Celery tas
   assert.deepEqual([await unitStarts(lab.inventoryFile, 'af1', CONTROL_UNITS), await unitStarts(lab.inventoryFile, 'w1', ['airflow-worker'])], before);
   assert.equal(await standinMigrations(lab.inventoryFile, 'pg1', vip, secrets.airflowDb.reveal()), 1);
 });
+
+// Found by the drill: the RabbitMQ node that holds the classic queue `default` is lost (Debian's
+// Celery 5.2 of the stand-in declares classic queues). The worker's queue declare is refused (404,
+// "home node ... is down"), Celery stops with "Unrecoverable error" and `airflow celery worker`
+// exits 0. Under Restart=on-failure it stayed down for good; under Restart=always systemd starts it
+// again every 10 s, and once the node is back the worker consumes and runs tasks.
+test('the RabbitMQ node of the default queue killed: the worker exits, systemd starts it again, and once the node is back it runs a task', async () => {
+  const pids = (await on('pg2', 'rabbitmqctl -q list_queues -p airflow_host name pid --no-table-headers')).stdout;
+  const home = /^default\s+<rabbit@(\w+)\./m.exec(pids)?.[1];
+  assert.ok(home && ['pg1', 'pg2', 'pg3'].includes(home), pids);
+  const restarts = async () => Number(/NRestarts=(\d+)/.exec((await on('w1', 'systemctl show -p NRestarts airflow-worker.service')).stdout)?.[1]);
+  const before = await restarts();
+  assert.equal((await on(home, 'systemctl kill -s KILL rabbitmq-server.service; systemctl stop rabbitmq-server.service')).code, 0);
+  const t0 = Date.now();
+  try {
+    let now = before;
+    while (now === before && Date.now() - t0 < 90_000) {
+      await new Promise((r) => setTimeout(r, 3000));
+      now = await restarts();
+    }
+    process.stderr.write(`[airflow3 e2e] node ${home} killed: worker restarted by systemd after ${((Date.now() - t0) / 1000).toFixed(0)} s (NRestarts ${before} -> ${now})\n`);
+    assert.ok(now > before, `w1's worker was not started again within 90 s of losing ${home}: NRestarts ${now}`);
+  } finally {
+    assert.equal((await on(home, 'systemctl start rabbitmq-server.service')).code, 0);
+  }
+  await statusUntil(lab.inventoryFile, 'healthy after the node is back', (st) => notHealthy(checksOf(st)).length === 0, 300_000);
+  const r = await echoTask(lab.inventoryFile, 'af1', 'default');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.result?.hostname, 'w1');
+  process.stderr.write(`[airflow3 e2e] a task ran on w1 ${((Date.now() - t0) / 1000).toFixed(0)} s after the kill\n`);
+});

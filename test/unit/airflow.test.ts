@@ -110,7 +110,10 @@ test('systemd-analyze verify accepts every unit (ExecStart binaries stood in by 
         await writeFile(bin, '#!/bin/sh\n');
         await chmod(bin, 0o755);
         const file = path.join(unitDir, `${h.name}-${svc.unit}`);
-        await writeFile(file, renderAirflowUnit(inv, svc));
+        const unit = renderAirflowUnit(inv, svc);
+        // Restarted after any exit: the Celery worker exits 0 after an unrecoverable broker error.
+        assert.deepEqual(unit.split('\n').filter((l) => l.startsWith('Restart')), ['Restart=always', 'RestartSec=10s'], svc.unit);
+        await writeFile(file, unit);
         files.push(file);
       }
     }
@@ -118,7 +121,7 @@ test('systemd-analyze verify accepts every unit (ExecStart binaries stood in by 
     assert.deepEqual(verify(files), []);
     // And it does find a broken unit, so the empty list above means something.
     const broken = path.join(unitDir, 'broken-airflow.service');
-    await writeFile(broken, renderAirflowUnit(inv, airflowServices(inv, host(inv, 'worker1'))[0]!).replace('Restart=', 'Restartt='));
+    await writeFile(broken, renderAirflowUnit(inv, airflowServices(inv, host(inv, 'worker1'))[0]!).replace(/^Restart=/m, 'Restartt='));
     assert.match(verify([broken]).join('\n'), /Unknown key 'Restartt'/);
   } finally {
     await rm(root, { recursive: true, force: true });
