@@ -38,8 +38,10 @@ export function clusterEndpoints(loaded: LoadedInventory): Endpoint[] {
   const list: Endpoint[] = [];
   if (front) {
     if (has('webserver')) list.push({ name: 'Airflow UI', url: `http://${front}${p.webserverFrontend === 80 ? '' : `:${p.webserverFrontend}`}/`, user: AIRFLOW_ADMIN_USER, secret: 'airflowAdmin' });
-    if (has('flower')) list.push({ name: 'Flower', url: `http://${front}:${p.flowerFrontend}/`, user: FLOWER_USER, secret: 'flowerBasicAuth' });
-    list.push({ name: 'HAProxy stats', url: `http://${front}:${p.haproxyStats}/`, user: HAPROXY_STATS_USER, secret: 'haproxyStats' });
+    // With cluster.tls HAProxy serves Flower and its stats page over HTTPS (the UI is not yet).
+    const web = tlsEnabled(inv) ? 'https' : 'http';
+    if (has('flower')) list.push({ name: 'Flower', url: `${web}://${front}:${p.flowerFrontend}/`, user: FLOWER_USER, secret: 'flowerBasicAuth' });
+    list.push({ name: 'HAProxy stats', url: `${web}://${front}:${p.haproxyStats}/`, user: HAPROXY_STATS_USER, secret: 'haproxyStats' });
     list.push({ name: 'PostgreSQL primary (read-write)', url: `${front}:${p.haproxyLeader}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });
     list.push({ name: 'PostgreSQL replicas (read-only)', url: `${front}:${p.haproxyReplica}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });
   }

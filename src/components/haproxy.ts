@@ -4,7 +4,9 @@
  * Facts and pitfalls: ../shared/reference/ha-stack.md "HAProxy".
  */
 import { airflowLayout } from './airflow-layout.js';
-import { CA_CERT, tlsEnabled } from '../tls/plan.js';
+import { CA_CERT, HAPROXY_PEM, tlsEnabled } from '../tls/plan.js';
+import { tlsHaproxyPemTask } from './tls.js';
+import type { TlsMaterial } from '../run/playbook.js';
 import { sh } from '../core/cmd.js';
 import type { OsFamily } from '../facts/host.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
@@ -81,8 +83,9 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
     stats_socket: family === 'debian' ? '/run/haproxy/admin.sock' : '/var/lib/haproxy/stats',
     stats_user: HAPROXY_STATS_USER,
     stats_password: secrets.haproxyStats,
-    // cluster.tls: the checks of Patroni's REST API over HTTPS, verified against the cluster CA.
-    tls: tlsEnabled(inv) ? { ca: CA_CERT } : false,
+    // cluster.tls: the checks of Patroni's REST API over HTTPS, verified against the cluster CA;
+    // Flower and the stats page served over HTTPS with the host's certificate (it names the VIP).
+    tls: tlsEnabled(inv) ? { ca: CA_CERT, pem: HAPROXY_PEM } : false,
     // A monitored cluster: HAProxy's built-in Prometheus exporter on a frontend of its own, on the
     // host's address only (Debian 12's haproxy 2.6 is built with it: `haproxy -vv` "Built with the
     // Prometheus exporter as a service"; https://docs.haproxy.org/2.6/configuration.html "use-service").
@@ -107,15 +110,18 @@ export const HAPROXY_SELINUX_BOOLEANS = { haproxy_connect_any: true } as const;
 
 /**
  * Tasks of one haproxy host: `ip_nonlocal_bind` (so the standby can bind the VIP it does not hold),
- * the package (Debian 12: haproxy 2.6; RHEL 9: haproxy 2.4+), on RHEL the SELinux boolean
+ * the package (Debian 12: haproxy 2.6; RHEL 9: haproxy 2.4+), with `cluster.tls` its certificate file
+ * (`tls`: the operator's TLS material), on RHEL the SELinux boolean
  * ({@link HAPROXY_SELINUX_BOOLEANS}) before haproxy starts, the config checked with
  * `haproxy -c -f` BEFORE it replaces the old one (a change reloads haproxy, which keeps
  * established sessions), and the service enabled and started.
  */
-export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily, uiCheck: UiCheck = 'http'): Task[] {
+export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily, uiCheck: UiCheck = 'http', tls?: TlsMaterial): Task[] {
   return [
     sysctl({ file: '60-airflow-ha-haproxy.conf', values: { 'net.ipv4.ip_nonlocal_bind': '1' } }),
     packages({ names: ['haproxy'] }),
+    // cluster.tls: the certificate file before the config that names it (`haproxy -c` opens it).
+    ...tlsHaproxyPemTask(inv, host, tls, [reloadHandler('haproxy')]),
     ...(family === 'rhel' ? [selinuxBooleans(HAPROXY_SELINUX_BOOLEANS)] : []),
     template({
       path: HAPROXY_CFG,

@@ -10,7 +10,7 @@ import type { TlsMaterial } from '../run/playbook.js';
 import { directory, file } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
 import type { Handler, Task } from '../tasks/task.js';
-import { CA_CERT, HOST_CERT, HOST_KEY, serviceKey, TLS_DIR, tlsEnabled, type KeyService } from '../tls/plan.js';
+import { CA_CERT, HAPROXY_PEM, HOST_CERT, HOST_KEY, serviceKey, TLS_DIR, tlsEnabled, type KeyService } from '../tls/plan.js';
 
 /** `host`'s files from `material`. @throws Error when TLS is on and the material lacks the host (a render without the operator's inputs). */
 function hostFiles(inv: Inventory, host: Host, material: TlsMaterial | undefined): { cert: string; key: TlsMaterial['hosts'][string]['key']; ca: string } {
@@ -44,4 +44,16 @@ export function tlsServiceKeyTask(inv: Inventory, host: Host, material: TlsMater
   if (!tlsEnabled(inv)) return [];
   const k = serviceKey(inv, service);
   return [file({ path: k.path, content: hostFiles(inv, host, material).key.reveal(), mode: '0600', owner: k.owner, group: k.group, holdsSecrets: true, label: `private key ${k.path}`, notify })];
+}
+
+/**
+ * Task: HAProxy's certificate file ({@link HAPROXY_PEM}: the host certificate, then its key; root,
+ * 0600, its diff hidden), for the HTTPS frontends of Flower and the stats page; none when TLS is
+ * off. `notify` fires when it changes (a reload re-reads it).
+ */
+export function tlsHaproxyPemTask(inv: Inventory, host: Host, material: TlsMaterial | undefined, notify: Handler[] = []): Task[] {
+  if (!tlsEnabled(inv)) return [];
+  const f = hostFiles(inv, host, material);
+  const pem = `${f.cert.trimEnd()}\n${f.key.reveal().trimEnd()}\n`;
+  return [file({ path: HAPROXY_PEM, content: pem, mode: '0600', owner: 'root', group: 'root', holdsSecrets: true, label: `certificate and private key ${HAPROXY_PEM}`, notify })];
 }

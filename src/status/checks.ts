@@ -487,7 +487,8 @@ export const haproxyCheck: StatusCheck = {
     if (!has(host, 'haproxy')) return probes;
     // The stats page in CSV (HAProxy management guide "9.1 CSV format"), the same table as the
     // admin socket's `show stat`; without the secrets file, the socket (Debian's or RHEL's path).
-    const stats = `http://${host.address}:${ctx.inventory.cluster.ports.haproxyStats}/;csv`;
+    // With cluster.tls the page is HTTPS on the network and plain HTTP on 127.0.0.1 only.
+    const stats = `http://${tlsEnabled(ctx.inventory) ? '127.0.0.1' : host.address}:${ctx.inventory.cluster.ports.haproxyStats}/;csv`;
     probes.push(
       ctx.secrets
         ? basicAuthGet('haproxy.stat', stats, HAPROXY_STATS_USER, ctx.secrets.haproxyStats)

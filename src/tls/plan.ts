@@ -23,6 +23,13 @@ export const HOST_CERT = `${TLS_DIR}/host.crt`;
 export const HOST_KEY = `${TLS_DIR}/host.key`;
 
 /**
+ * HAProxy's certificate file (root, 0600): the host certificate followed by its key, the one-file
+ * PEM form of `bind ... ssl crt` (https://docs.haproxy.org/2.6/configuration.html#5.1-crt). HAProxy
+ * reads it as root at start and on reload, before it drops privileges.
+ */
+export const HAPROXY_PEM = `${TLS_DIR}/haproxy.pem`;
+
+/**
  * The services that read the host's key as their own user, each with its own copy (owner that
  * user, 0600): PostgreSQL refuses a key readable by group or others unless root owns it
  * (https://www.postgresql.org/docs/15/ssl-tcp.html, "the file must not allow any access to world or

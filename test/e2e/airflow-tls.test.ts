@@ -105,7 +105,7 @@ async function broker(host: string, target: string, port: number, mode: 'tcp' | 
 /** Every line healthy except host load (the lab's containers see this shared machine's load average). */
 const notHealthy = (lines: CheckLine[]) => lines.filter((l) => l.verdict !== 'healthy' && !(l.component === 'hosts' && /^load /.test(l.reason ?? '')));
 
-test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certificates (plaintext AMQP closed, a client without a certificate refused), the management API on HTTPS only (HTTP on 127.0.0.1), the metadata database over verify-full, a task on the worker, status healthy, a second bootstrap changes nothing`, async () => {
+test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certificates (plaintext AMQP closed, a client without a certificate refused), the management API, Flower and HAProxy's stats on HTTPS only, the metadata database over verify-full, a task on the worker, status healthy, a second bootstrap changes nothing`, async () => {
   const first = await cli(['bootstrap', ...inv(), '--json', '--accept-new-host-keys']);
   if (first.exitCode !== 0) {
     const diag = await Promise.all(['af1', 'w1', 'pg1'].map((h) => onHost(lab.inventoryFile, h, `journalctl -u 'airflow-*' -u rabbitmq-server --no-pager | tail -40`)));
@@ -132,6 +132,15 @@ test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certifi
   const https = await py(lab.inventoryFile, 'pg2', MGMT, [`https://${addr('pg1')}:15671/api/overview`]);
   assert.equal(https.stdout.trim(), '401', https.stderr);
   assert.match((await py(lab.inventoryFile, 'pg2', MGMT, [`http://${addr('pg1')}:15672/api/overview`])).stdout, /^error /);
+
+  // Flower and HAProxy's stats page at the VIP: HTTPS with the VIP holder's certificate (verified
+  // for the VIP's address; both ask for a login, so 401), no plain HTTP; status reads the stats on 127.0.0.1.
+  const vip = lab.loaded.inventory.cluster.vips[0]!.address;
+  for (const port of [5556, 7000]) {
+    const r = await py(lab.inventoryFile, 'pg3', MGMT, [`https://${vip}:${port}/`]);
+    assert.equal(r.stdout.trim(), '401', `https://${vip}:${port}/ ${r.stderr}`);
+    assert.match((await py(lab.inventoryFile, 'pg3', MGMT, [`http://${vip}:${port}/`])).stdout, /^error /, `http://${vip}:${port}/`);
+  }
 
   // A Celery task on the worker-only host, sent from the scheduler host: both ends over AMQPS.
   const r = await echoTask(lab.inventoryFile, 'af1', 'default');

@@ -186,7 +186,7 @@ test('with TLS on: etcd on https with client-cert-auth, Patroni to etcd over TLS
   assert.deepEqual(tlsHostTasks(plain, host(plain, 'sql1'), undefined), []);
 });
 
-test('haproxy -c accepts haproxy.cfg with TLS checks (ca-file pointing at a real CA file)', async (t) => {
+test('haproxy -c accepts haproxy.cfg with TLS checks and the HTTPS frontends of Flower and stats (real CA and certificate files)', async (t) => {
   try {
     execFileSync('haproxy', ['-v'], { stdio: 'ignore' });
   } catch {
@@ -197,8 +197,16 @@ test('haproxy -c accepts haproxy.cfg with TLS checks (ca-file pointing at a real
   try {
     await mkdir(dir, { recursive: true });
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=t', '-keyout', path.join(dir, 'k'), '-out', path.join(dir, 'ca.crt')], { stdio: 'ignore' });
+    // The certificate file of the HTTPS frontends: a certificate, then its key.
+    await writeFile(path.join(dir, 'haproxy.pem'), (await readFile(path.join(dir, 'ca.crt'), 'utf8')) + (await readFile(path.join(dir, 'k'), 'utf8')));
     const inv = await seedTls();
-    const cfg = haproxyConfig(inv, host(inv, 'airflow'), fixedSecrets, 'debian').replaceAll('/etc/airflow-ha/tls/ca.crt', path.join(dir, 'ca.crt')).replace(/stats socket \S+/, `stats socket ${path.join(dir, 'admin.sock')}`);
+    const cfg = haproxyConfig(inv, host(inv, 'airflow'), fixedSecrets, 'debian')
+      .replaceAll('/etc/airflow-ha/tls/ca.crt', path.join(dir, 'ca.crt'))
+      .replaceAll('/etc/airflow-ha/tls/haproxy.pem', path.join(dir, 'haproxy.pem'))
+      .replace(/stats socket \S+/, `stats socket ${path.join(dir, 'admin.sock')}`);
+    assert.match(cfg, /bind 192\.168\.83\.\d+:5556 ssl crt /, 'Flower over HTTPS');
+    assert.match(cfg, /bind 192\.168\.83\.\d+:7000 ssl crt /, 'the stats page over HTTPS');
+    assert.match(cfg, /^ {4}bind 127\.0\.0\.1:7000$/m, 'the stats page in plain HTTP on loopback only');
     await writeFile(path.join(dir, 'haproxy.cfg'), cfg);
     execFileSync('haproxy', ['-c', '-q', '-f', path.join(dir, 'haproxy.cfg')], { stdio: 'pipe' });
   } finally {

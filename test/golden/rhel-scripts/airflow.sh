@@ -128,25 +128,25 @@ set -e
 
 # == step: airflow services
 # task: unit /etc/systemd/system/airflow-scheduler.service
-# write /etc/systemd/system/airflow-scheduler.service (509 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-scheduler.service (864 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-scheduler.service enabled, started
 ( systemctl enable airflow-scheduler.service )
 ( systemctl start airflow-scheduler.service )
 # task: unit /etc/systemd/system/airflow-triggerer.service
-# write /etc/systemd/system/airflow-triggerer.service (509 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-triggerer.service (864 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-triggerer.service enabled, started
 ( systemctl enable airflow-triggerer.service )
 ( systemctl start airflow-triggerer.service )
 # task: unit /etc/systemd/system/airflow-webserver.service
-# write /etc/systemd/system/airflow-webserver.service (548 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-webserver.service (903 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-webserver.service enabled, started
 ( systemctl enable airflow-webserver.service )
 ( systemctl start airflow-webserver.service )
 # task: unit /etc/systemd/system/airflow-flower.service
-# write /etc/systemd/system/airflow-flower.service (517 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-flower.service (872 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-flower.service enabled, started
 ( systemctl enable airflow-flower.service )

@@ -155,7 +155,7 @@ set -e
 
 # == step: airflow services
 # task: unit /etc/systemd/system/airflow-dag-processor.service
-# write /etc/systemd/system/airflow-dag-processor.service (718 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-dag-processor.service (1073 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-dag-processor.service enabled, started
 ( systemctl enable airflow-dag-processor.service )

@@ -114,7 +114,7 @@ set -e
 
 # == step: airflow services
 # task: unit /etc/systemd/system/airflow-webserver.service
-# write /etc/systemd/system/airflow-webserver.service (548 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-webserver.service (903 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-webserver.service enabled, started
 ( systemctl enable airflow-webserver.service )

@@ -77,13 +77,13 @@ set -e
 
 # == step: airflow services
 # task: unit /etc/systemd/system/airflow-scheduler.service
-# write /etc/systemd/system/airflow-scheduler.service (509 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-scheduler.service (864 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-scheduler.service enabled, started
 ( systemctl enable airflow-scheduler.service )
 ( systemctl start airflow-scheduler.service )
 # task: unit /etc/systemd/system/airflow-triggerer.service
-# write /etc/systemd/system/airflow-triggerer.service (509 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-triggerer.service (864 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-triggerer.service enabled, started
 ( systemctl enable airflow-triggerer.service )

@@ -75,7 +75,7 @@ set -e
 
 # == step: airflow services
 # task: unit /etc/systemd/system/airflow-worker.service
-# write /etc/systemd/system/airflow-worker.service (620 bytes, root:root 0644)
+# write /etc/systemd/system/airflow-worker.service (975 bytes, root:root 0644)
 ( systemctl daemon-reload )
 # task: service airflow-worker.service enabled, started
 ( systemctl enable airflow-worker.service )
