@@ -164,6 +164,22 @@ function unitNotes(ctx: StatusContext, results: Results, host: Host, role: Role)
   return bad.length ? bad.join(', ') : '';
 }
 
+/** systemd states of a unit that is not running its process now (systemctl is-active; `activating` covers a pending auto-restart). */
+const STOPPED_STATES: ReadonlySet<string> = new Set(['inactive', 'failed', 'activating', 'deactivating']);
+
+/**
+ * `unit state` when `host`'s own unit of Airflow service `kind` is stopped by the `units` probe's
+ * answer; '' when it runs, the host runs no such unit, or the probe gave no answer.
+ */
+function serviceStopped(ctx: StatusContext, results: Results, host: Host, kind: AirflowServiceKind): string {
+  const o = out(results, host.name, 'units');
+  if (!o || localUnanswered(o)) return '';
+  const svc = airflowServices(ctx.inventory, host).find((x) => x.kind === kind);
+  if (!svc) return '';
+  const state = p.parseIsActive(o.stdout, unitsOf(ctx.inventory, host))[svc.unit] ?? 'unknown';
+  return STOPPED_STATES.has(state) ? `${svc.unit} ${state}` : '';
+}
+
 /** Whether probe `id` of a reached `host` had not ended when the controller stopped waiting. */
 function silent(results: Results, host: string, id: string): boolean {
   return out(results, host, id)?.code === NO_ANSWER;
@@ -756,6 +772,8 @@ export const HEARTBEAT_ALIVE_SEC: Readonly<Record<JobType, number>> = { Schedule
 interface JobKind {
   job: JobType;
   label: string;
+  /** The Airflow service that runs this job: its own unit stopped means the job is gone, whatever its last heartbeat. */
+  service: AirflowServiceKind;
   /** Role whose unit state is named when the job is not alive. */
   role: Role;
   /** Whether the cluster stops serving without any live job of this kind. */
@@ -764,9 +782,9 @@ interface JobKind {
 }
 
 const JOBS: readonly JobKind[] = [
-  { job: 'SchedulerJob', label: 'scheduler', role: 'scheduler', serving: true, hosts: (inv) => hostsOf(inv, 'scheduler') },
-  { job: 'TriggererJob', label: 'triggerer', role: 'triggerer', serving: false, hosts: triggererHosts },
-  { job: 'DagProcessorJob', label: 'dag processor', role: 'dag_processor', serving: false, hosts: dagProcessorHosts },
+  { job: 'SchedulerJob', label: 'scheduler', service: 'scheduler', role: 'scheduler', serving: true, hosts: (inv) => hostsOf(inv, 'scheduler') },
+  { job: 'TriggererJob', label: 'triggerer', service: 'triggerer', role: 'triggerer', serving: false, hosts: triggererHosts },
+  { job: 'DagProcessorJob', label: 'dag processor', service: 'dag-processor', role: 'dag_processor', serving: false, hosts: dagProcessorHosts },
 ];
 
 /**
@@ -884,7 +902,12 @@ function judgeAirflow(ctx: StatusContext, results: Results): CheckLine[] {
         continue;
       }
       const age = p.heartbeatAge(beats.rows, kind.job, h.name);
-      if (age !== undefined && age < limit) {
+      // A job whose unit is stopped is gone even while its last heartbeat is still young (a
+      // scheduler's counts as alive for 30 s): the unit's state is the quicker witness.
+      const stopped = why ? '' : serviceStopped(ctx, results, h, kind.service);
+      if (stopped && age !== undefined && age < limit) {
+        kindLines.push(line('airflow', check, 'down', { host: h.name, reason: `${stopped}; last heartbeat ${Math.max(0, age)} s ago, from before it stopped`, critical: false }));
+      } else if (age !== undefined && age < limit) {
         alive++;
         kindLines.push(line('airflow', check, 'healthy', { host: h.name, reason: `heartbeat ${Math.max(0, age)} s ago` }));
       } else {

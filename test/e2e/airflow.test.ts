@@ -212,7 +212,7 @@ test('status on the Airflow lab: every Airflow check healthy; a stopped worker i
     // The scheduler stopped cleanly: it ends its job, and the unit's state is named with it.
     assert.equal((await on('af1', 'systemctl kill -s CONT airflow-scheduler && systemctl stop airflow-scheduler')).code, 0);
     const stopped = await statusUntil('scheduler stopped', (s) => /inactive/.test(checkOf(s, 'airflow', 'scheduler af1')?.reason ?? ''), 60_000);
-    assert.match(checkOf(stopped, 'airflow', 'scheduler af1')?.reason ?? '', /^airflow-scheduler\.service inactive; (no running SchedulerJob from af1|last heartbeat \d+(\.\d)? s ago \(alive within 30 s\))$/);
+    assert.match(checkOf(stopped, 'airflow', 'scheduler af1')?.reason ?? '', /^airflow-scheduler\.service inactive; (no running SchedulerJob from af1|last heartbeat \d+(\.\d)? s ago (\(alive within 30 s\)|, from before it stopped))$/);
   } finally {
     await on('af1', 'systemctl kill -s CONT airflow-scheduler; systemctl start airflow-scheduler airflow-worker');
   }

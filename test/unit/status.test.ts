@@ -670,6 +670,19 @@ test('judge: Airflow heartbeats unreadable, a stale scheduler, a DAG processor s
   assert.equal(lineOf(unread, 'worker celery@w1'), 'healthy: consumes default');
   assert.equal(unread.exitCode, 1, 'unknown is not down: /health through the VIP still reports the scheduler healthy');
 
+  // Units stopped while their heartbeats are still young (a kill a moment ago): each job is down by
+  // its own unit at once, not 30 s later; s1's stopped triggerer is not held against its scheduler.
+  const fresh = 'SchedulerJob|s1|1.5\nSchedulerJob|s2|3.0\nTriggererJob|s1|2.0\nTriggererJob|s2|2.5\nDagProcessorJob|d2|1.0\n';
+  const killed = report(inv, results(inv, (h, o) => {
+    units(h, o);
+    if (h === 's1') o['units'] = { stdout: 'active\ninactive\nactive\n', code: 3 };
+    if (h === 'h1') o['airflow.heartbeats'] = { stdout: `primary\n${fresh}`, code: 0 };
+  }));
+  assert.equal(lineOf(killed, 'scheduler s2'), 'down: airflow-scheduler.service inactive; last heartbeat 3 s ago, from before it stopped');
+  assert.equal(lineOf(killed, 'scheduler s1'), 'healthy: heartbeat 1.5 s ago');
+  assert.equal(lineOf(killed, 'triggerer s1'), 'down: airflow-triggerer.service inactive; last heartbeat 2 s ago, from before it stopped');
+  assert.equal(lineOf(killed, 'triggerer s2'), 'healthy: heartbeat 2.5 s ago');
+
   // A replica's answer is used when the primary is unreachable.
   const replica = report(inv, results(inv, (h, o) => {
     units(h, o);
