@@ -14,11 +14,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ScenarioFigures } from '../../src/drill/report.js';
 import { bootLab, cli, cliStart, events, ignoreSharedLoad, onHost, tearDown, type TestLab, whenPrinted } from '../helpers/lab.js';
-import { buildStandin } from '../helpers/airflow-lab.js';
+import { buildStandin, standinAirflow } from '../helpers/airflow-lab.js';
+import { AIRFLOW_3_NEWEST } from '../../src/inventory/rules.js';
 import { tempDir } from '../helpers/local.js';
 import { statusUntil } from '../helpers/status.js';
 
-const VERSION = '2.9.0';
+const VERSION = AIRFLOW_3_NEWEST;
 const HOSTS = ['pg1', 'pg2', 'pg3', 'af1', 'w1'];
 const DATA = ['etcd', 'postgresql', 'rabbitmq'];
 const AIRFLOW = ['haproxy', 'scheduler', 'webserver', 'triggerer', 'dag_processor', 'worker', 'flower'];
@@ -39,12 +40,8 @@ before(async () => {
   lab = await bootLab('dr', HOSTS, [DATA, DATA, DATA, AIRFLOW, ['haproxy', 'worker']], (net) => ({
     vips: [{ name: 'airflow-vip', address: `${net}.200`, role: 'haproxy', routerId: 73 }],
     versions: { airflow: VERSION },
-    airflow: {
-      install: { source: 'wheelhouse', wheelhouse },
-      workerConcurrency: 2,
-      // What the stand-in and the drill's load import from Debian (test/standin/README.md).
-      osPackages: ['python3-psycopg2', 'python3-celery', 'python3-sqlalchemy'],
-    },
+    // The stand-in and what the drill's load imports from Debian (test/standin/README.md).
+    airflow: standinAirflow(wheelhouse, 2),
   }));
   // The containers see this shared machine's load average, not their own: raise the bar.
   await ignoreSharedLoad(lab);
