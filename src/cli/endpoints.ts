@@ -14,7 +14,7 @@ import { ADMIN_USER as RABBITMQ_ADMIN_USER } from '../components/rabbitmq.js';
 import type { LoadedInventory } from '../inventory/load.js';
 import { operatorSources, sourceWithin } from '../inventory/ports.js';
 import { SECRETS_FILE, SECRETS_FILE_AGE, type ClusterSecrets } from '../inventory/secrets.js';
-import { tlsEnabled } from '../tls/plan.js';
+import { scheme, tlsEnabled } from '../tls/plan.js';
 
 /** One place to reach: what it is, its URL or address, and its login (user and secret name) if any. */
 export interface Endpoint {
@@ -39,7 +39,7 @@ export function clusterEndpoints(loaded: LoadedInventory): Endpoint[] {
   if (front) {
     if (has('webserver')) list.push({ name: 'Airflow UI', url: `http://${front}${p.webserverFrontend === 80 ? '' : `:${p.webserverFrontend}`}/`, user: AIRFLOW_ADMIN_USER, secret: 'airflowAdmin' });
     // With cluster.tls HAProxy serves Flower and its stats page over HTTPS (the UI is not yet).
-    const web = tlsEnabled(inv) ? 'https' : 'http';
+    const web = scheme(inv);
     if (has('flower')) list.push({ name: 'Flower', url: `${web}://${front}:${p.flowerFrontend}/`, user: FLOWER_USER, secret: 'flowerBasicAuth' });
     list.push({ name: 'HAProxy stats', url: `${web}://${front}:${p.haproxyStats}/`, user: HAPROXY_STATS_USER, secret: 'haproxyStats' });
     list.push({ name: 'PostgreSQL primary (read-write)', url: `${front}:${p.haproxyLeader}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });

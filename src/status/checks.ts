@@ -155,11 +155,16 @@ export function unitsOf(inv: Inventory, host: Host): string[] {
   return [...new Set(host.roles.flatMap((r) => roleUnits(inv, host, r)))];
 }
 
+/** Each of `host`'s units ({@link unitsOf}) with its state from the `units` probe, or undefined without its output. */
+function unitStates(ctx: StatusContext, results: Results, host: Host): Record<string, string> | undefined {
+  const o = out(results, host.name, 'units');
+  return o ? p.parseIsActive(o.stdout, unitsOf(ctx.inventory, host)) : undefined;
+}
+
 /** `unit inactive` notes for the host's units of `role` that are not active (from the `units` probe). */
 function unitNotes(ctx: StatusContext, results: Results, host: Host, role: Role): string {
-  const o = out(results, host.name, 'units');
-  if (!o) return '';
-  const states = p.parseIsActive(o.stdout, unitsOf(ctx.inventory, host));
+  const states = unitStates(ctx, results, host);
+  if (!states) return '';
   const bad = roleUnits(ctx.inventory, host, role).filter((u) => states[u] !== 'active').map((u) => `${u} ${states[u]}`);
   return bad.length ? bad.join(', ') : '';
 }
@@ -172,11 +177,10 @@ const STOPPED_STATES: ReadonlySet<string> = new Set(['inactive', 'failed', 'acti
  * answer; '' when it runs, the host runs no such unit, or the probe gave no answer.
  */
 function serviceStopped(ctx: StatusContext, results: Results, host: Host, kind: AirflowServiceKind): string {
-  const o = out(results, host.name, 'units');
-  if (!o || localUnanswered(o)) return '';
+  if (localUnanswered(out(results, host.name, 'units'))) return '';
   const svc = airflowServices(ctx.inventory, host).find((x) => x.kind === kind);
-  if (!svc) return '';
-  const state = p.parseIsActive(o.stdout, unitsOf(ctx.inventory, host))[svc.unit] ?? 'unknown';
+  const state = svc && unitStates(ctx, results, host)?.[svc.unit];
+  if (!svc || !state) return '';
   return STOPPED_STATES.has(state) ? `${svc.unit} ${state}` : '';
 }
 
