@@ -37,9 +37,10 @@ export function clusterEndpoints(loaded: LoadedInventory): Endpoint[] {
   const mq = inv.hosts.find((h) => h.roles.includes('rabbitmq'));
   const list: Endpoint[] = [];
   if (front) {
-    if (has('webserver')) list.push({ name: 'Airflow UI', url: `http://${front}${p.webserverFrontend === 80 ? '' : `:${p.webserverFrontend}`}/`, user: AIRFLOW_ADMIN_USER, secret: 'airflowAdmin' });
-    // With cluster.tls HAProxy serves Flower and its stats page over HTTPS (the UI is not yet).
+    // With cluster.tls HAProxy serves the UI, Flower and its stats page over HTTPS.
     const web = scheme(inv);
+    const ui = tlsEnabled(inv) ? (p.webserverFrontendTls === 443 ? '' : `:${p.webserverFrontendTls}`) : p.webserverFrontend === 80 ? '' : `:${p.webserverFrontend}`;
+    if (has('webserver')) list.push({ name: 'Airflow UI', url: `${web}://${front}${ui}/`, user: AIRFLOW_ADMIN_USER, secret: 'airflowAdmin' });
     if (has('flower')) list.push({ name: 'Flower', url: `${web}://${front}:${p.flowerFrontend}/`, user: FLOWER_USER, secret: 'flowerBasicAuth' });
     list.push({ name: 'HAProxy stats', url: `${web}://${front}:${p.haproxyStats}/`, user: HAPROXY_STATS_USER, secret: 'haproxyStats' });
     list.push({ name: 'PostgreSQL primary (read-write)', url: `${front}:${p.haproxyLeader}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });

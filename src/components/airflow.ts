@@ -45,8 +45,8 @@ import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import { CELERY_CONFIG_MODULE, celeryConfigModule, celeryQueueSettings } from './celery.js';
 import { etcdEndpoints, etcdMembers } from './etcd.js';
-import { CA_CERT, HOST_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
-import { tlsServiceKeyTask } from './tls.js';
+import { AIRFLOW_TLS_CHAIN, CA_CERT, HOST_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
+import { tlsAirflowChainTask, tlsServiceKeyTask } from './tls.js';
 import type { TlsMaterial } from '../run/playbook.js';
 import { haproxyVips } from './haproxy.js';
 import { AIRFLOW_DB, AIRFLOW_DB_USER } from './patroni.js';
@@ -169,18 +169,36 @@ export function databaseQuery(inv: Inventory): string {
   return tlsEnabled(inv) ? `?sslmode=verify-full&sslrootcert=${CA_CERT}` : '';
 }
 
-/** The URL of the UI through HAProxy's frontend on the main VIP (`[webserver] base_url`). */
+/**
+ * The URL of the UI through HAProxy's frontend on the main VIP (`[webserver] base_url`, `[api]
+ * base_url`): `http://NAME[:ports.webserverFrontend]`, or with `cluster.tls`
+ * `https://NAME[:ports.webserverFrontendTls]` (the plain port then only redirects to it). The name
+ * is the VIP's, or its address with `byAddress`; the port is left out when it is the scheme's default.
+ */
 export function webserverFrontendUrl(inv: Inventory, byAddress = false): string {
   const vip = haproxyVips(inv)[0];
   const name = byAddress ? databaseEndpoint(inv).host : (vip?.name ?? databaseEndpoint(inv).host);
-  const port = inv.cluster.ports.webserverFrontend;
-  return port === 80 ? `http://${name}` : `http://${name}:${port}`;
+  const tls = tlsEnabled(inv);
+  const port = tls ? inv.cluster.ports.webserverFrontendTls : inv.cluster.ports.webserverFrontend;
+  const scheme = tls ? 'https' : 'http';
+  return port === (tls ? 443 : 80) ? `${scheme}://${name}` : `${scheme}://${name}:${port}`;
+}
+
+/**
+ * With `cluster.tls.enabled`, the UI servers' certificate and key (`[api] ssl_cert`/`ssl_key` on
+ * Airflow 3, `[webserver] web_server_ssl_cert`/`web_server_ssl_key` on Airflow 2): the chain
+ * {@link AIRFLOW_TLS_CHAIN} and the Airflow user's copy of the host key. The same on every Airflow
+ * host: only the api-server serves with them, and on Airflow 3 the Task SDK trusts the chain's CA.
+ * Null without TLS.
+ */
+export function uiTls(inv: Inventory): { cert: string; key: string } | null {
+  return tlsEnabled(inv) ? { cert: AIRFLOW_TLS_CHAIN, key: serviceKey(inv, 'airflow').path } : null;
 }
 
 /**
  * Airflow 3's `[core] execution_api_server_url`: the Execution API of the api-servers through
  * HAProxy's UI frontend on the main VIP, by address (a worker needs no name resolution for it),
- * `http://ADDRESS[:PORT]/execution/` (the form of the key's default, `{BASE_URL}/execution/`:
+ * `http://ADDRESS[:PORT]/execution/` (`https://` with `cluster.tls`) (the form of the key's default, `{BASE_URL}/execution/`:
  * https://airflow.apache.org/docs/apache-airflow/3.4.0/configurations-ref.html). Throws when there
  * is no haproxy host.
  */
@@ -216,6 +234,7 @@ export function airflowConfigVars(inv: Inventory, secrets: ClusterSecrets): Reco
       ssl: celerySsl(inv),
     },
     base_url: webserverFrontendUrl(inv),
+    ui_tls: uiTls(inv),
     ports: inv.cluster.ports,
     worker_concurrency: inv.cluster.airflow.workerConcurrency ?? null,
     flower: { user: FLOWER_USER, password: secrets.flowerBasicAuth },
@@ -477,12 +496,15 @@ export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts
   const a = inv.cluster.airflow;
   const etcdctl = dagProcessorHosts(inv).some((h) => h.name === host.name) && etcdMembers(inv).length > 0;
   const units = airflowServices(inv, host).map((s) => s.unit);
+  const uiUnits = airflowServices(inv, host).filter((s) => s.kind === 'webserver').map((s) => s.unit);
   return [
     packages({ names: [...pythonPackages(inv, facts.family), ...(etcdctl ? [facts.family === 'debian' ? 'etcd-client' : 'etcd'] : [])] }),
     ...airflowAccountTasks(inv, facts.family),
     // cluster.tls: the Airflow user's copy of the host key (Celery's client certificate to the
     // brokers on every Airflow host, and the DAG processor's etcd lock).
     ...tlsServiceKeyTask(inv, host, tls, 'airflow'),
+    // cluster.tls: the UI's certificate chain, which the api-server serves and the Task SDK trusts.
+    ...tlsAirflowChainTask(inv, host, tls, uiUnits.length > 0 ? [restartRunningHandler(uiUnits)] : []),
     directory({ path: p.logs, mode: '0755', owner: a.user, group: a.user }),
     directory({ path: p.state, mode: '0750', owner: a.user, group: a.user }),
     ...airflowVenvTasks(inv, inv.cluster.versions.airflow),
@@ -678,13 +700,15 @@ export const HEALTH_IF_DEPLOYED = ['triggerer', 'dag_processor'] as const;
  */
 export function webserverHealthCheck(inv: Inventory): Cmd {
   const url = `${webserverFrontendUrl(inv, true)}${airflowLayout(inv.cluster.versions.airflow).healthPath}`;
-  return sh`python3 -c ${HEALTH_GATE_SCRIPT} ${url}`;
+  // cluster.tls: HTTPS at the VIP, verified against the cluster CA (every host has it).
+  return tlsEnabled(inv) ? sh`python3 -c ${HEALTH_GATE_SCRIPT} ${url} ${CA_CERT}` : sh`python3 -c ${HEALTH_GATE_SCRIPT} ${url}`;
 }
 
-/** The Python of {@link webserverHealthCheck}: `python3 -c SCRIPT URL`. */
+/** The Python of {@link webserverHealthCheck}: `python3 -c SCRIPT URL [CA]` (CA: the file an `https://` URL's server is verified against). */
 export const HEALTH_GATE_SCRIPT = [
-  'import json, sys, urllib.request',
-  'h = json.load(urllib.request.urlopen(sys.argv[1], timeout=5))',
+  'import json, ssl, sys, urllib.request',
+  'ctx = ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv) > 2 else None',
+  'h = json.load(urllib.request.urlopen(sys.argv[1], timeout=5, context=ctx))',
   `need = ${JSON.stringify(HEALTH_REQUIRED)} + [k for k in ${JSON.stringify(HEALTH_IF_DEPLOYED)} if (h.get(k) or {}).get("status") is not None]`,
   'bad = [k for k in need if (h.get(k) or {}).get("status") != "healthy"]',
   'sys.exit("unhealthy: " + ", ".join(bad) if bad else 0)',

@@ -10,7 +10,7 @@ import type { TlsMaterial } from '../run/playbook.js';
 import { directory, file } from '../tasks/file.js';
 import { packages } from '../tasks/package.js';
 import type { Handler, Task } from '../tasks/task.js';
-import { CA_CERT, HAPROXY_PEM, HOST_CERT, HOST_KEY, serviceKey, TLS_DIR, tlsEnabled, type KeyService } from '../tls/plan.js';
+import { AIRFLOW_TLS_CHAIN, CA_CERT, HAPROXY_PEM, HOST_CERT, HOST_KEY, serviceKey, TLS_DIR, tlsEnabled, type KeyService } from '../tls/plan.js';
 
 /** `host`'s files from `material`. @throws Error when TLS is on and the material lacks the host (a render without the operator's inputs). */
 function hostFiles(inv: Inventory, host: Host, material: TlsMaterial | undefined): { cert: string; key: TlsMaterial['hosts'][string]['key']; ca: string } {
@@ -56,4 +56,15 @@ export function tlsHaproxyPemTask(inv: Inventory, host: Host, material: TlsMater
   const f = hostFiles(inv, host, material);
   const pem = `${f.cert.trimEnd()}\n${f.key.reveal().trimEnd()}\n`;
   return [file({ path: HAPROXY_PEM, content: pem, mode: '0600', owner: 'root', group: 'root', holdsSecrets: true, label: `certificate and private key ${HAPROXY_PEM}`, notify })];
+}
+
+/**
+ * Task: the Airflow UI's certificate chain ({@link AIRFLOW_TLS_CHAIN}: the host certificate, then the
+ * CA's; 0644, no secret in it) on an Airflow host; none when TLS is off. `notify` fires when it
+ * changes (the api-server reads it when it starts).
+ */
+export function tlsAirflowChainTask(inv: Inventory, host: Host, material: TlsMaterial | undefined, notify: Handler[] = []): Task[] {
+  if (!tlsEnabled(inv)) return [];
+  const f = hostFiles(inv, host, material);
+  return [file({ path: AIRFLOW_TLS_CHAIN, content: `${f.cert.trimEnd()}\n${f.ca.trimEnd()}\n`, mode: '0644', owner: 'root', group: 'root', label: `certificate chain ${AIRFLOW_TLS_CHAIN}`, notify })];
 }

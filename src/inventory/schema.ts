@@ -199,7 +199,10 @@ export const Ports = z.strictObject({
   rabbitmqDist: port.default(25672),
   epmd: port.default(4369),
   webserver: port.default(8080),
+  /** The Airflow UI (and on Airflow 3 the workers' Execution API) through the VIP; with `cluster.tls.enabled` it only redirects to `webserverFrontendTls`. */
   webserverFrontend: port.default(80),
+  /** The Airflow UI over HTTPS through the VIP (`cluster.tls.enabled` only): HAProxy serves it with its host certificate. */
+  webserverFrontendTls: port.default(443),
   flower: port.default(5555),
   /** Flower through the VIP: HAProxy's front for the flower hosts (their own port is `flower`). */
   flowerFrontend: port.default(5556),

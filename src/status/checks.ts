@@ -830,8 +830,12 @@ export const airflowCheck: StatusCheck = {
     const vip = inv.cluster.vips.find((v) => v.role === 'haproxy');
     const healthPath = airflowLayout(inv.cluster.versions.airflow).healthPath;
     if (has(host, 'webserver')) {
-      probes.push(probe('airflow.health.direct', httpGet(`http://${host.address}:${inv.cluster.ports.webserver}${healthPath}`)));
-      if (vip) probes.push(probe('airflow.health.vip', httpGet(`http://${vip.address}:${inv.cluster.ports.webserverFrontend}${healthPath}`)));
+      // cluster.tls: the UI servers and the VIP's frontend speak HTTPS, verified against the cluster CA.
+      const ports = inv.cluster.ports;
+      const ca = tlsEnabled(inv) ? { ca: ROOT_CLIENT.ca } : undefined;
+      probes.push(probe('airflow.health.direct', httpGet(`${scheme(inv)}://${host.address}:${ports.webserver}${healthPath}`, false, ca)));
+      const front = ca ? ports.webserverFrontendTls : ports.webserverFrontend;
+      if (vip) probes.push(probe('airflow.health.vip', httpGet(`${scheme(inv)}://${vip.address}:${front}${healthPath}`, false, ca)));
     }
     if (has(host, 'flower')) {
       // Flower runs with --basic-auth (src/components/airflow.ts): the check logs in like an operator.

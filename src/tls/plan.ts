@@ -30,6 +30,19 @@ export const HOST_KEY = `${TLS_DIR}/host.key`;
 export const HAPROXY_PEM = `${TLS_DIR}/haproxy.pem`;
 
 /**
+ * The Airflow UI servers' certificate chain on every Airflow host (0644): the host certificate, then
+ * the CA's. It is `[api] ssl_cert` on Airflow 3, which is two things at once: the api-server serves it
+ * (with `[api] ssl_key`; both set turns HTTPS on, one alone is refused: Airflow's
+ * `api_server_command.py`, `_get_ssl_cert_and_key_filepaths`), and the Task SDK's Execution API
+ * client adds it to its trusted certificates (`load_verify_locations`, task-sdk
+ * `airflow/sdk/api/client.py`, `Client._get_ssl_context_cached`), so the CA in it lets the workers
+ * verify the VIP; `[webserver] web_server_ssl_cert` on Airflow 2
+ * (https://airflow.apache.org/docs/apache-airflow/3.1.3/configurations-ref.html#ssl-cert,
+ * https://airflow.apache.org/docs/apache-airflow/2.9.0/configurations-ref.html#web-server-ssl-cert).
+ */
+export const AIRFLOW_TLS_CHAIN = `${TLS_DIR}/airflow-chain.crt`;
+
+/**
  * The services that read the host's key as their own user, each with its own copy (owner that
  * user, 0600): PostgreSQL refuses a key readable by group or others unless root owns it
  * (https://www.postgresql.org/docs/15/ssl-tcp.html, "the file must not allow any access to world or

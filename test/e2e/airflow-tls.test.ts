@@ -1,7 +1,8 @@
 /**
  * Airflow 3 with `cluster.tls.enabled`, end to end: the scheduler, the workers and the other
  * Airflow services reach PostgreSQL (verify-full through HAProxy on the VIP) and RabbitMQ (AMQPS
- * with a client certificate of the cluster CA) over TLS only. Lab: 3 data hosts (etcd,
+ * with a client certificate of the cluster CA) over TLS only; the UI is HTTPS at the VIP and from
+ * HAProxy to the api-server, and the worker reaches the Execution API over HTTPS. Lab: 3 data hosts (etcd,
  * PostgreSQL, RabbitMQ; HAProxy + the VIP on pg3), one control host with every Airflow role but the
  * worker (HAProxy + the VIP too), one worker-only host.
  *
@@ -96,6 +97,18 @@ except urllib.error.HTTPError as e:
 except Exception as e:
     print("error " + type(e).__name__)
 `;
+/** From a host: GET URL in plain HTTP without following a redirect; prints `<status> <Location>` or `error <why>`. */
+const PLAIN = `
+import http.client, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+try:
+    c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=5)
+    c.request("GET", u.path or "/")
+    r = c.getresponse()
+    print(r.status, r.getheader("Location"))
+except Exception as e:
+    print("error " + type(e).__name__)
+`;
 async function broker(host: string, target: string, port: number, mode: 'tcp' | 'cert' | 'nocert'): Promise<string> {
   const r = await py(lab.inventoryFile, host, PROBE, [addr(target), String(port), mode]);
   assert.equal(r.code, 0, r.stderr);
@@ -105,7 +118,7 @@ async function broker(host: string, target: string, port: number, mode: 'tcp' | 
 /** Every line healthy except host load (the lab's containers see this shared machine's load average). */
 const notHealthy = (lines: CheckLine[]) => lines.filter((l) => l.verdict !== 'healthy' && !(l.component === 'hosts' && /^load /.test(l.reason ?? '')));
 
-test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certificates (plaintext AMQP closed, a client without a certificate refused), the management API, Flower and HAProxy's stats on HTTPS only, the metadata database over verify-full, a task on the worker, status healthy, a second bootstrap changes nothing`, async () => {
+test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certificates (plaintext AMQP closed, a client without a certificate refused), the management API, the UI (re-encrypted to the api-server), Flower and HAProxy's stats on HTTPS only, the worker's Execution API over HTTPS, the metadata database over verify-full, a task on the worker, status healthy, a second bootstrap changes nothing`, async () => {
   const first = await cli(['bootstrap', ...inv(), '--json', '--accept-new-host-keys']);
   if (first.exitCode !== 0) {
     const diag = await Promise.all(['af1', 'w1', 'pg1'].map((h) => onHost(lab.inventoryFile, h, `journalctl -u 'airflow-*' -u rabbitmq-server --no-pager | tail -40`)));
@@ -141,6 +154,21 @@ test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certifi
     assert.equal(r.stdout.trim(), '401', `https://${vip}:${port}/ ${r.stderr}`);
     assert.match((await py(lab.inventoryFile, 'pg3', MGMT, [`http://${vip}:${port}/`])).stdout, /^error /, `http://${vip}:${port}/`);
   }
+
+  // The Airflow UI at the VIP: HTTPS on 443 (verified for the VIP's address), the plain port only
+  // redirects there; HAProxy re-encrypts to the api-server, which serves HTTPS itself (verified for
+  // its own address) and no plain HTTP.
+  const health = '/api/v2/monitor/health';
+  const ui = await py(lab.inventoryFile, 'w1', MGMT, [`https://${vip}${health}`]);
+  assert.equal(ui.stdout.trim(), '200', `https://${vip}${health} ${ui.stderr}`);
+  const redirect = await py(lab.inventoryFile, 'w1', PLAIN, [`http://${vip}${health}`]);
+  assert.equal(redirect.stdout.trim(), `301 https://${vip}${health}`, redirect.stderr);
+  const direct = await py(lab.inventoryFile, 'pg3', MGMT, [`https://${addr('af1')}:8080${health}`]);
+  assert.equal(direct.stdout.trim(), '200', direct.stderr);
+  assert.match((await py(lab.inventoryFile, 'pg3', PLAIN, [`http://${addr('af1')}:8080${health}`])).stdout, /^error /, 'the api-server answers plain HTTP');
+  // The worker reached the Execution API over HTTPS, trusting the CA at the end of `[api] ssl_cert`.
+  assert.match(await on('w1', 'grep -x "execution_api_server_url = .*" /opt/airflow/airflow.cfg'), new RegExp(`= https://${vip.replaceAll('.', '\\.')}/execution/`));
+  assert.match(await on('w1', 'journalctl -u airflow-worker --no-pager -o cat | grep "Execution API at" | tail -n 1'), new RegExp(`Execution API at https://${vip.replaceAll('.', '\\.')}/execution/ answers`));
 
   // A Celery task on the worker-only host, sent from the scheduler host: both ends over AMQPS.
   const r = await echoTask(lab.inventoryFile, 'af1', 'default');

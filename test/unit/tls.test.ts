@@ -13,7 +13,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { airflowServices, celeryCliModule, databaseQuery, renderAirflowConfig, workerPingCheck } from '../../src/components/airflow.js';
+import { airflowServices, celeryCliModule, databaseQuery, executionApiUrl, renderAirflowConfig, webserverHealthCheck, workerPingCheck } from '../../src/components/airflow.js';
 import { decideEtcdState, etcdctl, etcdEndpoints, etcdMemberListFact, parseMemberListAnswer, renderEtcdEnv } from '../../src/components/etcd.js';
 import { TLS_FAILED_STATUS } from '../../src/tasks/https.js';
 import { haproxyConfig } from '../../src/components/haproxy.js';
@@ -31,7 +31,9 @@ import type { TlsMaterial } from '../../src/run/playbook.js';
 import { expiryVerdict, parseCertDates, parseNotAfter, tlsLines } from '../../src/status/tls.js';
 import { hostSans, parseSubjectAltName, sanExtension } from '../../src/tls/plan.js';
 import { etcdPatroni } from '../../playbooks/etcd-patroni.js';
-import { assertGolden, fixedOperator, fixedSecrets, seedInventory } from '../helpers/golden.js';
+import { airflow as airflowPlaybook } from '../../playbooks/airflow.js';
+import { assertGolden, fixedOperator, fixedSecrets, seedInventory, seedInventoryOnAirflow } from '../helpers/golden.js';
+import { airflowCheck } from '../../src/status/checks.js';
 import { tempDir } from '../helpers/local.js';
 
 /** The seed inventory with `cluster.tls.enabled`. */
@@ -186,7 +188,7 @@ test('with TLS on: etcd on https with client-cert-auth, Patroni to etcd over TLS
   assert.deepEqual(tlsHostTasks(plain, host(plain, 'sql1'), undefined), []);
 });
 
-test('haproxy -c accepts haproxy.cfg with TLS checks and the HTTPS frontends of Flower and stats (real CA and certificate files)', async (t) => {
+test('haproxy -c accepts haproxy.cfg with TLS checks and the HTTPS frontends of the UI, Flower and stats (real CA and certificate files)', async (t) => {
   try {
     execFileSync('haproxy', ['-v'], { stdio: 'ignore' });
   } catch {
@@ -204,6 +206,9 @@ test('haproxy -c accepts haproxy.cfg with TLS checks and the HTTPS frontends of 
       .replaceAll('/etc/airflow-ha/tls/ca.crt', path.join(dir, 'ca.crt'))
       .replaceAll('/etc/airflow-ha/tls/haproxy.pem', path.join(dir, 'haproxy.pem'))
       .replace(/stats socket \S+/, `stats socket ${path.join(dir, 'admin.sock')}`);
+    assert.match(cfg, /bind 192\.168\.83\.\d+:443 ssl crt /, 'the UI over HTTPS');
+    assert.match(cfg, /redirect prefix https:/, 'the UI\'s plain port redirects');
+    assert.match(cfg, /:8080 check ssl verify required ca-file /, 'the UI servers verified');
     assert.match(cfg, /bind 192\.168\.83\.\d+:5556 ssl crt /, 'Flower over HTTPS');
     assert.match(cfg, /bind 192\.168\.83\.\d+:7000 ssl crt /, 'the stats page over HTTPS');
     assert.match(cfg, /^ {4}bind 127\.0\.0\.1:7000$/m, 'the stats page in plain HTTP on loopback only');
@@ -337,4 +342,75 @@ test('with TLS on: the celery CLI of the gates and drains uses an app with broke
   const mod = celeryCliModule(inv)!;
   assert.match(mod, /"keyfile": "\/etc\/airflow-ha\/tls\/airflow\.key", "certfile": "\/etc\/airflow-ha\/tls\/host\.crt", "ca_certs": "\/etc\/airflow-ha\/tls\/ca\.crt", "cert_reqs": ssl\.CERT_REQUIRED/);
   execFileSync('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], { input: mod });
+});
+
+test('with TLS on: the Airflow UI is HTTPS at the VIP (the plain port redirects) and HAProxy re-encrypts to the UI servers; airflow.cfg, the chain file, the gate, status and endpoints follow', async () => {
+  const plain = await seedInventoryOnAirflow();
+  const inv = { ...plain, cluster: { ...plain.cluster, tls: { ...plain.cluster.tls, enabled: true } } };
+  // Airflow 3: the api-server serves HTTPS with the chain and the Airflow user's key; the workers reach the Execution API over HTTPS.
+  const cfg = renderAirflowConfig(inv, fixedSecrets).split('\n');
+  for (const l of ['ssl_cert = /etc/airflow-ha/tls/airflow-chain.crt', 'ssl_key = /etc/airflow-ha/tls/airflow.key', 'base_url = https://airflow-vip', 'execution_api_server_url = https://192.168.83.210/execution/']) assert.ok(cfg.includes(l), l);
+  assert.doesNotMatch(renderAirflowConfig(plain, fixedSecrets), /^ssl_cert = \/etc\/airflow-ha\/tls\/airflow-chain|^base_url = https|^execution_api_server_url = https/m);
+  assert.equal(executionApiUrl(plain), 'http://192.168.83.210/execution/');
+  const moved = { ...inv, cluster: { ...inv.cluster, ports: { ...inv.cluster.ports, webserverFrontendTls: 8443 } } };
+  assert.equal(executionApiUrl(moved), 'https://192.168.83.210:8443/execution/');
+  // Airflow 2 (the upgrade source): the webserver's own keys.
+  const two = await seedTls();
+  const cfg2 = renderAirflowConfig(two, fixedSecrets).split('\n');
+  for (const l of ['web_server_ssl_cert = /etc/airflow-ha/tls/airflow-chain.crt', 'web_server_ssl_key = /etc/airflow-ha/tls/airflow.key']) assert.ok(cfg2.includes(l), l);
+
+  // The chain: this host's certificate, then the CA's, 0644, on every Airflow host.
+  const rendered = renderFiles(airflowPlaybook, inv, fixedSecrets, 'debian', { ...fixedOperator, tls: fixedTls }).filter((f) => f.path === '/etc/airflow-ha/tls/airflow-chain.crt');
+  const of = (h: string) => rendered.find((f) => f.host === h);
+  assert.equal(of('airflow')?.content.toString(), `${fixedTls.hosts['airflow']!.cert}${fixedTls.caCert}`);
+  assert.equal(of('airflow')?.mode, '0644');
+  assert.ok(of('worker1'), 'every Airflow host has the chain (the Task SDK trusts its CA)');
+  assert.equal(of('sql1'), undefined);
+
+  // HAProxy: HTTPS on 443 with its certificate file, the plain port redirects, each UI server verified.
+  const h = haproxyConfig(inv, host(inv, 'airflow'), fixedSecrets, 'debian');
+  assert.match(h, /^ {4}bind 192\.168\.83\.210:443 ssl crt \/etc\/airflow-ha\/tls\/haproxy\.pem$/m);
+  assert.match(h, /^ {4}bind 192\.168\.83\.210:80$/m);
+  assert.match(h, /^ {4}http-request redirect prefix https:\/\/%\[req\.hdr\(host\),field\(1,:\)\] code 301 unless \{ ssl_fc \}$/m);
+  assert.match(haproxyConfig(moved, host(inv, 'airflow'), fixedSecrets, 'debian'), /redirect prefix https:\/\/%\[req\.hdr\(host\),field\(1,:\)\]:8443 code 301/);
+  assert.match(h, /^ {4}server haproxy2 192\.168\.83\.154:8080 check ssl verify required ca-file \/etc\/airflow-ha\/tls\/ca\.crt verifyhost haproxy2$/m);
+  const hp = haproxyConfig(plain, host(plain, 'airflow'), fixedSecrets, 'debian');
+  assert.doesNotMatch(hp, /:443|redirect|ssl verify/);
+  const ports = (i: Inventory) => hostPortClaims(host(i, 'haproxy2'), i).map((c) => c.from);
+  assert.ok(ports(inv).includes(443) && ports(inv).includes(80));
+  assert.ok(!ports(plain).includes(443));
+
+  // The gate, status and endpoints ask over HTTPS, verified against the cluster CA.
+  assert.match(webserverHealthCheck(inv).toString(), /https:\/\/192\.168\.83\.210\/api\/v2\/monitor\/health \/etc\/airflow-ha\/tls\/ca\.crt$/);
+  assert.doesNotMatch(webserverHealthCheck(plain).toString(), /ca\.crt/);
+  const probes = airflowCheck.probes({ inventory: inv }, host(inv, 'airflow')).map((p) => p.cmd.toString()).join('\n');
+  assert.match(probes, / GET 192\.168\.83\.129 8080 \/api\/v2\/monitor\/health \/etc\/airflow-ha\/tls\/ca\.crt/);
+  assert.match(probes, / GET 192\.168\.83\.210 443 \/api\/v2\/monitor\/health \/etc\/airflow-ha\/tls\/ca\.crt/);
+  const ui = (i: Inventory) => clusterEndpoints({ inventory: i, file: 'site.yaml', stateDir: '/nowhere' } as never).find((e) => e.name === 'Airflow UI')?.url;
+  assert.deepEqual([ui(plain), ui(inv), ui(moved)], ['http://192.168.83.210/', 'https://192.168.83.210/', 'https://192.168.83.210:8443/']);
+});
+
+test('health gate over HTTPS: verified against the CA given, refused without it', async () => {
+  const { createServer } = await import('node:https');
+  const { execFile } = await import('node:child_process');
+  const { HEALTH_GATE_SCRIPT } = await import('../../src/components/airflow.js');
+  const dir = tempDir('ah-tls-gate-');
+  await mkdir(dir, { recursive: true });
+  const server = await (async () => {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=gate', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'k'), '-out', path.join(dir, 'c')], { stdio: 'ignore' });
+    const ok = { status: 'healthy' };
+    return createServer({ key: await readFile(path.join(dir, 'k')), cert: await readFile(path.join(dir, 'c')) }, (_req, res) => res.end(JSON.stringify({ metadatabase: ok, scheduler: ok })));
+  })();
+  try {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/api/v2/monitor/health`;
+    const gate = (...ca: string[]) => new Promise<{ code: number; stderr: string }>((resolve) => execFile('python3', ['-c', HEALTH_GATE_SCRIPT, url, ...ca], (err, _o, stderr) => resolve({ code: err ? Number(err.code) : 0, stderr })));
+    assert.equal((await gate(path.join(dir, 'c'))).code, 0);
+    const untrusted = await gate();
+    assert.notEqual(untrusted.code, 0);
+    assert.match(untrusted.stderr, /CERTIFICATE_VERIFY_FAILED/);
+  } finally {
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -18,9 +18,9 @@ set -e
 ( systemctl start chronyd )
 # task: template /etc/firewalld/zones/airflow-ha.xml
 ( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
-# write /var/lib/airflow-ha/tmp/validate-918ccb424b6f6e9f (5879 bytes, root:root 0600)
-( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /var/lib/airflow-ha/tmp/validate-918ccb424b6f6e9f "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-918ccb424b6f6e9f; exit "$rc" )
-# write /etc/firewalld/zones/airflow-ha.xml (5879 bytes, root:root 0644)
+# write /var/lib/airflow-ha/tmp/validate-9cc1d85a78812c6d (5922 bytes, root:root 0600)
+( ( d=$(mktemp -d) && mkdir "$d/zones" && cp /var/lib/airflow-ha/tmp/validate-9cc1d85a78812c6d "$d/zones/"airflow-ha.xml && firewall-offline-cmd --system-config "$d" --check-config; rc=$?; rm -rf "$d"; exit "$rc" ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-9cc1d85a78812c6d; exit "$rc" )
+# write /etc/firewalld/zones/airflow-ha.xml (5922 bytes, root:root 0644)
 # task: service firewalld enabled, started
 ( systemctl enable firewalld )
 ( systemctl start firewalld )

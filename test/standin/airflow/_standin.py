@@ -9,6 +9,7 @@ import shlex
 import signal
 import subprocess
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -319,10 +320,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         print(f"{self.address_string()} {fmt % args}", file=sys.stderr, flush=True)
 
 
-def serve(port, handler):
+def tls_files(section, cert_key, key_key):
+    """The UI server's certificate and key from airflow.cfg, as Airflow reads them: both set turns
+    HTTPS on, one alone is refused ("Need both"), neither is plain HTTP."""
+    cert = conf().get(section, cert_key, fallback="")
+    key = conf().get(section, key_key, fallback="")
+    if bool(cert) != bool(key):
+        sys.exit(f"[{section}] {cert_key} and {key_key}: need both, have one")
+    return (cert, key) if cert else None
+
+
+def serve(port, handler, tls=None):
     server = http.server.ThreadingHTTPServer(("0.0.0.0", port), handler)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"listening on 0.0.0.0:{port}", flush=True)
+    print(f"listening on 0.0.0.0:{port}{' (HTTPS)' if tls else ''}", flush=True)
     server.serve_forever()
     return 0
 
@@ -353,7 +368,7 @@ def webserver(_args):
             else:
                 self.reply(200, "<html>airflow-ha stand-in webserver</html>", "text/html")
 
-    return serve(conf().getint("webserver", "web_server_port"), Web)
+    return serve(conf().getint("webserver", "web_server_port"), Web, tls_files("webserver", "web_server_ssl_cert", "web_server_ssl_key"))
 
 
 def api_server(_args):
@@ -374,7 +389,7 @@ def api_server(_args):
             else:
                 self.reply(200, "<html>airflow-ha stand-in api-server</html>", "text/html")
 
-    return serve(conf().getint("api", "port"), Api)
+    return serve(conf().getint("api", "port"), Api, tls_files("api", "ssl_cert", "ssl_key"))
 
 
 def execution_api_reachable(wait=60):
@@ -386,10 +401,14 @@ def execution_api_reachable(wait=60):
         sys.exit("[core] execution_api_server_url is not set: an Airflow 3 worker cannot run tasks")
     import urllib.request
 
+    # Like the Task SDK's client: the default trust store plus [api] ssl_cert when it is set.
+    ctx = ssl.create_default_context()
+    if conf().get("api", "ssl_cert", fallback=""):
+        ctx.load_verify_locations(conf().get("api", "ssl_cert"))
     end = time.time() + wait
     while True:
         try:
-            with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=5) as r:
+            with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=5, context=ctx) as r:
                 if r.status == 200:
                     print(f"Execution API at {url} answers", flush=True)
                     return
