@@ -20,6 +20,7 @@ import { registerSshCommands } from './ssh.js';
 import type { Io } from './run.js';
 import type { SshFlags } from './transport.js';
 import { registerRotateCommand } from './rotate.js';
+import { registerCertsCommand } from './certs.js';
 import { registerUpgradeCommand } from './upgrade.js';
 import { registerWorkerCommands } from './workers.js';
 
@@ -425,6 +426,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
 
   registerWorkerCommands(program, io, argv, setExit);
   registerRotateCommand(program, io, argv, setExit);
+  registerCertsCommand(program, io, argv, setExit);
   registerUpgradeCommand(program, io, argv, setExit);
   registerSshCommands(program, io, setExit, (i, file) => load(i, file));
 

@@ -86,9 +86,9 @@ export function dagsGitKeypair(loaded: LoadedInventory): ReturnType<typeof loadO
  * The inputs of a run: the DAG folder (mode sync; read on first use, or now when `eagerDags`), the
  * target key pair (generated into the state folder when the inventory has target hosts) and the
  * known_hosts reader, and with `cluster.tls.enabled` the CA and the hosts' certificates (made in the
- * state folder when missing, see src/cli/tls.ts).
+ * state folder when missing, see src/cli/tls.ts; `renewCerts`: hosts whose pair is made anew).
  */
-export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts: { source?: string; eagerDags?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<OperatorInputs> {
+export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts: { source?: string; eagerDags?: boolean; env?: NodeJS.ProcessEnv; renewCerts?: ReadonlySet<string> } = {}): Promise<OperatorInputs> {
   const inv = loaded.inventory;
   const inputs: OperatorInputs = { hostKeys: (h) => knownHostKeys(loaded, h) };
   const source = dagSource(loaded, cwd, opts.source);
@@ -102,7 +102,7 @@ export async function operatorInputs(loaded: LoadedInventory, cwd: string, opts:
   if (dagsMode(inv) === 'git') {
     inputs.dagsGitKey = await dagsGitKeypair(loaded);
   }
-  if (inv.cluster.tls.enabled) inputs.tls = await loadOrCreateTls(loaded, process.env);
+  if (inv.cluster.tls.enabled) inputs.tls = await loadOrCreateTls(loaded, process.env, opts.renewCerts ? { renew: opts.renewCerts } : {});
   if (inv.hosts.some((h) => h.roles.includes('backup'))) {
     inputs.backupKeys = {
       repo: await loadOrCreateKeypair(loaded.stateDir, 'backup_repo_ed25519', `airflow-ha ${inv.cluster.name} pgbackrest repository`),

@@ -43,12 +43,14 @@ export function caFiles(loaded: Pick<LoadedInventory, 'dir' | 'stateDir' | 'inve
  * once (unless the site brings its own), a host's pair when it has none, when its certificate's
  * SANs are not what the inventory now asks for ({@link hostSans}: a new VIP, a changed address) or
  * when the CA did not sign it (a CA brought in later). A certificate is otherwise never re-made, so
- * a re-run uploads nothing. `env` is the environment openssl runs with (PATH).
+ * a re-run uploads nothing. `env` is the environment openssl runs with (PATH). `opts.renew`: the
+ * hosts whose pair is made anew even when current (`airflow-ha certs rotate`: a new key and a new
+ * certificate, same CA).
  * @throws InputError (exit 2, nothing on the hosts touched) when a private key is readable by group
  *   or others, the site's CA files are missing, not a CA certificate or not its key, or openssl
  *   fails (its exit code and the last line of its stderr).
  */
-export async function loadOrCreateTls(loaded: Pick<LoadedInventory, 'dir' | 'stateDir' | 'inventory'>, env: Readonly<Record<string, string | undefined>>): Promise<TlsMaterial> {
+export async function loadOrCreateTls(loaded: Pick<LoadedInventory, 'dir' | 'stateDir' | 'inventory'>, env: Readonly<Record<string, string | undefined>>, opts: { renew?: ReadonlySet<string> } = {}): Promise<TlsMaterial> {
   const inv = loaded.inventory;
   const ca = caFiles(loaded);
   const dir = path.join(loaded.stateDir, 'tls');
@@ -68,7 +70,7 @@ export async function loadOrCreateTls(loaded: Pick<LoadedInventory, 'dir' | 'sta
     const certFile = path.join(hostsDir, `${host.name}.crt`);
     const keyFile = path.join(hostsDir, `${host.name}.key`);
     const want = hostSans(inv, host);
-    if (!(await currentHostCert(certFile, keyFile, caX509, want))) await createHostCert(inv, host, want, { certFile, keyFile, ca, dir }, openssl);
+    if (opts.renew?.has(host.name) || !(await currentHostCert(certFile, keyFile, caX509, want))) await createHostCert(inv, host, want, { certFile, keyFile, ca, dir }, openssl);
     hosts[host.name] = { cert: await readPem(certFile, `${host.name}'s certificate`), key: await readKey(keyFile) };
   }
   return { caCert: caPem, hosts };

@@ -45,7 +45,7 @@ import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import { CELERY_CONFIG_MODULE, celeryConfigModule, celeryQueueSettings } from './celery.js';
 import { etcdEndpoints, etcdMembers } from './etcd.js';
-import { AIRFLOW_TLS_CHAIN, CA_CERT, HOST_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
+import { AIRFLOW_TLS_CHAIN, CA_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
 import { tlsAirflowChainTask, tlsServiceKeyTask } from './tls.js';
 import type { TlsMaterial } from '../run/playbook.js';
 import { haproxyVips } from './haproxy.js';
@@ -259,7 +259,7 @@ export function celeryConfigFile(inv: Inventory): { path: string; content: strin
  * The key is the Airflow user's copy of the host key. Null without TLS.
  */
 export function celerySsl(inv: Inventory): { key: string; cert: string; ca: string } | null {
-  return tlsEnabled(inv) ? { key: serviceKey(inv, 'airflow').path, cert: HOST_CERT, ca: CA_CERT } : null;
+  return tlsEnabled(inv) ? { key: serviceKey(inv, 'airflow').path, cert: serviceKey(inv, 'airflow').cert, ca: CA_CERT } : null;
 }
 
 /** The Airflow connection id of the Git DAG bundle (mode git), given to the units as AIRFLOW_CONN_AIRFLOW_HA_DAGS. */
@@ -366,7 +366,7 @@ export function airflowServices(inv: Inventory, host: Host): AirflowService[] {
   if (is(triggererHosts(inv))) add('triggerer', 'Airflow triggerer', cmd('triggerer'));
   if (is(dagProcessorHosts(inv))) {
     // cluster.tls: etcd wants a client certificate; the lock runs as the Airflow user, with its own copy of the host key.
-    const tls = tlsEnabled(inv) ? [`--cacert=${CA_CERT}`, `--cert=${HOST_CERT}`, `--key=${serviceKey(inv, 'airflow').path}`] : [];
+    const tls = tlsEnabled(inv) ? [`--cacert=${CA_CERT}`, `--cert=${serviceKey(inv, 'airflow').cert}`, `--key=${serviceKey(inv, 'airflow').path}`] : [];
     const lock = etcdMembers(inv).length > 0 ? ['/usr/bin/etcdctl', `--endpoints=${etcdEndpoints(inv)}`, ...tls, 'lock', '--ttl=15', dagProcessorLockKey(inv)] : [];
     add('dag-processor', 'Airflow DAG processor (active while it holds the etcd lock)', [...lock, ...cmd('dag-processor')]);
   }

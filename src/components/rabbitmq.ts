@@ -26,7 +26,7 @@ import { service } from '../tasks/systemd.js';
 import { group, user } from '../tasks/system.js';
 import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
-import { CA_CERT, HOST_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
+import { CA_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
 import { debianErlangVersion, erlangAptPin, rabbitmqRepoTasks } from './repos.js';
 import type { TlsMaterial } from '../run/playbook.js';
 import { tlsServiceKeyTask } from './tls.js';
@@ -71,7 +71,7 @@ export function brokerPort(inv: Inventory): number {
  * log in with their password. Null without TLS.
  */
 export function rabbitmqTls(inv: Inventory): { ca: string; cert: string; key: string } | null {
-  return tlsEnabled(inv) ? { ca: CA_CERT, cert: HOST_CERT, key: serviceKey(inv, 'rabbitmq').path } : null;
+  return tlsEnabled(inv) ? { ca: CA_CERT, cert: serviceKey(inv, 'rabbitmq').cert, key: serviceKey(inv, 'rabbitmq').path } : null;
 }
 
 /** Every broker as Celery's broker_url and the drill's publisher list them: `address:port` of each `rabbitmq` host in inventory order, on {@link brokerPort}. */
@@ -230,9 +230,9 @@ export function enabledPlugins(inv: Inventory): string {
  * a step with `serial: 1` restarts one node at a time.
  */
 export function restartIfStaleHandler(inv: Inventory): Handler {
-  // With TLS, its key copy too: the listener reads the key and certificate at boot.
+  // With TLS, its certificate and key copies too: the listener reads them at boot.
   const tls = rabbitmqTls(inv);
-  const files = [RABBITMQ_PATHS.conf, RABBITMQ_PATHS.plugins, ...(tls ? [tls.key] : [])];
+  const files = [RABBITMQ_PATHS.conf, RABBITMQ_PATHS.plugins, ...(tls ? [tls.cert, tls.key] : [])];
   return {
     id: `restart:${RABBITMQ_SERVICE}`,
     name: `restart ${RABBITMQ_SERVICE} (if it started before its config changed)`,

@@ -37,13 +37,18 @@ export function tlsHostTasks(inv: Inventory, host: Host, material: TlsMaterial |
 }
 
 /**
- * Task: `service`'s own copy of the host key (owner the service's user, 0600), for after the package
- * that creates the user; none when TLS is off. `notify` fires when it changes.
+ * Tasks: `service`'s own copy of the host certificate (0644) and of the host key (owner the
+ * service's user, 0600), one after the other, for after the package that creates the user; none
+ * when TLS is off. `notify` fires when either changes.
  */
 export function tlsServiceKeyTask(inv: Inventory, host: Host, material: TlsMaterial | undefined, service: KeyService, notify: Handler[] = []): Task[] {
   if (!tlsEnabled(inv)) return [];
   const k = serviceKey(inv, service);
-  return [file({ path: k.path, content: hostFiles(inv, host, material).key.reveal(), mode: '0600', owner: k.owner, group: k.group, holdsSecrets: true, label: `private key ${k.path}`, notify })];
+  const f = hostFiles(inv, host, material);
+  return [
+    file({ path: k.cert, content: f.cert, mode: '0644', owner: 'root', group: 'root', notify }),
+    file({ path: k.path, content: f.key.reveal(), mode: '0600', owner: k.owner, group: k.group, holdsSecrets: true, label: `private key ${k.path}`, notify }),
+  ];
 }
 
 /**

@@ -51,10 +51,17 @@ export const AIRFLOW_TLS_CHAIN = `${TLS_DIR}/airflow-chain.crt`;
  */
 export type KeyService = 'etcd' | 'postgres' | 'rabbitmq' | 'airflow';
 
-/** Where `service`'s copy of the host key lives and whose it is. */
-export function serviceKey(inv: Inventory, service: KeyService): { path: string; owner: string; group: string } {
+/**
+ * Where `service`'s copy of the host key lives and whose it is (`path`, owner, group), and its copy
+ * of the host certificate beside it (`cert`, `<service>.crt`, 0644). A service reads its own pair,
+ * never `host.crt` with its own key: both are written one after the other in the service's step, so
+ * a new key and certificate (`certs rotate`) reach a service together, and a step that runs before
+ * the service's own (the `tls files` step writes `host.crt`) never leaves it a certificate that
+ * does not match its key.
+ */
+export function serviceKey(inv: Inventory, service: KeyService): { path: string; cert: string; owner: string; group: string } {
   const user = service === 'airflow' ? inv.cluster.airflow.user : service;
-  return { path: `${TLS_DIR}/${service}.key`, owner: user, group: user };
+  return { path: `${TLS_DIR}/${service}.key`, cert: `${TLS_DIR}/${service}.crt`, owner: user, group: user };
 }
 
 /** Whether the inventory turns TLS on. */

@@ -12,7 +12,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { AIRFLOW_3_NEWEST } from '../../src/inventory/rules.js';
 import type { CheckLine } from '../../src/status/model.js';
@@ -196,4 +198,109 @@ test(`Airflow ${VERSION} with cluster.tls: Celery over AMQPS with client certifi
   assert.equal(second.exitCode, 0, second.stdout.slice(-3000) + second.stderr);
   assert.deepEqual(runEnd(second.stdout).hosts.map((x) => [x.host, x.changed]), HOSTS.map((x) => [x, 0]));
   assert.equal(events(second.stdout).filter((e) => e.type === 'handler').length, 0);
+});
+
+/**
+ * The writer on af1: through the VIP, with airflow.cfg's own URL (verify-full against the cluster
+ * CA), one INSERT a half second on one connection (made anew after an error) until /tmp/writes.stop
+ * exists; a line per try, `EPOCH OK|FAIL`.
+ */
+const WRITES = `
+import configparser, os, time, psycopg2
+c = configparser.ConfigParser(interpolation=None)
+c.read("/opt/airflow/airflow.cfg")
+url = c.get("database", "sql_alchemy_conn").replace("postgresql+psycopg2://", "postgresql://")
+conn = None
+with open("/tmp/writes.log", "w", buffering=1) as out:
+    while not os.path.exists("/tmp/writes.stop"):
+        t = time.time()
+        try:
+            if conn is None:
+                conn = psycopg2.connect(url, connect_timeout=3)
+                conn.autocommit = True
+                conn.cursor().execute("create table if not exists certs_rotate_writes (t double precision)")
+            conn.cursor().execute("insert into certs_rotate_writes values (%s)", (t,))
+            out.write("%.1f OK\\n" % t)
+        except Exception:
+            out.write("%.1f FAIL\\n" % t)
+            try:
+                conn.close()
+            except Exception:
+                pass
+            conn = None
+        time.sleep(max(0, 0.5 - (time.time() - t)))
+`;
+
+/** The longest time between two successful writes around failed ones (seconds), and the counts. */
+function longestGap(log: string): { gap: number; ok: number; fail: number } {
+  const rows = log.trim().split('\n').map((l) => l.split(' ')).map(([t, v]) => ({ t: Number(t), ok: v === 'OK' }));
+  let gap = 0;
+  let lastOk: number | undefined;
+  for (const r of rows) {
+    if (!r.ok) continue;
+    if (lastOk !== undefined) gap = Math.max(gap, r.t - lastOk);
+    lastOk = r.t;
+  }
+  return { gap, ok: rows.filter((r) => r.ok).length, fail: rows.filter((r) => !r.ok).length };
+}
+
+test('certs rotate: every host a new key and certificate from the same CA, served by etcd, Patroni, PostgreSQL, RabbitMQ, HAProxy and the api-server afterwards; writes through the VIP go on; a task still runs; status healthy; a second bootstrap changes nothing', async () => {
+  const vip = lab.loaded.inventory.cluster.vips[0]!.address;
+  // The VIP serves the certificate of the HAProxy host that holds it.
+  const holder = (await on('pg3', `ip -o -4 addr show | grep -c ' ${vip}/' || true`)).trim() !== '0' ? 'pg3' : 'af1';
+  // host:port (-starttls) of every TLS listener, each asked from pg3 with root's client certificate.
+  const listeners: Array<[string, string, string]> = [
+    ['pg1', `${addr('pg1')}:2379`, ''],
+    ['pg1', `${addr('pg1')}:8008`, ''],
+    ['pg1', `${addr('pg1')}:5432`, '-starttls postgres'],
+    ['pg2', `${addr('pg2')}:5671`, ''],
+    ['pg2', `${addr('pg2')}:15671`, ''],
+    [holder, `${vip}:443`, ''],
+    ['af1', `${addr('af1')}:8080`, ''],
+  ];
+  const served = async () =>
+    Promise.all(
+      listeners.map(async ([, target, starttls]) =>
+        (await on('pg3', `echo | openssl s_client -connect ${target} ${starttls} -cert /etc/airflow-ha/tls/host.crt -key /etc/airflow-ha/tls/host.key 2>/dev/null | openssl x509 -noout -serial`)).trim().replace(/^serial=/, '').toLowerCase(),
+      ),
+    );
+  const stateSerial = async (host: string) => new X509Certificate(await readFile(path.join(lab.loaded.stateDir, 'tls', 'hosts', `${host}.crt`), 'utf8')).serialNumber.toLowerCase();
+  const before = await served();
+  assert.deepEqual(before, await Promise.all(listeners.map(([h]) => stateSerial(h))), 'each listener serves its host\'s certificate');
+
+  const check = await cli(['certs', 'rotate', ...inv(), '--check']);
+  assert.equal(check.exitCode, 0, check.stdout + check.stderr);
+  assert.match(check.stdout, new RegExp(`for ${HOSTS.length} host\\(s\\)`));
+  assert.deepEqual(await served(), before, '--check changes nothing');
+
+  await on('af1', 'rm -f /tmp/writes.stop /tmp/writes.log');
+  const writer = py(lab.inventoryFile, 'af1', WRITES);
+  await new Promise((r) => setTimeout(r, 3000));
+  const t0 = Date.now();
+  const rotate = await cli(['certs', 'rotate', ...inv(), '--json']);
+  const sec = (Date.now() - t0) / 1000;
+  await new Promise((r) => setTimeout(r, 3000));
+  await on('af1', 'touch /tmp/writes.stop');
+  const w = await writer;
+  assert.equal(w.code, 0, w.stderr);
+  const writes = longestGap(await on('af1', 'cat /tmp/writes.log'));
+  process.stderr.write(`certs rotate on ${HOSTS.length} hosts: ${sec.toFixed(0)} s; writes through the VIP: ${writes.ok} ok, ${writes.fail} failed, longest gap ${writes.gap.toFixed(1)} s\n`);
+  assert.equal(rotate.exitCode, 0, rotate.stdout.slice(-5000) + rotate.stderr);
+  assert.match(rotate.stderr, /renewed pg1: valid until \d{4}-\d\d-\d\d/);
+
+  // Every listener now serves its host's new certificate.
+  const after = await served();
+  assert.deepEqual(after, await Promise.all(listeners.map(([h]) => stateSerial(h))));
+  for (let i = 0; i < listeners.length; i++) assert.notEqual(after[i], before[i], `${listeners[i]![1]} still serves the old certificate`);
+  // Writes went on: no gap longer than a Patroni switchover's (the issue's bound for a TLS change).
+  assert.ok(writes.ok > 0 && writes.gap <= 20, `longest write gap ${writes.gap.toFixed(1)} s`);
+
+  // The broker and the worker with their new client certificates.
+  const r = await echoTask(lab.inventoryFile, 'af1', 'default');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.result, { hostname: 'w1', tag: 'default', queue: 'default' });
+  await statusUntil(lab.inventoryFile, 'healthy', (s) => notHealthy(checksOf(s)).length === 0, 180_000);
+  const second = await cli(['bootstrap', ...inv(), '--json']);
+  assert.equal(second.exitCode, 0, second.stdout.slice(-3000) + second.stderr);
+  assert.deepEqual(runEnd(second.stdout).hosts.map((x) => [x.host, x.changed]), HOSTS.map((x) => [x, 0]));
 });

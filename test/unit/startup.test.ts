@@ -37,7 +37,7 @@ test('a start of the CLI loads commander and a few small modules of ours, nothin
   const loaded = [...loadedAtStart('src/cli/main.ts')].sort();
   assert.deepEqual(
     loaded.filter((m) => !m.startsWith('node:')),
-    ['commander', 'playbooks/catalog.ts', 'src/cli/main.ts', 'src/cli/options.ts', 'src/cli/rotate.ts', 'src/cli/ssh.ts', 'src/cli/upgrade.ts', 'src/cli/workers.ts', 'src/core/errors.ts'],
+    ['commander', 'playbooks/catalog.ts', 'src/cli/certs.ts', 'src/cli/main.ts', 'src/cli/options.ts', 'src/cli/rotate.ts', 'src/cli/ssh.ts', 'src/cli/upgrade.ts', 'src/cli/workers.ts', 'src/core/errors.ts'],
   );
 });
 

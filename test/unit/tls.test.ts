@@ -7,7 +7,7 @@
  * status check of certificate expiry.
  */
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -24,6 +24,7 @@ import { hostPortClaims } from '../../src/inventory/ports.js';
 import { Secret } from '../../src/core/secret.js';
 import { InputError } from '../../src/core/errors.js';
 import { caFiles, loadOrCreateTls } from '../../src/cli/tls.js';
+import { rotateHosts } from '../../src/cli/certs.js';
 import { renderFiles } from '../../src/cli/render.js';
 import { clusterEndpoints } from '../../src/cli/endpoints.js';
 import type { Inventory } from '../../src/inventory/schema.js';
@@ -110,6 +111,22 @@ test('the CA and host certificates: made once with openssl (keys 0600, folder 07
       assert.ok(new X509Certificate(third.hosts[name]!.cert).checkIP('192.168.83.211'), name);
     }
     for (const name of ['worker1', 'mq1', 'ftp']) assert.equal(third.hosts[name]!.cert, first.hosts[name]!.cert, name);
+    // certs rotate: the hosts named get a new key and a new certificate (new serial) from the same CA; the others keep theirs.
+    const rotated = await loadOrCreateTls({ ...loaded, inventory: moreVips }, process.env, { renew: new Set(['sql1', 'worker1']) });
+    assert.equal(rotated.caCert, first.caCert, 'the CA stays');
+    for (const name of ['sql1', 'worker1']) {
+      const c = new X509Certificate(rotated.hosts[name]!.cert);
+      assert.notEqual(c.serialNumber, new X509Certificate(third.hosts[name]!.cert).serialNumber, name);
+      assert.notEqual(rotated.hosts[name]!.key.reveal(), third.hosts[name]!.key.reveal(), `${name}: a new key`);
+      assert.ok(c.checkIssued(ca) && c.verify(ca.publicKey) && c.checkPrivateKey(createPrivateKey(rotated.hosts[name]!.key.reveal())), name);
+      assert.equal(await readFile(path.join(tlsDir, 'hosts', `${name}.crt`), 'utf8'), rotated.hosts[name]!.cert, `${name}: the state folder holds the new one`);
+      assert.equal((await stat(path.join(tlsDir, 'hosts', `${name}.key`))).mode & 0o777, 0o600);
+    }
+    for (const name of ['airflow', 'mq1', 'ftp']) assert.equal(rotated.hosts[name]!.cert, third.hosts[name]!.cert, name);
+    assert.deepEqual(rotateHosts(['a', 'b'], undefined), ['a', 'b']);
+    assert.deepEqual(rotateHosts(['a', 'b'], 'b, b'), ['b']);
+    assert.throws(() => rotateHosts(['a', 'b'], 'a,c'), (e: unknown) => e instanceof InputError && /no host c in the inventory \(hosts: a, b\)/.test(e.message));
+    assert.throws(() => rotateHosts(['a'], ','), InputError);
     // A key others can read is refused, not fixed.
     await chmod(path.join(tlsDir, 'ca.key'), 0o644);
     await assert.rejects(loadOrCreateTls(loaded, process.env), (e: unknown) => e instanceof InputError && /ca\.key has mode 0644: it must not be readable by group or others/.test(e.message));
@@ -162,8 +179,8 @@ test('with TLS on: etcd on https with client-cert-auth, Patroni to etcd over TLS
   assert.equal(env['ETCD_TRUSTED_CA_FILE'], '/etc/airflow-ha/tls/ca.crt');
   assert.match(etcdctl(etcdEndpoints(inv), inv).toString(), /--cacert=\/etc\/airflow-ha\/tls\/ca\.crt --cert=\/etc\/airflow-ha\/tls\/host\.crt --key=\/etc\/airflow-ha\/tls\/host\.key --endpoints=https:\/\/192\.168\.83\.148:2379,/);
   const y = parse(renderPatroniConfig(inv, 'sql2', fixedSecrets)) as Record<string, any>;
-  assert.deepEqual(y['etcd3'], { protocol: 'https', cacert: '/etc/airflow-ha/tls/ca.crt', cert: '/etc/airflow-ha/tls/host.crt', key: '/etc/airflow-ha/tls/postgres.key', hosts: ['192.168.83.148:2379', '192.168.83.147:2379', '192.168.83.149:2379'] });
-  assert.equal(y['restapi'].certfile, '/etc/airflow-ha/tls/host.crt');
+  assert.deepEqual(y['etcd3'], { protocol: 'https', cacert: '/etc/airflow-ha/tls/ca.crt', cert: '/etc/airflow-ha/tls/postgres.crt', key: '/etc/airflow-ha/tls/postgres.key', hosts: ['192.168.83.148:2379', '192.168.83.147:2379', '192.168.83.149:2379'] });
+  assert.equal(y['restapi'].certfile, '/etc/airflow-ha/tls/postgres.crt');
   assert.equal(y['restapi'].keyfile, '/etc/airflow-ha/tls/postgres.key');
   assert.equal(y['postgresql'].parameters.ssl, 'on');
   assert.equal(y['postgresql'].parameters.ssl_key_file, '/etc/airflow-ha/tls/postgres.key');
@@ -178,7 +195,7 @@ test('with TLS on: etcd on https with client-cert-auth, Patroni to etcd over TLS
   assert.match(cfg, /server sql1 192\.168\.83\.148:5432 maxconn \d+ check port 8008 check-ssl verify required ca-file \/etc\/airflow-ha\/tls\/ca\.crt verifyhost sql1$/m);
   // The DAG processor's etcd lock: https endpoints, the CA and the Airflow user's key copy.
   const dp = airflowServices(inv, host(inv, 'ftp')).find((x) => x.kind === 'dag-processor');
-  assert.deepEqual(dp?.argv.slice(0, 6), ['/usr/bin/etcdctl', '--endpoints=https://192.168.83.148:2379,https://192.168.83.147:2379,https://192.168.83.149:2379', '--cacert=/etc/airflow-ha/tls/ca.crt', '--cert=/etc/airflow-ha/tls/host.crt', '--key=/etc/airflow-ha/tls/airflow.key', 'lock']);
+  assert.deepEqual(dp?.argv.slice(0, 6), ['/usr/bin/etcdctl', '--endpoints=https://192.168.83.148:2379,https://192.168.83.147:2379,https://192.168.83.149:2379', '--cacert=/etc/airflow-ha/tls/ca.crt', '--cert=/etc/airflow-ha/tls/airflow.crt', '--key=/etc/airflow-ha/tls/airflow.key', 'lock']);
   // TLS off: none of it.
   const plain = await seedInventory();
   assert.doesNotMatch(renderEtcdEnv(plain, 'sql2', 'existing'), /https:\/\/192|CERT/);
@@ -223,11 +240,15 @@ test('render with TLS on: every host gets the CA, its certificate and root key; 
   const inv = await seedTls();
   const files = renderFiles(etcdPatroni, inv, fixedSecrets, 'debian', { ...fixedOperator, tls: fixedTls });
   const of = (h: string) => files.filter((f) => f.host === h && f.path.startsWith('/etc/airflow-ha/tls/'));
-  assert.deepEqual(of('sql1').map((f) => f.path).sort(), ['/etc/airflow-ha/tls/ca.crt', '/etc/airflow-ha/tls/etcd.key', '/etc/airflow-ha/tls/host.crt', '/etc/airflow-ha/tls/host.key', '/etc/airflow-ha/tls/postgres.key']);
+  assert.deepEqual(of('sql1').map((f) => f.path).sort(), ['/etc/airflow-ha/tls/ca.crt', '/etc/airflow-ha/tls/etcd.crt', '/etc/airflow-ha/tls/etcd.key', '/etc/airflow-ha/tls/host.crt', '/etc/airflow-ha/tls/host.key', '/etc/airflow-ha/tls/postgres.crt', '/etc/airflow-ha/tls/postgres.key']);
   assert.deepEqual(of('worker1').map((f) => f.path).sort(), ['/etc/airflow-ha/tls/ca.crt', '/etc/airflow-ha/tls/host.crt', '/etc/airflow-ha/tls/host.key']);
   const key = of('sql1').find((f) => f.path.endsWith('postgres.key'));
   assert.equal(key?.mode, '0600');
   assert.match(key?.content.toString() ?? '', /fixed-test-key-of-sql1/);
+  // Each service's certificate copy beside its key: the same certificate as host.crt, public.
+  const cert = of('sql1').find((f) => f.path.endsWith('postgres.crt'));
+  assert.equal(cert?.content.toString(), fixedTls.hosts['sql1']!.cert);
+  assert.equal(cert?.mode, '0644');
   assert.throws(() => renderFiles(etcdPatroni, inv, fixedSecrets, 'debian', fixedOperator), /cluster\.tls is on but no certificate for \w+ was made on this machine/);
 });
 
@@ -292,7 +313,7 @@ test('with TLS on: RabbitMQ listens on AMQPS only (client certificates of the CA
   const plain = await seedInventory();
   const inv = await seedTls();
   const conf = renderRabbitmqConf(inv);
-  for (const l of ['listeners.tcp = none', 'listeners.ssl.default = 5671', 'ssl_options.cacertfile = /etc/airflow-ha/tls/ca.crt', 'ssl_options.certfile = /etc/airflow-ha/tls/host.crt', 'ssl_options.keyfile = /etc/airflow-ha/tls/rabbitmq.key', 'ssl_options.verify = verify_peer', 'ssl_options.fail_if_no_peer_cert = true']) assert.ok(conf.split('\n').includes(l), l);
+  for (const l of ['listeners.tcp = none', 'listeners.ssl.default = 5671', 'ssl_options.cacertfile = /etc/airflow-ha/tls/ca.crt', 'ssl_options.certfile = /etc/airflow-ha/tls/rabbitmq.crt', 'ssl_options.keyfile = /etc/airflow-ha/tls/rabbitmq.key', 'ssl_options.verify = verify_peer', 'ssl_options.fail_if_no_peer_cert = true']) assert.ok(conf.split('\n').includes(l), l);
   assert.doesNotMatch(conf, /listeners\.tcp\.default/);
   assert.match(renderRabbitmqConf(plain), /^listeners\.tcp\.default = 5672$/m);
   assert.doesNotMatch(renderRabbitmqConf(plain), /ssl_options|listeners\.ssl/);
@@ -309,7 +330,7 @@ test('with TLS on: RabbitMQ listens on AMQPS only (client certificates of the CA
 
   const cfg = renderAirflowConfig(inv, fixedSecrets);
   assert.match(cfg, /^broker_url = amqp:\/\/airflow:[^@]+@192\.168\.83\.135:5671\/airflow_host;/m);
-  for (const l of ['ssl_active = True', 'ssl_key = /etc/airflow-ha/tls/airflow.key', 'ssl_cert = /etc/airflow-ha/tls/host.crt', 'ssl_cacert = /etc/airflow-ha/tls/ca.crt']) assert.ok(cfg.split('\n').includes(l), l);
+  for (const l of ['ssl_active = True', 'ssl_key = /etc/airflow-ha/tls/airflow.key', 'ssl_cert = /etc/airflow-ha/tls/airflow.crt', 'ssl_cacert = /etc/airflow-ha/tls/ca.crt']) assert.ok(cfg.split('\n').includes(l), l);
   assert.doesNotMatch(renderAirflowConfig(plain, fixedSecrets), /ssl_active/);
 
   const ports = (i: Inventory) => hostPortClaims(host(i, 'mq1'), i).map((c) => c.from);
@@ -321,7 +342,7 @@ test('with TLS on: the management API serves the network over HTTPS (15671) and 
   const plain = await seedInventory();
   const inv = await seedTls();
   const lines = renderRabbitmqConf(inv).split('\n');
-  for (const l of ['management.ssl.port = 15671', 'management.ssl.cacertfile = /etc/airflow-ha/tls/ca.crt', 'management.ssl.certfile = /etc/airflow-ha/tls/host.crt', 'management.ssl.keyfile = /etc/airflow-ha/tls/rabbitmq.key', 'management.tcp.ip = 127.0.0.1', 'management.tcp.port = 15672']) assert.ok(lines.includes(l), l);
+  for (const l of ['management.ssl.port = 15671', 'management.ssl.cacertfile = /etc/airflow-ha/tls/ca.crt', 'management.ssl.certfile = /etc/airflow-ha/tls/rabbitmq.crt', 'management.ssl.keyfile = /etc/airflow-ha/tls/rabbitmq.key', 'management.tcp.ip = 127.0.0.1', 'management.tcp.port = 15672']) assert.ok(lines.includes(l), l);
   const plainConf = renderRabbitmqConf(plain);
   assert.match(plainConf, /^management\.tcp\.port = 15672$/m);
   assert.doesNotMatch(plainConf, /management\.ssl|management\.tcp\.ip/);
@@ -340,7 +361,7 @@ test('with TLS on: the celery CLI of the gates and drains uses an app with broke
   assert.doesNotMatch(workerPingCheck(plain, host(plain, 'worker1')).toString(), /--app|PYTHONPATH/);
   assert.equal(celeryCliModule(plain), undefined);
   const mod = celeryCliModule(inv)!;
-  assert.match(mod, /"keyfile": "\/etc\/airflow-ha\/tls\/airflow\.key", "certfile": "\/etc\/airflow-ha\/tls\/host\.crt", "ca_certs": "\/etc\/airflow-ha\/tls\/ca\.crt", "cert_reqs": ssl\.CERT_REQUIRED/);
+  assert.match(mod, /"keyfile": "\/etc\/airflow-ha\/tls\/airflow\.key", "certfile": "\/etc\/airflow-ha\/tls\/airflow\.crt", "ca_certs": "\/etc\/airflow-ha\/tls\/ca\.crt", "cert_reqs": ssl\.CERT_REQUIRED/);
   execFileSync('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], { input: mod });
 });
 
@@ -411,6 +432,29 @@ test('health gate over HTTPS: verified against the CA given, refused without it'
     assert.match(untrusted.stderr, /CERTIFICATE_VERIFY_FAILED/);
   } finally {
     server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('certs rotate: refused (exit 2, nothing made) without cluster.tls and for a host the inventory lacks; --check lists the hosts and their end dates and connects nowhere', async () => {
+  const { runMain } = await import('../helpers/cli.js');
+  const off = await runMain(['certs', 'rotate', '-i', 'inventory/seed-ha.yaml']);
+  assert.equal(off.code, 2, off.stderr);
+  assert.match(off.stderr, /seed-ha\.yaml has cluster\.tls\.enabled false: there are no certificates to rotate/);
+  const dir = tempDir('ah-certs-rotate-');
+  try {
+    await mkdir(dir, { recursive: true });
+    const seed = await readFile('inventory/seed-ha.yaml', 'utf8');
+    assert.match(seed, /^cluster:\n/m);
+    await writeFile(path.join(dir, 'site.yaml'), seed.replace(/^cluster:\n/m, 'cluster:\n  tls:\n    enabled: true\n'));
+    const unknown = await runMain(['certs', 'rotate', '-i', path.join(dir, 'site.yaml'), '--hosts', 'sql1,nope']);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.match(unknown.stderr, /no host nope in the inventory/);
+    const check = await runMain(['certs', 'rotate', '-i', path.join(dir, 'site.yaml'), '--hosts', 'sql1', '--check']);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, /check: nothing changed, nothing connected\): a new key and certificate, signed by the cluster CA, for 1 host\(s\)\n {2}sql1: no certificate yet \(ENOENT\)\n/);
+    await assert.rejects(stat(path.join(dir, 'site.state', 'tls')), 'nothing made in the state folder');
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
