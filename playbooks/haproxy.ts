@@ -16,7 +16,7 @@ const steps: readonly Step[] = [
     name: 'haproxy',
     hosts: { roles: ['haproxy'] },
     needs: [{ role: 'haproxy', why: "every Airflow host reaches the PostgreSQL primary through HAProxy's leader port" }],
-    tasks: ({ inventory, host, secrets, facts, operator }) => haproxyTasks(inventory, host, secrets, facts.family, 'http', operator?.tls),
+    tasks: ({ inventory, host, secrets, facts, operator }) => haproxyTasks(inventory, host, secrets, facts.family, { tls: operator?.tls }),
     // After a reload of a changed config: every HAProxy serves its stats page on its own address.
     gate: {
       name: 'haproxy stats port open on every haproxy host',

@@ -112,7 +112,7 @@ function haproxyStep(name: string, inv: Inventory, check: UiCheck): Step {
   return {
     name,
     hosts: { roles: ['haproxy'] },
-    tasks: ({ host, secrets, facts, operator }) => (inv.hosts.some((h) => h.roles.includes('webserver')) ? haproxyTasks(inv, host, secrets, facts.family, check, operator?.tls) : []),
+    tasks: ({ host, secrets, facts, operator }) => (inv.hosts.some((h) => h.roles.includes('webserver')) ? haproxyTasks(inv, host, secrets, facts.family, { uiCheck: check, tls: operator?.tls }) : []),
     gate,
   };
 }

@@ -7,7 +7,7 @@
  * ever printed.
  */
 import path from 'node:path';
-import { AIRFLOW_ADMIN_USER, FLOWER_USER } from '../components/airflow.js';
+import { AIRFLOW_ADMIN_USER, FLOWER_USER, webserverFrontendUrl } from '../components/airflow.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
 import { AIRFLOW_DB_USER } from '../components/patroni.js';
 import { ADMIN_USER as RABBITMQ_ADMIN_USER } from '../components/rabbitmq.js';
@@ -39,8 +39,8 @@ export function clusterEndpoints(loaded: LoadedInventory): Endpoint[] {
   if (front) {
     // With cluster.tls HAProxy serves the UI, Flower and its stats page over HTTPS.
     const web = scheme(inv);
-    const ui = tlsEnabled(inv) ? (p.webserverFrontendTls === 443 ? '' : `:${p.webserverFrontendTls}`) : p.webserverFrontend === 80 ? '' : `:${p.webserverFrontend}`;
-    if (has('webserver')) list.push({ name: 'Airflow UI', url: `${web}://${front}${ui}/`, user: AIRFLOW_ADMIN_USER, secret: 'airflowAdmin' });
+    // The UI's URL as airflow.cfg's base_url has it, by address.
+    if (has('webserver')) list.push({ name: 'Airflow UI', url: `${webserverFrontendUrl(inv, true)}/`, user: AIRFLOW_ADMIN_USER, secret: 'airflowAdmin' });
     if (has('flower')) list.push({ name: 'Flower', url: `${web}://${front}:${p.flowerFrontend}/`, user: FLOWER_USER, secret: 'flowerBasicAuth' });
     list.push({ name: 'HAProxy stats', url: `${web}://${front}:${p.haproxyStats}/`, user: HAPROXY_STATS_USER, secret: 'haproxyStats' });
     list.push({ name: 'PostgreSQL primary (read-write)', url: `${front}:${p.haproxyLeader}`, user: AIRFLOW_DB_USER, secret: 'airflowDb' });

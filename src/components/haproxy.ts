@@ -111,12 +111,13 @@ export const HAPROXY_SELINUX_BOOLEANS = { haproxy_connect_any: true } as const;
 /**
  * Tasks of one haproxy host: `ip_nonlocal_bind` (so the standby can bind the VIP it does not hold),
  * the package (Debian 12: haproxy 2.6; RHEL 9: haproxy 2.4+), with `cluster.tls` its certificate file
- * (`tls`: the operator's TLS material), on RHEL the SELinux boolean
+ * (`opts.tls`: the operator's TLS material), on RHEL the SELinux boolean
  * ({@link HAPROXY_SELINUX_BOOLEANS}) before haproxy starts, the config checked with
  * `haproxy -c -f` BEFORE it replaces the old one (a change reloads haproxy, which keeps
  * established sessions), and the service enabled and started.
  */
-export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily, uiCheck: UiCheck = 'http', tls?: TlsMaterial): Task[] {
+export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily, opts: { uiCheck?: UiCheck; tls?: TlsMaterial | undefined } = {}): Task[] {
+  const { uiCheck = 'http', tls } = opts;
   return [
     sysctl({ file: '60-airflow-ha-haproxy.conf', values: { 'net.ipv4.ip_nonlocal_bind': '1' } }),
     packages({ names: ['haproxy'] }),
