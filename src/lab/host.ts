@@ -128,8 +128,9 @@ export interface HostContext {
 
 /**
  * Mounts the host's overlay at `merged` (unless mounted already) and writes the host's files into
- * it, which lands them in its upper layer: hostname, hosts, machine-id and ssh host keys (both kept
- * when present, so a restarted host keeps its identity), static address, apt proxy, authorized_keys.
+ * it, which lands them in its upper layer: hostname, hosts (kept when present for the host's address,
+ * with what was added to it since), machine-id and ssh host keys (both kept when present, so a
+ * restarted host keeps its identity), static address, apt proxy, authorized_keys.
  * overlayfs mount options: Documentation/filesystems/overlayfs.rst.
  */
 export async function prepareHost(rec: HostRecord, f: HostFiles, baseRoot: string, ctx: HostContext): Promise<void> {
@@ -146,11 +147,15 @@ export async function prepareHost(rec: HostRecord, f: HostFiles, baseRoot: strin
   }
   const root = f.merged;
   await writeInRoot(root, 'etc/hostname', `${rec.name}\n`);
-  await writeInRoot(
-    root,
-    'etc/hosts',
-    `127.0.0.1\tlocalhost\n${rec.address}\t${rec.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-  );
+  // /etc/hosts only on a new disk (or one made for another address): a host powered off and on keeps
+  // what was written into it since, as a VM keeps its disk. airflow-ha's base step adds the cluster's
+  // names there; a boot that rewrote it left a restarted RabbitMQ node unable to resolve its peers,
+  // so it could not answer a CLI tool on another node (`list_queues` there timed out as "unresponsive").
+  const ownLine = `${rec.address}\t${rec.name}\n`;
+  const hosts = await readFile(join(root, 'etc/hosts'), 'utf8').catch(() => '');
+  if (!(await exists(join(f.upper, 'etc/hosts'))) || !hosts.includes(ownLine)) {
+    await writeInRoot(root, 'etc/hosts', `127.0.0.1\tlocalhost\n${ownLine}::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  }
   // Sorts before the image's 80-container-host0.network (DHCP), which would leave only a link-local
   // address (systemd.network(5): the first file in lexical order that matches wins). No gateway: the
   // lab has no way out but the apt proxy.
