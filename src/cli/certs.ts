@@ -59,10 +59,11 @@ export function registerCertsCommand(program: Command, io: Io, argv: readonly st
 }
 
 async function certsRotate(io: Io, argv: readonly string[], o: CertsRotateFlags): Promise<number> {
-  const [{ loadInventory }, { runPlaybookCli, runFlags }, { operatorInputs }, { playbooks }] = await Promise.all([
+  const [{ loadInventory }, { runPlaybookCli, runFlags }, { operatorInputs }, { tlsHostsDir }, { playbooks }] = await Promise.all([
     import('../inventory/load.js'),
     import('./run.js'),
     import('./operator.js'),
+    import('./tls.js'),
     import('../../playbooks/index.js'),
   ]);
   const say = (t: string) => (o.json ? io.err(t) : io.out(t));
@@ -71,7 +72,7 @@ async function certsRotate(io: Io, argv: readonly string[], o: CertsRotateFlags)
   const inv = loaded.inventory;
   if (!inv.cluster.tls.enabled) throw new InputError(`certs rotate: ${loaded.file} has cluster.tls.enabled false: there are no certificates to rotate`);
   const names = rotateHosts(inv.hosts.map((h) => h.name), o.hosts);
-  const certFile = (name: string) => path.join(loaded.stateDir, 'tls', 'hosts', `${name}.crt`);
+  const certFile = (name: string) => path.join(tlsHostsDir(loaded.stateDir), `${name}.crt`);
   if (o.check) {
     say(`certs rotate (check: nothing changed, nothing connected): a new key and certificate, signed by the cluster CA, for ${names.length} host(s)\n`);
     for (const n of names) say(`  ${n}: ${await endDate(certFile(n))}\n`);
@@ -84,7 +85,7 @@ async function certsRotate(io: Io, argv: readonly string[], o: CertsRotateFlags)
   const code = await runPlaybookCli(io, loaded, pb, { check: false, limit: { all: true }, ...runFlags(o), inputs, command, preflight: true });
   if (code !== ExitCode.ok) {
     io.err(
-      `certs rotate: the run did not finish; the new certificates stay in ${path.join(loaded.stateDir, 'tls', 'hosts')} and the hosts not reached still have their old ones (the same CA signed both, so the cluster keeps working). ` +
+      `certs rotate: the run did not finish; the new certificates stay in ${tlsHostsDir(loaded.stateDir)} and the hosts not reached still have their old ones (the same CA signed both, so the cluster keeps working). ` +
         `\`airflow-ha bootstrap -i ${o.inventory}\` rolls out the rest once the cause is fixed (\`certs rotate\` again would make new ones again)\n`,
     );
   }

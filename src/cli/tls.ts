@@ -30,6 +30,11 @@ export const CA_DAYS = 3650;
 /** Seconds one openssl run may take. */
 const OPENSSL_TIMEOUT_SEC = 30;
 
+/** The folder of the hosts' certificates and keys in the state folder: `<state>/tls/hosts`. */
+export function tlsHostsDir(stateDir: string): string {
+  return path.join(stateDir, 'tls', 'hosts');
+}
+
 /** Where the CA's files are: the state folder's, or the site's own (`cluster.tls.ca`, relative to the inventory). */
 export function caFiles(loaded: Pick<LoadedInventory, 'dir' | 'stateDir' | 'inventory'>): { cert: string; key: string; own: boolean } {
   const own = loaded.inventory.cluster.tls.ca;
@@ -54,7 +59,7 @@ export async function loadOrCreateTls(loaded: Pick<LoadedInventory, 'dir' | 'sta
   const inv = loaded.inventory;
   const ca = caFiles(loaded);
   const dir = path.join(loaded.stateDir, 'tls');
-  const hostsDir = path.join(dir, 'hosts');
+  const hostsDir = tlsHostsDir(loaded.stateDir);
   await mkdir(hostsDir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   await chmod(hostsDir, 0o700);

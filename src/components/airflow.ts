@@ -45,7 +45,7 @@ import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
 import { CELERY_CONFIG_MODULE, celeryConfigModule, celeryQueueSettings } from './celery.js';
 import { etcdEndpoints, etcdMembers } from './etcd.js';
-import { AIRFLOW_TLS_CHAIN, CA_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
+import { AIRFLOW_TLS_CHAIN, CA_CERT, scheme, serviceKey, serviceTlsFiles, tlsEnabled } from '../tls/plan.js';
 import { tlsAirflowChainTask, tlsServiceKeyTask } from './tls.js';
 import type { TlsMaterial } from '../run/playbook.js';
 import { haproxyVips } from './haproxy.js';
@@ -180,8 +180,7 @@ export function webserverFrontendUrl(inv: Inventory, byAddress = false): string 
   const name = byAddress ? databaseEndpoint(inv).host : (vip?.name ?? databaseEndpoint(inv).host);
   const tls = tlsEnabled(inv);
   const port = tls ? inv.cluster.ports.webserverFrontendTls : inv.cluster.ports.webserverFrontend;
-  const scheme = tls ? 'https' : 'http';
-  return port === (tls ? 443 : 80) ? `${scheme}://${name}` : `${scheme}://${name}:${port}`;
+  return port === (tls ? 443 : 80) ? `${scheme(inv)}://${name}` : `${scheme(inv)}://${name}:${port}`;
 }
 
 /**
@@ -259,7 +258,7 @@ export function celeryConfigFile(inv: Inventory): { path: string; content: strin
  * The key is the Airflow user's copy of the host key. Null without TLS.
  */
 export function celerySsl(inv: Inventory): { key: string; cert: string; ca: string } | null {
-  return tlsEnabled(inv) ? { key: serviceKey(inv, 'airflow').path, cert: serviceKey(inv, 'airflow').cert, ca: CA_CERT } : null;
+  return tlsEnabled(inv) ? serviceTlsFiles(inv, 'airflow') : null;
 }
 
 /** The Airflow connection id of the Git DAG bundle (mode git), given to the units as AIRFLOW_CONN_AIRFLOW_HA_DAGS. */
@@ -366,7 +365,8 @@ export function airflowServices(inv: Inventory, host: Host): AirflowService[] {
   if (is(triggererHosts(inv))) add('triggerer', 'Airflow triggerer', cmd('triggerer'));
   if (is(dagProcessorHosts(inv))) {
     // cluster.tls: etcd wants a client certificate; the lock runs as the Airflow user, with its own copy of the host key.
-    const tls = tlsEnabled(inv) ? [`--cacert=${CA_CERT}`, `--cert=${serviceKey(inv, 'airflow').cert}`, `--key=${serviceKey(inv, 'airflow').path}`] : [];
+    const f = serviceTlsFiles(inv, 'airflow');
+    const tls = tlsEnabled(inv) ? [`--cacert=${f.ca}`, `--cert=${f.cert}`, `--key=${f.key}`] : [];
     const lock = etcdMembers(inv).length > 0 ? ['/usr/bin/etcdctl', `--endpoints=${etcdEndpoints(inv)}`, ...tls, 'lock', '--ttl=15', dagProcessorLockKey(inv)] : [];
     add('dag-processor', 'Airflow DAG processor (active while it holds the etcd lock)', [...lock, ...cmd('dag-processor')]);
   }
@@ -495,8 +495,9 @@ export function airflowInstallTasks(inv: Inventory, host: Host, facts: HostFacts
   const p = airflowPaths(inv);
   const a = inv.cluster.airflow;
   const etcdctl = dagProcessorHosts(inv).some((h) => h.name === host.name) && etcdMembers(inv).length > 0;
-  const units = airflowServices(inv, host).map((s) => s.unit);
-  const uiUnits = airflowServices(inv, host).filter((s) => s.kind === 'webserver').map((s) => s.unit);
+  const services = airflowServices(inv, host);
+  const units = services.map((s) => s.unit);
+  const uiUnits = services.filter((s) => s.kind === 'webserver').map((s) => s.unit);
   return [
     packages({ names: [...pythonPackages(inv, facts.family), ...(etcdctl ? [facts.family === 'debian' ? 'etcd-client' : 'etcd'] : [])] }),
     ...airflowAccountTasks(inv, facts.family),
@@ -701,7 +702,7 @@ export const HEALTH_IF_DEPLOYED = ['triggerer', 'dag_processor'] as const;
 export function webserverHealthCheck(inv: Inventory): Cmd {
   const url = `${webserverFrontendUrl(inv, true)}${airflowLayout(inv.cluster.versions.airflow).healthPath}`;
   // cluster.tls: HTTPS at the VIP, verified against the cluster CA (every host has it).
-  return tlsEnabled(inv) ? sh`python3 -c ${HEALTH_GATE_SCRIPT} ${url} ${CA_CERT}` : sh`python3 -c ${HEALTH_GATE_SCRIPT} ${url}`;
+  return sh`python3 -c ${HEALTH_GATE_SCRIPT} ${tlsEnabled(inv) ? [url, CA_CERT] : [url]}`;
 }
 
 /** The Python of {@link webserverHealthCheck}: `python3 -c SCRIPT URL [CA]` (CA: the file an `https://` URL's server is verified against). */

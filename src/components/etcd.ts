@@ -23,7 +23,7 @@ import { notifyIfActive, restartHandler, service, serviceFact } from '../tasks/s
 import type { Handler, ManagedFile, Task, TaskPlan } from '../tasks/task.js';
 import { renderTemplate } from '../tasks/template.js';
 import { httpPost, parseHttp } from '../status/script.js';
-import { CA_CERT, ROOT_CLIENT, scheme, serviceKey, tlsEnabled } from '../tls/plan.js';
+import { ROOT_CLIENT, scheme, serviceTlsFiles, tlsEnabled } from '../tls/plan.js';
 import { tlsServiceKeyTask } from './tls.js';
 import type { TlsMaterial } from '../run/playbook.js';
 
@@ -81,7 +81,7 @@ export function renderEtcdEnv(inv: Inventory, hostName: string, state: EtcdClust
     initial_cluster: etcdMembers(inv).map((m) => `${m.name}=${etcdPeerUrl(inv, m)}`).join(','),
     state,
     scheme: scheme(inv),
-    tls: tlsEnabled(inv) ? { cert: serviceKey(inv, 'etcd').cert, key: serviceKey(inv, 'etcd').path, ca: CA_CERT } : false,
+    tls: tlsEnabled(inv) ? serviceTlsFiles(inv, 'etcd') : false,
     // A monitored cluster: /metrics on a listener of its own (ETCD_LISTEN_METRICS_URLS, etcd 3.4
     // configuration "--listen-metrics-urls"), so Prometheus never reaches the client API.
     metrics_url: monitored(inv) ? `http://${host.address}:${inv.cluster.ports.etcdMetrics}` : '',

@@ -34,7 +34,7 @@ import { pgdgRepoTasks } from './repos.js';
 import { tlsServiceKeyTask } from './tls.js';
 import type { TlsMaterial } from '../run/playbook.js';
 import { httpsOk } from '../tasks/https.js';
-import { CA_CERT, ROOT_CLIENT, scheme, serviceKey, tlsEnabled } from '../tls/plan.js';
+import { CA_CERT, ROOT_CLIENT, scheme, serviceTlsFiles, tlsEnabled } from '../tls/plan.js';
 
 /**
  * Bytes of WAL a replica may lag and still be promoted (Patroni's default). With synchronous mode
@@ -235,7 +235,7 @@ function patroniVars(inv: Inventory, hostName: string, secrets: ClusterSecrets, 
     secrets,
     pg_hba: patroniPgHba(inv),
     // cluster.tls: the REST API, PostgreSQL and Patroni's etcd client on the host's certificate, with the postgres user's key.
-    tls: tlsEnabled(inv) ? { cert: serviceKey(inv, 'postgres').cert, key: serviceKey(inv, 'postgres').path, ca: CA_CERT } : false,
+    tls: tlsEnabled(inv) ? serviceTlsFiles(inv, 'postgres') : false,
     // cluster.postgresql.parameters and WAL archiving to pgBackRest (src/components/backup.ts), sorted
     // so the file does not change with the inventory's key order.
     parameters: Object.fromEntries(Object.entries({ ...backupParameters(inv), ...inv.cluster.postgresql.parameters }).sort(([a], [b]) => a.localeCompare(b))),

@@ -26,7 +26,7 @@ import { service } from '../tasks/systemd.js';
 import { group, user } from '../tasks/system.js';
 import type { Handler, Task } from '../tasks/task.js';
 import { renderTemplate, template } from '../tasks/template.js';
-import { CA_CERT, serviceKey, tlsEnabled } from '../tls/plan.js';
+import { serviceTlsFiles, tlsEnabled } from '../tls/plan.js';
 import { debianErlangVersion, erlangAptPin, rabbitmqRepoTasks } from './repos.js';
 import type { TlsMaterial } from '../run/playbook.js';
 import { tlsServiceKeyTask } from './tls.js';
@@ -71,7 +71,7 @@ export function brokerPort(inv: Inventory): number {
  * log in with their password. Null without TLS.
  */
 export function rabbitmqTls(inv: Inventory): { ca: string; cert: string; key: string } | null {
-  return tlsEnabled(inv) ? { ca: CA_CERT, cert: serviceKey(inv, 'rabbitmq').cert, key: serviceKey(inv, 'rabbitmq').path } : null;
+  return tlsEnabled(inv) ? serviceTlsFiles(inv, 'rabbitmq') : null;
 }
 
 /** Every broker as Celery's broker_url and the drill's publisher list them: `address:port` of each `rabbitmq` host in inventory order, on {@link brokerPort}. */

@@ -151,9 +151,10 @@ export async function prepareHost(rec: HostRecord, f: HostFiles, baseRoot: strin
   // what was written into it since, as a VM keeps its disk. airflow-ha's base step adds the cluster's
   // names there; a boot that rewrote it left a restarted RabbitMQ node unable to resolve its peers,
   // so it could not answer a CLI tool on another node (`list_queues` there timed out as "unresponsive").
+  // A new disk shows the base's /etc/hosts (src/lab/base.ts: localhost only), which lacks the line.
   const ownLine = `${rec.address}\t${rec.name}\n`;
   const hosts = await readFile(join(root, 'etc/hosts'), 'utf8').catch(() => '');
-  if (!(await exists(join(f.upper, 'etc/hosts'))) || !hosts.includes(ownLine)) {
+  if (!hosts.includes(ownLine)) {
     await writeInRoot(root, 'etc/hosts', `127.0.0.1\tlocalhost\n${ownLine}::1\tlocalhost ip6-localhost ip6-loopback\n`);
   }
   // Sorts before the image's 80-container-host0.network (DHCP), which would leave only a link-local

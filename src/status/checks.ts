@@ -13,7 +13,7 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { ADMIN_USER, AIRFLOW_VHOST, brokerPort, nodeName } from '../components/rabbitmq.js';
 import { HAPROXY_STATS_USER } from '../components/haproxy.js';
-import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagBundleBare, dagBundleCheckout, dagBundleConfig, dagProcessorHosts, FLOWER_USER, triggererHosts, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
+import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagBundleBare, dagBundleCheckout, dagBundleConfig, dagProcessorHosts, FLOWER_USER, triggererHosts, webserverFrontendUrl, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniApiUrl, patroniDcs, psql } from '../components/patroni.js';
 import { ROOT_CLIENT, scheme, tlsEnabled } from '../tls/plan.js';
 import { tlsLines, tlsProbes } from './tls.js';
@@ -831,11 +831,10 @@ export const airflowCheck: StatusCheck = {
     const healthPath = airflowLayout(inv.cluster.versions.airflow).healthPath;
     if (has(host, 'webserver')) {
       // cluster.tls: the UI servers and the VIP's frontend speak HTTPS, verified against the cluster CA.
-      const ports = inv.cluster.ports;
       const ca = tlsEnabled(inv) ? { ca: ROOT_CLIENT.ca } : undefined;
-      probes.push(probe('airflow.health.direct', httpGet(`${scheme(inv)}://${host.address}:${ports.webserver}${healthPath}`, false, ca)));
-      const front = ca ? ports.webserverFrontendTls : ports.webserverFrontend;
-      if (vip) probes.push(probe('airflow.health.vip', httpGet(`${scheme(inv)}://${vip.address}:${front}${healthPath}`, false, ca)));
+      probes.push(probe('airflow.health.direct', httpGet(`${scheme(inv)}://${host.address}:${inv.cluster.ports.webserver}${healthPath}`, false, ca)));
+      // Through the VIP: the UI's own URL (base_url's, by address).
+      if (vip) probes.push(probe('airflow.health.vip', httpGet(`${webserverFrontendUrl(inv, true)}${healthPath}`, false, ca)));
     }
     if (has(host, 'flower')) {
       // Flower runs with --basic-auth (src/components/airflow.ts): the check logs in like an operator.

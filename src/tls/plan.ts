@@ -64,6 +64,12 @@ export function serviceKey(inv: Inventory, service: KeyService): { path: string;
   return { path: `${TLS_DIR}/${service}.key`, cert: `${TLS_DIR}/${service}.crt`, owner: user, group: user };
 }
 
+/** `service`'s own certificate and key ({@link serviceKey}) and the CA, as its configs name them. */
+export function serviceTlsFiles(inv: Inventory, service: KeyService): { ca: string; cert: string; key: string } {
+  const k = serviceKey(inv, service);
+  return { ca: CA_CERT, cert: k.cert, key: k.path };
+}
+
 /** Whether the inventory turns TLS on. */
 export function tlsEnabled(inv: Inventory): boolean {
   return inv.cluster.tls.enabled;
