@@ -13,11 +13,13 @@ import type { ClusterSecrets } from '../inventory/secrets.js';
 import { monitored } from '../inventory/ports.js';
 import type { Host, Inventory, Vip } from '../inventory/schema.js';
 import { packages } from '../tasks/package.js';
-import { reloadHandler, service } from '../tasks/systemd.js';
+import { command } from '../tasks/command.js';
+import { exec } from '../core/op.js';
+import type { Handler, Task } from '../tasks/task.js';
+import { service } from '../tasks/systemd.js';
 import { selinuxBooleans } from '../tasks/selinux.js';
 import { sysctl } from '../tasks/system.js';
 import { renderTemplate, template } from '../tasks/template.js';
-import type { Task } from '../tasks/task.js';
 
 /** Where HAProxy's config lives (same path on Debian 12 and RHEL 9). */
 export const HAPROXY_CFG = '/etc/haproxy/haproxy.cfg';
@@ -35,6 +37,107 @@ export const DEFAULT_MAXCONN = 4000;
  * connection the pool still considers usable. Override with `vars.haproxyTimeout` (HAProxy time format).
  */
 export const DEFAULT_TIMEOUT = '1h';
+
+/**
+ * HAProxy's server state file (`server-state-file`, read by `load-server-state-from-file global`
+ * when a process starts). Between reloads it holds only the format version line (`1`): a missing
+ * file makes every start and `haproxy -c` warn, an empty one too ("Can't get version"), both
+ * checked on Debian 12's haproxy 2.6.12.
+ */
+export const HAPROXY_STATE_FILE = '/var/lib/haproxy/server-state';
+
+/** HAProxy's admin socket (`stats socket`): Debian's package ships /run/haproxy (RuntimeDirectory); RHEL's config uses /var/lib/haproxy/stats. */
+export function haproxyStatsSocket(family: OsFamily): string {
+  return family === 'debian' ? '/run/haproxy/admin.sock' : '/var/lib/haproxy/stats';
+}
+
+/**
+ * The reload of HAProxy that keeps each server's UP/DOWN state, as python3 (every host has it;
+ * argv: admin socket, the config being loaded, the state file, then the reload command).
+ *
+ * Why: a new HAProxy process starts every server UP until its first check
+ * (haproxy's own words on the init-state patch, haproxy@formilux.org msg45283: "Servers are always
+ * set in an UP status by default"; `init-state` exists only from HAProxy 3.1). On a reload, the
+ * leader port then sends new connections round robin to the replicas for up to one check interval:
+ * writes through the VIP fail with "read-only transaction". Measured on haproxy 2.6.12 with a 200
+ * and a 503 check server: 0.3 s after `kill -USR2`, the 503 server was UP; with the state file, it
+ * stayed DOWN throughout.
+ *
+ * What it does: asks the running process for `show servers state`, keeps the lines of servers the
+ * new config still has with the same address, port, check port and `ssl` (a state line overrides the
+ * config's address and port, checked on 2.6.12, so a server the config moved is left to its
+ * checks), writes them to the state file (temporary file, then rename), runs the reload command,
+ * waits up to 15 s until a new process answers on the socket (`show info` Pid: systemd 252's
+ * `systemctl reload` returns once it has sent USR2, before the new process has read the file), then
+ * puts the file back to its version line and exits with the reload's exit code. Without a running
+ * process (a first start) it only reloads.
+ * https://docs.haproxy.org/2.6/configuration.html#3.1-server-state-file,
+ * https://docs.haproxy.org/2.6/management.html#9.3-show%20servers%20state
+ */
+export const HAPROXY_RELOAD_SCRIPT = [
+  'import os, socket, subprocess, sys, time',
+  'sock, cfg, state, reload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]',
+  'def ask(q):',
+  '    s = socket.socket(socket.AF_UNIX)',
+  '    s.settimeout(2)',
+  '    try:',
+  '        s.connect(sock)',
+  '        s.sendall(q.encode() + b"\\n")',
+  '        out = b""',
+  '        while True:',
+  '            c = s.recv(65536)',
+  '            if not c: break',
+  '            out += c',
+  '        return out.decode()',
+  '    finally:',
+  '        s.close()',
+  'def pid():',
+  '    try:',
+  '        return next((l[5:].strip() for l in ask("show info").splitlines() if l.startswith("Pid: ")), None)',
+  '    except OSError:',
+  '        return None',
+  'def servers():',
+  '    want, sec = set(), None',
+  '    for line in open(cfg):',
+  '        w = line.split()',
+  '        if len(w) >= 2 and w[0] in ("listen", "backend"): sec = w[1]',
+  '        elif len(w) >= 3 and w[0] == "server" and sec and ":" in w[2]:',
+  '            addr, port = w[2].rsplit(":", 1)',
+  '            opts = w[3:]',
+  '            check = opts[opts.index("port") + 1] if "port" in opts[:-1] else port',
+  '            want.add((sec, w[1], addr, port, "1" if "ssl" in opts else "0", check))',
+  '    return want',
+  'def write(lines):',
+  '    tmp = state + ".tmp"',
+  '    with open(tmp, "w") as f: f.write("\\n".join(lines) + "\\n")',
+  '    os.rename(tmp, state)',
+  'old, keep = pid(), ["1"]',
+  'if old:',
+  '    try:',
+  '        lines, want = ask("show servers state").splitlines(), servers()',
+  '        keep += [l for l in lines[1:2] if l.startswith("#")]',
+  '        keep += [l for l in lines[2:] if len(l.split()) >= 22 and tuple(l.split()[i] for i in (1, 3, 4, 18, 20, 21)) in want]',
+  '    except OSError:',
+  '        pass',
+  'write(keep)',
+  'rc = subprocess.run(reload).returncode',
+  'end = time.time() + 15',
+  'while old and rc == 0 and pid() in (old, None) and time.time() < end: time.sleep(0.2)',
+  'write(["1"])',
+  'sys.exit(rc)',
+].join('\n');
+
+/**
+ * Handler: reload haproxy keeping each server's state ({@link HAPROXY_RELOAD_SCRIPT}); id
+ * `reload:haproxy`, one per run and host whichever task notified it. Errors: the reload's exit code.
+ */
+export function haproxyReloadHandler(family: OsFamily): Handler {
+  return {
+    id: 'reload:haproxy',
+    name: 'reload haproxy (server states kept)',
+    ops: [exec(sh`python3 -c ${HAPROXY_RELOAD_SCRIPT} ${haproxyStatsSocket(family)} ${HAPROXY_CFG} ${HAPROXY_STATE_FILE} systemctl reload haproxy`)],
+  };
+}
 
 /** The VIPs held by the hosts of role `haproxy` (usually one: the cluster's main VIP). */
 export function haproxyVips(inv: Inventory): Vip[] {
@@ -79,8 +182,8 @@ export function haproxyVars(inv: Inventory, host: Host, secrets: ClusterSecrets,
     flowers: inv.hosts.filter((h) => h.roles.includes('flower')).map((h) => ({ name: h.name, address: h.address })),
     maxconn,
     timeout: String(host.vars?.['haproxyTimeout'] ?? DEFAULT_TIMEOUT),
-    // Debian's package ships /run/haproxy (RuntimeDirectory); RHEL's config uses /var/lib/haproxy/stats.
-    stats_socket: family === 'debian' ? '/run/haproxy/admin.sock' : '/var/lib/haproxy/stats',
+    stats_socket: haproxyStatsSocket(family),
+    state_file: HAPROXY_STATE_FILE,
     stats_user: HAPROXY_STATS_USER,
     stats_password: secrets.haproxyStats,
     // cluster.tls: the checks of Patroni's REST API over HTTPS, verified against the cluster CA;
@@ -118,12 +221,15 @@ export const HAPROXY_SELINUX_BOOLEANS = { haproxy_connect_any: true } as const;
  */
 export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets, family: OsFamily, opts: { uiCheck?: UiCheck; tls?: TlsMaterial | undefined } = {}): Task[] {
   const { uiCheck = 'http', tls } = opts;
+  const reload = haproxyReloadHandler(family);
   return [
     sysctl({ file: '60-airflow-ha-haproxy.conf', values: { 'net.ipv4.ip_nonlocal_bind': '1' } }),
     packages({ names: ['haproxy'] }),
     // cluster.tls: the certificate file before the config that names it (`haproxy -c` opens it).
-    ...tlsHaproxyPemTask(inv, host, tls, [reloadHandler('haproxy')]),
+    ...tlsHaproxyPemTask(inv, host, tls, [reload]),
     ...(family === 'rhel' ? [selinuxBooleans(HAPROXY_SELINUX_BOOLEANS)] : []),
+    // The server state file the config names, with its version line (the package made the folder).
+    command({ name: `server state file ${HAPROXY_STATE_FILE}`, cmd: sh`echo 1 > ${HAPROXY_STATE_FILE}`, creates: HAPROXY_STATE_FILE }),
     template({
       path: HAPROXY_CFG,
       template: 'haproxy/haproxy.cfg.njk',
@@ -133,7 +239,7 @@ export function haproxyTasks(inv: Inventory, host: Host, secrets: ClusterSecrets
       owner: 'root',
       group: 'haproxy',
       validate: (tmp) => sh`haproxy -c -q -f ${tmp}`,
-      notify: [reloadHandler('haproxy')],
+      notify: [reload],
     }),
     service({ name: 'haproxy', enabled: true, state: 'started' }),
   ];

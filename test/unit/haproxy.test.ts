@@ -155,9 +155,17 @@ test('haproxy tasks: ip_nonlocal_bind before the config, validated, reload on ch
   assert.deepEqual(tasks.map((t) => t.name), [
     'sysctl net.ipv4.ip_nonlocal_bind',
     'packages present haproxy',
+    'server state file /var/lib/haproxy/server-state',
     'template /etc/haproxy/haproxy.cfg',
     'service haproxy enabled, started',
   ]);
+  // The state file the config names exists before `haproxy -c` reads the config, and is made once.
+  const stateTask = tasks[2]!;
+  assert.deepEqual(stateTask.facts(debian).map((f) => f.cmd.render()), ["test -e /var/lib/haproxy/server-state"]);
+  // A changed config reloads through the state-keeping handler (test/unit/haproxy-reload.test.ts).
+  const cfgTask = tasks[3]!;
+  const planned = cfgTask.plan(new FactSet(new Map(cfgTask.facts(debian).map((f) => [f.key, { stdout: 'absent\n', code: 0 }]))), debian);
+  assert.deepEqual(planned.notify.map((n) => n.name), ['reload haproxy (server states kept)']);
   const files = renderFiles(haproxy, inv, secrets, 'debian');
   assert.deepEqual(
     files.map((f) => `${f.host}:${f.path}`),

@@ -35,16 +35,67 @@ set -e
 ( dnf install -y -q haproxy )
 # task: selinux booleans haproxy_connect_any=on
 ( setsebool -P haproxy_connect_any=on )
+# task: server state file /var/lib/haproxy/server-state
+( echo 1 > /var/lib/haproxy/server-state )
 # task: template /etc/haproxy/haproxy.cfg
 ( d=/var/lib/airflow-ha/tmp; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then echo "$d" 'is a symlink or not a directory: refusing to use it for validate copies' >&2; exit 1; fi; mkdir -p -- "$d" && chown -h root:root -- "$d" && chmod 0700 -- "$d" )
-# write /var/lib/airflow-ha/tmp/validate-73a271285df77d39 (3351 bytes, root:root 0600)
-( ( haproxy -c -q -f /var/lib/airflow-ha/tmp/validate-73a271285df77d39 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-73a271285df77d39; exit "$rc" )
-# write /etc/haproxy/haproxy.cfg (3351 bytes, root:haproxy 0640)
+# write /var/lib/airflow-ha/tmp/validate-c49b0746a3f14464 (3788 bytes, root:root 0600)
+( ( haproxy -c -q -f /var/lib/airflow-ha/tmp/validate-c49b0746a3f14464 ); rc=$?; rm -f /var/lib/airflow-ha/tmp/validate-c49b0746a3f14464; exit "$rc" )
+# write /etc/haproxy/haproxy.cfg (3788 bytes, root:haproxy 0640)
 # task: service haproxy enabled, started
 ( systemctl enable haproxy )
 ( systemctl start haproxy )
-# handler: reload haproxy
-( systemctl reload haproxy )
+# handler: reload haproxy (server states kept)
+( python3 -c 'import os, socket, subprocess, sys, time
+sock, cfg, state, reload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+def ask(q):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(2)
+    try:
+        s.connect(sock)
+        s.sendall(q.encode() + b"\n")
+        out = b""
+        while True:
+            c = s.recv(65536)
+            if not c: break
+            out += c
+        return out.decode()
+    finally:
+        s.close()
+def pid():
+    try:
+        return next((l[5:].strip() for l in ask("show info").splitlines() if l.startswith("Pid: ")), None)
+    except OSError:
+        return None
+def servers():
+    want, sec = set(), None
+    for line in open(cfg):
+        w = line.split()
+        if len(w) >= 2 and w[0] in ("listen", "backend"): sec = w[1]
+        elif len(w) >= 3 and w[0] == "server" and sec and ":" in w[2]:
+            addr, port = w[2].rsplit(":", 1)
+            opts = w[3:]
+            check = opts[opts.index("port") + 1] if "port" in opts[:-1] else port
+            want.add((sec, w[1], addr, port, "1" if "ssl" in opts else "0", check))
+    return want
+def write(lines):
+    tmp = state + ".tmp"
+    with open(tmp, "w") as f: f.write("\n".join(lines) + "\n")
+    os.rename(tmp, state)
+old, keep = pid(), ["1"]
+if old:
+    try:
+        lines, want = ask("show servers state").splitlines(), servers()
+        keep += [l for l in lines[1:2] if l.startswith("#")]
+        keep += [l for l in lines[2:] if len(l.split()) >= 22 and tuple(l.split()[i] for i in (1, 3, 4, 18, 20, 21)) in want]
+    except OSError:
+        pass
+write(keep)
+rc = subprocess.run(reload).returncode
+end = time.time() + 15
+while old and rc == 0 and pid() in (old, None) and time.time() < end: time.sleep(0.2)
+write(["1"])
+sys.exit(rc)' /var/lib/haproxy/stats /etc/haproxy/haproxy.cfg /var/lib/haproxy/server-state systemctl reload haproxy )
 
 # == step: keepalived
 # task: packages present keepalived
