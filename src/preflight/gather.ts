@@ -7,7 +7,7 @@ import type { Fact, FactSet } from '../facts/fact.js';
 import { osReleaseFact } from '../facts/host.js';
 import { AIRFLOW_ROLES, dagsMode } from '../inventory/rules.js';
 import type { Inventory, Role } from '../inventory/schema.js';
-import { capacityFact, clockEndFact, clockStartFact, installedAirflowFact, listenersFact, nfsSupportFact, packageOffersFact, pythonsFact } from './facts.js';
+import { capacityFact, clockEndFact, clockStartFact, etcdSchemeFact, installedAirflowFact, listenersFact, nfsSupportFact, packageOffersFact, pythonsFact } from './facts.js';
 import { hostPins } from './pins.js';
 import { clockOffset, type HostPreflightFacts } from './rules.js';
 
@@ -31,12 +31,14 @@ export function preflightRequest(inv: Inventory, roles: readonly Role[]): Prefli
   const names = { debian: hostPins(inv, roles, 'debian').map((p) => p.name), rhel: hostPins(inv, roles, 'rhel').map((p) => p.name) };
   const packages = names.debian.length + names.rhel.length > 0 ? packageOffersFact(names) : undefined;
   const some = roles.length > 0;
+  const etcd = roles.includes('etcd');
   const facts: Fact<unknown>[] = [
     clockStartFact,
     osReleaseFact,
     ...(some ? [capacityFact, listenersFact] : []),
     ...(nfs ? [nfsSupportFact] : []),
     ...(airflow ? [pythons, installed] : []),
+    ...(etcd ? [etcdSchemeFact] : []),
     ...(packages ? [packages] : []),
     clockEndFact,
   ];
@@ -51,6 +53,7 @@ export function preflightRequest(inv: Inventory, roles: readonly Role[]): Prefli
         ...(nfs ? { nfs: set.get(nfsSupportFact) } : {}),
         ...(airflow ? { pythons: set.get(pythons), airflowInstalled: set.get(installed) ?? null } : {}),
         ...(packages ? { packages: set.get(packages) } : {}),
+        ...(etcd ? { etcdScheme: set.get(etcdSchemeFact) ?? null } : {}),
       };
     },
   };

@@ -14,6 +14,7 @@
  * | `package:version`    | refuse / warn | a pinned version the configured repositories do not offer; warn when it cannot be checked yet |
  * | `python`             | refuse        | the Python of the Airflow virtualenv is older than the Airflow version needs |
  * | `airflow:installed`  | refuse        | the host runs another Airflow version than the inventory's: that is `upgrade`'s job |
+ * | `tls:switch`         | refuse        | an etcd member serves another scheme than `cluster.tls` asks for: TLS cannot be turned on or off on a running cluster yet |
  * | `capacity:memory`    | warn          | less memory than seed 003's VM of the same roles                        |
  * | `capacity:disk`      | warn          | a smaller /var file system than seed 003's VM of the same roles         |
  * | `clock:skew`         | refuse        | the host's clock is more than 1 s off the other hosts' clocks           |
@@ -48,6 +49,8 @@ export interface HostPreflightFacts {
   pythons?: Pythons;
   /** The Airflow version installed behind `<home>/venv`; null when none is (asked on Airflow hosts only). */
   airflowInstalled?: string | null;
+  /** The scheme this etcd member serves its clients on; null when none is configured (asked on etcd hosts only). */
+  etcdScheme?: 'http' | 'https' | null;
   listeners?: Listener[];
   packages?: PackageOffers;
 }
@@ -243,6 +246,35 @@ export function installedAirflowRule(inv: Inventory, h: PreflightHost): Finding[
 }
 
 // ---------------------------------------------------------------------------------------------
+// TLS on a running cluster
+
+/**
+ * Rule `tls:switch`: an etcd member already serves its clients over another scheme than
+ * `cluster.tls.enabled` asks for. Applying it would restart the etcd members onto the new scheme
+ * one at a time while the others and Patroni still speak the old one (Patroni would lose its DCS
+ * and demote the leader), switch PostgreSQL's pg_hba and RabbitMQ's listener before their clients,
+ * and change Patroni's REST API under HAProxy's checks: a rolling switch needs the stages a
+ * `bootstrap` does not have yet (README "TLS"). So the run is refused before anything changes.
+ */
+export function tlsSwitchRule(inv: Inventory, h: PreflightHost): Finding[] {
+  const running = h.facts.etcdScheme;
+  const wanted = inv.cluster.tls.enabled ? 'https' : 'http';
+  if (!running || running === wanted || !h.roles.includes('etcd')) return [];
+  const on = wanted === 'https';
+  return [
+    {
+      host: h.host.name,
+      rule: 'tls:switch',
+      severity: 'refuse',
+      message: `this etcd member serves ${running}:// (ETCD_LISTEN_CLIENT_URLS) and the inventory ${on ? 'turns cluster.tls on' : 'has cluster.tls off'}: turning TLS ${on ? 'on' : 'off'} for a running cluster is not a rolling change yet, and this run would cut etcd's quorum and Patroni's DCS`,
+      fix: on
+        ? 'keep cluster.tls.enabled: false for this cluster: TLS is set up by a cluster\'s first bootstrap'
+        : 'set cluster.tls.enabled: true back in the inventory (the state folder keeps its CA and certificates)',
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
 // Memory and disk
 
 /**
@@ -401,7 +433,7 @@ export function preflight(inv: Inventory, hosts: readonly PreflightHost[], opts:
     const os = osRule(h);
     // The other rules read facts that mean nothing on an unsupported OS.
     if (os.length > 0) return os;
-    return [...nfsRule(inv, h), ...packageRule(inv, h), ...pythonRule(inv, h, opts.interpreter), ...installedAirflowRule(inv, h), ...portRule(inv, h), ...capacityRule(h)];
+    return [...nfsRule(inv, h), ...packageRule(inv, h), ...pythonRule(inv, h, opts.interpreter), ...installedAirflowRule(inv, h), ...tlsSwitchRule(inv, h), ...portRule(inv, h), ...capacityRule(h)];
   });
   return [...perHost, ...clockRule(hosts)];
 }

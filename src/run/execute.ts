@@ -363,6 +363,9 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       }
       reporter.emit({ type: 'step_end', step: step.name, seconds: round(clock() - stepStart), ...counts, skipped, ...(gate ? { gate } : {}) });
       if (failures.length > 0) {
+        // Check mode past a refusal: the plan of a run the preflight refuses may fail where the run
+        // never would go (e.g. asking etcd over the scheme it does not serve); the refusal is the answer.
+        if (refused) return finish(ExitCode.badInput, refused);
         const failedHosts = new Set(failures.map((f) => f.host));
         return finish(ExitCode.taskFailed, failures[0], { step: step.name, hosts: inv.hosts.filter((h) => failedHosts.has(h.name)).map((h) => h.name) });
       }

@@ -1,13 +1,14 @@
 /**
  * etcd + Patroni end to end: the real CLI applies the etcd-patroni playbook to 3 lab hosts
  * (each postgresql + etcd), then the cluster is checked from inside the hosts, and a second apply
- * must change nothing and restart nothing.
+ * must change nothing and restart nothing. The same inventory with `cluster.tls` turned on is
+ * refused by the preflight (`tls:switch`) before anything changes.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { bootLab, cli, events, runEnd, type TestLab } from '../helpers/lab.js';
 
 let lab: TestLab;
@@ -102,6 +103,29 @@ test('apply etcd-patroni: etcd healthy, one leader + 2 streaming replicas, the a
   assert.deepEqual(end.hosts.map((h) => h.changed), [0, 0, 0], JSON.stringify(events(second.stdout).filter((e) => e.type === 'task' && e['status'] === 'changed')));
   assert.equal(events(second.stdout).filter((e) => e.type === 'handler').length, 0);
   assert.deepEqual(await starts(), before, 'no service restarted');
+});
+
+test('cluster.tls turned on for this running plaintext cluster: plan and apply refuse it (tls:switch, exit 2) on every member, and nothing changes', { timeout: 300_000 }, async () => {
+  const text = await readFile(lab.inventoryFile, 'utf8');
+  const doc = parse(text) as { cluster: Record<string, unknown> };
+  doc.cluster['tls'] = { enabled: true };
+  await writeFile(lab.inventoryFile, stringify(doc));
+  try {
+    const files = 'stat -c %Y /etc/default/etcd /etc/patroni/config.yml; ls /etc/airflow-ha/tls 2>/dev/null | wc -l';
+    const before = await exec('all', files);
+    const startsBefore = await starts();
+    for (const cmd of ['plan', 'apply']) {
+      const r = await cli([cmd, ...inv(), '--playbook', 'etcd-patroni']);
+      const out = r.stdout + r.stderr;
+      assert.equal(r.exitCode, 2, out.slice(-3000));
+      for (const h of HOSTS) assert.match(out, new RegExp(`${h}: \\[tls:switch\\] this etcd member serves http:// \\(ETCD_LISTEN_CLIENT_URLS\\) and the inventory turns cluster\\.tls on`), out.slice(-3000));
+      assert.match(out, /fix: keep cluster\.tls\.enabled: false for this cluster/);
+    }
+    assert.deepEqual(await exec('all', files), before, 'no config written, no TLS file shipped');
+    assert.deepEqual(await starts(), startsBefore, 'no service restarted');
+  } finally {
+    await writeFile(lab.inventoryFile, text);
+  }
 });
 
 test('a data dir that belongs to no Patroni cluster is refused with a clear message, never wiped', { timeout: 300_000 }, async () => {

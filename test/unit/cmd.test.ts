@@ -84,3 +84,11 @@ test('raw is taken literally and join uses the separator as written', () => {
   assert.equal(c.render(), "printf a && printf 'b c'");
   assert.equal(run(c), 'ab c');
 });
+
+test('sh refuses a literal part JavaScript could not read (cooked undefined), naming it, instead of dropping it', () => {
+  // What a tagged template passes for `\1` or `\u{zz}` when the compiler lets it through: the
+  // cooked string is undefined and only the raw text is left; the command would silently lose it.
+  const strings = Object.assign([`sed -E 's/(a)/`, undefined, `/p' `], { raw: [`sed -E 's/(a)/`, '\\1', `/p' `] });
+  assert.throws(() => sh(strings as unknown as TemplateStringsArray, 'x', 'f'), /sh: the literal text before argument 2 has an escape JavaScript cannot read \("\\\\1"\): build it with raw\(\)/);
+  assert.equal(run(raw(`printf '%s' 'x\\1'`)), 'x\\1');
+});

@@ -6,14 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PreflightError } from '../../src/core/errors.js';
 import { Inventory, type InventoryInput, type Role } from '../../src/inventory/schema.js';
-import { capacityFact, installedAirflowFact, listenersFact, nfsSupportFact, packageOffersFact, pythonsFact, type PackageOffers } from '../../src/preflight/facts.js';
+import { capacityFact, etcdSchemeFact, installedAirflowFact, listenersFact, nfsSupportFact, packageOffersFact, pythonsFact, type PackageOffers } from '../../src/preflight/facts.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostPins } from '../../src/preflight/pins.js';
 import {
-  capacityRule, clockOffset, clockRule, installedAirflowRule, minimumPython, nfsRule, osRule, packageRule, portRule, preflight, pythonRule,
+  capacityRule, clockOffset, clockRule, installedAirflowRule, minimumPython, nfsRule, osRule, packageRule, portRule, preflight, pythonRule, tlsSwitchRule,
   type HostPreflightFacts, type PreflightHost,
 } from '../../src/preflight/rules.js';
 import { runRoles } from '../../src/run/execute.js';
@@ -188,6 +188,42 @@ test('airflow:installed: a host on another Airflow version than the inventory as
   assert.deepEqual(installedAirflowRule(unpinned, host(unpinned, 'e1', { airflowInstalled: '2.9.0' })), [], 'not an Airflow host');
   // The whole preflight carries it, so bootstrap and apply refuse before the lock and any step.
   assert.deepEqual(preflight(unpinned, [host(unpinned, 'w1', { os: debian, airflowInstalled: '2.9.0' })], { interpreter: 'python3.11' }).map((x) => x.rule), ['airflow:installed']);
+});
+
+test('tls:switch: an etcd member on another scheme than cluster.tls is refused both ways; a new member, the same scheme or a host without etcd pass', () => {
+  const hosts: InventoryInput['hosts'] = [{ name: 'e1', address: '10.9.0.12', roles: ['etcd'] }, { name: 'w1', address: '10.9.0.11', roles: ['worker'], queues: ['default'] }];
+  const plain = inv({}, hosts);
+  const tls = inv({ tls: { enabled: true } }, hosts);
+  const [on, ...more] = tlsSwitchRule(tls, host(tls, 'e1', { etcdScheme: 'http' }));
+  assert.deepEqual(more, []);
+  assert.equal(on?.rule, 'tls:switch');
+  assert.equal(on?.severity, 'refuse');
+  assert.match(on?.message ?? '', /^this etcd member serves http:\/\/ \(ETCD_LISTEN_CLIENT_URLS\) and the inventory turns cluster\.tls on: turning TLS on for a running cluster is not a rolling change yet/);
+  assert.match(on?.fix ?? '', /keep cluster\.tls\.enabled: false/);
+  const [off] = tlsSwitchRule(plain, host(plain, 'e1', { etcdScheme: 'https' }));
+  assert.match(off?.message ?? '', /serves https:\/\/ .* has cluster\.tls off: turning TLS off/);
+  assert.match(off?.fix ?? '', /cluster\.tls\.enabled: true back/);
+  assert.deepEqual(tlsSwitchRule(tls, host(tls, 'e1', { etcdScheme: 'https' })), []);
+  assert.deepEqual(tlsSwitchRule(plain, host(plain, 'e1', { etcdScheme: 'http' })), []);
+  assert.deepEqual(tlsSwitchRule(tls, host(tls, 'e1', { etcdScheme: null })), [], 'a new member');
+  assert.deepEqual(tlsSwitchRule(tls, host(tls, 'w1', { etcdScheme: 'http' })), [], 'not an etcd host');
+  // The whole preflight carries it: bootstrap and apply refuse before the lock and any step.
+  assert.deepEqual(preflight(tls, [host(tls, 'e1', { os: debian, etcdScheme: 'http' })], { interpreter: 'python3.11' }).map((x) => x.rule), ['tls:switch']);
+});
+
+test('etcdSchemeFact reads the scheme of the first ETCD_LISTEN_CLIENT_URLS of the env file, quoted or not; no file is undefined', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ah-pf-'));
+  try {
+    const file = join(root, 'etcd');
+    const read = () => etcdSchemeFact.parse(execFileSync('/bin/sh', ['-c', etcdSchemeFact.cmd.render().replaceAll('/etc/default/etcd', file).replaceAll('/etc/etcd/etcd.conf', join(root, 'none'))], { encoding: 'utf8' }), 0);
+    assert.equal(read(), undefined, 'no file');
+    writeFileSync(file, '# ETCD_LISTEN_CLIENT_URLS="https://x"\nETCD_NAME="e1"\nETCD_LISTEN_CLIENT_URLS="http://10.0.0.1:2379,http://127.0.0.1:2379"\n');
+    assert.equal(read(), 'http');
+    writeFileSync(file, 'ETCD_LISTEN_CLIENT_URLS=https://10.0.0.1:2379\n');
+    assert.equal(read(), 'https');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('installedAirflowFact reads the Version of the dist-info behind the venv link, through the link or in a plain folder; nothing installed is undefined', () => {
