@@ -116,7 +116,7 @@ export function sh(strings: TemplateStringsArray, ...values: Arg[]): Cmd {
   const parts: Part[] = [];
   strings.forEach((s: string | undefined, i) => {
     // A tagged template gives `undefined` for a part with an escape JavaScript cannot read
-    // (`\{`, `\1`): dropping it would run a different command than the one written.
+    // (`\1`, `\u{zz}`; `\{` reads as `{`): dropping it would run a different command than the one written.
     if (s === undefined) throw new Error(`sh: the literal text before argument ${i + 1} has an escape JavaScript cannot read (${JSON.stringify(strings.raw[i])}): build it with raw() from a normal string`);
     if (s) parts.push({ kind: 'raw', text: s });
     if (i < values.length) parts.push(...partsOf(values[i] as Arg));
