@@ -54,7 +54,8 @@ export const TIMED_OUT = 124;
 export const NO_ANSWER = -1;
 
 /**
- * The script: a private temp folder (mktemp -d, removed on exit) holding a FIFO; each probe started
+ * The script: a private temp folder (mktemp -d, removed on exit, and by a detached janitor after
+ * the longest probe timeout + 2 s when the script itself is killed) holding a FIFO; each probe started
  * in the background as `timeout -k 1 N sh -c CMD` with stdin closed and stderr dropped, its stdout
  * kept in that folder; when it ends, its index and exit code go into the FIFO as one short line (one
  * write(2) below PIPE_BUF: lines never mix, pipe(7)). The collector reads that FIFO and prints each
@@ -71,7 +72,19 @@ export function probeScript(probes: readonly Probe[], nonce: string): Cmd {
   const clock = sh`printf ${`@@${nonce} clock %s\n`} "$(date +%s%N)"`;
   // The FIFO is opened read-write by the collector first, so no writer ever blocks and no read
   // sees an end of file while probes still run.
-  const head = raw(`d=$(mktemp -d) || exit 1\ntrap 'rm -rf "$d"' EXIT\nmkfifo "$d/done" && exec 3<>"$d/done" || exit 1`);
+  // A script cut off at the controller's deadline is killed (SIGKILL: no trap runs) while its
+  // probes finish in the background: a janitor, detached from the session's output, removes the
+  // folder once the last probe's `timeout -k 1` has surely ended (the longest timeout + 2 s).
+  // Without it, each cut-off run left its folder in the host's /tmp.
+  const janitorSec = Math.max(0, ...probes.map((p) => p.timeoutSec)) + 2;
+  const head = Cmd.join(
+    [
+      raw(`d=$(mktemp -d) || exit 1`),
+      sh`( sleep ${String(janitorSec)}; rm -rf "$d" ) </dev/null >/dev/null 2>&1 &`,
+      raw(`trap 'rm -rf "$d"' EXIT\nmkfifo "$d/done" && exec 3<>"$d/done" || exit 1`),
+    ],
+    '\n',
+  );
   const indexed = probes.map((p, i) => ({ p, i }));
   const own = indexed.filter(({ p }) => !p.local);
   const local = indexed.filter(({ p }) => p.local);

@@ -4,7 +4,10 @@
  * clusters' results into verdicts and exit codes, the per-role planning of the Airflow checks, and
  * the rendered table.
  */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,6 +63,31 @@ test('probe script: each probe is printed as it ends; cut off at the deadline, t
     { stdout: 'no\n', code: 3 },
   ]);
   assert.deepEqual(parseProbeOutput('', 2, 'n1'), [{ stdout: '', code: NO_ANSWER }, { stdout: '', code: NO_ANSWER }], 'nothing printed: no probe answered');
+});
+
+test('probe script: a run killed at the deadline leaves no temp folder once its probes are done; a run that ends removes its own at once', async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'ah-probe-'));
+  const saved = process.env['TMPDIR'];
+  process.env['TMPDIR'] = tmp;
+  try {
+    const probes = [
+      { id: 'slow', cmd: sh`sleep 2; echo late`, timeoutSec: 3 },
+      { id: 'fast', cmd: sh`echo one`, timeoutSec: 3 },
+    ];
+    // Killed (SIGKILL, as the SSH transport's timeout does) while the slow probe runs on.
+    await new LocalConnection().exec(probeScript(probes, 'n9'), { timeoutSec: 0.5 });
+    assert.equal(readdirSync(tmp).length, 1, 'the cut-off run left its folder for now (the slow probe still writes there)');
+    // The janitor: the longest timeout (3 s) + 2 s after the start.
+    await new Promise((r) => setTimeout(r, 5500));
+    assert.deepEqual(readdirSync(tmp), [], 'removed once every probe had ended');
+    const res = await new LocalConnection().exec(probeScript([{ id: 'one', cmd: sh`echo one`, timeoutSec: 3 }], 'n9'));
+    assert.equal(res.code, 0);
+    assert.deepEqual(readdirSync(tmp), [], 'a finished run removes its folder on exit');
+  } finally {
+    if (saved === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = saved;
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test('probe script: local probes run one after another in one job under one timeout, each isolated in a subshell; outputs, codes and order as for the others', async () => {
