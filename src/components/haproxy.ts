@@ -52,6 +52,30 @@ export function haproxyStatsSocket(family: OsFamily): string {
 }
 
 /**
+ * Python (stdlib) that asks HAProxy's admin socket one command and returns its whole answer:
+ * `ask(socket_path, command)` (2 s timeout; raises OSError when nothing listens). Management guide
+ * "9.3 Unix Socket commands" (https://docs.haproxy.org/2.6/management.html#9.3). Shared by the
+ * reload script and `status`'s `show stat`.
+ */
+export const HAPROXY_ASK_PY = [
+  'import socket',
+  'def ask(path, q):',
+  '    s = socket.socket(socket.AF_UNIX)',
+  '    s.settimeout(2)',
+  '    try:',
+  '        s.connect(path)',
+  '        s.sendall(q.encode() + b"\\n")',
+  '        out = b""',
+  '        while True:',
+  '            c = s.recv(65536)',
+  '            if not c: break',
+  '            out += c',
+  '        return out.decode()',
+  '    finally:',
+  '        s.close()',
+].join('\n');
+
+/**
  * The reload of HAProxy that keeps each server's UP/DOWN state, as python3 (every host has it;
  * argv: admin socket, the config being loaded, the state file, then the reload command).
  *
@@ -75,25 +99,12 @@ export function haproxyStatsSocket(family: OsFamily): string {
  * https://docs.haproxy.org/2.6/management.html#9.3-show%20servers%20state
  */
 export const HAPROXY_RELOAD_SCRIPT = [
-  'import os, socket, subprocess, sys, time',
+  HAPROXY_ASK_PY,
+  'import os, subprocess, sys, time',
   'sock, cfg, state, reload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]',
-  'def ask(q):',
-  '    s = socket.socket(socket.AF_UNIX)',
-  '    s.settimeout(2)',
-  '    try:',
-  '        s.connect(sock)',
-  '        s.sendall(q.encode() + b"\\n")',
-  '        out = b""',
-  '        while True:',
-  '            c = s.recv(65536)',
-  '            if not c: break',
-  '            out += c',
-  '        return out.decode()',
-  '    finally:',
-  '        s.close()',
   'def pid():',
   '    try:',
-  '        return next((l[5:].strip() for l in ask("show info").splitlines() if l.startswith("Pid: ")), None)',
+  '        return next((l[5:].strip() for l in ask(sock, "show info").splitlines() if l.startswith("Pid: ")), None)',
   '    except OSError:',
   '        return None',
   'def servers():',
@@ -114,7 +125,7 @@ export const HAPROXY_RELOAD_SCRIPT = [
   'old, keep = pid(), ["1"]',
   'if old:',
   '    try:',
-  '        lines, want = ask("show servers state").splitlines(), servers()',
+  '        lines, want = ask(sock, "show servers state").splitlines(), servers()',
   '        keep += [l for l in lines[1:2] if l.startswith("#")]',
   '        keep += [l for l in lines[2:] if len(l.split()) >= 22 and tuple(l.split()[i] for i in (1, 3, 4, 18, 20, 21)) in want]',
   '    except OSError:',

@@ -188,15 +188,17 @@ export function installedAirflowFact(venv: string): Fact<string | undefined> {
 
 /**
  * The scheme etcd serves its clients on, read from the first `ETCD_LISTEN_CLIENT_URLS` of the env
- * file on either OS family (Debian `/etc/default/etcd`, RHEL `/etc/etcd/etcd.conf`; the variable:
+ * files given (the `envFile` of src/components/etcd.ts `etcdPaths` for each OS family; the variable:
  * https://etcd.io/docs/v3.4/op-guide/configuration/): `http`, `https`, or undefined when no
  * member is configured there yet (a new host).
  */
-export const etcdSchemeFact: Fact<'http' | 'https' | undefined> = {
-  key: 'preflight:etcd-scheme',
-  cmd: raw(`sed -n -E 's/^ETCD_LISTEN_CLIENT_URLS="?([a-z]+):.*/\\1/p' /etc/default/etcd /etc/etcd/etcd.conf 2>/dev/null | head -n 1`),
-  parse: (stdout) => {
-    const s = stdout.trim();
-    return s === 'http' || s === 'https' ? s : undefined;
-  },
-};
+export function etcdSchemeFact(envFiles: readonly string[]): Fact<'http' | 'https' | undefined> {
+  return {
+    key: `preflight:etcd-scheme:${envFiles.join(',')}`,
+    cmd: sh`sed -n -E ${'s/^ETCD_LISTEN_CLIENT_URLS="?([a-z]+):.*/\\1/p'} ${[...envFiles]} 2>/dev/null | head -n 1`,
+    parse: (stdout) => {
+      const s = stdout.trim();
+      return s === 'http' || s === 'https' ? s : undefined;
+    },
+  };
+}

@@ -3,6 +3,7 @@
  * {@link HostPreflightFacts}. Pure: src/run/execute.ts gathers the facts in the connect round trip.
  */
 import { AIRFLOW_PYTHON, airflowPaths } from '../components/airflow.js';
+import { etcdPaths } from '../components/etcd.js';
 import type { Fact, FactSet } from '../facts/fact.js';
 import { osReleaseFact } from '../facts/host.js';
 import { AIRFLOW_ROLES, dagsMode } from '../inventory/rules.js';
@@ -32,13 +33,15 @@ export function preflightRequest(inv: Inventory, roles: readonly Role[]): Prefli
   const packages = names.debian.length + names.rhel.length > 0 ? packageOffersFact(names) : undefined;
   const some = roles.length > 0;
   const etcd = roles.includes('etcd');
+  // Either family's env file: the OS is learnt in this same round trip.
+  const scheme = etcdSchemeFact([etcdPaths(inv, 'debian').envFile, etcdPaths(inv, 'rhel').envFile]);
   const facts: Fact<unknown>[] = [
     clockStartFact,
     osReleaseFact,
     ...(some ? [capacityFact, listenersFact] : []),
     ...(nfs ? [nfsSupportFact] : []),
     ...(airflow ? [pythons, installed] : []),
-    ...(etcd ? [etcdSchemeFact] : []),
+    ...(etcd ? [scheme] : []),
     ...(packages ? [packages] : []),
     clockEndFact,
   ];
@@ -53,7 +56,7 @@ export function preflightRequest(inv: Inventory, roles: readonly Role[]): Prefli
         ...(nfs ? { nfs: set.get(nfsSupportFact) } : {}),
         ...(airflow ? { pythons: set.get(pythons), airflowInstalled: set.get(installed) ?? null } : {}),
         ...(packages ? { packages: set.get(packages) } : {}),
-        ...(etcd ? { etcdScheme: set.get(etcdSchemeFact) ?? null } : {}),
+        ...(etcd ? { etcdScheme: set.get(scheme) ?? null } : {}),
       };
     },
   };

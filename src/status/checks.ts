@@ -12,7 +12,7 @@ import type { FactOutput } from '../facts/fact.js';
 import type { ClusterSecrets } from '../inventory/secrets.js';
 import type { Host, Inventory, Role, Vip } from '../inventory/schema.js';
 import { ADMIN_USER, AIRFLOW_VHOST, brokerPort, nodeName } from '../components/rabbitmq.js';
-import { HAPROXY_STATS_USER } from '../components/haproxy.js';
+import { HAPROXY_ASK_PY, HAPROXY_STATS_USER, haproxyStatsSocket } from '../components/haproxy.js';
 import { airflowHosts, airflowLayout, airflowMetadataGlob, airflowPaths, airflowServices, celeryNode, dagBundleBare, dagBundleCheckout, dagBundleConfig, dagProcessorHosts, FLOWER_USER, triggererHosts, webserverFrontendUrl, workerQueues, type AirflowServiceKind } from '../components/airflow.js';
 import { AIRFLOW_DB, PATRONI_MAX_LAG_ON_FAILOVER, patroniApiUrl, patroniDcs, psql } from '../components/patroni.js';
 import { ROOT_CLIENT, scheme, tlsEnabled } from '../tls/plan.js';
@@ -476,8 +476,8 @@ export const patroniCheck: StatusCheck = {
 export const LEADER_LISTENER = 'postgres_leader';
 export const REPLICA_LISTENER = 'postgres_replica';
 
-/** Python (stdlib) reading `show stat` from HAProxy's admin socket (management guide "9.3 Unix Socket commands"). */
-const SHOW_STAT = 'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(2)\ns.connect(sys.argv[1])\ns.sendall(b"show stat\\n")\nb=b""\nwhile True:\n    c=s.recv(65536)\n    if not c: break\n    b+=c\nsys.stdout.write(b.decode())\n';
+/** Python (stdlib) printing `show stat` from HAProxy's admin socket at argv[1] (management guide "9.3 Unix Socket commands"). */
+const SHOW_STAT = `${HAPROXY_ASK_PY}\nimport sys\nsys.stdout.write(ask(sys.argv[1], "show stat"))\n`;
 
 /**
  * PostgreSQL's SSLRequest message (protocol "Message Formats": length 8, code 80877103), as printf
@@ -512,7 +512,7 @@ export const haproxyCheck: StatusCheck = {
     probes.push(
       ctx.secrets
         ? basicAuthGet('haproxy.stat', stats, HAPROXY_STATS_USER, ctx.secrets.haproxyStats)
-        : probe('haproxy.stat', sh`for s in /run/haproxy/admin.sock /var/lib/haproxy/stats; do if [ -S "$s" ]; then exec python3 -c ${SHOW_STAT} "$s"; fi; done; exit 1`),
+        : probe('haproxy.stat', sh`for s in ${[haproxyStatsSocket('debian'), haproxyStatsSocket('rhel')]}; do if [ -S "$s" ]; then exec python3 -c ${SHOW_STAT} "$s"; fi; done; exit 1`),
     );
     return probes;
   },

@@ -211,11 +211,12 @@ test('tls:switch: an etcd member on another scheme than cluster.tls is refused b
   assert.deepEqual(preflight(tls, [host(tls, 'e1', { os: debian, etcdScheme: 'http' })], { interpreter: 'python3.11' }).map((x) => x.rule), ['tls:switch']);
 });
 
-test('etcdSchemeFact reads the scheme of the first ETCD_LISTEN_CLIENT_URLS of the env file, quoted or not; no file is undefined', () => {
+test('etcdSchemeFact reads the scheme of the first ETCD_LISTEN_CLIENT_URLS of the env files, quoted or not; no file is undefined', () => {
   const root = mkdtempSync(join(tmpdir(), 'ah-pf-'));
   try {
     const file = join(root, 'etcd');
-    const read = () => etcdSchemeFact.parse(execFileSync('/bin/sh', ['-c', etcdSchemeFact.cmd.render().replaceAll('/etc/default/etcd', file).replaceAll('/etc/etcd/etcd.conf', join(root, 'none'))], { encoding: 'utf8' }), 0);
+    const fact = etcdSchemeFact([file, join(root, 'none')]);
+    const read = () => fact.parse(execFileSync('/bin/sh', ['-c', fact.cmd.render()], { encoding: 'utf8' }), 0);
     assert.equal(read(), undefined, 'no file');
     writeFileSync(file, '# ETCD_LISTEN_CLIENT_URLS="https://x"\nETCD_NAME="e1"\nETCD_LISTEN_CLIENT_URLS="http://10.0.0.1:2379,http://127.0.0.1:2379"\n');
     assert.equal(read(), 'http');

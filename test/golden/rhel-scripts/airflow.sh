@@ -46,13 +46,12 @@ set -e
 ( systemctl enable haproxy )
 ( systemctl start haproxy )
 # handler: reload haproxy (server states kept)
-( python3 -c 'import os, socket, subprocess, sys, time
-sock, cfg, state, reload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-def ask(q):
+( python3 -c 'import socket
+def ask(path, q):
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(2)
     try:
-        s.connect(sock)
+        s.connect(path)
         s.sendall(q.encode() + b"\n")
         out = b""
         while True:
@@ -62,9 +61,11 @@ def ask(q):
         return out.decode()
     finally:
         s.close()
+import os, subprocess, sys, time
+sock, cfg, state, reload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 def pid():
     try:
-        return next((l[5:].strip() for l in ask("show info").splitlines() if l.startswith("Pid: ")), None)
+        return next((l[5:].strip() for l in ask(sock, "show info").splitlines() if l.startswith("Pid: ")), None)
     except OSError:
         return None
 def servers():
@@ -85,7 +86,7 @@ def write(lines):
 old, keep = pid(), ["1"]
 if old:
     try:
-        lines, want = ask("show servers state").splitlines(), servers()
+        lines, want = ask(sock, "show servers state").splitlines(), servers()
         keep += [l for l in lines[1:2] if l.startswith("#")]
         keep += [l for l in lines[2:] if len(l.split()) >= 22 and tuple(l.split()[i] for i in (1, 3, 4, 18, 20, 21)) in want]
     except OSError:
